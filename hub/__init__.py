@@ -1,0 +1,56 @@
+"""fhir-case-hub: FHIR R4 interoperability hub for medical case management.
+
+``create_app`` is the only place wiring happens.
+"""
+
+from __future__ import annotations
+
+import importlib
+import secrets
+
+from flask import Flask
+
+from hub.config import Settings
+from hub.store.db import Database
+
+#: Blueprint modules, each exposing ``bp`` (and optionally ``init_app(app)``).
+BLUEPRINTS = (
+    "hub.routes.errors",
+    "hub.routes.health",
+    "hub.routes.auth",
+    "hub.routes.cases",
+    "hub.routes.fhir",
+)
+
+
+def create_app(settings: Settings | None = None, *, migrate: bool | None = None) -> Flask:
+    """Build the WSGI app.
+
+    :param settings: defaults to ``Settings.from_env()``.
+    :param migrate: run the Alembic migrations on start; by default only for SQLite, where
+        the hub owns its embedded database (PostgreSQL is migrated with ``hub db upgrade``).
+    """
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.config["JSON_SORT_KEYS"] = False
+    app.json.sort_keys = False
+    db = Database(settings.database_url)
+    if migrate if migrate is not None else db.is_sqlite:
+        from hub.store.migrate import upgrade
+
+        upgrade(settings.database_url)
+    app.extensions["hub.settings"] = settings
+    app.extensions["hub.db"] = db
+    app.extensions["hub.token_secret"] = settings.secret_key or secrets.token_urlsafe(32)
+    for name in BLUEPRINTS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        if hasattr(module, "init_app"):
+            module.init_app(app)
+        if hasattr(module, "bp"):
+            app.register_blueprint(module.bp)
+    return app

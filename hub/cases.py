@@ -1,0 +1,743 @@
+"""The case record: a patient under case management, and the rules of its lifecycle.
+
+Plain dataclasses and enums. This module imports nothing of the hub, and nothing of Flask,
+SQL or FHIR: it is the business truth that the API, the store and the mappings all serve.
+Terminology (SNOMED roles, v3 codes) is carried as ``Code`` values; which codes mean what
+to FHIR partners is decided in ``hub.mappings.codes``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from enum import StrEnum
+
+
+class CaseRuleError(ValueError):
+    """A change the case lifecycle does not allow. ``field`` names the offending part."""
+
+    def __init__(self, message: str, field: str = "status") -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+def new_id() -> str:
+    """A fresh identifier for a case or one of its parts."""
+    return str(uuid.uuid4())
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware UTC, to the second."""
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+# --- enumerations ------------------------------------------------------------------------
+
+
+class CaseStatus(StrEnum):
+    INTAKE = "intake"
+    ASSESSMENT = "assessment"
+    PLANNING = "planning"
+    ACTIVE = "active"
+    ON_HOLD = "on-hold"
+    TRANSITION = "transition"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+
+
+#: Allowed lifecycle moves: intake -> assessment -> planning -> active <-> on-hold ->
+#: transition -> closed; any open state may be cancelled; a transition that falls
+#: through (readmission, plan fails) goes back to active.
+CASE_TRANSITIONS: dict[CaseStatus, frozenset[CaseStatus]] = {
+    CaseStatus.INTAKE: frozenset({CaseStatus.ASSESSMENT, CaseStatus.CANCELLED}),
+    CaseStatus.ASSESSMENT: frozenset({CaseStatus.PLANNING, CaseStatus.CANCELLED}),
+    CaseStatus.PLANNING: frozenset({CaseStatus.ACTIVE, CaseStatus.CANCELLED}),
+    CaseStatus.ACTIVE: frozenset({CaseStatus.ON_HOLD, CaseStatus.TRANSITION, CaseStatus.CANCELLED}),
+    CaseStatus.ON_HOLD: frozenset({CaseStatus.ACTIVE, CaseStatus.TRANSITION, CaseStatus.CANCELLED}),
+    CaseStatus.TRANSITION: frozenset({CaseStatus.CLOSED, CaseStatus.ACTIVE, CaseStatus.CANCELLED}),
+    CaseStatus.CLOSED: frozenset(),
+    CaseStatus.CANCELLED: frozenset(),
+}
+
+FINAL_CASE_STATUSES = frozenset({CaseStatus.CLOSED, CaseStatus.CANCELLED})
+
+
+class CaseModel(StrEnum):
+    """Case-management model."""
+
+    STRENGTHS_BASED = "strengths-based"
+    CLINICAL = "clinical"
+    BROKERAGE = "brokerage"
+    INTENSIVE = "intensive"
+
+
+#: Default monitoring interval per model, in days: intensive case management sees the
+#: patient most often, brokerage (arranging services) least.
+REVIEW_INTERVAL_DAYS: dict[CaseModel, int] = {
+    CaseModel.INTENSIVE: 7,
+    CaseModel.CLINICAL: 14,
+    CaseModel.STRENGTHS_BASED: 30,
+    CaseModel.BROKERAGE: 90,
+}
+
+
+class Setting(StrEnum):
+    """Where the case manager works."""
+
+    HOSPITAL = "hospital"
+    HOME_HEALTH = "home-health"
+    INSURER = "insurer"
+    REHABILITATION = "rehabilitation"
+    WORKERS_COMPENSATION = "workers-compensation"
+
+
+class Gender(StrEnum):
+    MALE = "male"
+    FEMALE = "female"
+    OTHER = "other"
+    UNKNOWN = "unknown"
+
+
+class IdentifierKind(StrEnum):
+    MRN = "mrn"
+    MEMBER_ID = "member-id"
+    NATIONAL = "national"
+    OTHER = "other"
+
+
+class ConditionCategory(StrEnum):
+    HEALTH_CONCERN = "health-concern"
+    PROBLEM_LIST_ITEM = "problem-list-item"
+
+
+class ConditionStatus(StrEnum):
+    """Clinical status of a condition (condition-clinical codes)."""
+
+    ACTIVE = "active"
+    RECURRENCE = "recurrence"
+    RELAPSE = "relapse"
+    INACTIVE = "inactive"
+    REMISSION = "remission"
+    RESOLVED = "resolved"
+
+
+class PlanStatus(StrEnum):
+    """Status of the individualized plan (request-status codes)."""
+
+    DRAFT = "draft"
+    ACTIVE = "active"
+    ON_HOLD = "on-hold"
+    REVOKED = "revoked"
+    COMPLETED = "completed"
+    ENTERED_IN_ERROR = "entered-in-error"
+    UNKNOWN = "unknown"
+
+
+class GoalLifecycle(StrEnum):
+    PROPOSED = "proposed"
+    PLANNED = "planned"
+    ACCEPTED = "accepted"
+    ACTIVE = "active"
+    ON_HOLD = "on-hold"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    ENTERED_IN_ERROR = "entered-in-error"
+    REJECTED = "rejected"
+
+
+class GoalAchievement(StrEnum):
+    IN_PROGRESS = "in-progress"
+    IMPROVING = "improving"
+    WORSENING = "worsening"
+    NO_CHANGE = "no-change"
+    ACHIEVED = "achieved"
+    SUSTAINING = "sustaining"
+    NOT_ACHIEVED = "not-achieved"
+    NO_PROGRESS = "no-progress"
+    NOT_ATTAINABLE = "not-attainable"
+
+
+class ActivityKind(StrEnum):
+    """What kind of request carries an activity (CarePlan.activity.detail.kind codes)."""
+
+    SERVICE_REQUEST = "ServiceRequest"
+    APPOINTMENT = "Appointment"
+    COMMUNICATION_REQUEST = "CommunicationRequest"
+    DEVICE_REQUEST = "DeviceRequest"
+    MEDICATION_REQUEST = "MedicationRequest"
+    NUTRITION_ORDER = "NutritionOrder"
+    TASK = "Task"
+    VISION_PRESCRIPTION = "VisionPrescription"
+
+
+class ActivityStatus(StrEnum):
+    NOT_STARTED = "not-started"
+    SCHEDULED = "scheduled"
+    IN_PROGRESS = "in-progress"
+    ON_HOLD = "on-hold"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    STOPPED = "stopped"
+    UNKNOWN = "unknown"
+    ENTERED_IN_ERROR = "entered-in-error"
+
+
+class PeriodUnit(StrEnum):
+    """Units of a frequency period (UCUM time units as used by FHIR Timing)."""
+
+    HOUR = "h"
+    DAY = "d"
+    WEEK = "wk"
+    MONTH = "mo"
+    YEAR = "a"
+
+
+class MemberKind(StrEnum):
+    """What a care-team member is, in FHIR terms the reference target."""
+
+    PRACTITIONER = "practitioner"
+    PRACTITIONER_ROLE = "practitioner-role"
+    ORGANIZATION = "organization"
+    RELATED_PERSON = "related-person"
+    PATIENT = "patient"
+
+
+class FundingKind(StrEnum):
+    INSURANCE = "insurance"
+    PUBLIC = "public"
+    CHARITY = "charity"
+    SELF_PAY = "self-pay"
+    WORKERS_COMPENSATION = "workers-compensation"
+
+
+class FundingStatus(StrEnum):
+    """Record status of a funding source (fm-status codes)."""
+
+    ACTIVE = "active"
+    CANCELLED = "cancelled"
+    DRAFT = "draft"
+    ENTERED_IN_ERROR = "entered-in-error"
+
+
+class SubscriberRelationship(StrEnum):
+    SELF = "self"
+    SPOUSE = "spouse"
+    CHILD = "child"
+    PARENT = "parent"
+    COMMON = "common"
+    OTHER = "other"
+    INJURED = "injured"
+
+
+class DecisionStatus(StrEnum):
+    """Coverage of one service by one funding source."""
+
+    COVERED = "covered"
+    NOT_COVERED = "not-covered"
+    AUTH_NEEDED = "authorization-needed"
+    AUTH_SUBMITTED = "authorization-submitted"
+    AUTH_APPROVED = "authorization-approved"
+    AUTH_PARTIAL = "authorization-partial"
+    AUTH_MODIFIED = "authorization-modified"
+    AUTH_DENIED = "authorization-denied"
+    AUTH_PENDED = "authorization-pended"
+    AUTH_CANCELLED = "authorization-cancelled"
+    ERROR = "error"
+
+
+class EncounterKind(StrEnum):
+    INPATIENT = "inpatient"
+    EMERGENCY = "emergency"
+    HOME_VISIT = "home-visit"
+    AMBULATORY = "ambulatory"
+    VIRTUAL = "virtual"
+
+
+class EncounterStatus(StrEnum):
+    PLANNED = "planned"
+    ARRIVED = "arrived"
+    TRIAGED = "triaged"
+    IN_PROGRESS = "in-progress"
+    ONLEAVE = "onleave"
+    FINISHED = "finished"
+    CANCELLED = "cancelled"
+    ENTERED_IN_ERROR = "entered-in-error"
+    UNKNOWN = "unknown"
+
+
+class DischargeDisposition(StrEnum):
+    """Where the patient went (discharge-disposition codes; home-health = NUBC 06)."""
+
+    HOME = "home"
+    HOME_HEALTH = "home-health"
+    ALTERNATIVE_HOME = "alt-home"
+    OTHER_HCF = "other-hcf"
+    HOSPICE = "hosp"
+    LONG_TERM_CARE = "long"
+    AGAINST_ADVICE = "aadvice"
+    EXPIRED = "exp"
+    PSYCHIATRIC = "psy"
+    REHABILITATION = "rehab"
+    SKILLED_NURSING = "snf"
+    OTHER = "oth"
+
+
+class ReferralStatus(StrEnum):
+    """Referral state, following the referral Task states."""
+
+    DRAFT = "draft"
+    REQUESTED = "requested"
+    RECEIVED = "received"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    IN_PROGRESS = "in-progress"
+    ON_HOLD = "on-hold"
+    FAILED = "failed"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    ENTERED_IN_ERROR = "entered-in-error"
+
+
+class Actor(StrEnum):
+    """Who moves a referral: the hub (requester) or the agency that owns the Task."""
+
+    REQUESTER = "requester"
+    OWNER = "owner"
+
+
+_R = ReferralStatus
+#: Referral moves per actor. The requester creates and may cancel before completion; the
+#: owner moves the work itself. entered-in-error is allowed to both from any state.
+REFERRAL_TRANSITIONS: dict[Actor, dict[ReferralStatus, frozenset[ReferralStatus]]] = {
+    Actor.REQUESTER: {
+        _R.DRAFT: frozenset({_R.REQUESTED, _R.CANCELLED}),
+        _R.REQUESTED: frozenset({_R.CANCELLED}),
+        _R.RECEIVED: frozenset({_R.CANCELLED}),
+        _R.ACCEPTED: frozenset({_R.CANCELLED}),
+        _R.IN_PROGRESS: frozenset({_R.CANCELLED}),
+        _R.ON_HOLD: frozenset({_R.CANCELLED}),
+    },
+    Actor.OWNER: {
+        _R.REQUESTED: frozenset({_R.RECEIVED, _R.ACCEPTED, _R.REJECTED}),
+        _R.RECEIVED: frozenset({_R.ACCEPTED, _R.REJECTED}),
+        _R.ACCEPTED: frozenset({_R.IN_PROGRESS, _R.ON_HOLD, _R.FAILED, _R.COMPLETED}),
+        _R.IN_PROGRESS: frozenset({_R.ON_HOLD, _R.FAILED, _R.COMPLETED}),
+        _R.ON_HOLD: frozenset({_R.IN_PROGRESS, _R.FAILED}),
+    },
+}
+FINAL_REFERRAL_STATUSES = frozenset(
+    {_R.REJECTED, _R.CANCELLED, _R.COMPLETED, _R.FAILED, _R.ENTERED_IN_ERROR}
+)
+#: States in which a reason should be given (Gravity: statusReason.text).
+REFERRAL_REASON_REQUIRED = frozenset({_R.REJECTED, _R.CANCELLED, _R.ON_HOLD, _R.FAILED})
+
+
+class ReviewOutcome(StrEnum):
+    ON_TRACK = "on-track"
+    PROGRESSING = "progressing"
+    NOT_PROGRESSING = "not-progressing"
+    PLAN_REVISED = "plan-revised"
+    ESCALATED = "escalated"
+    MISSED = "missed"
+
+
+class ReviewMode(StrEnum):
+    IN_PERSON = "in-person"
+    HOME_VISIT = "home-visit"
+    PHONE = "phone"
+    VIDEO = "video"
+    CASE_CONFERENCE = "case-conference"
+
+
+# --- value objects -----------------------------------------------------------------------
+
+
+@dataclass
+class Code:
+    """A coded concept: system URI, code and an optional display."""
+
+    system: str
+    code: str
+    display: str | None = None
+
+
+@dataclass
+class Identifier:
+    system: str
+    value: str
+    kind: IdentifierKind = IdentifierKind.OTHER
+
+
+@dataclass
+class HumanName:
+    family: str
+    given: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Address:
+    lines: list[str] = field(default_factory=list)
+    city: str | None = None
+    state: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+
+
+@dataclass
+class Contact:
+    phone: str | None = None
+    email: str | None = None
+    address: Address | None = None
+
+
+@dataclass
+class Period:
+    start: date | None = None
+    end: date | None = None
+
+
+@dataclass
+class Party:
+    """A person or organization the case refers to (case manager, payer, agency, ...)."""
+
+    name: str
+    identifier: Identifier | None = None
+    reference: str | None = None  # e.g. "Organization/st-marys" once known to FHIR
+
+
+# --- the parts of a case -----------------------------------------------------------------
+
+
+@dataclass
+class Patient:
+    name: HumanName
+    birth_date: date | None = None
+    gender: Gender = Gender.UNKNOWN
+    identifiers: list[Identifier] = field(default_factory=list)
+    contact: Contact | None = None
+
+
+@dataclass
+class Condition:
+    code: Code
+    id: str = field(default_factory=new_id)
+    category: ConditionCategory = ConditionCategory.PROBLEM_LIST_ITEM
+    clinical_status: ConditionStatus = ConditionStatus.ACTIVE
+    onset: date | None = None
+    note: str | None = None
+
+
+@dataclass
+class Assessment:
+    assessed_on: date | None = None
+    assessor: Party | None = None
+    conditions: list[Condition] = field(default_factory=list)
+    needs: list[str] = field(default_factory=list)
+    strengths: list[str] = field(default_factory=list)
+    summary: str | None = None
+
+
+@dataclass
+class Goal:
+    description: str
+    id: str = field(default_factory=new_id)
+    lifecycle_status: GoalLifecycle = GoalLifecycle.PROPOSED
+    achievement_status: GoalAchievement | None = None
+    target_date: date | None = None
+    addresses: list[str] = field(default_factory=list)  # Condition ids
+
+
+@dataclass
+class Frequency:
+    """``count`` times per ``period`` ``unit``, e.g. 3 per 1 wk."""
+
+    count: int
+    period: int = 1
+    unit: PeriodUnit = PeriodUnit.WEEK
+
+
+@dataclass
+class Activity:
+    description: str
+    id: str = field(default_factory=new_id)
+    kind: ActivityKind = ActivityKind.SERVICE_REQUEST
+    code: Code | None = None
+    status: ActivityStatus = ActivityStatus.NOT_STARTED
+    performer: str | None = None  # CareTeamMember id
+    frequency: Frequency | None = None
+    period: Period | None = None  # when it runs, e.g. 3 weeks of home IV antibiotics
+    goals: list[str] = field(default_factory=list)  # Goal ids
+    progress: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    status: PlanStatus = PlanStatus.DRAFT
+    period: Period | None = None
+    approved_by: Party | None = None
+    approved_at: datetime | None = None
+    goals: list[Goal] = field(default_factory=list)
+    activities: list[Activity] = field(default_factory=list)
+    revised_at: datetime | None = None
+
+    @property
+    def approved(self) -> bool:
+        return self.approved_by is not None and self.approved_at is not None
+
+
+@dataclass
+class CareTeamMember:
+    name: str
+    role: Code
+    id: str = field(default_factory=new_id)
+    kind: MemberKind = MemberKind.PRACTITIONER
+    identifier: Identifier | None = None
+    on_behalf_of: Party | None = None
+    period: Period | None = None
+    contact: Contact | None = None
+
+
+@dataclass
+class CoverageDecision:
+    service: Code
+    status: DecisionStatus
+    id: str = field(default_factory=new_id)
+    authorization_number: str | None = None
+    period: Period | None = None
+    decided_at: datetime | None = None
+    quantity: int | None = None  # e.g. units/visits authorized
+    note: str | None = None
+
+
+@dataclass
+class FundingSource:
+    kind: FundingKind
+    payer: Party
+    id: str = field(default_factory=new_id)
+    status: FundingStatus = FundingStatus.ACTIVE
+    plan: str | None = None
+    member_id: str | None = None
+    group: str | None = None
+    relationship: SubscriberRelationship = SubscriberRelationship.SELF
+    period: Period | None = None
+    decisions: list[CoverageDecision] = field(default_factory=list)
+
+
+@dataclass
+class Encounter:
+    kind: EncounterKind
+    id: str = field(default_factory=new_id)
+    status: EncounterStatus = EncounterStatus.PLANNED
+    start: datetime | None = None
+    end: datetime | None = None
+    facility: Party | None = None
+    reason: str | None = None
+    discharge_disposition: DischargeDisposition | None = None
+    referral: str | None = None  # Referral id this visit fulfils
+
+
+@dataclass
+class StatusChange:
+    status: str
+    at: datetime
+    reason: str | None = None
+    by: str | None = None
+
+
+@dataclass
+class Referral:
+    service: Code
+    agency: Party | None  # None: an open referral any agency may claim
+    id: str = field(default_factory=new_id)
+    status: ReferralStatus = ReferralStatus.DRAFT
+    description: str | None = None
+    reason: str | None = None  # why the service is needed
+    status_reason: str | None = None  # why it was rejected, cancelled, put on hold, failed
+    business_status: str | None = None
+    activity: str | None = None  # Activity id this referral carries out
+    period: Period | None = None  # service window
+    requested_at: datetime | None = None
+    history: list[StatusChange] = field(default_factory=list)
+
+    def move(self, to: ReferralStatus, actor: Actor, reason: str | None = None,
+             at: datetime | None = None) -> None:
+        """Move the referral to ``to`` as ``actor``, or raise CaseRuleError."""
+        to = ReferralStatus(to)
+        if to == self.status:
+            return
+        allowed = REFERRAL_TRANSITIONS[Actor(actor)].get(self.status, frozenset())
+        if to != ReferralStatus.ENTERED_IN_ERROR and to not in allowed:
+            raise CaseRuleError(
+                f"referral cannot move from {self.status} to {to} as {actor}", "status")
+        if to in REFERRAL_REASON_REQUIRED and not (reason or "").strip():
+            raise CaseRuleError(f"a referral moved to {to} needs a reason", "status_reason")
+        when = at or utcnow()
+        if to == ReferralStatus.REQUESTED and self.requested_at is None:
+            self.requested_at = when
+        self.status = to
+        if reason:
+            self.status_reason = reason
+        self.history.append(StatusChange(status=to.value, at=when, reason=reason,
+                                         by=Actor(actor).value))
+
+
+@dataclass
+class Review:
+    due: date
+    id: str = field(default_factory=new_id)
+    done_at: datetime | None = None
+    mode: ReviewMode = ReviewMode.PHONE
+    outcome: ReviewOutcome | None = None
+    reviewer: str | None = None
+    notes: str | None = None
+    goal_updates: dict[str, GoalAchievement] = field(default_factory=dict)  # Goal id -> status
+
+
+@dataclass
+class Note:
+    text: str
+    at: datetime = field(default_factory=utcnow)
+    author: str | None = None
+    id: str = field(default_factory=new_id)
+
+
+# --- the case ----------------------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    patient: Patient
+    model: CaseModel
+    setting: Setting
+    id: str = field(default_factory=new_id)
+    version: int = 1
+    status: CaseStatus = CaseStatus.INTAKE
+    program: str | None = None  # targeted program, e.g. "hiv", "chronic-mental-illness"
+    case_manager: Party | None = None
+    opened_at: datetime = field(default_factory=utcnow)
+    closed_at: datetime | None = None
+    review_interval_days: int | None = None  # None: follows the model
+    assessment: Assessment | None = None
+    plan: Plan = field(default_factory=Plan)
+    care_team: list[CareTeamMember] = field(default_factory=list)
+    funding: list[FundingSource] = field(default_factory=list)  # in priority order
+    encounters: list[Encounter] = field(default_factory=list)
+    referrals: list[Referral] = field(default_factory=list)
+    reviews: list[Review] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+    status_history: list[StatusChange] = field(default_factory=list)
+
+    # -- lifecycle --
+
+    def transition(self, to: CaseStatus | str, reason: str | None = None,
+                   by: str | None = None, at: datetime | None = None) -> None:
+        """Move the case along its lifecycle, or raise CaseRuleError."""
+        try:
+            target = CaseStatus(to)
+        except ValueError:
+            raise CaseRuleError(f"unknown case status {to!r}") from None
+        if target not in CASE_TRANSITIONS[self.status]:
+            raise CaseRuleError(f"a case cannot move from {self.status} to {target}")
+        if target == CaseStatus.ASSESSMENT and self.case_manager is None:
+            raise CaseRuleError("assign a case manager before assessment", "case_manager")
+        if target == CaseStatus.PLANNING and self.assessment is None:
+            raise CaseRuleError("record the assessment before planning", "assessment")
+        if target == CaseStatus.ACTIVE and self.status == CaseStatus.PLANNING:
+            if not self.plan.approved:
+                raise CaseRuleError("the plan must be approved by a physician first",
+                                    "plan.approved_by")
+            if not self.plan.goals:
+                raise CaseRuleError("the plan needs at least one goal", "plan.goals")
+        if target == CaseStatus.CANCELLED and not (reason or "").strip():
+            raise CaseRuleError("cancelling a case needs a reason", "reason")
+        when = at or utcnow()
+        self.status = target
+        if target == CaseStatus.ACTIVE and self.plan.status in (PlanStatus.DRAFT,
+                                                                PlanStatus.ON_HOLD):
+            self.plan.status = PlanStatus.ACTIVE
+        elif target == CaseStatus.ON_HOLD and self.plan.status == PlanStatus.ACTIVE:
+            self.plan.status = PlanStatus.ON_HOLD
+        elif target == CaseStatus.CLOSED and self.plan.status in (PlanStatus.ACTIVE,
+                                                                  PlanStatus.ON_HOLD):
+            self.plan.status = PlanStatus.COMPLETED
+        elif target == CaseStatus.CANCELLED and self.plan.status != PlanStatus.DRAFT:
+            self.plan.status = PlanStatus.REVOKED
+        if target in FINAL_CASE_STATUSES:
+            self.closed_at = when
+        self.status_history.append(StatusChange(status=target.value, at=when,
+                                                reason=reason, by=by))
+
+    @property
+    def is_open(self) -> bool:
+        return self.status not in FINAL_CASE_STATUSES
+
+    # -- plan --
+
+    def approve_plan(self, physician: Party, at: datetime | None = None) -> None:
+        """Record the physician's approval of the plan."""
+        if not self.is_open:
+            raise CaseRuleError(f"a {self.status} case cannot change its plan")
+        if not self.plan.goals:
+            raise CaseRuleError("the plan needs at least one goal", "plan.goals")
+        self.plan.approved_by = physician
+        self.plan.approved_at = at or utcnow()
+
+    def revise_plan(self, plan: Plan, at: datetime | None = None) -> None:
+        """Replace the plan. A revised plan needs approval again before the case proceeds."""
+        if not self.is_open:
+            raise CaseRuleError(f"a {self.status} case cannot change its plan")
+        if plan.status == PlanStatus.DRAFT and self.status in (CaseStatus.ACTIVE,
+                                                               CaseStatus.ON_HOLD):
+            plan.status = self.plan.status
+        plan.revised_at = at or utcnow()
+        self.plan = plan
+
+    # -- monitoring --
+
+    @property
+    def review_interval(self) -> timedelta:
+        days = self.review_interval_days or REVIEW_INTERVAL_DAYS[self.model]
+        return timedelta(days=days)
+
+    @property
+    def next_review_due(self) -> date | None:
+        """When the next monitoring review is due; None once the case is closed."""
+        if not self.is_open:
+            return None
+        done = [r.done_at for r in self.reviews if r.done_at is not None]
+        last = max(done) if done else self.opened_at
+        return (last + self.review_interval).date()
+
+    def is_review_overdue(self, today: date) -> bool:
+        due = self.next_review_due
+        return due is not None and due < today
+
+    def record_review(self, review: Review) -> None:
+        """Record a monitoring review, updating goal achievement as it says."""
+        if self.status not in (CaseStatus.ACTIVE, CaseStatus.ON_HOLD, CaseStatus.TRANSITION):
+            raise CaseRuleError(f"reviews are recorded on active cases, not {self.status}")
+        if review.done_at is None:
+            review.done_at = utcnow()
+        goals = {g.id: g for g in self.plan.goals}
+        unknown = [gid for gid in review.goal_updates if gid not in goals]
+        if unknown:
+            raise CaseRuleError(f"unknown goal ids: {', '.join(unknown)}", "goal_updates")
+        for gid, achievement in review.goal_updates.items():
+            goals[gid].achievement_status = GoalAchievement(achievement)
+            if achievement == GoalAchievement.ACHIEVED:
+                goals[gid].lifecycle_status = GoalLifecycle.COMPLETED
+        self.reviews.append(review)
+
+    # -- lookups --
+
+    def referral(self, referral_id: str) -> Referral:
+        for ref in self.referrals:
+            if ref.id == referral_id:
+                return ref
+        raise KeyError(referral_id)
+
+    def funding_in_order(self) -> list[FundingSource]:
+        """Active funding sources, primary first."""
+        return [f for f in self.funding if f.status == FundingStatus.ACTIVE]

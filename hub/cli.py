@@ -1,0 +1,72 @@
+"""The ``hub`` command: serve, db, clients, and the groups of the other features."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+import click
+
+from hub.config import Settings
+
+#: Modules under hub/commands exposing a click command or group named ``command``.
+COMMAND_MODULES = ("hub.commands.clients", "hub.commands.partners", "hub.commands.deliveries")
+
+
+@click.group()
+@click.option("--database-url", envvar="HUB_DATABASE_URL", default=None,
+              help="SQLAlchemy URL (default sqlite:///hub.db; HUB_DATABASE_URL).")
+@click.pass_context
+def main(ctx: click.Context, database_url: str | None) -> None:
+    """fhir-case-hub: FHIR R4 interoperability hub for medical case management."""
+    overrides = {"database_url": database_url} if database_url else {}
+    ctx.obj = Settings.from_env(**overrides)
+
+
+@main.command()
+@click.option("--host", default=None, help="Interface to bind (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default 8080).")
+@click.option("--threads", type=int, default=8, show_default=True)
+@click.pass_obj
+def serve(settings: Settings, host: str | None, port: int | None, threads: int) -> None:
+    """Serve the hub with waitress (a production WSGI server)."""
+    import waitress
+
+    from hub import create_app
+
+    if host:
+        settings.host = host
+    if port:
+        settings.port = port
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    app = create_app(settings)
+    click.echo(f"hub serving on http://{settings.host}:{settings.port} "
+               f"(FHIR base /fhir, case API /api/cases)")
+    waitress.serve(app, host=settings.host, port=settings.port, threads=threads,
+                   ident="fhir-case-hub")
+
+
+@main.group()
+def db() -> None:
+    """Database schema management."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="heads", show_default=True)
+@click.pass_obj
+def db_upgrade(settings: Settings, revision: str) -> None:
+    """Apply the Alembic migrations to HUB_DATABASE_URL."""
+    from hub.store.migrate import upgrade
+
+    upgrade(settings.database_url, revision)
+    click.echo("database is up to date")
+
+
+for _name in COMMAND_MODULES:
+    try:
+        _module = importlib.import_module(_name)
+    except ModuleNotFoundError as _exc:
+        if _exc.name != _name:
+            raise
+        continue
+    main.add_command(_module.command)

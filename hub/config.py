@@ -1,0 +1,57 @@
+"""Settings of the hub, read from HUB_* environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+
+
+def _as_bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass
+class Settings:
+    """Everything configurable. ``from_env`` reads ``HUB_<NAME>`` for each field."""
+
+    # database: SQLite file in the working directory unless told otherwise
+    database_url: str = "sqlite:///hub.db"
+    # HTTP
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # public base URL (token audience, absolute links); derived from host/port when empty
+    base_url: str = ""
+    # security: HMAC key for access tokens; when empty one is generated and kept in the db
+    secret_key: str = ""
+    token_lifetime_seconds: int = 300
+    client_assertion_max_seconds: int = 300
+    # partners and sync
+    partners_file: str = ""
+    sync_worker: bool = True
+    # paging of list endpoints
+    page_size_default: int = 20
+    page_size_max: int = 200
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Settings":
+        env = os.environ if environ is None else environ
+        values: dict = {}
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            raw = env.get(f"HUB_{f.name.upper()}")
+            if raw is None:
+                continue
+            if f.type in ("int", int):
+                values[f.name] = int(raw)
+            elif f.type in ("bool", bool):
+                values[f.name] = _as_bool(raw)
+            else:
+                values[f.name] = raw
+        values.update(overrides)
+        return cls(**values)
+
+    @property
+    def public_base_url(self) -> str:
+        return (self.base_url or f"http://{self.host}:{self.port}").rstrip("/")

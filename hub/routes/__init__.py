@@ -1,0 +1,1 @@
+"""Flask blueprints. Routes stay thin: parse, call a service, answer."""

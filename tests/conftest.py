@@ -1,0 +1,64 @@
+"""Shared fixtures: one migrated database per test session, emptied between tests.
+
+``HUB_TEST_DATABASE_URL`` selects the database (CI runs the suite on SQLite and on
+PostgreSQL); by default a SQLite file in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from hub import create_app
+from hub.config import Settings
+from hub.store.migrate import upgrade
+from hub.store.tables import metadata
+
+
+def _reset_postgres(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    url = os.environ.get("HUB_TEST_DATABASE_URL")
+    if url:
+        if url.startswith("postgresql"):
+            _reset_postgres(url)
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'hub.db'}"
+    upgrade(url)
+    return url
+
+
+def _empty_tables(app) -> None:
+    engine = app.extensions["hub.db"].engine
+    with engine.begin() as conn:
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(table.delete())
+
+
+@pytest.fixture
+def settings(database_url) -> Settings:
+    return Settings(database_url=database_url, secret_key="test-secret-" + "x" * 32,
+                    base_url="http://hub.test", sync_worker=False)
+
+
+@pytest.fixture
+def app(settings):
+    app = create_app(settings, migrate=False)
+    app.config["TESTING"] = True
+    _empty_tables(app)
+    yield app
+    app.extensions["hub.db"].dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
