@@ -62,3 +62,20 @@ def app(settings):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def auth_headers(app):
+    """Factory: ``auth_headers("system/*.cruds", organization=None)`` -> request headers.
+
+    PRELIMINARY: signs a token directly. The auth work replaces this with a real client
+    created in the database and a token from POST /auth/token.
+    """
+    from hub.security import issue_access_token
+
+    def make(scope: str = "system/*.cruds", organization: str | None = None) -> dict:
+        with app.app_context():
+            token, _ = issue_access_token("test-client", scope, organization)
+        return {"Authorization": f"Bearer {token}"}
+
+    return make
