@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import importlib
-import secrets
 
 from flask import Flask
 
@@ -41,7 +40,6 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         upgrade(settings.database_url)
     app.extensions["hub.settings"] = settings
     app.extensions["hub.db"] = db
-    app.extensions["hub.token_secret"] = settings.secret_key or secrets.token_urlsafe(32)
     for name in BLUEPRINTS:
         try:
             module = importlib.import_module(name)

@@ -2,7 +2,9 @@
 
 Scopes come in SMART v1 form (``system/Task.read``, ``system/*.write``) and v2 form
 (``system/Task.rs``, ``system/*.cruds``). Both are reduced to the set of interactions they
-grant: c(reate), r(ead), u(pdate), d(elete), s(earch).
+grant: c(reate), r(ead), u(pdate), d(elete), s(earch). ``grant_scopes`` narrows a token
+request to what a client is allowed; ``validate_jwks``/``assertion_key`` hold the rules for
+the public keys of SMART Backend Services clients (RS384, ES384).
 """
 
 from __future__ import annotations
@@ -19,6 +21,11 @@ from flask import current_app, g, request
 from hub.errors import Forbidden, Unauthorized
 
 ACCESS_TOKEN_ALG = "HS256"
+#: Longest access-token lifetime the hub issues (SMART: expires_in should be <= 300).
+MAX_TOKEN_LIFETIME = 300
+#: Client-assertion algorithms (SMART Backend Services) and the key each needs: (kty, crv).
+ASSERTION_ALGS = {"RS384": ("RSA", None), "ES384": ("EC", "P-384")}
+_PERM_ORDER = "cruds"
 _V1 = {"read": frozenset("rs"), "write": frozenset("cud"), "*": frozenset("cruds")}
 _SCOPE_RE = re.compile(r"^(system|user|patient)/([A-Za-z]+|\*)\.([a-z*]+)$")
 
@@ -53,6 +60,125 @@ def parse_scopes(text: str) -> list[Scope]:
     return [Scope.parse(s) for s in text.split()]
 
 
+def format_scope(scope: Scope) -> str:
+    """The SMART v2 text of ``scope`` (``system/Task.rs``)."""
+    perms = "".join(p for p in _PERM_ORDER if p in scope.perms)
+    return f"{scope.context}/{scope.resource}.{perms}"
+
+
+def validate_client_scope(text: str) -> str:
+    """The normalized allowed-scope string of a new client, or ValueError saying why not.
+
+    Backend clients act for no user or patient, so only ``system/`` scopes are accepted.
+    """
+    scopes = parse_scopes(text or "")
+    if not scopes:
+        raise ValueError("at least one scope is required, e.g. 'system/*.read'")
+    for raw, scope in zip(text.split(), scopes):
+        if scope.context != "system":
+            raise ValueError(f"only system/ scopes can be granted to a client: {raw!r}")
+    return " ".join(dict.fromkeys(text.split()))
+
+
+def _grant_one(requested: Scope, allowed: list[Scope]) -> list[Scope]:
+    """The parts of one requested scope that the allowed scopes cover, per resource."""
+    pieces: dict[str, frozenset[str]] = {}
+    for allow in allowed:
+        if allow.context != requested.context or requested.context != "system":
+            continue
+        if allow.resource in ("*", requested.resource):
+            resource = requested.resource
+        elif requested.resource == "*":
+            resource = allow.resource
+        else:
+            continue
+        perms = requested.perms & allow.perms
+        if perms:
+            pieces[resource] = pieces.get(resource, frozenset()) | perms
+    if pieces.get(requested.resource) == requested.perms:
+        return [requested]
+    wildcard = pieces.get("*", frozenset())
+    return [Scope(requested.context, r, p) for r, p in pieces.items()
+            if r == "*" or not p <= wildcard]
+
+
+def grant_scopes(requested: str, allowed: str) -> str:
+    """The scope string to grant: ``requested`` narrowed to what ``allowed`` permits.
+
+    A requested scope that is fully allowed is granted as written (v1 or v2 form); one that
+    is partly allowed is granted in v2 form for the part allowed (``system/*.cruds`` against
+    an allowance of ``system/Task.rs`` grants ``system/Task.rs``). Returns "" when nothing is
+    granted. ValueError when ``requested`` holds a malformed scope.
+    """
+    allowed_scopes = parse_scopes(allowed)
+    granted: list[str] = []
+    for text in requested.split():
+        scope = Scope.parse(text)
+        pieces = _grant_one(scope, allowed_scopes)
+        if pieces == [scope]:
+            granted.append(text)
+        else:
+            granted.extend(format_scope(p) for p in pieces)
+    return " ".join(dict.fromkeys(granted))
+
+
+def _check_jwk(key: dict) -> None:
+    """ValueError unless ``key`` is a public RS384/ES384 signing key with ``kid``/``kty``."""
+    if not isinstance(key, dict):
+        raise ValueError("each entry of 'keys' must be a JSON object")
+    kid, kty = key.get("kid"), key.get("kty")
+    if not isinstance(kid, str) or not kid:
+        raise ValueError("every key needs a 'kid'")
+    if not isinstance(kty, str) or not kty:
+        raise ValueError(f"key {kid!r} needs a 'kty'")
+    if "d" in key or "k" in key:
+        raise ValueError(f"key {kid!r} holds private key material; register public keys only")
+    usable = [alg for alg, (want_kty, crv) in ASSERTION_ALGS.items()
+              if kty == want_kty and key.get("crv") == crv and key.get("alg", alg) == alg]
+    if not usable:
+        raise ValueError(f"key {kid!r} is not an RSA or EC P-384 key usable with "
+                         f"{' or '.join(ASSERTION_ALGS)}")
+    if key.get("use", "sig") != "sig":
+        raise ValueError(f"key {kid!r} is not a signing key (use={key['use']!r})")
+    try:
+        jwk = jwt.PyJWK(key, algorithm=usable[0])
+    except jwt.PyJWTError as exc:
+        raise ValueError(f"key {kid!r} is not a valid JWK: {exc}") from None
+    if kty == "RSA" and jwk.key.key_size < 2048:
+        raise ValueError(f"RSA key {kid!r} is shorter than 2048 bits")
+
+
+def validate_jwks(jwks) -> dict:
+    """The JWKS of a new private_key_jwt client (``{"keys": [...]}``), or ValueError."""
+    if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list) \
+            or not jwks["keys"]:
+        raise ValueError("a JWKS must be a JSON object with a non-empty 'keys' array")
+    for key in jwks["keys"]:
+        _check_jwk(key)
+    kids = [k["kid"] for k in jwks["keys"]]
+    if len(set(kids)) != len(kids):
+        raise ValueError("the 'kid' of each key must be unique")
+    return {"keys": jwks["keys"]}
+
+
+def assertion_key(jwks: dict, kid: str, alg: str) -> jwt.PyJWK:
+    """The registered key ``kid`` bound to ``alg`` (RS384/ES384), or LookupError."""
+    if alg not in ASSERTION_ALGS:
+        raise LookupError(f"algorithm {alg!r} is not accepted")
+    want_kty, want_crv = ASSERTION_ALGS[alg]
+    for data in jwks.get("keys", []):
+        if not isinstance(data, dict) or data.get("kid") != kid:
+            continue
+        if data.get("kty") != want_kty or data.get("crv") != want_crv \
+                or data.get("alg", alg) != alg or data.get("use", "sig") != "sig":
+            raise LookupError(f"key {kid!r} does not fit algorithm {alg}")
+        try:
+            return jwt.PyJWK(data, algorithm=alg)
+        except jwt.PyJWTError:
+            raise LookupError(f"key {kid!r} is not usable") from None
+    raise LookupError(f"no registered key with kid {kid!r}")
+
+
 @dataclass
 class Principal:
     """Who is calling: the client, what it may do, and the organization it stands for."""
@@ -67,7 +193,18 @@ class Principal:
 
 
 def token_secret() -> str:
-    return current_app.extensions["hub.token_secret"]
+    """The HMAC key of access tokens: HUB_SECRET_KEY, or the key kept in the database.
+
+    When the key could not be read at start (database not migrated yet), it is read on
+    first use through ``app.extensions["hub.token_secret_loader"]``.
+    """
+    secret = current_app.extensions.get("hub.token_secret")
+    if not secret:
+        loader = current_app.extensions.get("hub.token_secret_loader")
+        if loader is None:
+            raise RuntimeError("no access-token secret is configured")
+        secret = current_app.extensions["hub.token_secret"] = loader()
+    return secret
 
 
 def issue_access_token(client_id: str, scope: str, organization: str | None = None,
@@ -102,9 +239,11 @@ def authenticate() -> Principal:
     if kind.lower() != "bearer" or not token.strip():
         raise Unauthorized("a bearer access token is required",
                            headers={"WWW-Authenticate": 'Bearer realm="hub"'})
+    settings = current_app.extensions["hub.settings"]
     try:
         claims = jwt.decode(token.strip(), token_secret(), algorithms=[ACCESS_TOKEN_ALG],
-                            options={"require": ["exp", "sub", "scope"]})
+                            issuer=settings.public_base_url,
+                            options={"require": ["exp", "iat", "iss", "sub", "scope"]})
     except jwt.ExpiredSignatureError:
         raise Unauthorized("the access token has expired", headers={
             "WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
@@ -116,8 +255,9 @@ def authenticate() -> Principal:
             "WWW-Authenticate": 'Bearer error="invalid_token"'})
     try:
         scopes = parse_scopes(claims["scope"])
-    except ValueError:
-        raise Unauthorized("the access token carries malformed scopes") from None
+    except (ValueError, AttributeError):
+        raise Unauthorized("the access token carries malformed scopes", headers={
+            "WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
     return Principal(claims["sub"], claims["scope"], claims.get("org"), scopes)
 
 

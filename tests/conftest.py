@@ -65,17 +65,31 @@ def client(app):
 
 
 @pytest.fixture
-def auth_headers(app):
+def auth_headers(app, client):
     """Factory: ``auth_headers("system/*.cruds", organization=None)`` -> request headers.
 
-    PRELIMINARY: signs a token directly. The auth work replaces this with a real client
-    created in the database and a token from POST /auth/token.
+    Registers a client with that scope (and organization) in the database and gets its
+    token from ``POST /auth/token`` with client_secret_basic, as a partner would. Tokens
+    are reused within a test for the same arguments.
     """
-    from hub.security import issue_access_token
+    import base64
+
+    from hub.store.uow import UnitOfWork
+
+    tokens: dict = {}
 
     def make(scope: str = "system/*.cruds", organization: str | None = None) -> dict:
-        with app.app_context():
-            token, _ = issue_access_token("test-client", scope, organization)
-        return {"Authorization": f"Bearer {token}"}
+        if (scope, organization) not in tokens:
+            with UnitOfWork(app.extensions["hub.db"]) as uow:
+                registered, secret = uow.clients.create(
+                    f"test client {len(tokens) + 1}", scope, organization=organization)
+                uow.commit()
+            basic = base64.b64encode(f"{registered.client_id}:{secret}".encode()).decode()
+            resp = client.post("/auth/token", data={"grant_type": "client_credentials",
+                                                    "scope": scope},
+                               headers={"Authorization": f"Basic {basic}"})
+            assert resp.status_code == 200, resp.get_json()
+            tokens[scope, organization] = resp.get_json()["access_token"]
+        return {"Authorization": f"Bearer {tokens[scope, organization]}"}
 
     return make

@@ -1,0 +1,282 @@
+"""``POST /auth/token`` (OAuth2 client credentials) and SMART discovery.
+
+Clients authenticate with a secret (``client_secret_basic`` or ``client_secret_post``) or,
+per SMART Backend Services, with a signed JWT (``private_key_jwt``, RS384/ES384, keys from
+the JWKS registered with the client). Answers follow RFC 6749 section 5.1 and 5.2.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import logging
+import time
+from urllib.parse import unquote_plus
+
+import jwt
+from flask import Blueprint, Flask, current_app, jsonify, request
+from sqlalchemy.exc import SQLAlchemyError
+
+from hub.security import (ASSERTION_ALGS, MAX_TOKEN_LIFETIME, assertion_key, grant_scopes,
+                          issue_access_token)
+from hub.store.client_repo import Client, check_unknown_secret, load_or_create_token_secret
+from hub.store.db import Database
+from hub.store.uow import UnitOfWork
+
+bp = Blueprint("auth", __name__)
+log = logging.getLogger(__name__)
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+TOKEN_PATH = "/auth/token"
+SCOPES_SUPPORTED = ["system/*.read", "system/*.write", "system/*.cruds", "system/*.rs",
+                    "system/*.cud", "system/Case.cruds"]
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_CHALLENGE = {"WWW-Authenticate": 'Basic realm="hub"'}
+
+
+class OAuthError(Exception):
+    """An RFC 6749 section 5.2 error answer."""
+
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(description)
+        self.error, self.description = error, description
+        self.status = 401 if error == "invalid_client" else 400
+
+    def response(self):
+        resp = jsonify(error=self.error, error_description=self.description)
+        resp.status_code = self.status
+        resp.headers.update(_NO_STORE)
+        if self.status == 401:
+            resp.headers.update(_CHALLENGE)
+        return resp
+
+
+def _settings():
+    return current_app.extensions["hub.settings"]
+
+
+def token_url() -> str:
+    """The token endpoint's absolute URL: the required ``aud`` of client assertions."""
+    return _settings().public_base_url + TOKEN_PATH
+
+
+def _form() -> dict[str, str]:
+    """The form parameters; each may appear once (RFC 6749 section 3.2)."""
+    if request.mimetype != "application/x-www-form-urlencoded":
+        raise OAuthError("invalid_request",
+                         "the body must be application/x-www-form-urlencoded")
+    params = {}
+    for key in request.form:
+        values = request.form.getlist(key)
+        if len(values) > 1:
+            raise OAuthError("invalid_request", f"parameter '{key}' is repeated")
+        params[key] = values[0]
+    return params
+
+
+def _basic_credentials() -> tuple[str, str] | None:
+    """(client_id, secret) of an ``Authorization: Basic`` header (RFC 6749 section 2.3.1)."""
+    header = request.headers.get("Authorization")
+    if header is None:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        raise OAuthError("invalid_client", "only Basic client authentication is accepted "
+                                           "in the Authorization header")
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise OAuthError("invalid_client", "malformed Basic credentials") from None
+    client_id, sep, secret = decoded.partition(":")
+    if not sep or not client_id:
+        raise OAuthError("invalid_client", "malformed Basic credentials")
+    return unquote_plus(client_id), unquote_plus(secret)
+
+
+def _secret_client(client_id: str, secret: str) -> Client:
+    """The client proven by ``secret``, or invalid_client."""
+    with UnitOfWork(current_app.extensions["hub.db"]) as uow:
+        client = uow.clients.get(client_id)
+    ok = client.check_secret(secret) if client else check_unknown_secret(secret)
+    if not ok:
+        raise OAuthError("invalid_client", "client authentication failed")
+    if not client.active:
+        raise OAuthError("invalid_client", "the client is revoked")
+    return client
+
+
+def _unverified_assertion(assertion: str) -> tuple[dict, dict]:
+    """Header and claims of a client assertion, before any check of its signature."""
+    try:
+        header = jwt.get_unverified_header(assertion)
+        claims = jwt.decode(assertion, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        raise OAuthError("invalid_client", "client_assertion is not a valid JWT") from None
+    alg = header.get("alg")
+    if alg not in ASSERTION_ALGS:
+        raise OAuthError("invalid_client", f"client_assertion alg must be one of "
+                                           f"{', '.join(ASSERTION_ALGS)}")
+    if not isinstance(header.get("kid"), str) or not header["kid"]:
+        raise OAuthError("invalid_client", "client_assertion needs a 'kid' header")
+    if "jku" in header:
+        raise OAuthError("invalid_client", "'jku' is not allowed: keys are registered")
+    if str(header.get("typ", "JWT")).upper() != "JWT":
+        raise OAuthError("invalid_client", "client_assertion typ must be JWT")
+    if not isinstance(claims.get("iss"), str) or not claims["iss"]:
+        raise OAuthError("invalid_client", "client_assertion needs an 'iss' claim")
+    return header, claims
+
+
+def _verify_assertion(client: Client, assertion: str, header: dict) -> dict:
+    """The claims of ``assertion`` once its key, signature, iss/sub, aud and exp check out."""
+    try:
+        key = assertion_key(client.jwks, header["kid"], header["alg"])
+    except LookupError as exc:
+        raise OAuthError("invalid_client", str(exc)) from None
+    try:
+        claims = jwt.decode(
+            assertion, key, algorithms=[header["alg"]], audience=token_url(),
+            issuer=client.client_id, subject=client.client_id,
+            options={"require": ["iss", "sub", "aud", "exp", "jti"],
+                     "enforce_minimum_key_length": True})
+    except jwt.ExpiredSignatureError:
+        raise OAuthError("invalid_client", "client_assertion has expired") from None
+    except jwt.InvalidAudienceError:
+        raise OAuthError("invalid_client",
+                         f"client_assertion aud must be {token_url()}") from None
+    except jwt.PyJWTError as exc:
+        raise OAuthError("invalid_client", f"client_assertion rejected: {exc}") from None
+    max_ahead = _settings().client_assertion_max_seconds
+    if int(claims["exp"]) - int(time.time()) > max_ahead:
+        raise OAuthError("invalid_client",
+                         f"client_assertion exp is more than {max_ahead} seconds ahead")
+    if not isinstance(claims["jti"], str) or not 0 < len(claims["jti"]) <= 255:
+        raise OAuthError("invalid_client", "client_assertion jti must be 1-255 characters")
+    return claims
+
+
+def _assertion_client(params: dict[str, str]) -> Client:
+    """The client proven by a SMART Backend Services ``client_assertion``."""
+    assertion_type, assertion = params.get("client_assertion_type"), params.get(
+        "client_assertion")
+    if not assertion_type or not assertion:
+        raise OAuthError("invalid_request",
+                         "client_assertion and client_assertion_type go together")
+    if assertion_type != ASSERTION_TYPE:
+        raise OAuthError("invalid_request", f"client_assertion_type must be {ASSERTION_TYPE}")
+    header, unverified = _unverified_assertion(assertion)
+    if params.get("client_id", unverified["iss"]) != unverified["iss"]:
+        raise OAuthError("invalid_client", "client_id does not match the assertion's iss")
+    with UnitOfWork(current_app.extensions["hub.db"]) as uow:
+        client = uow.clients.get(unverified["iss"])
+        if client is None or client.jwks is None:
+            raise OAuthError("invalid_client", "client authentication failed")
+        if not client.active:
+            raise OAuthError("invalid_client", "the client is revoked")
+        claims = _verify_assertion(client, assertion, header)
+        if not uow.clients.use_jti(client.client_id, claims["jti"], int(claims["exp"]),
+                                   int(time.time())):
+            raise OAuthError("invalid_client", "client_assertion jti was already used")
+        uow.commit()
+    return client
+
+
+def _authenticate_client(params: dict[str, str]) -> Client:
+    """Exactly one client authentication method (RFC 6749 section 2.3)."""
+    basic = _basic_credentials()
+    has_assertion = "client_assertion" in params or "client_assertion_type" in params
+    has_post_secret = "client_secret" in params
+    if (basic is not None) + has_assertion + has_post_secret > 1:
+        raise OAuthError("invalid_request", "use exactly one client authentication method")
+    if basic is not None:
+        if params.get("client_id", basic[0]) != basic[0]:
+            raise OAuthError("invalid_request", "client_id does not match the credentials")
+        return _secret_client(*basic)
+    if has_post_secret:
+        if not params.get("client_id"):
+            raise OAuthError("invalid_request", "client_id is required with client_secret")
+        return _secret_client(params["client_id"], params["client_secret"])
+    if has_assertion:
+        return _assertion_client(params)
+    raise OAuthError("invalid_client", "client authentication is required")
+
+
+def _granted_scope(client: Client, requested: str | None) -> str:
+    """The requested scope narrowed to the client's; the client's own when none is asked."""
+    requested = requested if requested and requested.strip() else client.scope
+    try:
+        granted = grant_scopes(requested, client.scope)
+    except ValueError as exc:
+        raise OAuthError("invalid_scope", str(exc)) from None
+    if not granted:
+        raise OAuthError("invalid_scope", "none of the requested scopes is allowed "
+                                          "for this client")
+    return granted
+
+
+@bp.post(TOKEN_PATH)
+def token():
+    """Issue an access token to an authenticated client (client credentials grant)."""
+    try:
+        params = _form()
+        grant_type = params.get("grant_type")
+        if not grant_type:
+            raise OAuthError("invalid_request", "grant_type is required")
+        if grant_type != "client_credentials":
+            raise OAuthError("unsupported_grant_type",
+                             "only the client_credentials grant is supported")
+        client = _authenticate_client(params)
+        scope = _granted_scope(client, params.get("scope"))
+    except OAuthError as err:
+        log.info("token request refused: %s", err.error)
+        return err.response()
+    lifetime = min(_settings().token_lifetime_seconds, MAX_TOKEN_LIFETIME)
+    access_token, expires_in = issue_access_token(client.client_id, scope,
+                                                  client.organization, lifetime)
+    log.info("token issued to client %s", client.client_id)
+    resp = jsonify(access_token=access_token, token_type="bearer", expires_in=expires_in,
+                   scope=scope)
+    resp.headers.update(_NO_STORE)
+    return resp
+
+
+@bp.get("/fhir/.well-known/smart-configuration")
+def smart_configuration():
+    """SMART App Launch v2 discovery of the token endpoint and what it supports."""
+    return jsonify({
+        "token_endpoint": token_url(),
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["private_key_jwt", "client_secret_basic",
+                                                  "client_secret_post"],
+        "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGS),
+        "scopes_supported": SCOPES_SUPPORTED,
+        "capabilities": ["client-confidential-asymmetric", "client-confidential-symmetric"],
+    })
+
+
+def _client_active(db: Database, client_id: str) -> bool:
+    with UnitOfWork(db) as uow:
+        return uow.clients.is_active(client_id)
+
+
+def _token_secret(db: Database) -> str:
+    with UnitOfWork(db) as uow:
+        return load_or_create_token_secret(uow.session)
+
+
+def init_app(app: Flask) -> None:
+    """Check clients on every request; share the token key through the database."""
+    db = app.extensions["hub.db"]
+    app.extensions["hub.client_active"] = functools.partial(_client_active, db)
+    if app.extensions["hub.settings"].secret_key:
+        app.extensions["hub.token_secret"] = app.extensions["hub.settings"].secret_key
+        return
+    loader = functools.partial(_token_secret, db)
+    app.extensions["hub.token_secret_loader"] = loader
+    try:
+        app.extensions["hub.token_secret"] = loader()
+    except SQLAlchemyError:
+        # Not migrated yet (PostgreSQL before `hub db upgrade`): read it on first use.
+        log.warning("access-token key not readable yet; it will be read on first use")
+        app.extensions["hub.token_secret"] = None
