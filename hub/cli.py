@@ -40,10 +40,17 @@ def serve(settings: Settings, host: str | None, port: int | None, threads: int) 
         settings.port = port
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     app = create_app(settings)
+    from hub.sync.worker import start_worker_thread
+
+    worker = start_worker_thread(app)  # None when HUB_SYNC_WORKER=false
     click.echo(f"hub serving on http://{settings.host}:{settings.port} "
                f"(FHIR base /fhir, case API /api/cases)")
-    waitress.serve(app, host=settings.host, port=settings.port, threads=threads,
-                   ident="fhir-case-hub")
+    try:
+        waitress.serve(app, host=settings.host, port=settings.port, threads=threads,
+                       ident="fhir-case-hub")
+    finally:
+        if worker is not None:
+            worker.stop(10)
 
 
 @main.group()
@@ -70,3 +77,5 @@ for _name in COMMAND_MODULES:
             raise
         continue
     main.add_command(_module.command)
+    if hasattr(_module, "worker_command"):
+        main.add_command(_module.worker_command)

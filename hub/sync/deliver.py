@@ -1,0 +1,188 @@
+"""The one delivery function every executor calls: an outbox row -> a partner call.
+
+Effects are idempotent, so at-least-once delivery is effectively once:
+
+- ``create``: POST with the hub's deterministic identifier and ``If-None-Exist`` on it (a
+  retry after a lost answer finds the first copy instead of making a second);
+- ``put``: PUT by the hub's id (the partner accepts client ids), If-Match once linked;
+- ``update``: PUT to the partner's id from the sync ledger with ``If-Match`` its version.
+  A 412 means the partner changed it: re-read the partner's version, record the conflict
+  in the ledger and dead-letter the row for a human. Never overwrite blindly, never drop;
+- ``submit``: POST ``Type/$submit`` (or ``options.operation``) with the payload;
+- ``delete``: DELETE the linked partner resource (already gone counts as done).
+
+``deliver`` calls the network only; the executor records the outcome in the database.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from functools import lru_cache
+
+from hub.adapters.errors import PartnerConflict, PartnerError, PartnerRejected
+from hub.sync.outbox import Delivery
+
+
+class LedgerError(PartnerRejected):
+    """The sync ledger lacks what the operation needs (an update of a never-created copy)."""
+
+
+@dataclass
+class Outcome:
+    """The result of one attempt: ``ok`` with the partner's id/version, or the error."""
+
+    ok: bool
+    remote_id: str | None = None
+    remote_version: str | None = None
+    http_status: int | None = None
+    response: dict | None = None
+    error: BaseException | None = None
+    conflict_version: str | None = None
+
+
+def _takes_identifiers(resource: dict) -> bool:
+    """Whether the resource has an ``identifier`` list (Bundle has one Identifier,
+    Parameters none): from the payload when it shows, else from the R4 model."""
+    if "identifier" in resource:
+        return isinstance(resource["identifier"], list)
+    return _has_identifier_list(resource.get("resourceType", ""))
+
+
+@lru_cache(maxsize=256)
+def _has_identifier_list(resource_type: str) -> bool:
+    from hub.fhir import model_class  # imported late: fhir.resources is slow to load
+
+    try:
+        model = model_class(resource_type)
+    except (ValueError, KeyError, AttributeError):
+        return False
+    info = model.model_fields.get("identifier")
+    return info is not None and "List" in str(info.annotation)
+
+
+def _hub_identifier(delivery: Delivery, adapters) -> tuple[str, str]:
+    options = delivery.options or {}
+    system = options.get("identifier_system") or getattr(
+        adapters, "identifier_system", "urn:fhir-case-hub:resource")
+    return system, f"{delivery.resource_type}/{delivery.resource_id}"
+
+
+def _outgoing(delivery: Delivery) -> dict:
+    """A copy of the payload without our server-managed meta (version, lastUpdated)."""
+    resource = copy.deepcopy(delivery.payload or {})
+    resource.setdefault("resourceType", delivery.resource_type)
+    meta = resource.get("meta")
+    if isinstance(meta, dict):
+        meta.pop("versionId", None)
+        meta.pop("lastUpdated", None)
+        if not meta:
+            resource.pop("meta")
+    return resource
+
+
+def _with_identifier(resource: dict, system: str, value: str) -> dict:
+    identifiers = resource.setdefault("identifier", [])
+    if not any(i.get("system") == system and i.get("value") == value for i in identifiers):
+        identifiers.append({"system": system, "value": value})
+    return resource
+
+
+def _create(delivery: Delivery, adapter, adapters) -> Outcome:
+    options = delivery.options or {}
+    resource = _outgoing(delivery)
+    resource.pop("id", None)
+    if_none_exist = options.get("if_none_exist")
+    if not if_none_exist:
+        if not _takes_identifiers(resource):
+            # no identifier to make the create conditional on: PUT by our id instead
+            return _put(delivery, adapter, adapters)
+        system, value = _hub_identifier(delivery, adapters)
+        _with_identifier(resource, system, value)
+        if_none_exist = f"identifier={system}|{value}"
+    resp = adapter.create(resource, if_none_exist=if_none_exist)
+    remote_id, version = resp.resource_id, resp.version_id
+    if remote_id is None:  # a 200 without body or Location: look the copy up
+        query = dict(part.split("=", 1) for part in if_none_exist.split("&"))
+        found = next(iter(adapter.search(delivery.resource_type, query)), None)
+        if found is not None:
+            remote_id = found.get("id")
+            version = (found.get("meta") or {}).get("versionId")
+    return Outcome(True, remote_id, version, resp.status, None)
+
+
+def _conflict(delivery: Delivery, adapter, remote_id: str, exc: PartnerConflict) -> Outcome:
+    """412: read what the partner holds now, so the ledger shows both versions."""
+    try:
+        current = adapter.read(delivery.resource_type, remote_id)
+        version = current.version_id
+    except PartnerError:
+        version = None
+    return Outcome(False, remote_id, None, exc.status, exc.outcome, exc, version)
+
+
+def _put_resource(delivery: Delivery, adapter, adapters, remote_id: str,
+                  version: str | None) -> Outcome:
+    resource = _outgoing(delivery)
+    resource["id"] = remote_id
+    if _takes_identifiers(resource):  # keep the copy findable by our id
+        _with_identifier(resource, *_hub_identifier(delivery, adapters))
+    try:
+        resp = adapter.update(resource, if_match=version)
+    except PartnerConflict as exc:
+        if exc.precondition_failed:
+            return _conflict(delivery, adapter, remote_id, exc)
+        raise
+    return Outcome(True, resp.resource_id or remote_id, resp.version_id, resp.status)
+
+
+def _put(delivery: Delivery, adapter, adapters) -> Outcome:
+    link = delivery.link
+    remote_id = (link.remote_id if link else None) or delivery.resource_id
+    return _put_resource(delivery, adapter, adapters, remote_id,
+                         link.remote_version if link else None)
+
+
+def _update(delivery: Delivery, adapter, adapters) -> Outcome:
+    link = delivery.link
+    if link is None or not link.remote_id:
+        raise LedgerError(f"no link for {delivery.resource_type}/{delivery.resource_id} at "
+                          f"{delivery.partner_id}: its create was never delivered",
+                          partner=delivery.partner_id)
+    # no version known (the partner does not version): If-Match cannot be sent
+    return _put_resource(delivery, adapter, adapters, link.remote_id, link.remote_version)
+
+
+def _submit(delivery: Delivery, adapter, adapters) -> Outcome:
+    name = (delivery.options or {}).get("operation", "$submit")
+    resp = adapter.operation(delivery.resource_type, name, delivery.payload or {})
+    body = resp.resource if isinstance(resp.resource, dict) else None
+    return Outcome(True, (body or {}).get("id"), resp.version_id, resp.status, body)
+
+
+def _delete(delivery: Delivery, adapter, adapters) -> Outcome:
+    link = delivery.link
+    remote_id = link.remote_id if link and link.remote_id else None
+    if remote_id is None:
+        return Outcome(True, None, None, None)  # never created there: nothing to delete
+    resp = adapter.delete(delivery.resource_type, remote_id)
+    return Outcome(True, remote_id, None, resp.status)
+
+
+HANDLERS = {"create": _create, "put": _put, "update": _update, "submit": _submit,
+            "delete": _delete}
+
+
+def deliver(delivery: Delivery, adapters) -> Outcome:
+    """Make one attempt at ``delivery`` through the adapter of its partner.
+
+    Never raises for partner or configuration problems: they come back as a failed
+    Outcome carrying the error, for the retry policy to judge.
+    """
+    try:
+        handler = HANDLERS[delivery.operation]
+        adapter = adapters.get(delivery.partner_id)
+        return handler(delivery, adapter, adapters)
+    except Exception as exc:  # noqa: BLE001 - every failure is recorded, none is lost
+        return Outcome(False, http_status=getattr(exc, "status", None),
+                       response=getattr(exc, "outcome", None), error=exc)

@@ -1,0 +1,188 @@
+"""Executors of the outbox: ``run_once``, the worker loop, and the in-process thread.
+
+All executors claim rows from the same outbox and call the same ``deliver`` function, so
+``hub serve`` (embedded thread), ``hub worker`` processes on PostgreSQL and, later,
+Celery tasks behave the same. A worker claims at most ``concurrency`` rows at a time
+(never two of one (partner, case): see hub.sync.outbox) and delivers them in parallel.
+
+The lease must outlast a delivery: a token request plus the partner call, each bounded by
+the partner's timeouts. ``lease_for`` derives a safe lease from the configured partners.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+
+from hub.adapters.errors import PartnerError
+from hub.store.db import Database
+from hub.sync import outbox
+from hub.sync.deliver import Outcome, deliver
+from hub.sync.retry import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LEASE_SECONDS = 300.0
+
+
+def default_worker_id() -> str:
+    """``host:pid:random``: unique per process, readable in ``claimed_by``."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def lease_for(partners, minimum: float = 60.0) -> float:
+    """A lease longer than any delivery can take: token call + partner call, with margin."""
+    longest = max((2 * (p.timeouts.connect + p.timeouts.read) for p in partners.values()),
+                  default=0.0)
+    return max(minimum, 2 * longest)
+
+
+def _describe(outcome: Outcome) -> str:
+    error = outcome.error
+    if isinstance(error, PartnerError):
+        return outbox.error_text(error.message, error.outcome)
+    return f"{type(error).__name__}: {error}"
+
+
+class Worker:
+    """Claims due deliveries, delivers them, records the outcome.
+
+    :param clock: returns the current aware UTC datetime (tests pin it).
+    """
+
+    def __init__(self, db: Database, adapters, worker_id: str | None = None, *,
+                 policy: RetryPolicy | None = None, lease_seconds: float = DEFAULT_LEASE_SECONDS,
+                 concurrency: int = 4, clock: Callable[[], datetime] = outbox.utcnow) -> None:
+        self.db = db
+        self.adapters = adapters
+        self.worker_id = worker_id or default_worker_id()
+        self.policy = policy or RetryPolicy()
+        self.lease_seconds = lease_seconds
+        self.concurrency = max(1, concurrency)
+        self.clock = clock
+        self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="hub-deliver") \
+            if self.concurrency > 1 else None
+
+    def run_once(self) -> int:
+        """Claim and deliver one batch; the number of deliveries attempted."""
+        claimed = outbox.claim(self.db, self.worker_id, limit=self.concurrency,
+                               lease_seconds=self.lease_seconds, now=self.clock())
+        if self._pool is not None and len(claimed) > 1:
+            list(self._pool.map(self.process, claimed))
+        else:
+            for delivery in claimed:
+                self.process(delivery)
+        return len(claimed)
+
+    def process(self, delivery: outbox.Delivery) -> Outcome:
+        """Deliver one claimed row and record what happened."""
+        outcome = deliver(delivery, self.adapters)
+        now = self.clock()
+        if outcome.ok:
+            kept = outbox.mark_done(self.db, delivery, self.worker_id,
+                                    remote_id=outcome.remote_id,
+                                    remote_version=outcome.remote_version,
+                                    http_status=outcome.http_status, response=outcome.response,
+                                    now=now)
+            log.info("delivered #%s %s %s/%s to %s", delivery.id, delivery.operation,
+                     delivery.resource_type, delivery.resource_id, delivery.partner_id)
+        else:
+            decision = self.policy.decide(outcome.error, delivery.attempts)
+            text = _describe(outcome)
+            kept = outbox.mark_failed(self.db, delivery, self.worker_id, error=text,
+                                      http_status=outcome.http_status,
+                                      retry_in=decision.retry_in, response=outcome.response,
+                                      conflict_version=outcome.conflict_version, now=now)
+            level = logging.ERROR if decision.dead else logging.WARNING
+            log.log(level, "delivery #%s to %s failed (attempt %s, %s): %s", delivery.id,
+                    delivery.partner_id, delivery.attempts,
+                    "dead-lettered" if decision.dead else f"retry in {decision.retry_in:.1f}s",
+                    text.splitlines()[0])
+        if not kept:
+            log.warning("delivery #%s: lease lost to another worker; its outcome is theirs",
+                        delivery.id)
+        return outcome
+
+    def run(self, stop: threading.Event, *, idle_seconds: float = 1.0,
+            error_seconds: float = 5.0) -> None:
+        """Loop until ``stop`` is set; sleep ``idle_seconds`` when nothing is due."""
+        while not stop.is_set():
+            try:
+                busy = self.run_once()
+            except Exception:  # noqa: BLE001 - the database may be away; keep going
+                log.exception("sync worker %s: claiming failed", self.worker_id)
+                stop.wait(error_seconds)
+                continue
+            if not busy:
+                stop.wait(idle_seconds)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+
+def run_once(db: Database, adapters, worker_id: str | None = None, **kwargs) -> int:
+    """One batch with a throw-away Worker (tests, cron-style use)."""
+    worker = Worker(db, adapters, worker_id, **kwargs)
+    try:
+        return worker.run_once()
+    finally:
+        worker.close()
+
+
+class WorkerThread:
+    """A Worker looping in a daemon thread; ``stop()`` ends it after the current batch."""
+
+    def __init__(self, worker: Worker, *, idle_seconds: float = 1.0,
+                 error_seconds: float = 5.0) -> None:
+        self.worker = worker
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=worker.run, args=(self._stop,), name=f"hub-sync-{worker.worker_id}",
+            kwargs={"idle_seconds": idle_seconds, "error_seconds": error_seconds}, daemon=True)
+
+    def start(self) -> "WorkerThread":
+        self._thread.start()
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self, timeout: float | None = 30.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        self.worker.close()
+
+
+def start_worker_thread(app, **options) -> WorkerThread | None:
+    """Start the in-process sync worker of ``app`` (``hub serve``); None when disabled.
+
+    Reads the database and settings from ``app.extensions``; the partners come from
+    ``settings.partners_file`` (re-read when it changes). ``options`` go to Worker
+    (policy, concurrency, lease_seconds...) and WorkerThread (idle_seconds). The handle is
+    kept in ``app.extensions["hub.sync_worker"]``; call ``.stop()`` to end it.
+    """
+    from hub.sync.registry import Adapters
+
+    settings = app.extensions["hub.settings"]
+    if not settings.sync_worker:
+        return None
+    db = app.extensions["hub.db"]
+    adapters = options.pop("adapters", None) or Adapters(
+        partners_file=settings.partners_file or None,
+        identifier_system=options.pop("identifier_system", None)
+        or "urn:fhir-case-hub:resource")
+    thread_opts = {k: options.pop(k) for k in ("idle_seconds", "error_seconds")
+                   if k in options}
+    options.setdefault("lease_seconds", lease_for(getattr(adapters, "partners", {})))
+    handle = WorkerThread(Worker(db, adapters, **options), **thread_opts).start()
+    app.extensions["hub.sync_worker"] = handle
+    return handle

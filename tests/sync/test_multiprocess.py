@@ -1,0 +1,106 @@
+"""Two ``hub worker`` processes share one outbox (PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite:
+compare-and-set): no delivery is made twice, and a worker killed with SIGKILL in the middle
+of a delivery loses nothing: its row is reclaimed when the lease expires."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import pytest
+
+from hub.sync import outbox
+from hub.sync.registry import DEFAULT_IDENTIFIER_SYSTEM
+
+from .partner_server import FhirPartner, PartnerServer
+
+pytestmark = pytest.mark.integration
+
+ROWS = 24
+LEASE = 2.0
+
+
+def _worker(worker_id: str, env: dict) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "hub.commands.deliveries", "--worker-id", worker_id,
+         "--concurrency", "2", "--lease-seconds", str(LEASE), "--idle-seconds", "0.05",
+         "--backoff-base", "0.01", "--backoff-max", "0.05", "--max-attempts", "20"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _rows(db) -> list[outbox.Delivery]:
+    with db.sessions() as session:
+        return outbox.list_deliveries(session, limit=1000)
+
+
+def test_two_worker_processes_and_a_sigkill(db, database_url, tmp_path):
+    partner = FhirPartner(delay=0.12)  # each call takes a while: kills land mid-delivery
+    server = PartnerServer(partner).start()
+    partners_file = tmp_path / "partners.json"
+    partners_file.write_text(json.dumps({"partners": [{
+        "id": "st-marys", "kind": "hospital", "base_url": server.base_url,
+        "timeouts": {"connect": 1, "read": 1}}]}))
+    with db.sessions() as session:
+        for i in range(ROWS):
+            outbox.enqueue(session, partner_id="st-marys", case_id=f"case-{i % 8}",
+                           resource_type="CarePlan", resource_id=f"cp-{i}", operation="create",
+                           payload={"resourceType": "CarePlan", "status": "active",
+                                    "intent": "plan", "subject": {"reference": "Patient/1"},
+                                    "identifier": [{"system": "urn:plans", "value": str(i)}]})
+        session.commit()
+    env = dict(os.environ, HUB_DATABASE_URL=database_url, HUB_PARTNERS_FILE=str(partners_file),
+               PYTHONWARNINGS="ignore")
+    victim, survivor = _worker("victim", env), _worker("survivor", env)
+    killed_rows: list[int] = []
+    try:
+        deadline = time.monotonic() + 20
+        while not killed_rows:
+            assert time.monotonic() < deadline, "the victim never claimed a row"
+            assert victim.poll() is None, victim.stderr.read().decode()[-2000:]
+            held = [r.id for r in _rows(db) if r.status == "in-flight"
+                    and r.claimed_by == "victim"]
+            if held and partner.in_progress:
+                victim.send_signal(signal.SIGKILL)
+                victim.wait(5)
+                killed_rows = held
+            time.sleep(0.01)
+        deadline = time.monotonic() + 30
+        while not all(r.status == "done" for r in _rows(db)):
+            assert time.monotonic() < deadline, "deliveries did not finish"
+            assert survivor.poll() is None, survivor.stderr.read().decode()[-2000:]
+            time.sleep(0.05)
+    finally:
+        for proc in (victim, survivor):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in (victim, survivor):
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:  # pragma: no cover - a hung worker
+                proc.kill()
+                proc.wait(5)
+            proc.stderr.close()
+        server.stop()
+    assert survivor.returncode == 0  # SIGTERM ends the loop cleanly
+
+    rows = _rows(db)
+    assert {r.status for r in rows} == {"done"}
+    # the victim's rows were reclaimed by the survivor after the lease
+    for row in rows:
+        if row.id in killed_rows:
+            assert row.attempts == 2
+    assert Counter(r.attempts for r in rows)[1] == ROWS - len(killed_rows)  # nobody else twice
+    stored = partner.all("CarePlan")
+    values = Counter(i["value"] for r in stored for i in r["identifier"]
+                     if i["system"] == DEFAULT_IDENTIFIER_SYSTEM)
+    assert values == Counter({f"CarePlan/cp-{i}": 1 for i in range(ROWS)})
+    # no delivery was made twice, except the killed ones (whose retry found their copy)
+    creates = Counter(cond for _status, cond in partner.creates)
+    twice = {cond for cond, n in creates.items() if n > 1}
+    assert len(twice) <= len(killed_rows)
+    assert all(n <= 2 for n in creates.values())
