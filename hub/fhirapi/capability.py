@@ -1,0 +1,72 @@
+"""The CapabilityStatement of ``GET /fhir/metadata``: exactly what the API supports."""
+
+from __future__ import annotations
+
+from hub.fhir import FHIR_VERSION
+from hub.fhirapi.dates import instant, utcnow
+from hub.fhirapi.searchparams import SPECIAL, SUPPORTED_TYPES, params_for
+
+INTERACTIONS = ("read", "vread", "update", "delete", "history-instance", "history-type",
+                "create", "search-type")
+_SPECIAL_DOCS = {"_id": "token", "_lastUpdated": "date"}
+
+
+def _resource(rtype: str) -> dict:
+    params = [{"name": name, "type": kind,
+               "definition": f"http://hl7.org/fhir/SearchParameter/Resource-{name[1:]}"
+               if name != "_lastUpdated" else
+               "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated"}
+              for name, kind in _SPECIAL_DOCS.items() if name in SPECIAL]
+    for sp in params_for(rtype).values():
+        params.append({"name": sp.name, "type": sp.type})
+    ref_params = [sp.name for sp in params_for(rtype).values() if sp.type == "reference"]
+    rev = sorted({f"{src}:{sp.name}" for src in SUPPORTED_TYPES
+                  for sp in params_for(src).values() if sp.type == "reference"
+                  and (not sp.targets or rtype in sp.targets)})
+    return {
+        "type": rtype,
+        "profile": f"http://hl7.org/fhir/StructureDefinition/{rtype}",
+        "interaction": [{"code": code} for code in INTERACTIONS],
+        "versioning": "versioned-update",
+        "readHistory": True,
+        "updateCreate": True,
+        "conditionalCreate": True,
+        "conditionalRead": "not-supported",
+        "conditionalUpdate": True,
+        "conditionalDelete": "not-supported",
+        "referencePolicy": ["literal", "local"],
+        "searchInclude": ["*", *[f"{rtype}:{n}" for n in ref_params]],
+        "searchRevInclude": ["*", *rev],
+        "searchParam": params,
+    }
+
+
+def capability_statement(base: str, token_url: str) -> dict:
+    """The hub's CapabilityStatement (FHIR 4.0.1, JSON, SMART-on-FHIR security)."""
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": instant(utcnow())[:10],
+        "publisher": "fhir-case-hub",
+        "kind": "instance",
+        "software": {"name": "fhir-case-hub"},
+        "implementation": {"description": "fhir-case-hub FHIR R4 API", "url": base},
+        "fhirVersion": FHIR_VERSION,
+        "format": ["json"],
+        "rest": [{
+            "mode": "server",
+            "security": {
+                "cors": False,
+                "service": [{"coding": [{
+                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                    "code": "SMART-on-FHIR"}], "text": "OAuth2 using SMART-on-FHIR profile"}],
+                "extension": [{
+                    "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/"
+                           "oauth-uris",
+                    "extension": [{"url": "token", "valueUri": token_url}],
+                }],
+            },
+            "resource": [_resource(t) for t in SUPPORTED_TYPES],
+            "interaction": [{"code": "transaction"}, {"code": "batch"}],
+        }],
+    }

@@ -1,0 +1,42 @@
+"""The hook point of the FHIR write path.
+
+Every create, update and delete through the FHIR API (REST or Bundle entry) calls the
+registered hooks after the new version is written and before the transaction commits,
+with the same unit of work. A hook may write more (case record, Provenance, outbox rows)
+or raise a ``HubError`` to refuse the write; either way it is one transaction.
+
+    def on_write(uow, event: WriteEvent) -> None: ...
+    register_write_hook(app, on_write)      # in some module's init_app(app)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+EXTENSION = "hub.fhir_write_hooks"
+
+
+@dataclass
+class WriteEvent:
+    """What was written: ``before`` is the previous content (None on create)."""
+
+    interaction: str  # create | update | delete
+    resource_type: str
+    id: str
+    before: dict | None
+    after: dict | None  # None on delete
+    version_id: int
+    principal: object  # hub.security.Principal
+
+
+WriteHook = Callable[[object, WriteEvent], None]
+
+
+def register_write_hook(app, hook: WriteHook) -> None:
+    """Call ``hook(uow, event)`` inside the transaction of every FHIR write."""
+    app.extensions.setdefault(EXTENSION, []).append(hook)
+
+
+def write_hooks(app) -> list[WriteHook]:
+    return list(app.extensions.get(EXTENSION, []))

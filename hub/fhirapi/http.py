@@ -1,0 +1,120 @@
+"""HTTP details of the FHIR API: media types, _format, ETag, Prefer, responses."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Response, current_app, request
+
+from hub.errors import BadRequest, HubError, Issue, UnsupportedMediaType
+from hub.fhir import FHIR_JSON
+from hub.fhirapi.dates import instant
+from hub.store.resource_repo import StoredResource
+
+JSON_TYPES = {"application/fhir+json", "application/json", "application/json+fhir"}
+_FORMATS = JSON_TYPES | {"json"}
+
+
+class NotAcceptable(HubError):
+    status, code = 406, "not-supported"
+
+
+def check_format() -> None:
+    """406 unless the client accepts JSON (``_format`` wins over ``Accept``)."""
+    fmt = request.args.get("_format")
+    if fmt is not None:
+        if fmt.split(";")[0].strip().lower() not in _FORMATS:
+            raise NotAcceptable(f"_format {fmt!r} is not supported: this server speaks JSON")
+        return
+    accept = request.headers.get("Accept")
+    if accept and not any(m in accept for m in (*JSON_TYPES, "*/*", "application/*")):
+        raise NotAcceptable("this server answers application/fhir+json only")
+
+
+def json_body() -> dict | list:
+    """The parsed body of a write; 415 for a non-JSON content type, 400 if malformed."""
+    mimetype = (request.mimetype or "").lower()
+    if mimetype not in JSON_TYPES:
+        raise UnsupportedMediaType(
+            f"content type {request.content_type or '(none)'} is not supported; "
+            "send application/fhir+json")
+    from hub.fhirapi.validation import load_json
+
+    return load_json(request.get_data())
+
+
+def parse_etag(value: str | None) -> int | None:
+    """The version of an ``If-Match`` / ETag value (``W/"3"``, ``"3"``, ``3``)."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if text.startswith("W/"):
+        text = text[2:]
+    text = text.strip('"')
+    if not text.isdigit():
+        raise BadRequest(f"not a version ETag: {value!r}", issues=[Issue(
+            f"not a version ETag: {value!r}", code="value")])
+    return int(text)
+
+
+def prefer(name: str) -> str | None:
+    """A token of the Prefer header (``return``, ``handling``)."""
+    for part in request.headers.get("Prefer", "").split(";"):
+        for item in part.split(","):
+            key, _, val = item.strip().partition("=")
+            if key.strip() == name:
+                return val.strip().strip('"')
+    return None
+
+
+def base_url() -> str:
+    """The absolute FHIR base (``settings.base_url`` or this request's host) + /fhir."""
+    settings = current_app.extensions["hub.settings"]
+    root = settings.base_url.rstrip("/") if settings.base_url else request.host_url.rstrip("/")
+    return root + "/fhir"
+
+
+def fhir_response(body: dict | None, status: int = 200,
+                  headers: dict[str, str] | None = None) -> Response:
+    resp = Response(json.dumps(body, separators=(",", ":")) if body is not None else b"",
+                    status=status, mimetype=FHIR_JSON)
+    for key, value in (headers or {}).items():
+        resp.headers[key] = value
+    if body is None:
+        resp.headers.pop("Content-Type", None)
+    return resp
+
+
+def version_headers(res: StoredResource, location: bool = False) -> dict[str, str]:
+    """ETag, Last-Modified and (for writes) Location of a stored version."""
+    from email.utils import format_datetime
+    from datetime import timezone
+
+    headers = {"ETag": res.etag,
+               "Last-Modified": format_datetime(res.last_updated.replace(
+                   tzinfo=timezone.utc), usegmt=True)}
+    if location:
+        headers["Location"] = f"{base_url()}/{res.type}/{res.id}/_history/{res.version_id}"
+    return headers
+
+
+def information_outcome(message: str) -> dict:
+    return {"resourceType": "OperationOutcome",
+            "issue": [{"severity": "information", "code": "informational",
+                       "diagnostics": message}]}
+
+
+def write_response(res: StoredResource, status: int, message: str) -> Response:
+    """The answer to a create/update, honouring ``Prefer: return=``."""
+    headers = version_headers(res, location=True)
+    want = prefer("return") or "representation"
+    if want == "minimal":
+        return fhir_response(None, status, headers)
+    if want == "OperationOutcome":
+        return fhir_response(information_outcome(message), status, headers)
+    return fhir_response(res.content, status, headers)
+
+
+__all__ = ["FHIR_JSON", "base_url", "check_format", "fhir_response", "information_outcome",
+           "instant", "json_body", "parse_etag", "prefer", "version_headers",
+           "write_response"]

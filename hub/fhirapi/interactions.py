@@ -1,0 +1,224 @@
+"""The FHIR interactions on one resource type: read, vread, create, update, delete, history.
+
+Each takes a ``Ctx`` (the unit of work, the caller, the write hooks) and returns a
+``Result``; the REST routes and the Bundle processor render it. Every interaction checks
+the caller's scope first (read/vread/history=r, create=c, update=u, delete=d) and
+validates before writing; nothing is written on error because the caller only commits
+after a Result came back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+from hub.errors import (Conflict, Gone, Issue, NotFound, PreconditionFailed,
+                        PreconditionRequired, BadRequest)
+from hub.fhirapi import task_rules
+from hub.fhirapi.hooks import WriteEvent
+from hub.fhirapi.query import SearchQuery, parse_search
+from hub.fhirapi.validation import check_type, valid_id, validate_resource
+from hub.security import Principal, check_scope
+from hub.store.resource_repo import StoredResource, VersionConflict
+
+
+@dataclass
+class Ctx:
+    """Everything an interaction needs: the transaction, the caller and the hooks."""
+
+    uow: object  # hub.store.uow.UnitOfWork
+    principal: Principal
+    hooks: list = field(default_factory=list)
+    default_count: int = 20
+    max_count: int = 200
+
+    @property
+    def repo(self):
+        return self.uow.resources
+
+    def require(self, resource_type: str, perm: str) -> None:
+        """``check_scope``: 401/403 unless the caller may ``perm`` on the type."""
+        check_scope(resource_type, perm)
+
+
+@dataclass
+class Result:
+    """What an interaction produced: an HTTP status and the version concerned."""
+
+    status: int
+    resource: StoredResource | None = None
+    message: str = ""
+
+
+def _not_found(rtype: str, rid: str) -> NotFound:
+    return NotFound(f"{rtype}/{rid} is not known", issues=[Issue(
+        f"{rtype}/{rid} is not known", code="not-found")])
+
+
+def _gone(res: StoredResource) -> Gone:
+    return Gone(f"{res.type}/{res.id} was deleted", headers={"ETag": res.etag})
+
+
+def read(ctx: Ctx, rtype: str, rid: str) -> Result:
+    check_type(rtype)
+    ctx.require(rtype, "r")
+    res = ctx.repo.read(rtype, rid) if valid_id(rid) else None
+    if res is None:
+        raise _not_found(rtype, rid)
+    if res.deleted:
+        raise _gone(res)
+    return Result(200, res)
+
+
+def vread(ctx: Ctx, rtype: str, rid: str, vid: str) -> Result:
+    check_type(rtype)
+    ctx.require(rtype, "r")
+    res = ctx.repo.vread(rtype, rid, int(vid)) if vid.isdigit() and valid_id(rid) else None
+    if res is None:
+        raise NotFound(f"{rtype}/{rid} has no version {vid}")
+    if res.deleted:
+        raise _gone(res)
+    return Result(200, res)
+
+
+def history(ctx: Ctx, rtype: str, rid: str | None, since, count: int, offset: int):
+    """(versions newest first, total) of a resource or of a type."""
+    check_type(rtype)
+    ctx.require(rtype, "r")
+    if rid is not None and not ctx.repo.exists_ever(rtype, rid):
+        raise _not_found(rtype, rid)
+    return ctx.repo.history(rtype, rid, since=since, count=count, offset=offset)
+
+
+def parse_condition(ctx: Ctx, rtype: str, items: list[tuple[str, str]]) -> SearchQuery:
+    """A conditional interaction's query: strict, every parameter must be understood."""
+    q = parse_search(rtype, items, strict=True, default_count=2, max_count=2)
+    if not q.criteria:
+        raise BadRequest("a conditional interaction needs search criteria")
+    q.count, q.offset, q.includes, q.revincludes = 2, 0, [], []
+    return q
+
+
+def condition_key(rtype: str, items: list[tuple[str, str]]) -> str:
+    """The conditional-create guard key of a normalized query."""
+    text = rtype + "?" + urlencode(sorted(items))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def find_conditional(ctx: Ctx, rtype: str, items: list[tuple[str, str]]):
+    """The matches (at most 2) of a conditional query."""
+    return ctx.repo.search(parse_condition(ctx, rtype, items))
+
+
+def _hooks(ctx: Ctx, interaction: str, before: dict | None, res: StoredResource) -> None:
+    event = WriteEvent(interaction, res.type, res.id, before, res.content, res.version_id,
+                       ctx.principal)
+    for hook in ctx.hooks:
+        hook(ctx.uow, event)
+
+
+def create(ctx: Ctx, rtype: str, body: dict, if_none_exist: str | None = None,
+           rid: str | None = None) -> Result:
+    """Create (201); with ``if_none_exist`` 200 and the match if one exists, 412 if many."""
+    check_type(rtype)
+    ctx.require(rtype, "c")
+    validate_resource(body, expected_type=rtype)
+    if if_none_exist:
+        from urllib.parse import parse_qsl
+
+        items = parse_qsl(if_none_exist.split("?", 1)[-1], keep_blank_values=True)
+        matches = find_conditional(ctx, rtype, items)
+        if len(matches) > 1:
+            raise PreconditionFailed(f"If-None-Exist matches more than one {rtype}")
+        if matches:
+            return Result(200, matches[0], "an existing resource matched If-None-Exist")
+        rid = rid or _new_id()
+        _claim(ctx, rtype, items, rid)
+    res = ctx.repo.create(rtype, body, rid)
+    _hooks(ctx, "create", None, res)
+    return Result(201, res, f"created {rtype}/{res.id}")
+
+
+def _new_id() -> str:
+    from hub.store.resource_repo import new_resource_id
+
+    return new_resource_id()
+
+
+def _claim(ctx: Ctx, rtype: str, items, rid: str) -> None:
+    """Claim the conditional-create guard of ``items`` (see ResourceRepository)."""
+    key = condition_key(rtype, items)
+    holder = ctx.repo.conditional_holder(rtype, key)
+    if holder is not None:
+        q = parse_condition(ctx, rtype, [*items, ("_id", holder)])
+        if ctx.repo.search(q):
+            from hub.store.resource_repo import ConditionalKeyTaken
+
+            raise ConditionalKeyTaken(key)  # committed meanwhile: retry finds it
+    ctx.repo.claim_conditional_key(rtype, key, rid, holder)
+
+
+def update(ctx: Ctx, rtype: str, rid: str, body: dict, if_match: int | None) -> Result:
+    """Update (200) or create with the client's id (201); If-Match is optimistic locking."""
+    check_type(rtype)
+    ctx.require(rtype, "u")
+    if not valid_id(rid):
+        raise BadRequest(f"{rid!r} is not a valid resource id")
+    validate_resource(body, expected_type=rtype, expected_id=rid)
+    prev = ctx.repo.read(rtype, rid)
+    live = prev is not None and not prev.deleted
+    if if_match is not None and (prev is None or prev.version_id != if_match):
+        raise PreconditionFailed(
+            f"If-Match version {if_match} is not the current version of {rtype}/{rid}",
+            headers={"ETag": prev.etag} if prev else None)
+    if rtype == "Task" and live:
+        if if_match is None:
+            raise PreconditionRequired("an update of a Task needs If-Match with its version",
+                                       path="If-Match")
+        task_rules.check_task_transition(prev.content, body, ctx.principal.organization)
+    try:
+        res = ctx.repo.update(rtype, rid, body,
+                              expected_version=prev.version_id if prev else None)
+    except VersionConflict as exc:
+        if if_match is not None:
+            raise PreconditionFailed(str(exc)) from None
+        raise Conflict(str(exc)) from None
+    _hooks(ctx, "update", prev.content if live else None, res)
+    return Result(200 if live else 201, res, f"updated {rtype}/{rid}")
+
+
+def conditional_update(ctx: Ctx, rtype: str, items: list[tuple[str, str]], body: dict,
+                       if_match: int | None) -> Result:
+    """``PUT Type?query``: update the single match, create if none, 412 if many."""
+    check_type(rtype)
+    ctx.require(rtype, "u")
+    matches = find_conditional(ctx, rtype, items)
+    if len(matches) > 1:
+        raise PreconditionFailed(f"the conditional update matches more than one {rtype}")
+    if matches:
+        target = matches[0].id
+        if body.get("id") not in (None, target):
+            raise BadRequest(f"the resource id does not match the {rtype} found",
+                             path=f"{rtype}.id")
+        return update(ctx, rtype, target, {**body, "id": target}, if_match)
+    ctx.require(rtype, "c")
+    rid = body.get("id") or _new_id()
+    if not valid_id(rid) or ctx.repo.exists_ever(rtype, rid):
+        raise Conflict(f"{rtype}/{rid} exists but does not match the condition")
+    validate_resource(body, expected_type=rtype)
+    _claim(ctx, rtype, items, rid)
+    return update(ctx, rtype, rid, {**body, "id": rid}, None)
+
+
+def delete(ctx: Ctx, rtype: str, rid: str) -> Result:
+    """Delete (204); deleting a deleted resource is a no-op, an unknown one is 404."""
+    check_type(rtype)
+    ctx.require(rtype, "d")
+    prev = ctx.repo.read(rtype, rid) if valid_id(rid) else None
+    if prev is None:
+        raise _not_found(rtype, rid)
+    res = ctx.repo.delete(rtype, rid)
+    if res is not None:
+        _hooks(ctx, "delete", prev.content, res)
+    return Result(204, res, f"deleted {rtype}/{rid}")

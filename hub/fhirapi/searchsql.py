@@ -1,0 +1,157 @@
+"""A ``SearchQuery`` as SQL over ``search_index`` (never a scan of the JSON).
+
+Each criterion becomes ``res_id IN (SELECT res_id FROM search_index WHERE param=... AND
+(value OR value ...))``, or ``NOT IN`` for ``:not`` and ``:missing=true``. Results are
+ordered by the requested ``_sort`` keys and always finally by ``res_id``, so offset paging
+is stable.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, false, func, not_, or_, select
+
+from hub.fhirapi.query import Criterion, DateValue, RefValue, SearchQuery, TokenValue
+from hub.fhirapi.searchparams import normalize_string, params_for
+from hub.store.resource_tables import resources as R
+from hub.store.resource_tables import search_index as SI
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def date_condition(low_col, high_col, v: DateValue):
+    """Resource range [low_col, high_col] against the search range of ``v``."""
+    contained = and_(low_col >= v.low, high_col <= v.high)
+    return {
+        "eq": contained,
+        "ne": not_(contained),
+        "gt": high_col > v.high,
+        "lt": low_col < v.low,
+        "ge": high_col >= v.low,
+        "le": low_col <= v.high,
+        "sa": low_col > v.high,
+        "eb": high_col < v.low,
+    }[v.prefix]
+
+
+def _value_condition(crit: Criterion, value):
+    if crit.kind == "token":
+        v: TokenValue = value
+        conds = []
+        if v.system == "":
+            conds.append(SI.c.token_system.is_(None))
+        elif v.system is not None:
+            conds.append(SI.c.token_system == v.system)
+        if v.code is not None:
+            conds.append(SI.c.token_code == v.code)
+        return and_(*conds)
+    if crit.kind == "reference":
+        r: RefValue = value
+        cond = SI.c.ref_id == r.id
+        return and_(cond, SI.c.ref_type == r.type) if r.type else cond
+    if crit.kind == "string":
+        if crit.modifier == "exact":
+            return SI.c.string_exact == value
+        norm = _like_escape(normalize_string(value))
+        pattern = f"%{norm}%" if crit.modifier == "contains" else f"{norm}%"
+        return SI.c.string_value.like(pattern, escape="\\")
+    if crit.kind == "date":
+        return date_condition(SI.c.date_low, SI.c.date_high, value)
+    if crit.kind == "number":
+        return SI.c.number == value
+    raise ValueError(crit.kind)
+
+
+def _indexed(rtype: str, name: str, *conds):
+    return select(SI.c.res_id).where(SI.c.res_type == rtype, SI.c.param == name, *conds)
+
+
+def criterion_condition(rtype: str, crit: Criterion):
+    """The WHERE condition on ``resources`` for one criterion."""
+    if crit.kind == "_id":
+        ids = [v for v in crit.values]
+        return R.c.res_id.in_(ids)
+    if crit.kind == "_lastUpdated":
+        return or_(*[date_condition(R.c.last_updated, R.c.last_updated, v)
+                     for v in crit.values])
+    if crit.modifier == "missing":
+        present = R.c.res_id.in_(_indexed(rtype, crit.name))
+        conds = [not_(present) if missing else present for missing in crit.values]
+        return or_(*conds)
+    matches = or_(*[_value_condition(crit, v) for v in crit.values])
+    if crit.modifier == "not":
+        return R.c.res_id.not_in(_indexed(rtype, crit.name, matches))
+    return R.c.res_id.in_(_indexed(rtype, crit.name, matches))
+
+
+def base_select(q: SearchQuery):
+    """The current, not deleted resources of the type that match every criterion."""
+    stmt = select(R.c.res_id, R.c.version_id, R.c.last_updated, R.c.content).where(
+        R.c.res_type == q.resource_type, R.c.current.is_(True), R.c.deleted.is_(False))
+    for crit in q.criteria:
+        stmt = stmt.where(criterion_condition(q.resource_type, crit))
+    return stmt
+
+
+def _sort_key(q: SearchQuery, name: str, desc: bool):
+    if name == "_id":
+        return R.c.res_id
+    if name == "_lastUpdated":
+        return R.c.last_updated
+    sp = params_for(q.resource_type)[name]
+    column = {"string": SI.c.string_value, "date": SI.c.date_low, "token": SI.c.token_code,
+              "number": SI.c.number}[sp.type]
+    agg = func.max(column) if desc else func.min(column)
+    return (select(agg).where(SI.c.res_type == q.resource_type, SI.c.res_id == R.c.res_id,
+                              SI.c.param == name).scalar_subquery())
+
+
+def ordered_page(q: SearchQuery):
+    """The page ``[offset, offset+count)`` of the search, in a stable order."""
+    order = []
+    for name, desc in q.sort or [("_lastUpdated", False)]:
+        key = _sort_key(q, name, desc)
+        order.append(key.desc().nulls_last() if desc else key.asc().nulls_last())
+    order.append(R.c.res_id.asc())
+    return base_select(q).order_by(*order).offset(q.offset).limit(q.count)
+
+
+def count_select(q: SearchQuery):
+    return select(func.count()).select_from(base_select(q).subquery())
+
+
+def include_targets(rtype: str, ids: list[str], includes) -> object:
+    """(ref_type, ref_id) of what the page's resources reference, for ``_include``."""
+    conds = []
+    for inc in includes:
+        cond = SI.c.ref_type.is_not(None)
+        if inc.param != "*":
+            cond = and_(cond, SI.c.param == inc.param)
+        if inc.target:
+            cond = and_(cond, SI.c.ref_type == inc.target)
+        conds.append(cond)
+    return select(SI.c.ref_type, SI.c.ref_id).where(
+        SI.c.res_type == rtype, SI.c.res_id.in_(ids), or_(*conds) if conds else false()
+    ).distinct()
+
+
+def revinclude_sources(rtype: str, ids: list[str], revincludes) -> object:
+    """(res_type, res_id) of what references the page's resources, for ``_revinclude``."""
+    conds = []
+    for inc in revincludes:
+        cond = SI.c.ref_type == rtype
+        if inc.source != "*":
+            cond = and_(cond, SI.c.res_type == inc.source)
+        if inc.param != "*":
+            reference_params = [n for n, sp in params_for(inc.source).items()
+                                if sp.type == "reference"]
+            cond = and_(cond, SI.c.param == inc.param) if inc.param in reference_params \
+                else false()
+        conds.append(cond)
+    return select(SI.c.res_type, SI.c.res_id).where(
+        SI.c.ref_id.in_(ids), or_(*conds) if conds else false()).distinct()
+
+
+__all__ = ["base_select", "count_select", "criterion_condition",
+           "date_condition", "include_targets", "ordered_page", "revinclude_sources"]

@@ -1,0 +1,143 @@
+"""The FHIR R4 API under ``/fhir`` (thin: the work is in ``hub.fhirapi``).
+
+Every route but ``/metadata`` needs a bearer token; each interaction checks its scope.
+Errors are ``HubError``s rendered as OperationOutcome by ``hub.routes.errors``.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+from flask import Blueprint, request
+
+from hub.errors import BadRequest
+from hub.fhirapi import bundles
+from hub.fhirapi import interactions as ia
+from hub.fhirapi.capability import capability_statement
+from hub.fhirapi.context import run_read, run_write
+from hub.fhirapi.http import (base_url, check_format, fhir_response, json_body, parse_etag,
+                              prefer, version_headers, write_response)
+from hub.fhirapi.search import history_bundle, search
+from hub.security import current_principal
+
+bp = Blueprint("fhir", __name__, url_prefix="/fhir")
+
+
+@bp.before_request
+def _authenticate_and_negotiate():
+    check_format()
+    if request.endpoint != "fhir.metadata":
+        current_principal()
+
+
+def _strict() -> bool:
+    return prefer("handling") == "strict"
+
+
+def _query_items() -> list[tuple[str, str]]:
+    return parse_qsl(request.query_string.decode("utf-8", "replace"), keep_blank_values=True)
+
+
+@bp.get("/metadata")
+def metadata():
+    """The CapabilityStatement (no authentication)."""
+    base = base_url()
+    return fhir_response(capability_statement(base, base[: -len("/fhir")] + "/auth/token"))
+
+
+@bp.post("")
+@bp.post("/")
+def bundle():
+    """A transaction or batch Bundle."""
+    body = json_body()
+    if body.get("resourceType") != "Bundle" or body.get("type") not in ("transaction",
+                                                                          "batch"):
+        raise BadRequest("POST /fhir takes a Bundle of type transaction or batch",
+                         path="Bundle.type")
+    base, want = base_url(), prefer("return")
+    if body["type"] == "transaction":
+        result = run_write(lambda ctx: bundles.transaction(ctx, body, base, want))
+    else:
+        result = bundles.batch(run_write, body, base, want)
+    return fhir_response(result)
+
+
+@bp.get("/<rtype>")
+def search_type(rtype: str):
+    base = base_url()
+    items = _query_items()
+    return fhir_response(run_read(lambda ctx: search(ctx, rtype, items, base=base,
+                                                     strict=_strict())))
+
+
+@bp.post("/<rtype>/_search")
+def search_post(rtype: str):
+    """Search with the parameters in a form body (and the URL)."""
+    if request.mimetype != "application/x-www-form-urlencoded":
+        from hub.errors import UnsupportedMediaType
+
+        raise UnsupportedMediaType("POST _search takes application/x-www-form-urlencoded")
+    items = _query_items() + parse_qsl(request.get_data(as_text=True),
+                                       keep_blank_values=True)
+    base = base_url()
+    return fhir_response(run_read(lambda ctx: search(ctx, rtype, items, base=base,
+                                                     strict=_strict())))
+
+
+@bp.post("/<rtype>")
+def create(rtype: str):
+    body = json_body()
+    if_none_exist = request.headers.get("If-None-Exist")
+    result = run_write(lambda ctx: ia.create(ctx, rtype, body, if_none_exist))
+    return write_response(result.resource, result.status, result.message)
+
+
+@bp.put("/<rtype>")
+def conditional_update(rtype: str):
+    items = _query_items()
+    if not items:
+        raise BadRequest("PUT on a type needs search criteria (conditional update)")
+    body = json_body()
+    if_match = parse_etag(request.headers.get("If-Match"))
+    result = run_write(lambda ctx: ia.conditional_update(ctx, rtype, items, body, if_match))
+    return write_response(result.resource, result.status, result.message)
+
+
+@bp.get("/<rtype>/<rid>")
+def read(rtype: str, rid: str):
+    result = run_read(lambda ctx: ia.read(ctx, rtype, rid))
+    return fhir_response(result.resource.content, 200, version_headers(result.resource))
+
+
+@bp.put("/<rtype>/<rid>")
+def update(rtype: str, rid: str):
+    body = json_body()
+    if_match = parse_etag(request.headers.get("If-Match"))
+    result = run_write(lambda ctx: ia.update(ctx, rtype, rid, body, if_match))
+    return write_response(result.resource, result.status, result.message)
+
+
+@bp.delete("/<rtype>/<rid>")
+def delete(rtype: str, rid: str):
+    run_write(lambda ctx: ia.delete(ctx, rtype, rid))
+    return fhir_response(None, 204)
+
+
+@bp.get("/<rtype>/_history")
+def history_type(rtype: str):
+    base = base_url()
+    return fhir_response(run_read(lambda ctx: history_bundle(ctx, rtype, None, request.args,
+                                                             base=base)))
+
+
+@bp.get("/<rtype>/<rid>/_history")
+def history_instance(rtype: str, rid: str):
+    base = base_url()
+    return fhir_response(run_read(lambda ctx: history_bundle(ctx, rtype, rid, request.args,
+                                                             base=base)))
+
+
+@bp.get("/<rtype>/<rid>/_history/<vid>")
+def vread(rtype: str, rid: str, vid: str):
+    result = run_read(lambda ctx: ia.vread(ctx, rtype, rid, vid))
+    return fhir_response(result.resource.content, 200, version_headers(result.resource))

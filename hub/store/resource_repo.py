@@ -1,0 +1,241 @@
+"""The versioned FHIR resource store: every version kept, a search index of the current one.
+
+``ResourceRepository(session)`` works inside the caller's transaction (see
+``hub.store.uow``); it never commits. Optimistic locking is enforced by the database:
+writing version n+1 first flips the ``current`` flag of version n (0 rows when someone
+else got there first) and the primary key (type, id, version) refuses a second n+1.
+Both surface as ``VersionConflict``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, insert, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from hub.fhirapi import searchsql
+from hub.fhirapi.dates import instant, utcnow
+from hub.fhirapi.query import SearchQuery
+from hub.fhirapi.searchparams import index_rows
+from hub.store.resource_tables import conditional_keys as CK
+from hub.store.resource_tables import resources as R
+from hub.store.resource_tables import search_index as SI
+
+
+_EMPTY_INDEX_ROW = {c.name: None for c in SI.columns if c.name != "row_id"}
+
+
+class VersionConflict(Exception):
+    """Someone else wrote a version of this resource first."""
+
+
+class ConditionalKeyTaken(Exception):
+    """A concurrent conditional create claimed the same query; retry the whole write."""
+
+
+@dataclass
+class StoredResource:
+    """One version of a resource; ``content`` is None for a deletion."""
+
+    type: str
+    id: str
+    version_id: int
+    last_updated: datetime
+    deleted: bool
+    content: dict | None
+
+    @property
+    def etag(self) -> str:
+        return f'W/"{self.version_id}"'
+
+    @property
+    def reference(self) -> str:
+        return f"{self.type}/{self.id}"
+
+
+def _row(rtype: str, row) -> StoredResource:
+    m = row._mapping
+    content = json.loads(m["content"]) if m.get("content") else None
+    return StoredResource(rtype if rtype else m["res_type"], m["res_id"], m["version_id"],
+                          m["last_updated"], bool(m.get("deleted", False)), content)
+
+
+def new_resource_id() -> str:
+    return str(uuid.uuid4())
+
+
+class ResourceRepository:
+    """Create, read, vread, update, delete, history and search of FHIR resources."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # --- reads ----------------------------------------------------------------------------
+
+    def read(self, rtype: str, rid: str) -> StoredResource | None:
+        """The current version (possibly a deletion), or None if never stored."""
+        row = self.session.execute(select(R).where(
+            R.c.res_type == rtype, R.c.res_id == rid, R.c.current.is_(True))).first()
+        return _row(rtype, row) if row else None
+
+    def vread(self, rtype: str, rid: str, version_id: int) -> StoredResource | None:
+        row = self.session.execute(select(R).where(
+            R.c.res_type == rtype, R.c.res_id == rid, R.c.version_id == version_id)).first()
+        return _row(rtype, row) if row else None
+
+    def exists_ever(self, rtype: str, rid: str) -> bool:
+        return self.session.execute(select(func.count()).where(
+            R.c.res_type == rtype, R.c.res_id == rid)).scalar_one() > 0
+
+    def read_many(self, pairs: list[tuple[str, str]]) -> list[StoredResource]:
+        """Current, not deleted versions of (type, id) pairs, in the order given."""
+        if not pairs:
+            return []
+        found: dict[tuple[str, str], StoredResource] = {}
+        chunk = 200
+        for start in range(0, len(pairs), chunk):
+            part = pairs[start:start + chunk]
+            rows = self.session.execute(select(R).where(
+                tuple_(R.c.res_type, R.c.res_id).in_(part), R.c.current.is_(True),
+                R.c.deleted.is_(False))).all()
+            for row in rows:
+                res = _row("", row)
+                found[(res.type, res.id)] = res
+        return [found[p] for p in dict.fromkeys(pairs) if p in found]
+
+    # --- writes ---------------------------------------------------------------------------
+
+    def create(self, rtype: str, content: dict, rid: str | None = None) -> StoredResource:
+        """Store version 1 of a new resource (a server id unless ``rid`` is given)."""
+        return self._write(rtype, rid or new_resource_id(), content, None)
+
+    def update(self, rtype: str, rid: str, content: dict,
+               expected_version: int | None = None) -> StoredResource:
+        """Store the next version (or version 1); VersionConflict if not ``expected_version``."""
+        prev = self.read(rtype, rid)
+        if expected_version is not None and (prev is None or prev.version_id != expected_version):
+            raise VersionConflict(f"{rtype}/{rid} is not at version {expected_version}")
+        return self._write(rtype, rid, content, prev)
+
+    def delete(self, rtype: str, rid: str) -> StoredResource | None:
+        """Store a deletion version; None if there is nothing (left) to delete."""
+        prev = self.read(rtype, rid)
+        if prev is None or prev.deleted:
+            return None
+        return self._write(rtype, rid, None, prev)
+
+    def _write(self, rtype: str, rid: str, content: dict | None,
+               prev: StoredResource | None) -> StoredResource:
+        version = prev.version_id + 1 if prev else 1
+        now = utcnow()
+        if prev and now <= prev.last_updated:
+            now = prev.last_updated + timedelta(microseconds=1)
+        if content is not None:
+            content = dict(content)
+            content["id"] = rid
+            meta = {k: v for k, v in (content.get("meta") or {}).items()
+                    if k not in ("versionId", "lastUpdated")}
+            content["meta"] = {"versionId": str(version), "lastUpdated": instant(now), **meta}
+            content = {"resourceType": rtype, "id": rid, "meta": content["meta"],
+                       **{k: v for k, v in content.items()
+                          if k not in ("resourceType", "id", "meta")}}
+        if prev is not None:
+            flipped = self.session.execute(update(R).where(
+                R.c.res_type == rtype, R.c.res_id == rid, R.c.version_id == prev.version_id,
+                R.c.current.is_(True)).values(current=False))
+            if flipped.rowcount != 1:
+                raise VersionConflict(f"{rtype}/{rid} changed concurrently")
+        try:
+            self.session.execute(insert(R).values(
+                res_type=rtype, res_id=rid, version_id=version, last_updated=now,
+                deleted=content is None, current=True,
+                content=json.dumps(content, separators=(",", ":")) if content else None))
+        except IntegrityError:
+            raise VersionConflict(f"{rtype}/{rid} changed concurrently") from None
+        self.session.execute(delete(SI).where(SI.c.res_type == rtype, SI.c.res_id == rid))
+        if content is not None:
+            rows = [{**_EMPTY_INDEX_ROW, "res_type": rtype, "res_id": rid, **r}
+                    for r in index_rows(content)]
+            if rows:
+                self.session.execute(insert(SI), rows)
+        return StoredResource(rtype, rid, version, now, content is None, content)
+
+    # --- conditional create guard --------------------------------------------------------
+
+    def conditional_holder(self, rtype: str, key: str) -> str | None:
+        """The id of the resource that last claimed the conditional-create ``key``."""
+        return self.session.execute(select(CK.c.res_id).where(
+            CK.c.res_type == rtype, CK.c.query_key == key)).scalar_one_or_none()
+
+    def claim_conditional_key(self, rtype: str, key: str, rid: str,
+                              stale_holder: str | None) -> None:
+        """Claim ``key`` for ``rid`` in this transaction, or ConditionalKeyTaken.
+
+        ``stale_holder`` is the holder the caller saw and found no longer matching; the
+        claim replaces it only if nobody replaced it meanwhile (compare-and-set).
+        """
+        if stale_holder is None:
+            try:
+                self.session.execute(insert(CK).values(res_type=rtype, query_key=key,
+                                                       res_id=rid))
+            except IntegrityError:
+                raise ConditionalKeyTaken(key) from None
+            return
+        swapped = self.session.execute(update(CK).where(
+            CK.c.res_type == rtype, CK.c.query_key == key, CK.c.res_id == stale_holder
+        ).values(res_id=rid))
+        if swapped.rowcount != 1:
+            raise ConditionalKeyTaken(key)
+
+    # --- history --------------------------------------------------------------------------
+
+    def history(self, rtype: str, rid: str | None = None, since: datetime | None = None,
+                count: int = 20, offset: int = 0) -> tuple[list[StoredResource], int]:
+        """Versions newest first (of one resource, or of the type), and their total."""
+        conds = [R.c.res_type == rtype]
+        if rid is not None:
+            conds.append(R.c.res_id == rid)
+        if since is not None:
+            conds.append(R.c.last_updated >= since)
+        total = self.session.execute(select(func.count()).where(*conds)).scalar_one()
+        rows = self.session.execute(select(R).where(*conds).order_by(
+            R.c.last_updated.desc(), R.c.res_id, R.c.version_id.desc()
+        ).offset(offset).limit(count)).all()
+        return [_row(rtype, r) for r in rows], total
+
+    # --- search ---------------------------------------------------------------------------
+
+    def search(self, q: SearchQuery) -> list[StoredResource]:
+        """The page of matches of a parsed search, in its stable order."""
+        if q.count == 0:
+            return []
+        rows = self.session.execute(searchsql.ordered_page(q)).all()
+        return [StoredResource(q.resource_type, r.res_id, r.version_id, r.last_updated,
+                               False, json.loads(r.content)) for r in rows]
+
+    def count(self, q: SearchQuery) -> int:
+        return self.session.execute(searchsql.count_select(q)).scalar_one()
+
+    def included(self, rtype: str, ids: list[str], includes) -> list[StoredResource]:
+        """The resources that the resources ``ids`` of ``rtype`` reference (_include)."""
+        if not ids or not includes:
+            return []
+        pairs = [(t, i) for t, i in self.session.execute(
+            searchsql.include_targets(rtype, ids, includes)).all()]
+        return self.read_many(sorted(pairs))
+
+    def revincluded(self, rtype: str, ids: list[str], revincludes) -> list[StoredResource]:
+        """The resources that reference the resources ``ids`` of ``rtype`` (_revinclude)."""
+        if not ids or not revincludes:
+            return []
+        pairs = [(t, i) for t, i in self.session.execute(
+            searchsql.revinclude_sources(rtype, ids, revincludes)).all()]
+        return self.read_many(sorted(pairs))
+
+
+__all__ = ["ConditionalKeyTaken", "ResourceRepository", "StoredResource", "VersionConflict"]

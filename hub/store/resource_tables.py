@@ -1,0 +1,64 @@
+"""Tables of the versioned FHIR resource store.
+
+* ``resources``: every version of every resource (JSON text), keyed by
+  (type, id, version). The primary key is also the optimistic-locking guard: two writers
+  that both read version n can't both insert version n+1.
+* ``search_index``: one row per extracted search value of the *current* version of each
+  resource, with typed columns (token, string, reference, date range, number).
+* ``conditional_keys``: the guard of conditional creates. A conditional create that found
+  no match claims the key of its normalized If-None-Exist query in the same transaction as
+  the insert, so concurrent conditional creates of the same identifier yield one resource
+  on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (Boolean, Column, DateTime, Float, Index, Integer, String, Table, Text)
+
+from hub.store.db import metadata
+
+resources = Table(
+    "resources",
+    metadata,
+    Column("res_type", String(64), primary_key=True),
+    Column("res_id", String(64), primary_key=True),
+    Column("version_id", Integer, primary_key=True, autoincrement=False),
+    Column("last_updated", DateTime(), nullable=False),  # naive UTC, microseconds
+    Column("deleted", Boolean, nullable=False, default=False),
+    Column("current", Boolean, nullable=False, default=True),
+    Column("content", Text, nullable=True),  # NULL for a deletion version
+    Index("ix_resources_current", "res_type", "current", "last_updated"),
+    Index("ix_resources_updated", "last_updated"),
+)
+
+search_index = Table(
+    "search_index",
+    metadata,
+    Column("row_id", Integer, primary_key=True, autoincrement=True),
+    Column("res_type", String(64), nullable=False),
+    Column("res_id", String(64), nullable=False),
+    Column("param", String(64), nullable=False),
+    Column("token_system", String(255)),
+    Column("token_code", String(255)),
+    Column("string_value", String(255)),  # normalized: lower case, no accents
+    Column("string_exact", String(255)),
+    Column("ref_type", String(64)),
+    Column("ref_id", String(255)),
+    Column("date_low", DateTime()),
+    Column("date_high", DateTime()),
+    Column("number", Float),
+    Index("ix_search_index_resource", "res_type", "res_id"),
+    Index("ix_search_index_token", "res_type", "param", "token_code", "token_system"),
+    Index("ix_search_index_string", "res_type", "param", "string_value"),
+    Index("ix_search_index_ref", "res_type", "param", "ref_id", "ref_type"),
+    Index("ix_search_index_target", "ref_type", "ref_id"),
+    Index("ix_search_index_date", "res_type", "param", "date_low", "date_high"),
+)
+
+conditional_keys = Table(
+    "conditional_keys",
+    metadata,
+    Column("res_type", String(64), primary_key=True),
+    Column("query_key", String(64), primary_key=True),  # sha256 of the normalized query
+    Column("res_id", String(64), nullable=False),
+)

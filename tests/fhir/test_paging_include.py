@@ -1,0 +1,107 @@
+"""Paging links that stay stable, _count, _include and _revinclude."""
+
+from urllib.parse import urlsplit
+
+from fhirapi_helpers import organization, patient, service_request, task
+
+
+def _link(bundle: dict, rel: str) -> str | None:
+    for link in bundle["link"]:
+        if link["relation"] == rel:
+            parts = urlsplit(link["url"])
+            return f"{parts.path}?{parts.query}"
+    return None
+
+
+def test_paging_follows_next_links_without_gaps_or_duplicates(fhir):
+    made = {fhir.create(patient(str(i)))["id"] for i in range(7)}
+    page = fhir.get("/fhir/Patient?_count=3").get_json()
+    assert page["total"] == 7 and _link(page, "self").startswith("/fhir/Patient?")
+    seen: list[str] = []
+    pages = 0
+    while True:
+        pages += 1
+        seen += [e["resource"]["id"] for e in page["entry"]]
+        nxt = _link(page, "next")
+        if nxt is None:
+            break
+        # resources created while paging land after the pages already read
+        if pages == 1:
+            fhir.create(patient("late"))
+        page = fhir.get(nxt).get_json()
+    assert pages == 3
+    assert len(seen) == len(set(seen)) and made <= set(seen)
+    # the self link of a page gives the same page again
+    again = fhir.get(_link(page, "self")).get_json()
+    assert [e["resource"]["id"] for e in again["entry"]] == \
+        [e["resource"]["id"] for e in page["entry"]]
+    assert _link(page, "previous") is not None
+
+
+def test_paging_with_sort_is_stable_on_ties(fhir):
+    for i in range(6):
+        fhir.create(patient(str(i), family="Same"))
+    first = [e["resource"]["id"] for e in
+             fhir.get("/fhir/Patient?_sort=family&_count=6").get_json()["entry"]]
+    paged = []
+    for offset in (0, 2, 4):
+        body = fhir.get(f"/fhir/Patient?_sort=family&_count=2&_offset={offset}").get_json()
+        paged += [e["resource"]["id"] for e in body["entry"]]
+    assert paged == first
+
+
+def test_count_zero_and_max(fhir):
+    fhir.create(patient())
+    body = fhir.get("/fhir/Patient?_count=0").get_json()
+    assert body["total"] == 1 and "entry" not in body
+    assert fhir.get("/fhir/Patient?_count=100000").status_code == 200
+
+
+def _referral(fhir):
+    fhir.put("/fhir/Organization/a1", {**organization(), "id": "a1"})
+    fhir.put("/fhir/Patient/p1", {**patient(), "id": "p1"})
+    sr = fhir.create(service_request("Patient/p1", "Organization/a1"))
+    t = fhir.create(task("Patient/p1", f"ServiceRequest/{sr['id']}", "Organization/a1"))
+    return sr, t
+
+
+def _by_mode(bundle: dict, mode: str) -> set[str]:
+    return {f"{e['resource']['resourceType']}/{e['resource']['id']}"
+            for e in bundle.get("entry", []) if e["search"]["mode"] == mode}
+
+
+def test_include_focus_patient_and_star(fhir):
+    sr, t = _referral(fhir)
+    body = fhir.get("/fhir/Task?_include=Task:focus").get_json()
+    assert _by_mode(body, "match") == {f"Task/{t['id']}"}
+    assert _by_mode(body, "include") == {f"ServiceRequest/{sr['id']}"}
+    assert body["total"] == 1
+    body = fhir.get("/fhir/Task?_include=Task:patient&_include=Task:focus").get_json()
+    assert _by_mode(body, "include") == {f"ServiceRequest/{sr['id']}", "Patient/p1"}
+    body = fhir.get("/fhir/Task?_include=*").get_json()
+    assert _by_mode(body, "include") == {f"ServiceRequest/{sr['id']}", "Patient/p1",
+                                         "Organization/a1"}
+    body = fhir.get("/fhir/Task?_include=Task:owner:Organization").get_json()
+    assert _by_mode(body, "include") == {"Organization/a1"}
+
+
+def test_revinclude(fhir):
+    sr, t = _referral(fhir)
+    prov = fhir.create({"resourceType": "Provenance", "recorded": "2024-03-01T10:00:00Z",
+                        "target": [{"reference": f"ServiceRequest/{sr['id']}"}],
+                        "agent": [{"who": {"reference": "Organization/a1"}}]})
+    body = fhir.get("/fhir/ServiceRequest?_revinclude=Task:focus").get_json()
+    assert _by_mode(body, "include") == {f"Task/{t['id']}"}
+    body = fhir.get("/fhir/ServiceRequest?_revinclude=Provenance:target"
+                    "&_revinclude=Task:focus").get_json()
+    assert _by_mode(body, "include") == {f"Task/{t['id']}", f"Provenance/{prov['id']}"}
+    body = fhir.get("/fhir/Patient?_revinclude=*").get_json()
+    assert {f"Task/{t['id']}", f"ServiceRequest/{sr['id']}"} <= _by_mode(body, "include")
+
+
+def test_included_types_the_scope_cannot_read_are_left_out(fhir, fhir_as):
+    sr, t = _referral(fhir)
+    limited = fhir_as("system/Task.rs")
+    body = limited.get("/fhir/Task?_include=Task:focus").get_json()
+    assert _by_mode(body, "include") == set()
+    assert any(e["search"]["mode"] == "outcome" for e in body["entry"])
