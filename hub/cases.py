@@ -644,7 +644,7 @@ class Case:
             raise CaseRuleError("assign a case manager before assessment", "case_manager")
         if target == CaseStatus.PLANNING and self.assessment is None:
             raise CaseRuleError("record the assessment before planning", "assessment")
-        if target == CaseStatus.ACTIVE and self.status == CaseStatus.PLANNING:
+        if target == CaseStatus.ACTIVE:  # from planning, and resuming after a revision
             if not self.plan.approved:
                 raise CaseRuleError("the plan must be approved by a physician first",
                                     "plan.approved_by")
@@ -689,8 +689,11 @@ class Case:
         if not self.is_open:
             raise CaseRuleError(f"a {self.status} case cannot change its plan")
         if plan.status == PlanStatus.DRAFT and self.status in (CaseStatus.ACTIVE,
-                                                               CaseStatus.ON_HOLD):
+                                                               CaseStatus.ON_HOLD,
+                                                               CaseStatus.TRANSITION):
             plan.status = self.plan.status
+        plan.approved_by = None
+        plan.approved_at = None
         plan.revised_at = at or utcnow()
         self.plan = plan
 
@@ -703,10 +706,14 @@ class Case:
 
     @property
     def next_review_due(self) -> date | None:
-        """When the next monitoring review is due; None once the case is closed."""
+        """When the next monitoring review is due; None once the case is closed.
+
+        Counted from the last review done (a missed one does not count), else from opening.
+        """
         if not self.is_open:
             return None
-        done = [r.done_at for r in self.reviews if r.done_at is not None]
+        done = [r.done_at for r in self.reviews
+                if r.done_at is not None and r.outcome != ReviewOutcome.MISSED]
         last = max(done) if done else self.opened_at
         return (last + self.review_interval).date()
 
@@ -718,12 +725,12 @@ class Case:
         """Record a monitoring review, updating goal achievement as it says."""
         if self.status not in (CaseStatus.ACTIVE, CaseStatus.ON_HOLD, CaseStatus.TRANSITION):
             raise CaseRuleError(f"reviews are recorded on active cases, not {self.status}")
-        if review.done_at is None:
-            review.done_at = utcnow()
         goals = {g.id: g for g in self.plan.goals}
         unknown = [gid for gid in review.goal_updates if gid not in goals]
         if unknown:
             raise CaseRuleError(f"unknown goal ids: {', '.join(unknown)}", "goal_updates")
+        if review.done_at is None:
+            review.done_at = utcnow()
         for gid, achievement in review.goal_updates.items():
             goals[gid].achievement_status = GoalAchievement(achievement)
             if achievement == GoalAchievement.ACHIEVED:

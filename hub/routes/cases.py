@@ -1,0 +1,201 @@
+"""``/api/cases``: the case manager's API. Parse and check the request, call a service,
+answer JSON with the case's ETag (``W/"<version>"``). Errors are HubErrors (JSON problems).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, current_app, request, url_for
+from marshmallow import Schema, ValidationError
+
+from hub import services
+from hub.cases import Case
+from hub.errors import (
+    BadRequest,
+    PreconditionFailed,
+    PreconditionRequired,
+    UnsupportedMediaType,
+    validation_failed,
+)
+from hub.schemas import (
+    ApprovalRequestSchema,
+    CaseQuerySchema,
+    CaseSchema,
+    NoteRequestSchema,
+    ReviewRequestSchema,
+    TransitionRequestSchema,
+    case_input_schema,
+)
+from hub.security import current_principal, require_scope
+from hub.store.case_repo import CaseFilter
+from hub.store.uow import UnitOfWork
+
+bp = Blueprint("cases", __name__, url_prefix="/api/cases")
+_ETAG = re.compile(r'^(?:W/)?"?(\d+)"?$')
+_case_out = CaseSchema()
+
+
+# --- request helpers ----------------------------------------------------------------------
+
+
+def _uow() -> UnitOfWork:
+    return UnitOfWork(current_app.extensions["hub.db"])
+
+
+def _body(schema: Schema):
+    """The JSON object body loaded with ``schema``: 415, 400 (malformed) or 422."""
+    if not request.mimetype or not request.mimetype.endswith("json"):
+        raise UnsupportedMediaType("send the body as application/json")
+    try:
+        data = json.loads(request.get_data(as_text=True) or "null")
+    except ValueError:
+        raise BadRequest("the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object")
+    try:
+        return schema.load(data)
+    except ValidationError as err:
+        raise validation_failed(err.messages) from None
+
+
+def _if_match(required: bool = True) -> int | None:
+    """The case version named by If-Match: 428 if required and missing, 412 if unusable."""
+    header = request.headers.get("If-Match")
+    if header is None or not header.strip():
+        if required:
+            raise PreconditionRequired("If-Match with the case's ETag is required",
+                                       path="If-Match")
+        return None
+    if header.strip() == "*":
+        return None
+    m = _ETAG.match(header.strip())
+    if not m:
+        raise PreconditionFailed("If-Match does not name a case version", path="If-Match")
+    return int(m.group(1))
+
+
+def _by() -> str:
+    return current_principal().client_id
+
+
+def _answer(case: Case, status: int = 200, *, created: bool = False) -> Response:
+    body = _case_out.dump(case)
+    due = case.next_review_due
+    body["next_review_due"] = due.isoformat() if due else None
+    resp = current_app.json.response(body)
+    resp.status_code = status
+    resp.headers["ETag"] = f'W/"{case.version}"'
+    if created:
+        resp.headers["Location"] = url_for("cases.read_case", case_id=case.id)
+    return resp
+
+
+# --- routes -------------------------------------------------------------------------------
+
+
+@bp.post("")
+@require_scope("Case", "c")
+def create_case():
+    """Open a case from the client's record; 201 with Location and ETag."""
+    case = _body(case_input_schema())
+    with _uow() as uow:
+        case = services.open_case(uow, case, by=_by())
+    return _answer(case, 201, created=True)
+
+
+@bp.get("/<case_id>")
+@require_scope("Case", "r")
+def read_case(case_id: str):
+    """One case, with its ETag."""
+    with _uow() as uow:
+        return _answer(services.get_case(uow, case_id))
+
+
+@bp.get("")
+@require_scope("Case", "s")
+def search_cases():
+    """Cases by status, patient identifier, model, program, overdue review; paged."""
+    args = {k: v for k, v in request.args.items() if k != "status"}
+    statuses = [s for v in request.args.getlist("status") for s in v.split(",") if s]
+    if statuses:
+        args["status"] = statuses
+    try:
+        query = CaseQuerySchema().load(args)
+    except ValidationError as err:
+        raise validation_failed(err.messages) from None
+    settings = current_app.extensions["hub.settings"]
+    limit = min(query.get("limit", settings.page_size_default), settings.page_size_max)
+    offset = query.get("offset", 0)
+    criteria = CaseFilter(
+        status=query.get("status", []), identifier=query.get("identifier"),
+        model=query.get("model"), program=query.get("program"),
+        overdue_as_of=query.get("as_of", date.today()) if query.get("overdue") else None)
+    with _uow() as uow:
+        page = services.list_cases(uow, criteria, limit, offset)
+    following = None
+    if offset + len(page.items) < page.total:
+        params = [(k, v) for k, v in request.args.items(multi=True) if k != "offset"]
+        if "limit" not in request.args:
+            params.append(("limit", str(limit)))
+        params.append(("offset", str(offset + len(page.items))))
+        following = f"{url_for('cases.search_cases')}?{urlencode(params)}"
+    return {"items": [_case_out.dump(c) for c in page.items], "total": page.total,
+            "limit": limit, "offset": offset, "next": following}
+
+
+@bp.put("/<case_id>")
+@require_scope("Case", "u")
+def replace_case(case_id: str):
+    """Replace the editable parts of a case; If-Match required."""
+    expected = _if_match()
+    new = _body(case_input_schema())
+    with _uow() as uow:
+        return _answer(services.update_case(uow, case_id, expected, new))
+
+
+@bp.post("/<case_id>/transitions")
+@require_scope("Case", "u")
+def transition(case_id: str):
+    """Move the case along its lifecycle: ``{"to": ..., "reason": ...}``; If-Match required."""
+    expected = _if_match()
+    req = _body(TransitionRequestSchema())
+    with _uow() as uow:
+        case = services.transition_case(uow, case_id, expected, req["to"],
+                                         reason=req.get("reason"), by=_by())
+    return _answer(case)
+
+
+@bp.post("/<case_id>/plan/approval")
+@require_scope("Case", "u")
+def approve_plan(case_id: str):
+    """Record the physician's approval of the plan at the If-Match version (required)."""
+    expected = _if_match()
+    req = _body(ApprovalRequestSchema())
+    with _uow() as uow:
+        case = services.approve_plan(uow, case_id, expected, req["approved_by"],
+                                     at=req.get("approved_at"))
+    return _answer(case)
+
+
+@bp.post("/<case_id>/reviews")
+@require_scope("Case", "u")
+def record_review(case_id: str):
+    """Record a monitoring review; If-Match optional."""
+    expected = _if_match(required=False)
+    review = _body(ReviewRequestSchema())
+    with _uow() as uow:
+        return _answer(services.record_review(uow, case_id, expected, review), 201)
+
+
+@bp.post("/<case_id>/notes")
+@require_scope("Case", "u")
+def add_note(case_id: str):
+    """Append a note; If-Match optional."""
+    expected = _if_match(required=False)
+    note = _body(NoteRequestSchema())
+    with _uow() as uow:
+        return _answer(services.add_note(uow, case_id, expected, note), 201)

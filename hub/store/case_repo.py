@@ -1,0 +1,149 @@
+"""``CaseRepository``: case records in and out of the ``cases`` table, on one session.
+
+Each case is stored as its ``CaseSchema`` JSON plus the columns lists filter on. Updates
+are compare-and-swap on ``version`` so that two writers never overwrite each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from hub.cases import Case, CaseModel, CaseStatus, FINAL_CASE_STATUSES, utcnow
+from hub.schemas import CaseSchema
+from hub.store.case_tables import case_identifiers, cases
+
+
+class StaleCase(Exception):
+    """The case changed since it was read: its version is no longer the expected one."""
+
+    def __init__(self, case_id: str, expected: int) -> None:
+        super().__init__(f"case {case_id} is no longer at version {expected}")
+        self.case_id = case_id
+        self.expected = expected
+
+
+class CaseMissing(LookupError):
+    """No case with this id."""
+
+
+@dataclass
+class CaseFilter:
+    """What ``list`` selects; every set criterion must hold."""
+
+    status: list[CaseStatus] = field(default_factory=list)
+    identifier: str | None = None  # "system|value", "|value" or a bare value
+    model: CaseModel | None = None
+    program: str | None = None
+    overdue_as_of: date | None = None  # next review due before this date
+
+
+@dataclass
+class CasePage:
+    items: list[Case]
+    total: int
+    limit: int
+    offset: int
+
+
+class CaseRepository:
+    """Case records on a SQLAlchemy session; the unit of work commits."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.schema = CaseSchema()
+
+    # -- writes --
+
+    def add(self, case: Case) -> None:
+        """Insert a new case at its current version."""
+        self.session.execute(sa.insert(cases).values(id=case.id, version=case.version,
+                                                     **self._columns(case)))
+        self._write_identifiers(case)
+
+    def update(self, case: Case, expected_version: int) -> None:
+        """Store ``case`` (already at its new version) if the stored one is at
+        ``expected_version``; else raise StaleCase (or CaseMissing)."""
+        result = self.session.execute(
+            sa.update(cases)
+            .where(cases.c.id == case.id, cases.c.version == expected_version)
+            .values(version=case.version, **self._columns(case)))
+        if result.rowcount != 1:
+            if self._version_of(case.id) is None:
+                raise CaseMissing(case.id)
+            raise StaleCase(case.id, expected_version)
+        self.session.execute(sa.delete(case_identifiers)
+                             .where(case_identifiers.c.case_id == case.id))
+        self._write_identifiers(case)
+
+    # -- reads --
+
+    def get(self, case_id: str) -> Case | None:
+        """The case with this id, or None."""
+        row = self.session.execute(
+            sa.select(cases.c.document).where(cases.c.id == case_id)).first()
+        return None if row is None else self.schema.load(row.document)
+
+    def list(self, criteria: CaseFilter | None = None, *, limit: int = 20,
+             offset: int = 0) -> CasePage:
+        """Cases matching ``criteria``, oldest first (opened_at, id), and the total."""
+        where = self._where(criteria or CaseFilter())
+        total = self.session.execute(
+            sa.select(sa.func.count()).select_from(cases).where(*where)).scalar_one()
+        rows = self.session.execute(
+            sa.select(cases.c.document).where(*where)
+            .order_by(cases.c.opened_at, cases.c.id).limit(limit).offset(offset)).all()
+        return CasePage([self.schema.load(r.document) for r in rows], total, limit, offset)
+
+    def count(self) -> int:
+        return self.session.execute(sa.select(sa.func.count()).select_from(cases)).scalar_one()
+
+    # -- helpers --
+
+    def _version_of(self, case_id: str) -> int | None:
+        return self.session.execute(
+            sa.select(cases.c.version).where(cases.c.id == case_id)).scalar_one_or_none()
+
+    def _columns(self, case: Case) -> dict:
+        return {
+            "status": case.status.value,
+            "model": case.model.value,
+            "program": case.program,
+            "setting": case.setting.value,
+            "next_review_due": case.next_review_due,
+            "opened_at": case.opened_at,
+            "updated_at": utcnow(),
+            "document": self.schema.dump(case),
+        }
+
+    def _write_identifiers(self, case: Case) -> None:
+        pairs = {(i.system, i.value) for i in case.patient.identifiers}
+        if pairs:
+            self.session.execute(sa.insert(case_identifiers), [
+                {"case_id": case.id, "system": s, "value": v} for s, v in sorted(pairs)])
+
+    @staticmethod
+    def _where(f: CaseFilter) -> list:
+        where = []
+        if f.status:
+            where.append(cases.c.status.in_([CaseStatus(s).value for s in f.status]))
+        if f.model is not None:
+            where.append(cases.c.model == CaseModel(f.model).value)
+        if f.program is not None:
+            where.append(cases.c.program == f.program)
+        if f.overdue_as_of is not None:
+            where.append(cases.c.next_review_due < f.overdue_as_of)
+            where.append(cases.c.status.not_in([s.value for s in FINAL_CASE_STATUSES]))
+        if f.identifier:
+            system, sep, value = f.identifier.partition("|")
+            if not sep:
+                system, value = "", f.identifier
+            match = [case_identifiers.c.case_id == cases.c.id,
+                     case_identifiers.c.value == value]
+            if system:
+                match.append(case_identifiers.c.system == system)
+            where.append(sa.exists().where(*match))
+        return where

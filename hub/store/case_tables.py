@@ -1,0 +1,38 @@
+"""Tables of the case record: one row per case (the record as JSON) and its identifiers.
+
+The ``document`` column holds ``CaseSchema().dump(case)``; the other columns copy what
+lists filter and sort on. ``version`` is the optimistic-concurrency counter (ETag).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from hub.store.db import metadata
+
+cases = sa.Table(
+    "cases",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(32), nullable=False, index=True),
+    sa.Column("model", sa.String(32), nullable=False, index=True),
+    sa.Column("program", sa.String(128), nullable=True, index=True),
+    sa.Column("setting", sa.String(32), nullable=False),
+    sa.Column("next_review_due", sa.Date, nullable=True, index=True),
+    sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("document", sa.JSON, nullable=False),
+)
+
+#: Patient identifiers of each case, for ``identifier=system|value`` searches.
+case_identifiers = sa.Table(
+    "case_identifiers",
+    metadata,
+    sa.Column("case_id", sa.String(64), sa.ForeignKey("cases.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("system", sa.String(255), primary_key=True),
+    sa.Column("value", sa.String(255), primary_key=True),
+    sa.Index("ix_case_identifiers_system_value", "system", "value"),
+    sa.Index("ix_case_identifiers_value", "value"),
+)

@@ -1,0 +1,333 @@
+"""/api/cases over the test client: create, read, search, update, lifecycle, errors, auth."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from case_data import minimal, physician, river
+from hub.schemas import READ_ONLY_MESSAGE
+from hub.store.case_tables import case_identifiers, cases
+
+
+@pytest.fixture
+def h(auth_headers):
+    return auth_headers("system/Case.cruds")
+
+
+def counts(app) -> tuple[int, int]:
+    with app.extensions["hub.db"].engine.connect() as conn:
+        return tuple(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
+                     for t in (cases, case_identifiers))
+
+
+def create(client, h, body=None):
+    resp = client.post("/api/cases", json=body or river(), headers=h)
+    assert resp.status_code == 201, resp.get_json()
+    return resp
+
+
+def move(client, h, case_id, etag, to, **extra):
+    return client.post(f"/api/cases/{case_id}/transitions", json={"to": to, **extra},
+                       headers={**h, "If-Match": etag})
+
+
+def active_case(client, h) -> tuple[str, str]:
+    """The River case moved to active, with its current ETag."""
+    resp = create(client, h)
+    cid, etag = resp.get_json()["id"], resp.headers["ETag"]
+    for to in ("assessment", "planning"):
+        resp = move(client, h, cid, etag, to)
+        etag = resp.headers["ETag"]
+    resp = client.post(f"/api/cases/{cid}/plan/approval", json={"approved_by": physician()},
+                       headers={**h, "If-Match": etag})
+    assert resp.status_code == 200
+    resp = move(client, h, cid, resp.headers["ETag"], "active")
+    assert resp.status_code == 200, resp.get_json()
+    return cid, resp.headers["ETag"]
+
+
+# --- create and read ---------------------------------------------------------------------------
+
+
+def test_post_river_creates_the_case(client, h, app):
+    resp = create(client, h)
+    body = resp.get_json()
+    assert resp.headers["Location"] == f"/api/cases/{body['id']}"
+    assert resp.headers["ETag"] == 'W/"1"'
+    assert (body["status"], body["version"]) == ("intake", 1)
+    assert body["status_history"][0]["status"] == "intake"
+    assert body["next_review_due"] is not None
+    assert body["plan"]["activities"][0]["frequency"] == {"count": 3, "period": 1, "unit": "wk"}
+    got = client.get(resp.headers["Location"], headers=h)
+    assert got.status_code == 200 and got.headers["ETag"] == 'W/"1"'
+    assert got.get_json() == body
+    assert counts(app) == (1, 2)
+
+
+def test_read_unknown_case_is_404(client, h):
+    assert client.get("/api/cases/nope", headers=h).status_code == 404
+
+
+# --- validation: 400 / 415 / 422 and nothing stored ------------------------------------------
+
+
+@pytest.mark.parametrize("data", ["{not json", "[1, 2]", "null", '"text"', ""])
+def test_malformed_or_non_object_body_is_400(client, h, app, data):
+    resp = client.post("/api/cases", data=data, content_type="application/json", headers=h)
+    assert resp.status_code == 400 and resp.get_json()["status"] == 400
+    assert counts(app) == (0, 0)
+
+
+def test_non_json_body_is_415(client, h, app):
+    resp = client.post("/api/cases", data="x=1", headers=h,
+                       content_type="application/x-www-form-urlencoded")
+    assert resp.status_code == 415 and counts(app) == (0, 0)
+
+
+def test_invalid_case_names_every_failing_field(client, h, app):
+    body = river()
+    body["patient"]["name"].pop("family")
+    body["plan"]["goals"][0]["target_date"] = "31/12/2026"
+    body["model"] = "case-work"
+    body["setting"] = 3
+    body["plan"]["activities"][4]["performer"] = "ghost"
+    body["status"] = "active"
+    resp = client.post("/api/cases", json=body, headers=h)
+    assert resp.status_code == 422
+    problem = resp.get_json()
+    assert problem["status"] == 422 and problem["message"] == "6 invalid fields"
+    assert set(problem["errors"]) == {"patient.name.family", "plan.goals.0.target_date",
+                                      "model", "setting", "plan.activities.4.performer",
+                                      "status"}
+    assert problem["errors"]["status"] == [READ_ONLY_MESSAGE]
+    assert counts(app) == (0, 0)
+
+
+# --- search -------------------------------------------------------------------------------------
+
+
+def test_search_filters_and_pages(client, h):
+    ids = [create(client, h).get_json()["id"] for _ in range(3)]
+    create(client, h, minimal(model="intensive", program="hiv"))
+    resp = client.get("/api/cases?limit=2", headers=h)
+    page = resp.get_json()
+    assert resp.status_code == 200 and page["total"] == 4 and len(page["items"]) == 2
+    assert page["next"] == "/api/cases?limit=2&offset=2"
+    last = client.get(page["next"], headers=h).get_json()
+    assert last["next"] is None and len(last["items"]) == 2
+    seen = [x["id"] for x in page["items"] + last["items"]]
+    assert set(ids) <= set(seen) and len(set(seen)) == 4
+    q = client.get("/api/cases?identifier=urn:oid:2.16.840.1.113883.19.5.1|MRN-RIVER-0001",
+                   headers=h).get_json()
+    assert sorted(x["id"] for x in q["items"]) == sorted(ids)
+    assert client.get("/api/cases?model=intensive", headers=h).get_json()["total"] == 1
+    assert client.get("/api/cases?program=hiv", headers=h).get_json()["total"] == 1
+    assert client.get("/api/cases?status=intake,active", headers=h).get_json()["total"] == 4
+    assert client.get("/api/cases?status=active", headers=h).get_json()["total"] == 0
+    assert client.get("/api/cases?overdue=true", headers=h).get_json()["total"] == 0
+    overdue = client.get("/api/cases?overdue=true&as_of=2100-01-01&model=clinical&limit=1",
+                         headers=h).get_json()
+    assert overdue["total"] == 3 and "model=clinical" in overdue["next"]
+
+
+def test_search_rejects_bad_parameters(client, h):
+    resp = client.get("/api/cases?status=asleep&limit=0&overdue=maybe&colour=red", headers=h)
+    assert resp.status_code == 422
+    assert set(resp.get_json()["errors"]) == {"status.0", "limit", "overdue", "colour"}
+
+
+# --- update with If-Match ----------------------------------------------------------------------
+
+
+def test_put_replaces_editable_parts_and_bumps_version(client, h):
+    cid = create(client, h).get_json()["id"]
+    body = river()
+    body["program"] = "neuro-rehab"
+    resp = client.put(f"/api/cases/{cid}", json=body, headers={**h, "If-Match": 'W/"1"'})
+    assert resp.status_code == 200 and resp.headers["ETag"] == 'W/"2"'
+    assert resp.get_json()["program"] == "neuro-rehab"
+    assert client.get(f"/api/cases/{cid}", headers=h).get_json()["version"] == 2
+
+
+def test_put_without_if_match_is_428_and_stale_is_412(client, h, app):
+    cid = create(client, h).get_json()["id"]
+    body = minimal(program="changed")
+    assert client.put(f"/api/cases/{cid}", json=body, headers=h).status_code == 428
+    client.put(f"/api/cases/{cid}", json=river(), headers={**h, "If-Match": 'W/"1"'})
+    resp = client.put(f"/api/cases/{cid}", json=body, headers={**h, "If-Match": 'W/"1"'})
+    assert resp.status_code == 412
+    for bad in ('W/"x"', "garbage"):
+        assert client.put(f"/api/cases/{cid}", json=body,
+                          headers={**h, "If-Match": bad}).status_code == 412
+    stored = client.get(f"/api/cases/{cid}", headers=h).get_json()
+    assert stored["version"] == 2 and stored["program"] == "trauma-rehabilitation"
+
+
+def test_invalid_put_stores_nothing(client, h):
+    cid = create(client, h).get_json()["id"]
+    body = river()
+    body["funding"][0]["member_id"] = None
+    resp = client.put(f"/api/cases/{cid}", json=body, headers={**h, "If-Match": 'W/"1"'})
+    assert resp.status_code == 422
+    assert resp.get_json()["errors"] == {"funding.0.member_id": ["Insurance needs the member id."]}
+    assert client.get(f"/api/cases/{cid}", headers=h).headers["ETag"] == 'W/"1"'
+
+
+def test_changing_the_plan_revokes_the_approval(client, h):
+    cid, etag = active_case(client, h)
+    case = client.get(f"/api/cases/{cid}", headers=h).get_json()
+    assert case["plan"]["approved_by"]["name"] == physician()["name"]
+    same = client.put(f"/api/cases/{cid}", json=river(), headers={**h, "If-Match": etag})
+    assert same.get_json()["plan"]["approved_by"] is not None  # unchanged plan: kept
+    body = river()
+    body["plan"]["goals"][0]["description"] = "Walk 1 km independently"
+    resp = client.put(f"/api/cases/{cid}", json=body,
+                      headers={**h, "If-Match": same.headers["ETag"]})
+    plan = resp.get_json()["plan"]
+    assert plan["approved_by"] is None and plan["revised_at"] and plan["status"] == "active"
+
+
+def test_put_may_not_drop_the_case_manager_after_intake(client, h):
+    cid, etag = active_case(client, h)
+    body = river()
+    del body["case_manager"]
+    resp = client.put(f"/api/cases/{cid}", json=body, headers={**h, "If-Match": etag})
+    assert resp.status_code == 422 and "case_manager" in resp.get_json()["errors"]
+
+
+def test_referrals_move_as_the_requester(client, h):
+    cid = create(client, h).get_json()["id"]
+    body = river()
+    body["referrals"] = [{"id": "hh", "service": {"system": "http://snomed.info/sct",
+                                                  "code": "385763009"}, "status": "requested"}]
+    resp = client.put(f"/api/cases/{cid}", json=body, headers={**h, "If-Match": 'W/"1"'})
+    ref = resp.get_json()["referrals"][0]
+    assert ref["status"] == "requested" and ref["requested_at"] and len(ref["history"]) == 1
+    body["referrals"][0]["status"] = "accepted"  # only the agency accepts
+    resp = client.put(f"/api/cases/{cid}", json=body, headers={**h, "If-Match": 'W/"2"'})
+    assert resp.status_code == 409 and "referrals.0.status" in resp.get_json()["errors"]
+    body["referrals"][0]["status"] = "cancelled"  # needs a reason
+    resp = client.put(f"/api/cases/{cid}", json=body, headers={**h, "If-Match": 'W/"2"'})
+    assert resp.status_code == 422 and "referrals.0.status_reason" in resp.get_json()["errors"]
+
+
+# --- lifecycle endpoints ------------------------------------------------------------------------
+
+
+def test_walk_through_the_lifecycle(client, h):
+    cid, etag = active_case(client, h)
+    assert etag == 'W/"5"'
+    resp = client.post(f"/api/cases/{cid}/reviews", headers=h,
+                       json={"mode": "phone", "outcome": "progressing",
+                             "goal_updates": {"walk": "improving", "finances": "achieved"}})
+    assert resp.status_code == 201
+    case = resp.get_json()
+    assert case["reviews"][0]["due"] and case["reviews"][0]["done_at"]
+    goals = {g["id"]: g for g in case["plan"]["goals"]}
+    assert goals["finances"]["lifecycle_status"] == "completed"
+    etag = resp.headers["ETag"]
+    for to in ("on-hold", "active", "transition", "closed"):
+        resp = move(client, h, cid, etag, to)
+        assert resp.status_code == 200, (to, resp.get_json())
+        etag = resp.headers["ETag"]
+    case = resp.get_json()
+    assert case["closed_at"] and case["plan"]["status"] == "completed"
+    assert case["next_review_due"] is None
+    assert [s["status"] for s in case["status_history"]] == [
+        "intake", "assessment", "planning", "active", "on-hold", "active", "transition", "closed"]
+    assert client.put(f"/api/cases/{cid}", json=river(),
+                      headers={**h, "If-Match": etag}).status_code == 409
+
+
+def test_refused_moves(client, h):
+    resp = create(client, h, minimal())
+    cid = resp.get_json()["id"]
+    illegal = move(client, h, cid, 'W/"1"', "active")
+    assert illegal.status_code == 409 and "status" in illegal.get_json()["errors"]
+    no_manager = move(client, h, cid, 'W/"1"', "assessment")
+    assert no_manager.status_code == 422
+    assert no_manager.get_json()["errors"] == {
+        "case_manager": ["assign a case manager before assessment"]}
+    no_reason = move(client, h, cid, 'W/"1"', "cancelled")
+    assert no_reason.status_code == 422 and "reason" in no_reason.get_json()["errors"]
+    bad = move(client, h, cid, 'W/"1"', "paused")
+    assert bad.status_code == 422 and "to" in bad.get_json()["errors"]
+    assert client.post(f"/api/cases/{cid}/transitions", json={"to": "cancelled"},
+                       headers=h).status_code == 428
+    assert move(client, h, cid, 'W/"9"', "cancelled", reason="x").status_code == 412
+    assert client.get(f"/api/cases/{cid}", headers=h).get_json()["version"] == 1
+    ok = move(client, h, cid, 'W/"1"', "cancelled", reason="duplicate referral")
+    assert ok.status_code == 200 and ok.get_json()["status"] == "cancelled"
+
+
+def test_activation_needs_plan_approval(client, h):
+    cid = create(client, h).get_json()["id"]
+    etag = move(client, h, cid, 'W/"1"', "assessment").headers["ETag"]
+    etag = move(client, h, cid, etag, "planning").headers["ETag"]
+    resp = move(client, h, cid, etag, "active")
+    assert resp.status_code == 422
+    assert resp.get_json()["errors"] == {
+        "plan.approved_by": ["the plan must be approved by a physician first"]}
+    assert client.post(f"/api/cases/{cid}/plan/approval", json={"approved_by": physician()},
+                       headers=h).status_code == 428
+    bad = client.post(f"/api/cases/{cid}/plan/approval", json={"approved_by": {}},
+                      headers={**h, "If-Match": etag})
+    assert bad.status_code == 422 and "approved_by.name" in bad.get_json()["errors"]
+
+
+def test_reviews_need_a_running_case_and_known_goals(client, h):
+    cid = create(client, h).get_json()["id"]
+    resp = client.post(f"/api/cases/{cid}/reviews", json={"mode": "phone"}, headers=h)
+    assert resp.status_code == 409
+    cid, etag = active_case(client, h)
+    resp = client.post(f"/api/cases/{cid}/reviews", json={"goal_updates": {"swim": "achieved"}},
+                       headers=h)
+    assert resp.status_code == 422 and "goal_updates" in resp.get_json()["errors"]
+    resp = client.post(f"/api/cases/{cid}/reviews", json={"mode": "telepathy"},
+                       headers={**h, "If-Match": etag})
+    assert resp.status_code == 422 and "mode" in resp.get_json()["errors"]
+    resp = client.post(f"/api/cases/{cid}/reviews", json={"mode": "phone"},
+                       headers={**h, "If-Match": 'W/"1"'})
+    assert resp.status_code == 412
+    assert client.get(f"/api/cases/{cid}", headers=h).get_json()["reviews"] == []
+
+
+def test_notes(client, h):
+    cid = create(client, h).get_json()["id"]
+    resp = client.post(f"/api/cases/{cid}/notes", json={"text": "Called the patient."},
+                       headers=h)
+    assert resp.status_code == 201 and resp.headers["ETag"] == 'W/"2"'
+    note = resp.get_json()["notes"][0]
+    assert note["text"] == "Called the patient." and note["at"] and note["id"]
+    resp = client.post(f"/api/cases/{cid}/notes", json={"text": " ", "at": "x"}, headers=h)
+    assert resp.status_code == 422 and set(resp.get_json()["errors"]) == {"text", "at"}
+    assert client.post("/api/cases/nope/notes", json={"text": "x"}, headers=h).status_code == 404
+
+
+# --- auth ----------------------------------------------------------------------------------------
+
+
+def test_no_token_is_401(client, app):
+    assert client.get("/api/cases").status_code == 401
+    assert client.post("/api/cases", json=river()).status_code == 401
+    assert counts(app) == (0, 0)
+
+
+def test_token_without_the_scope_is_403(client, auth_headers, app):
+    read_only = auth_headers("system/Case.rs")
+    assert client.post("/api/cases", json=river(), headers=read_only).status_code == 403
+    assert client.get("/api/cases", headers=read_only).status_code == 200
+    other = auth_headers("system/Patient.cruds")
+    assert client.get("/api/cases", headers=other).status_code == 403
+    assert counts(app) == (0, 0)
+
+
+def test_v1_write_scope_creates_and_updates(client, auth_headers):
+    write = auth_headers("system/Case.write")
+    resp = client.post("/api/cases", json=river(), headers=write)
+    assert resp.status_code == 201
+    cid = resp.get_json()["id"]
+    resp = client.put(f"/api/cases/{cid}", json=river(), headers={**write, "If-Match": 'W/"1"'})
+    assert resp.status_code == 200
+    assert client.get(f"/api/cases/{cid}", headers=write).status_code == 403
