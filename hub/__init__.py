@@ -12,13 +12,14 @@ from flask import Flask
 from hub.config import Settings
 from hub.store.db import Database
 
-#: Blueprint modules, each exposing ``bp`` (and optionally ``init_app(app)``).
-BLUEPRINTS = (
+#: Components, each exposing a blueprint ``bp`` and/or ``init_app(app)``.
+COMPONENTS = (
     "hub.routes.errors",
     "hub.routes.health",
     "hub.routes.auth",
     "hub.routes.cases",
     "hub.routes.fhir",
+    "hub.inbound",
 )
 
 
@@ -40,7 +41,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         upgrade(settings.database_url)
     app.extensions["hub.settings"] = settings
     app.extensions["hub.db"] = db
-    for name in BLUEPRINTS:
+    from hub.sync.registry import Adapters
+
+    # the partners file, re-read when it changes; routes queue deliveries for its partners
+    app.extensions["hub.adapters"] = Adapters(partners_file=settings.partners_file or None)
+    for name in COMPONENTS:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:

@@ -18,6 +18,7 @@ from datetime import date, datetime
 
 from hub import cases as c
 from hub.errors import BusinessRuleFailed, Conflict, NotFound, PreconditionFailed
+from hub.projection import project_case
 from hub.store.case_repo import CaseFilter, CasePage, StaleCase
 from hub.store.uow import UnitOfWork
 
@@ -36,6 +37,7 @@ def open_case(uow: UnitOfWork, case: c.Case, by: str | None = None) -> c.Case:
     case.opened_at, case.closed_at = now, None
     case.status_history = [c.StatusChange(status=case.status.value, at=now, by=by)]
     uow.cases.add(case)
+    project_case(uow, case, uow.partners)
     uow.commit()
     return case
 
@@ -153,6 +155,7 @@ def _save(uow: UnitOfWork, case: c.Case) -> c.Case:
         uow.cases.update(case, expected_version=expected)
     except StaleCase:
         raise _stale(case.id, expected) from None
+    project_case(uow, case, uow.partners)
     uow.commit()
     return case
 

@@ -43,7 +43,8 @@ _case_out = CaseSchema()
 
 
 def _uow() -> UnitOfWork:
-    return UnitOfWork(current_app.extensions["hub.db"])
+    return UnitOfWork(current_app.extensions["hub.db"],
+                      partners=current_app.extensions["hub.adapters"].partners)
 
 
 def _body(schema: Schema):

@@ -14,8 +14,10 @@ class UnitOfWork:
     resource versions and its outbox rows share one transaction.
     """
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, partners=None) -> None:
         self.db = db
+        #: The configured partners (id -> hub.sync.partners.Partner) writes are queued for.
+        self.partners = partners or {}
         self.session: Session | None = None
 
     def __enter__(self) -> "UnitOfWork":
