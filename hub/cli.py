@@ -10,7 +10,8 @@ import click
 from hub.config import Settings
 
 #: Modules under hub/commands exposing a click command or group named ``command``.
-COMMAND_MODULES = ("hub.commands.clients", "hub.commands.partners", "hub.commands.deliveries")
+COMMAND_MODULES = ("hub.commands.clients", "hub.commands.partners", "hub.commands.deliveries",
+                   "hub.commands.celery")
 
 
 @click.group()

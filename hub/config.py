@@ -28,6 +28,8 @@ class Settings:
     # partners and sync
     partners_file: str = ""
     sync_worker: bool = True
+    # Celery executor (hub.sync.celery_app): the broker, RabbitMQ (amqp://) or Redis (redis://)
+    celery_broker_url: str = "amqp://guest:guest@127.0.0.1:5672//"
     # paging of list endpoints
     page_size_default: int = 20
     page_size_max: int = 200

@@ -4,7 +4,9 @@ Each takes a ``Ctx`` (the unit of work, the caller, the write hooks) and returns
 ``Result``; the REST routes and the Bundle processor render it. Every interaction checks
 the caller's scope first (read/vread/history=r, create=c, update=u, delete=d) and
 validates before writing; nothing is written on error because the caller only commits
-after a Result came back.
+after a Result came back. A client bound to an Organization only reaches the resources of
+its compartment (``compartments``): others are 404 (their existence is not revealed), its
+writes must land in the compartment (403), and each of them leaves a Provenance.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from urllib.parse import urlencode
 
 from hub.errors import (Conflict, Gone, Issue, NotFound, PreconditionFailed,
                         PreconditionRequired, BadRequest)
-from hub.fhirapi import task_rules
+from hub.fhirapi import compartments, provenance, task_rules
 from hub.fhirapi.hooks import WriteEvent
 from hub.fhirapi.query import SearchQuery, parse_search
 from hub.fhirapi.validation import check_type, valid_id, validate_resource
@@ -41,6 +43,15 @@ class Ctx:
         """``check_scope``: 401/403 unless the caller may ``perm`` on the type."""
         check_scope(resource_type, perm)
 
+    @property
+    def compartment(self) -> str | None:
+        """The Organization the caller is bound to (None: the hub's own clients)."""
+        return self.principal.organization
+
+    def visible(self, rtype: str, rid: str) -> bool:
+        """Whether ``rtype/rid`` is inside the caller's compartment (always, if unbound)."""
+        return compartments.is_visible(self.uow.session, self.compartment, rtype, rid)
+
 
 @dataclass
 class Result:
@@ -64,7 +75,7 @@ def read(ctx: Ctx, rtype: str, rid: str) -> Result:
     check_type(rtype)
     ctx.require(rtype, "r")
     res = ctx.repo.read(rtype, rid) if valid_id(rid) else None
-    if res is None:
+    if res is None or not ctx.visible(rtype, rid):
         raise _not_found(rtype, rid)
     if res.deleted:
         raise _gone(res)
@@ -75,7 +86,7 @@ def vread(ctx: Ctx, rtype: str, rid: str, vid: str) -> Result:
     check_type(rtype)
     ctx.require(rtype, "r")
     res = ctx.repo.vread(rtype, rid, int(vid)) if vid.isdigit() and valid_id(rid) else None
-    if res is None:
+    if res is None or not ctx.visible(rtype, rid):
         raise NotFound(f"{rtype}/{rid} has no version {vid}")
     if res.deleted:
         raise _gone(res)
@@ -86,9 +97,10 @@ def history(ctx: Ctx, rtype: str, rid: str | None, since, count: int, offset: in
     """(versions newest first, total) of a resource or of a type."""
     check_type(rtype)
     ctx.require(rtype, "r")
-    if rid is not None and not ctx.repo.exists_ever(rtype, rid):
+    if rid is not None and not (ctx.repo.exists_ever(rtype, rid) and ctx.visible(rtype, rid)):
         raise _not_found(rtype, rid)
-    return ctx.repo.history(rtype, rid, since=since, count=count, offset=offset)
+    return ctx.repo.history(rtype, rid, since=since, count=count, offset=offset,
+                            compartment=ctx.compartment)
 
 
 def parse_condition(ctx: Ctx, rtype: str, items: list[tuple[str, str]]) -> SearchQuery:
@@ -97,6 +109,7 @@ def parse_condition(ctx: Ctx, rtype: str, items: list[tuple[str, str]]) -> Searc
     if not q.criteria:
         raise BadRequest("a conditional interaction needs search criteria")
     q.count, q.offset, q.includes, q.revincludes = 2, 0, [], []
+    q.compartment = ctx.compartment
     return q
 
 
@@ -112,10 +125,13 @@ def find_conditional(ctx: Ctx, rtype: str, items: list[tuple[str, str]]):
 
 
 def _hooks(ctx: Ctx, interaction: str, before: dict | None, res: StoredResource) -> None:
+    """The compartment check, the registered hooks, then the partner's Provenance."""
     event = WriteEvent(interaction, res.type, res.id, before, res.content, res.version_id,
                        ctx.principal)
+    compartments.check_write(ctx.uow, event)
     for hook in ctx.hooks:
         hook(ctx.uow, event)
+    provenance.record(ctx.uow, event)
 
 
 def create(ctx: Ctx, rtype: str, body: dict, if_none_exist: str | None = None,
@@ -167,6 +183,8 @@ def update(ctx: Ctx, rtype: str, rid: str, body: dict, if_match: int | None) -> 
         raise BadRequest(f"{rid!r} is not a valid resource id")
     validate_resource(body, expected_type=rtype, expected_id=rid)
     prev = ctx.repo.read(rtype, rid)
+    if prev is not None and not ctx.visible(rtype, rid):
+        raise _not_found(rtype, rid)
     live = prev is not None and not prev.deleted
     if if_match is not None and (prev is None or prev.version_id != if_match):
         raise PreconditionFailed(
@@ -216,7 +234,7 @@ def delete(ctx: Ctx, rtype: str, rid: str) -> Result:
     check_type(rtype)
     ctx.require(rtype, "d")
     prev = ctx.repo.read(rtype, rid) if valid_id(rid) else None
-    if prev is None:
+    if prev is None or not ctx.visible(rtype, rid):
         raise _not_found(rtype, rid)
     res = ctx.repo.delete(rtype, rid)
     if res is not None:

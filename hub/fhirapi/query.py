@@ -78,6 +78,7 @@ class SearchQuery:
     summary: str | None = None
     warnings: list[str] = field(default_factory=list)
     used: list[tuple[str, str]] = field(default_factory=list)  # kept params, for links
+    compartment: str | None = None  # the Organization a bound caller is restricted to
 
     def link_query(self, offset: int | None = None) -> str:
         """The query string of a link to this search (at ``offset``)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from urllib.parse import urlencode
 
+from hub.fhirapi.compartments import visible_only
 from hub.fhirapi.dates import date_range, instant, utcnow
 from hub.fhirapi.interactions import Ctx, history
 from hub.fhirapi.query import parse_search
@@ -39,6 +40,7 @@ def search(ctx: Ctx, rtype: str, items: list[tuple[str, str]], *, base: str,
     ctx.require(rtype, "s")
     q = parse_search(rtype, items, strict=strict, default_count=ctx.default_count,
                      max_count=ctx.max_count)
+    q.compartment = ctx.compartment
     bundle = _bundle("searchset")
     repo = ctx.repo
     total = None
@@ -51,8 +53,9 @@ def search(ctx: Ctx, rtype: str, items: list[tuple[str, str]], *, base: str,
         page = repo.search(q)
         entries = [_entry(base, r, "match") for r in page]
         ids = [r.id for r in page]
-        extra = repo.included(rtype, ids, q.includes) + \
-            repo.revincluded(rtype, ids, q.revincludes)
+        extra = visible_only(repo.session, ctx.compartment,
+                             repo.included(rtype, ids, q.includes)
+                             + repo.revincluded(rtype, ids, q.revincludes))
         seen = {(r.type, r.id) for r in page}
         hidden = set()
         for res in extra:

@@ -96,19 +96,24 @@ _DEFS: dict[str, list[SearchParam]] = {
     "CoverageEligibilityRequest": [
         _p("patient", "reference", "patient"), _p("status", "token", "status"),
         _p("created", "date", "created"),
+        _p("insurer", "reference", "insurer"),  # [hub]: not an R4 parameter of this type
+        _p("provider", "reference", "provider"),
     ],
     "CoverageEligibilityResponse": [
         _p("patient", "reference", "patient"), _p("status", "token", "status"),
         _p("created", "date", "created"), _p("request", "reference", "request"),
+        _p("insurer", "reference", "insurer"), _p("outcome", "token", "outcome"),
     ],
     "Claim": [
         _p("patient", "reference", "patient"), _p("status", "token", "status"),
         _p("use", "token", "use"), _p("created", "date", "created"),
+        _p("insurer", "reference", "insurer"), _p("provider", "reference", "provider"),
     ],
     "ClaimResponse": [
         _p("patient", "reference", "patient"), _p("status", "token", "status"),
         _p("use", "token", "use"), _p("created", "date", "created"),
-        _p("request", "reference", "request"),
+        _p("request", "reference", "request"), _p("insurer", "reference", "insurer"),
+        _p("outcome", "token", "outcome"),
     ],
     "Provenance": [
         _p("target", "reference", "target"), _p("agent", "reference", "agent.who"),

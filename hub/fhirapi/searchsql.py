@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import and_, false, func, not_, or_, select
 
+from hub.fhirapi.compartments import condition as compartment_condition
 from hub.fhirapi.query import Criterion, DateValue, RefValue, SearchQuery, TokenValue
 from hub.fhirapi.searchparams import normalize_string, params_for
 from hub.store.resource_tables import resources as R
@@ -86,9 +87,12 @@ def criterion_condition(rtype: str, crit: Criterion):
 
 
 def base_select(q: SearchQuery):
-    """The current, not deleted resources of the type that match every criterion."""
+    """The current, not deleted resources of the type that match every criterion (and
+    are in the caller's compartment, if it is bound to an organization)."""
     stmt = select(R.c.res_id, R.c.version_id, R.c.last_updated, R.c.content).where(
         R.c.res_type == q.resource_type, R.c.current.is_(True), R.c.deleted.is_(False))
+    if q.compartment:
+        stmt = stmt.where(compartment_condition(q.resource_type, q.compartment, R.c.res_id))
     for crit in q.criteria:
         stmt = stmt.where(criterion_condition(q.resource_type, crit))
     return stmt

@@ -19,6 +19,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hub.fhirapi import searchsql
+from hub.fhirapi.compartments import condition as compartment_condition
+from hub.fhirapi.compartments import link_rows
 from hub.fhirapi.dates import instant, utcnow
 from hub.fhirapi.query import SearchQuery
 from hub.fhirapi.searchparams import index_rows
@@ -160,7 +162,7 @@ class ResourceRepository:
         self.session.execute(delete(SI).where(SI.c.res_type == rtype, SI.c.res_id == rid))
         if content is not None:
             rows = [{**_EMPTY_INDEX_ROW, "res_type": rtype, "res_id": rid, **r}
-                    for r in index_rows(content)]
+                    for r in (*index_rows(content), *link_rows(content))]
             if rows:
                 self.session.execute(insert(SI), rows)
         return StoredResource(rtype, rid, version, now, content is None, content)
@@ -195,13 +197,17 @@ class ResourceRepository:
     # --- history --------------------------------------------------------------------------
 
     def history(self, rtype: str, rid: str | None = None, since: datetime | None = None,
-                count: int = 20, offset: int = 0) -> tuple[list[StoredResource], int]:
-        """Versions newest first (of one resource, or of the type), and their total."""
+                count: int = 20, offset: int = 0, compartment: str | None = None
+                ) -> tuple[list[StoredResource], int]:
+        """Versions newest first (of one resource, or of the type), and their total;
+        with ``compartment``, only of the resources in that organization's compartment."""
         conds = [R.c.res_type == rtype]
         if rid is not None:
             conds.append(R.c.res_id == rid)
         if since is not None:
             conds.append(R.c.last_updated >= since)
+        if compartment:
+            conds.append(compartment_condition(rtype, compartment, R.c.res_id))
         total = self.session.execute(select(func.count()).where(*conds)).scalar_one()
         rows = self.session.execute(select(R).where(*conds).order_by(
             R.c.last_updated.desc(), R.c.res_id, R.c.version_id.desc()

@@ -176,7 +176,7 @@ def start_worker_thread(app, **options) -> WorkerThread | None:
     if not settings.sync_worker:
         return None
     db = app.extensions["hub.db"]
-    adapters = options.pop("adapters", None) or app.extensions.get("hub.adapters") or Adapters(
+    adapters = options.pop("adapters", None) or Adapters(
         partners_file=settings.partners_file or None,
         identifier_system=options.pop("identifier_system", None)
         or "urn:fhir-case-hub:resource")
