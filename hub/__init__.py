@@ -20,6 +20,9 @@ COMPONENTS = (
     "hub.routes.cases",
     "hub.routes.fhir",
     "hub.inbound",
+    "hub.routes.coverage",
+    "hub.routes.admin",
+    "hub.routes.notifications",
 )
 
 

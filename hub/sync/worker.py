@@ -22,7 +22,7 @@ from datetime import datetime
 
 from hub.adapters.errors import PartnerError
 from hub.store.db import Database
-from hub.sync import outbox
+from hub.sync import handlers, outbox
 from hub.sync.deliver import Outcome, deliver
 from hub.sync.retry import RetryPolicy
 
@@ -92,6 +92,8 @@ class Worker:
                                     now=now)
             log.info("delivered #%s %s %s/%s to %s", delivery.id, delivery.operation,
                      delivery.resource_type, delivery.resource_id, delivery.partner_id)
+            if kept:
+                handlers.handle(self.db, delivery, outcome)
         else:
             decision = self.policy.decide(outcome.error, delivery.attempts)
             text = _describe(outcome)
