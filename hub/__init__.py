@@ -5,11 +5,11 @@
 
 from __future__ import annotations
 
-import importlib
 
 from flask import Flask
 
 from hub.config import Settings
+from hub.modules import import_optional
 from hub.store.db import Database
 
 #: Components, each exposing a blueprint ``bp`` and/or ``init_app(app)``.
@@ -49,11 +49,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
     # the partners file, re-read when it changes; routes queue deliveries for its partners
     app.extensions["hub.adapters"] = Adapters(partners_file=settings.partners_file or None)
     for name in COMPONENTS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
+        module = import_optional(name)
+        if module is None:
             continue
         if hasattr(module, "init_app"):
             module.init_app(app)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 
 import click
 
 from hub.config import Settings
+from hub.modules import import_optional
 
 #: Modules under hub/commands exposing a click command or group named ``command``.
 COMMAND_MODULES = ("hub.commands.clients", "hub.commands.partners", "hub.commands.deliveries",
@@ -71,11 +71,8 @@ def db_upgrade(settings: Settings, revision: str) -> None:
 
 
 for _name in COMMAND_MODULES:
-    try:
-        _module = importlib.import_module(_name)
-    except ModuleNotFoundError as _exc:
-        if _exc.name != _name:
-            raise
+    _module = import_optional(_name)
+    if _module is None:
         continue
     main.add_command(_module.command)
     if hasattr(_module, "worker_command"):

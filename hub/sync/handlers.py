@@ -51,11 +51,6 @@ def handle(db, delivery, outcome) -> bool:
 
 def _load_flows() -> None:
     """Import the flow modules so their handlers are registered (once)."""
-    import importlib
+    from hub.modules import import_optional
 
-    for name in ("hub.flows",):
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
+    import_optional("hub.flows")
