@@ -1,0 +1,79 @@
+"""Deterministic identity of every resource the hub produces from a case.
+
+Resource ids are UUIDv5 over a hub namespace from ``(case id, kind, part id)``; each produced
+resource also carries a hub business identifier ``{system: HUB_CANONICAL/NamingSystem/<kind>,
+value: "<case id>" or "<case id>/<part id>"}``. Re-mapping a case therefore yields the same ids
+and identifiers, so re-sending is a PUT by id or a conditional create on the identifier and
+never creates duplicates.
+
+Kinds used: ``case`` (EpisodeOfCare), ``patient``, ``condition``, ``goal``, ``careplan``,
+``careteam``, ``care-team-member`` (Practitioner/PractitionerRole/Organization/RelatedPerson
+of a member), and for the funding/encounter/referral mappings ``coverage``, ``payer``,
+``encounter``, ``referral`` (the referral ServiceRequest, part id = Referral.id), ``task``,
+... -- any kind name works the same way.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from hub.mappings.codes import HUB_CANONICAL, hub_naming_system
+
+#: Namespace of all hub resource ids.
+HUB_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, HUB_CANONICAL)
+
+
+def resource_id(case_id: str, kind: str, part_id: str | None = None) -> str:
+    """The FHIR id of the resource of ``kind`` for ``part_id`` of case ``case_id``."""
+    name = f"{case_id}/{kind}" if part_id is None else f"{case_id}/{kind}/{part_id}"
+    return str(uuid.uuid5(HUB_NAMESPACE, name))
+
+
+def identifier_value(case_id: str, part_id: str | None = None) -> str:
+    return case_id if part_id is None else f"{case_id}/{part_id}"
+
+
+def hub_identifier(case_id: str, kind: str, part_id: str | None = None) -> dict:
+    """The hub business identifier of a produced resource."""
+    return {"use": "secondary", "system": hub_naming_system(kind),
+            "value": identifier_value(case_id, part_id)}
+
+
+def is_hub_system(system: str | None) -> bool:
+    return bool(system) and system.startswith(f"{HUB_CANONICAL}/NamingSystem/")
+
+
+def reference(resource_type: str, case_id: str, kind: str, part_id: str | None = None,
+              display: str | None = None, with_identifier: bool = True) -> dict:
+    """A Reference to a produced resource, carrying its hub identifier as well."""
+    ref = {"reference": f"{resource_type}/{resource_id(case_id, kind, part_id)}"}
+    if with_identifier:
+        ref["identifier"] = hub_identifier(case_id, kind, part_id)
+    if display:
+        ref["display"] = display
+    return ref
+
+
+def part_id_from_identifier(identifier: dict | None, kind: str, case_id: str | None) -> str | None:
+    """The part id in a hub identifier of ``kind`` (of case ``case_id`` if given)."""
+    if not identifier or identifier.get("system") != hub_naming_system(kind):
+        return None
+    value = identifier.get("value") or ""
+    if case_id is None:
+        return value
+    prefix = f"{case_id}/"
+    return value[len(prefix):] if value.startswith(prefix) else None
+
+
+def find_hub_identifier(resource: dict, kind: str, case_id: str | None = None) -> str | None:
+    """The part id (or the case id for case-level kinds) in a resource's hub identifier."""
+    for ident in resource.get("identifier") or []:
+        found = part_id_from_identifier(ident, kind, case_id)
+        if found is not None:
+            return found
+    return None
+
+
+def conditional_create_query(identifier: dict) -> str:
+    """``If-None-Exist`` search for a hub identifier: ``identifier=system|value``."""
+    return f"identifier={identifier['system']}|{identifier['value']}"

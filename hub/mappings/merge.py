@@ -1,0 +1,169 @@
+"""Nothing lost: a new version produced from the case, merged onto the previous version.
+
+The case models only part of each resource. When the hub re-produces a resource, elements
+it does not model must survive from the previous version (a hospital's extension, their
+identifiers, narrative, ``maritalStatus``...). Rules:
+
+* elements the mapping owns (``OWNED``) come from the new version only: if the new version
+  lacks one, the case removed it;
+* any other element of the previous version is kept when the new version lacks it;
+* ``extension`` / ``modifierExtension``: the new ones, plus previous ones whose URL is not a
+  hub URL and not present in the new version;
+* ``identifier``: the new ones, plus previous ones of other systems (or other values);
+* ``text``: the previous narrative when the new version has none;
+* ``meta``: previous profiles and tags kept (versionId/lastUpdated belong to the store);
+* backbone lists the mapping owns (CarePlan.activity, CareTeam.participant, ...) are merged
+  item by item, matched by element ``id``, with the same rules one level down.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from hub.mappings.codes import HUB_CANONICAL
+
+#: Top-level elements each produced resource type owns (besides resourceType/id/meta/text/
+#: extension/identifier, handled by their own rules).
+OWNED: dict[str, set[str]] = {
+    "Patient": {"name", "gender", "birthDate", "telecom", "address"},
+    "EpisodeOfCare": {"status", "statusHistory", "type", "diagnosis", "patient", "period",
+                      "careManager", "team"},
+    "Condition": {"clinicalStatus", "category", "code", "subject", "onsetDateTime", "note"},
+    "Goal": {"lifecycleStatus", "achievementStatus", "description", "subject", "target",
+             "addresses"},
+    "CarePlan": {"status", "intent", "category", "title", "subject", "period", "author",
+                 "careTeam", "addresses", "goal", "activity", "note"},
+    "CareTeam": {"status", "category", "name", "subject", "participant"},
+    "Practitioner": {"name", "telecom", "address"},
+    "PractitionerRole": {"practitioner", "organization", "code", "telecom"},
+    "Organization": {"name", "telecom", "address"},
+    "RelatedPerson": {"patient", "name", "telecom", "address"},
+}
+
+#: Owned backbone lists merged item by item (matched by element id) and what each item owns.
+OWNED_ITEMS: dict[tuple[str, str], set[str]] = {
+    ("CarePlan", "activity"): {"detail", "reference", "progress"},
+    ("CareTeam", "participant"): {"role", "member", "onBehalfOf", "period"},
+    ("CarePlan", "note"): {"authorString", "time", "text"},
+}
+
+#: Owned lists of which the mapping models only some items: previous items matching the
+#: predicate (the ones the case cannot represent) are kept after the new ones.
+def _not_condition(ref: dict) -> bool:
+    return not str(ref.get("reference", "")).split("/")[-2:-1] == ["Condition"]
+
+
+PARTIAL_LISTS = {
+    ("Goal", "target"): lambda item: "dueDate" not in item,
+    ("Goal", "addresses"): _not_condition,
+    ("CarePlan", "addresses"): _not_condition,
+    ("CarePlan", "category"): lambda cc: not any(
+        c.get("code") == "assess-plan" or _is_hub_url(c.get("system"))
+        for c in cc.get("coding", [])),
+    ("EpisodeOfCare", "type"): lambda cc: not any(
+        _is_hub_url(c.get("system")) for c in cc.get("coding", [])),
+}
+
+_ALWAYS = {"resourceType", "id", "meta", "text", "extension", "modifierExtension",
+           "identifier"}
+
+
+def _is_hub_url(url: str | None) -> bool:
+    return bool(url) and url.startswith(HUB_CANONICAL)
+
+
+def _merge_extensions(new: list[dict] | None, previous: list[dict] | None) -> list[dict]:
+    out = list(new or [])
+    new_urls = {e.get("url") for e in out}
+    for e in previous or []:
+        if not _is_hub_url(e.get("url")) and e.get("url") not in new_urls:
+            out.append(copy.deepcopy(e))
+    return out
+
+
+def _merge_identifiers(new: list[dict] | None, previous: list[dict] | None) -> list[dict]:
+    out = list(new or [])
+    seen = {(i.get("system"), i.get("value")) for i in out}
+    new_systems = {i.get("system") for i in out}
+    for i in previous or []:
+        key = (i.get("system"), i.get("value"))
+        if key in seen or (i.get("system") in new_systems and _is_hub_url(i.get("system"))):
+            continue
+        out.append(copy.deepcopy(i))
+    return out
+
+
+def _merge_meta(new: dict | None, previous: dict | None) -> dict | None:
+    if not previous:
+        return new
+    out = dict(new or {})
+    for key in ("profile", "security", "tag"):
+        merged = list(out.get(key) or [])
+        for item in previous.get(key) or []:
+            if item not in merged:
+                merged.append(copy.deepcopy(item))
+        if merged:
+            out[key] = merged
+    if "source" in previous and "source" not in out:
+        out["source"] = previous["source"]
+    return out or None
+
+
+def _merge_element(new: dict, previous: dict, owned: set[str] | None) -> dict:
+    """Merge one element (a resource or a backbone item) with the rules above."""
+    out = dict(new)
+    for key, value in previous.items():
+        if key in ("extension", "modifierExtension"):
+            merged = _merge_extensions(new.get(key), value)
+            if merged:
+                out[key] = merged
+        elif key == "identifier" and isinstance(value, list):
+            out[key] = _merge_identifiers(new.get(key), value)
+        elif key == "text":
+            if "text" not in new:
+                out["text"] = copy.deepcopy(value)
+        elif key == "meta":
+            meta = _merge_meta(new.get("meta"), value)
+            if meta:
+                out["meta"] = meta
+        elif key in ("resourceType", "id"):
+            continue
+        elif key not in new and (owned is None or key not in owned):
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _merge_items(new: list[dict], previous: list[dict], owned: set[str]) -> list[dict]:
+    prev_by_id = {p["id"]: p for p in previous if isinstance(p, dict) and p.get("id")}
+    return [_merge_element(item, prev_by_id[item["id"]], owned)
+            if isinstance(item, dict) and item.get("id") in prev_by_id else item
+            for item in new]
+
+
+def merge_onto_previous(new: dict, previous: dict | None,
+                        owned: set[str] | None = None) -> dict:
+    """The new version of a resource with everything the case does not model kept from
+    ``previous`` (the stored version of the same resource). ``owned`` overrides the table
+    (for resource types of other mappings: None there means only elements absent from the
+    new version are kept)."""
+    if not previous:
+        return copy.deepcopy(new)
+    if previous.get("resourceType") != new.get("resourceType"):
+        raise ValueError("merge_onto_previous: resource types differ")
+    rtype = new["resourceType"]
+    owned = owned if owned is not None else OWNED.get(rtype)
+    out = _merge_element(copy.deepcopy(new), previous, owned)
+    for (t, element), item_owned in OWNED_ITEMS.items():
+        if t == rtype and isinstance(new.get(element), list) and isinstance(
+                previous.get(element), list):
+            out[element] = _merge_items(out[element], previous[element], item_owned)
+    for (t, element), unmodelled in PARTIAL_LISTS.items():
+        if t == rtype and isinstance(previous.get(element), list):
+            kept = [copy.deepcopy(i) for i in previous[element]
+                    if unmodelled(i) and i not in (out.get(element) or [])]
+            if kept:
+                out[element] = list(out.get(element) or []) + kept
+    # contained resources referenced by kept elements stay with them
+    if "contained" in previous and "contained" not in new:
+        out["contained"] = copy.deepcopy(previous["contained"])
+    return out
