@@ -1,0 +1,320 @@
+"""Shared pieces of the benchmarks: servers in a child process, a bounded HTTP load client,
+percentiles, tables and the ``RATIO`` lines.
+
+Servers run in a child process (``ServerProcess``) so that the server under test and the
+load client do not share one interpreter lock: on a 2-core machine a server in the
+client's process would be slowed by the client's own Python work, and the trivial baseline
+server far more (relatively) than the hub. Both the hub and its baseline are served the
+same way, with the same waitress settings (``WAITRESS_CONFIG``).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import platform
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+#: The waitress settings of ``hub serve`` (hub/cli.py), used for the hub and its baseline.
+WAITRESS_CONFIG = {"threads": 8, "ident": "fhir-case-hub"}
+HOST = "127.0.0.1"
+
+
+# -- servers in a child process ----------------------------------------------------------
+
+def _serve_child(conn, factory: Callable, args: tuple, kind: str, config: dict) -> None:
+    """Child process: build the app, serve it on 127.0.0.1:0, obey the parent's pipe."""
+    app = factory(*args)
+    if kind == "waitress":
+        from waitress import wasyncore
+        from waitress.server import create_server
+
+        socket_map: dict = {}
+        server = create_server(app, map=socket_map, host=HOST, port=0, **config)
+        port = server.effective_port
+
+        def stop() -> None:
+            server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+            wasyncore.close_all(socket_map)
+
+        run = server.run
+    else:  # werkzeug, threaded (a partner simulator)
+        from werkzeug.serving import make_server
+
+        server = make_server(HOST, 0, app, threaded=True)
+        port = server.server_port
+
+        def stop() -> None:
+            server.shutdown()
+            server.server_close()
+
+        def run() -> None:
+            server.serve_forever(poll_interval=0.05)
+
+    thread = threading.Thread(target=run, name="bench-server", daemon=True)
+    thread.start()
+    conn.send(("ready", port))
+    try:
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):  # the parent went away
+                break
+            if message == "stop":
+                break
+            command = getattr(app, "bench_command", None)
+            conn.send(command(message) if command else None)
+    finally:
+        stop()
+        thread.join(5)
+        try:
+            conn.send("stopped")
+        except (BrokenPipeError, OSError):
+            pass
+
+
+class ServerProcess:
+    """``factory(*args)`` (a picklable top-level function returning a WSGI app) served by
+    ``kind`` ("waitress" with ``WAITRESS_CONFIG``, or "werkzeug") in a child process.
+
+    ``command(message)`` forwards to the app's ``bench_command`` (e.g. fetching recorded
+    requests). ``stop()`` ends the child: politely, then by terminating that one process.
+    """
+
+    def __init__(self, factory: Callable, args: tuple = (), *, kind: str = "waitress",
+                 config: dict | None = None, start_timeout: float = 60.0) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child_conn = ctx.Pipe()
+        self._process = ctx.Process(target=_serve_child, name=f"bench-{kind}", daemon=True,
+                                    args=(child_conn, factory, args, kind,
+                                          dict(WAITRESS_CONFIG if config is None else config)))
+        self._process.start()
+        child_conn.close()
+        if not self._conn.poll(start_timeout):
+            self.stop()
+            raise RuntimeError(f"the {kind} server did not start within {start_timeout}s")
+        status, self.port = self._conn.recv()
+        assert status == "ready"
+        self.base_url = f"http://{HOST}:{self.port}"
+        self._lock = threading.Lock()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
+
+    def command(self, message, timeout: float = 60.0):
+        with self._lock:
+            self._conn.send(message)
+            if not self._conn.poll(timeout):
+                raise RuntimeError(f"the server did not answer {message!r} in {timeout}s")
+            return self._conn.recv()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self._process.is_alive():
+            try:
+                self._conn.send("stop")
+                if self._conn.poll(timeout):
+                    self._conn.recv()
+            except (BrokenPipeError, EOFError, OSError):
+                pass
+            self._process.join(timeout)
+        if self._process.is_alive():
+            self._process.terminate()  # this child only, by its handle
+            self._process.join(5)
+        self._conn.close()
+        self._process.close()
+
+    def __enter__(self) -> "ServerProcess":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+# -- the baseline: fixed answers ------------------------------------------------------------
+
+@dataclass
+class Captured:
+    """One HTTP answer as bytes: what the baseline server replays."""
+
+    status: str  # "200 OK"
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+#: Headers that the server itself adds (waitress: Date, Server) or that depend on framing.
+HOP_HEADERS = {"date", "server", "connection", "transfer-encoding", "keep-alive"}
+
+
+def capture(response) -> Captured:
+    """A ``requests`` response as a ``Captured`` answer (same status, headers, body)."""
+    headers = [(k, v) for k, v in response.headers.items() if k.lower() not in HOP_HEADERS]
+    return Captured(f"{response.status_code} {response.reason}", headers, response.content)
+
+
+class FixedAnswers:
+    """A trivial WSGI app: reads the request body, answers the ``Captured`` chosen by
+    ``route(method, query_string)`` from a small dict. Nothing else."""
+
+    def __init__(self, answers: dict[str, Captured], route: Callable[[str, str], str]) -> None:
+        self.answers = answers
+        self.route = route
+
+    def __call__(self, environ, start_response):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        if length:
+            environ["wsgi.input"].read(length)
+        answer = self.answers[self.route(environ["REQUEST_METHOD"],
+                                         environ.get("QUERY_STRING", ""))]
+        start_response(answer.status, list(answer.headers))
+        return [answer.body]
+
+
+# -- load ---------------------------------------------------------------------------------
+
+@dataclass
+class LoadResult:
+    """Latencies (seconds) of the completed requests of one batch, and its wall time."""
+
+    latencies: list[float] = field(default_factory=list)
+    wall: float = 0.0
+    unexpected: dict[int, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    timed_out: bool = False
+
+    @property
+    def done(self) -> int:
+        return len(self.latencies)
+
+    @property
+    def throughput(self) -> float:
+        return self.done / self.wall if self.wall > 0 else 0.0
+
+    def merge(self, other: "LoadResult") -> "LoadResult":
+        out = LoadResult(self.latencies + other.latencies, self.wall + other.wall,
+                         dict(self.unexpected), self.errors + other.errors,
+                         self.timed_out or other.timed_out)
+        for status, n in other.unexpected.items():
+            out.unexpected[status] = out.unexpected.get(status, 0) + n
+        return out
+
+
+Request = tuple[str, str, bytes | None, dict]  # method, path (+query), body, headers
+
+
+def run_load(base_url: str, make_request: Callable[[int], Request], total: int, *,
+             concurrency: int, expect: int, time_limit: float,
+             session_factory: Callable | None = None) -> LoadResult:
+    """``total`` requests ``make_request(i)`` from ``concurrency`` threads, each with its own
+    ``requests.Session``; stops early (``timed_out``) after ``time_limit`` seconds.
+
+    Latency is measured around ``session.request`` (the body is read by then). An answer
+    other than ``expect`` counts in ``unexpected`` (and its latency is not kept).
+    """
+    import requests
+
+    counter = iter(range(total))
+    lock = threading.Lock()
+    deadline = time.perf_counter() + time_limit
+    result = LoadResult()
+    per_thread: list[list[float]] = []
+
+    def work() -> None:
+        latencies: list[float] = []
+        per_thread.append(latencies)
+        session = session_factory() if session_factory else requests.Session()
+        try:
+            while True:
+                with lock:
+                    i = next(counter, None)
+                if i is None:
+                    return
+                if time.perf_counter() > deadline:
+                    result.timed_out = True
+                    return
+                method, path, body, headers = make_request(i)
+                start = time.perf_counter()
+                try:
+                    resp = session.request(method, base_url + path, data=body,
+                                           headers=headers, timeout=(5, 60))
+                except Exception as exc:  # noqa: BLE001 - counted, the batch goes on
+                    with lock:
+                        result.errors.append(f"{type(exc).__name__}: {exc}"[:200])
+                    continue
+                elapsed = time.perf_counter() - start
+                if resp.status_code == expect:
+                    latencies.append(elapsed)
+                else:
+                    with lock:
+                        result.unexpected[resp.status_code] = \
+                            result.unexpected.get(resp.status_code, 0) + 1
+                        if len(result.errors) < 5:
+                            result.errors.append(f"{resp.status_code}: {resp.text[:200]}")
+        finally:
+            session.close()
+
+    threads = [threading.Thread(target=work, name=f"bench-client-{n}", daemon=True)
+               for n in range(max(1, concurrency))]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(time_limit + 120)  # a request has a 65 s timeout at most
+    result.wall = time.perf_counter() - started
+    for latencies in per_thread:
+        result.latencies.extend(latencies)
+    return result
+
+
+# -- statistics and output -----------------------------------------------------------------
+
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile; NaN when there is nothing to rank."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), int(-(-pct * len(ordered) // 100))))
+    return ordered[rank - 1]
+
+
+def ratio(a: float, b: float) -> float:
+    return a / b if b and b == b and a == a else float("nan")
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f}"
+
+
+def machine_line() -> str:
+    """CPU count, load average and Python: printed with every run."""
+    try:
+        load = "%.2f %.2f %.2f" % os.getloadavg()
+    except OSError:
+        load = "n/a"
+    return (f"machine: {os.cpu_count()} cores, load average {load}, "
+            f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
+
+
+def print_table(headers: list[str], rows: list[list[str]], out=None) -> None:
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+    line = "  ".join(h.rjust(w) if i else h.ljust(w) for i, (h, w) in
+                     enumerate(zip(headers, widths)))
+    print(line, file=out)
+    print("  ".join("-" * w for w in widths), file=out)
+    for row in rows:
+        print("  ".join(str(c).rjust(w) if i else str(c).ljust(w)
+                        for i, (c, w) in enumerate(zip(row, widths))), file=out)
+
+
+def ratio_line(bench: str, what: str, values: dict[str, float], out=None) -> None:
+    """One machine-readable ``RATIO`` line (the smoke test greps for them)."""
+    parts = " ".join(f"{k}={v:.3f}" for k, v in values.items())
+    print(f"RATIO {bench} {what} {parts}", file=out)
+
+
+def dumps(body) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()

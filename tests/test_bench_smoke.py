@@ -1,0 +1,60 @@
+"""The benchmarks run to the end with tiny sizes and print their ratio lines.
+
+No timing is asserted here (performance is measured by the benchmarks themselves, see
+bench/README.md): only that each main function completes and reports its ratios. Each
+benchmark starts its servers as child processes on 127.0.0.1 and uses its own temporary
+SQLite database, so these tests do not touch the test database.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RATIO = re.compile(r"^RATIO \S+ .+ \w+=(?:\d+\.\d+|nan)", re.M)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def bench(monkeypatch):
+    """``bench(name)`` imports bench/<name>.py as ``bench.<name>``."""
+    monkeypatch.syspath_prepend(str(ROOT))
+
+    def load(name: str):
+        return importlib.import_module(f"bench.{name}")
+
+    return load
+
+
+def test_fhir_api_bench_completes_and_prints_ratios(bench):
+    out = io.StringIO()
+    rc = bench("fhir_api").main(["--sizes", "40,80", "--requests", "6", "--warmup", "1",
+                                 "--concurrency", "2", "--rounds", "2",
+                                 "--batch-time-limit", "60"], out=out)
+    text = out.getvalue()
+    assert rc == 0, text
+    for size in (40, 80):
+        for scenario in ("read", "search", "search+include", "create"):
+            assert f"RATIO fhir_api size={size} {scenario} hub/baseline throughput=" in text, \
+                text
+    assert "RATIO fhir_api search latency 80/40" in text, text
+    assert "RATIO fhir_api search+include latency 80/40" in text, text
+    assert "warning" not in text, text  # every request got the expected answer
+    assert len(RATIO.findall(text)) >= 10, text
+
+
+def test_outbox_bench_completes_and_prints_ratios(bench):
+    out = io.StringIO()
+    rc = bench("outbox").main(["--deliveries", "20", "--cases", "4", "--concurrency", "1,2",
+                               "--rounds", "1", "--time-limit", "60"], out=out)
+    text = out.getvalue()
+    assert rc == 0, text
+    assert "RATIO outbox concurrency=1 deliveries/s outbox/plain-loop ratio=" in text, text
+    assert "RATIO outbox concurrency=2 deliveries/s outbox/plain-loop ratio=" in text, text
+    assert "warning" not in text, text  # all 20 delivered, every replayed request ok
