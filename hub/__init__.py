@@ -48,6 +48,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
 
     # the partners file, re-read when it changes; routes queue deliveries for its partners
     app.extensions["hub.adapters"] = Adapters(partners_file=settings.partners_file or None)
+    if settings.sync_executor == "celery":
+        from hub.sync.celery_app import kick
+
+        db.on_outbox_commit.append(kick)  # never raises; the sweep covers a lost kick
     for name in COMPONENTS:
         module = import_optional(name)
         if module is None:

@@ -43,7 +43,8 @@ def serve(settings: Settings, host: str | None, port: int | None, threads: int) 
     app = create_app(settings)
     from hub.sync.worker import start_worker_thread
 
-    worker = start_worker_thread(app)  # None when HUB_SYNC_WORKER=false
+    # the embedded executor; None when HUB_SYNC_WORKER=false or another executor delivers
+    worker = start_worker_thread(app) if settings.sync_executor == "thread" else None
     click.echo(f"hub serving on http://{settings.host}:{settings.port} "
                f"(FHIR base /fhir, case API /api/cases)")
     try:

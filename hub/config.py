@@ -28,6 +28,9 @@ class Settings:
     # partners and sync
     partners_file: str = ""
     sync_worker: bool = True
+    # who delivers the outbox: "thread" (inside `hub serve`), "worker" (`hub worker`
+    # processes) or "celery" (Celery workers, kicked after every commit that queued work)
+    sync_executor: str = "thread"
     # Celery executor (hub.sync.celery_app): the broker, RabbitMQ (amqp://) or Redis (redis://)
     celery_broker_url: str = "amqp://guest:guest@127.0.0.1:5672//"
     # paging of list endpoints
@@ -53,6 +56,11 @@ class Settings:
                 values[f.name] = raw
         values.update(overrides)
         return cls(**values)
+
+    def __post_init__(self) -> None:
+        if self.sync_executor not in ("thread", "worker", "celery"):
+            raise ValueError("HUB_SYNC_EXECUTOR must be thread, worker or celery, "
+                             f"not {self.sync_executor!r}")
 
     @property
     def public_base_url(self) -> str:

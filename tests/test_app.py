@@ -37,3 +37,18 @@ def test_embedded_sqlite_is_migrated_on_start(tmp_path):
     from sqlalchemy import inspect
 
     assert "alembic_version" in inspect(app.extensions["hub.db"].engine).get_table_names()
+
+
+def test_sync_executor_is_validated():
+    import pytest
+
+    with pytest.raises(ValueError, match="HUB_SYNC_EXECUTOR"):
+        Settings.from_env({"HUB_SYNC_EXECUTOR": "cron"})
+
+
+def test_celery_executor_is_kicked_after_outbox_commits(tmp_path):
+    from hub.sync.celery_app import kick
+
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'c.db'}",
+                              sync_executor="celery"))
+    assert app.extensions["hub.db"].on_outbox_commit == [kick]

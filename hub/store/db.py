@@ -39,6 +39,10 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+#: Session.info key set by a write that queued outbox rows (see ``Database.on_outbox_commit``).
+OUTBOX_WRITTEN = "hub.outbox_written"
+
+
 class Database:
     """The engine and session factory of one app."""
 
@@ -46,6 +50,16 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessions: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
+        #: Called after each commit that queued outbox rows (wake or kick the executor).
+        self.on_outbox_commit: list = []
+        event.listen(self.sessions, "after_commit", self._after_commit)
+        event.listen(self.sessions, "after_rollback",
+                     lambda session: session.info.pop(OUTBOX_WRITTEN, None))
+
+    def _after_commit(self, session: Session) -> None:
+        if session.info.pop(OUTBOX_WRITTEN, False):
+            for callback in self.on_outbox_commit:
+                callback()
 
     @property
     def is_sqlite(self) -> bool:

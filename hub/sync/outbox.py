@@ -22,10 +22,12 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import and_, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from hub.store.db import Database
+from hub.store.db import OUTBOX_WRITTEN, Database
 from hub.store.sync_tables import outbox, sync_links
 
-OPERATIONS = ("create", "update", "put", "submit", "delete")
+#: ``pull`` reads a partner's changes since its cursor (``hub.sync.pulls``); ``send`` and
+#: ``cancel`` are the agency-json referral calls (resource type ``Referral``).
+OPERATIONS = ("create", "update", "put", "submit", "delete", "pull", "send", "cancel")
 ACTIVE = ("pending", "in-flight")
 
 
@@ -72,6 +74,8 @@ class Delivery:
     created_at: datetime | None = None
     done_at: datetime | None = None
     link: Link | None = field(default=None, compare=False)
+    #: For a ``pull``: the partner's cursor when the row was claimed (not a column).
+    cursor: str | None = field(default=None, compare=False)
 
     @classmethod
     def from_row(cls, row) -> "Delivery":
@@ -99,6 +103,7 @@ def enqueue(session: Session, *, partner_id: str, resource_type: str, resource_i
     if operation not in OPERATIONS:
         raise ValueError(f"unknown outbox operation {operation!r} (one of {OPERATIONS})")
     now = now or utcnow()
+    session.info[OUTBOX_WRITTEN] = True  # executors are woken after the commit
     result = session.execute(insert(outbox).values(
         partner_id=partner_id, case_id=case_id or f"{resource_type}/{resource_id}",
         resource_type=resource_type, resource_id=resource_id,
@@ -158,6 +163,12 @@ def claim(db: Database, worker_id: str, *, limit: int = 1, lease_seconds: float 
     if claimed:
         with db.engine.connect() as conn:
             for delivery in claimed:
+                if delivery.operation == "pull":
+                    from hub.sync.cursors import get_cursor
+
+                    delivery.cursor = get_cursor(conn, delivery.partner_id,
+                                                 delivery.resource_type)
+                    continue
                 delivery.link = _load_link(conn, delivery.resource_type, delivery.resource_id,
                                            delivery.partner_id)
     return claimed
@@ -201,6 +212,8 @@ def mark_done(db: Database, delivery: Delivery, worker_id: str, *, remote_id: st
             return False
         if delivery.operation == "delete":
             _save_link(conn, delivery, remote_version=None, last_ack_at=now, last_error=None)
+        elif delivery.operation == "pull":
+            pass  # a pull has no resource at the partner; its cursor moves when applied
         elif remote_id is not None or delivery.operation != "submit":
             _save_link(conn, delivery, remote_id=remote_id, remote_version=remote_version,
                        last_ack_at=now, last_error=None, conflict_version=None,
@@ -231,6 +244,8 @@ def mark_failed(db: Database, delivery: Delivery, worker_id: str, *, error: str,
         if not conn.execute(update(outbox).where(_owned(delivery, worker_id))
                             .values(**values)).rowcount:
             return False
+        if delivery.operation == "pull":
+            return True  # no resource link: the row itself shows the error
         link = {"last_error": error}
         if http_status == 412:
             link.update(conflict_version=conflict_version, conflict_at=now)
