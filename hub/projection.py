@@ -6,17 +6,25 @@ only when its content changed; elements the case does not model are kept from th
 previous version (``hub.mappings.merge``). Each changed resource is queued for every
 partner that receives its type and is concerned by the case (the partner's Organization
 appears in the case: care team, funding payer, encounter facility, referral agency).
+
+Referrals: an agency with a FHIR server gets the referral's ServiceRequest and Task once
+requested (never drafts) and afterwards only the hub's cancellation (the agency owns the
+Task; its moves are pulled back). An agency-json partner gets a ``send`` row when a
+referral addressed to it becomes requested and a ``cancel`` row when a sent one is
+cancelled, in the same transaction as the case change.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timezone
 
 from sqlalchemy import select
 
 from hub import cases as c
 from hub.mappings.case_bundle import case_to_fhir
+from hub.mappings.datatypes import local_ref
 from hub.mappings.merge import merge_onto_previous
 from hub.store.sync_tables import outbox, sync_links
 from hub.sync.outbox import enqueue
@@ -62,11 +70,13 @@ def _known_to_partner(session, partner_id: str, rtype: str, rid: str) -> bool:
 
 
 def project_case(uow, case: c.Case, partners: Mapping | None = None,
-                 skip: set[tuple[str, str]] = frozenset()) -> list[Written]:
+                 skip: set[tuple[str, str]] = frozenset(),
+                 no_echo: set[tuple[str, str, str]] = frozenset()) -> list[Written]:
     """Store new versions of the case's changed resources and queue them for partners.
 
     ``skip`` names resources (type, id) not to rewrite: the one a partner has just written
-    and whose change the case was updated from.
+    and whose change the case was updated from. ``no_echo`` names (partner id, type, id)
+    to store but not send back: a partner's own change pulled from it.
     """
     written: list[Written] = []
     concerned = [p for p in (partners or {}).values()
@@ -83,10 +93,88 @@ def project_case(uow, case: c.Case, partners: Mapping | None = None,
         stored = uow.resources.update(rtype, rid, content)
         written.append(Written(rtype, rid, stored.version_id))
         for partner in concerned:
-            if rtype not in partner.receives:
+            if rtype not in partner.receives or partner.protocol != "fhir":
                 continue
-            op = "update" if _known_to_partner(uow.session, partner.id, rtype, rid) else "create"
+            if (partner.id, rtype, rid) in no_echo:
+                continue
+            known = _known_to_partner(uow.session, partner.id, rtype, rid)
+            if partner.kind == "agency" and rtype in REFERRAL_TYPES \
+                    and not _agency_gets(partner, stored.content, before, known):
+                continue
+            op = "update" if known else "create"
             enqueue(uow.session, partner_id=partner.id, resource_type=rtype, resource_id=rid,
                     operation=op, payload=stored.content, case_id=case.id,
                     resource_version=str(stored.version_id))
+    _queue_agency_json_calls(uow, case, partners or {})
     return written
+
+
+# -- referrals to agencies ------------------------------------------------------------------
+
+#: The resources of a referral (hub.mappings.referral).
+REFERRAL_TYPES = ("ServiceRequest", "Task")
+#: Statuses the requester (the hub) moves a referral to after it was sent: the only
+#: changes pushed to the agency, which owns the Task from then on (Gravity push variant).
+_REQUESTER_TASK = {"cancelled", "entered-in-error"}
+_REQUESTER_SR = {"revoked", "entered-in-error"}
+
+
+def _addressed_to(content: dict, partner) -> bool:
+    """Whether the referral resource names ``partner``'s Organization as its agency."""
+    if content.get("resourceType") == "Task":
+        refs = [(content.get("owner") or {}).get("reference")]
+    else:
+        refs = [(p or {}).get("reference") for p in content.get("performer") or []]
+    return partner.organization in {local_ref(r) for r in refs if r}
+
+
+def _agency_gets(partner, content: dict, before: dict | None, known: bool) -> bool:
+    """An agency with a FHIR server gets a referral's ServiceRequest and Task when they are
+    addressed to it: created once requested (never as drafts), then only the requester's
+    own moves (cancel, entered-in-error); the agency's moves come back by pull."""
+    if not _addressed_to(content, partner):
+        return False
+    status = content.get("status")
+    if not known:
+        return status != "draft"
+    moves = _REQUESTER_TASK if content.get("resourceType") == "Task" else _REQUESTER_SR
+    return status in moves and (before or {}).get("status") != status
+
+
+def _queued(session, partner_id: str, referral_id: str, operation: str) -> bool:
+    return session.execute(select(outbox.c.id).where(
+        outbox.c.partner_id == partner_id, outbox.c.operation == operation,
+        outbox.c.resource_type == "Referral", outbox.c.resource_id == referral_id)
+        .limit(1)).first() is not None
+
+
+def _queue_agency_json_calls(uow, case: c.Case, partners: Mapping) -> None:
+    """Referrals to agency-json partners: a ``send`` when one becomes requested, a ``cancel``
+    when a sent one is cancelled. The referral document is built here, in the write's
+    transaction, and kept in the row: every retry sends the same bytes."""
+    targets = [p for p in partners.values() if p.protocol == "agency-json" and p.organization]
+    if not targets:
+        return
+    from hub.mappings.agency_json import referral_to_agency_json
+
+    for referral in case.referrals:
+        agency = referral.agency.reference if referral.agency is not None else None
+        partner = next((p for p in targets if agency and local_ref(agency) == p.organization),
+                       None)
+        if partner is None:
+            continue
+        sent = _queued(uow.session, partner.id, referral.id, "send")
+        if referral.status == c.ReferralStatus.REQUESTED and not sent:
+            enqueue(uow.session, partner_id=partner.id, resource_type="Referral",
+                    resource_id=referral.id, operation="send", case_id=case.id,
+                    payload=referral_to_agency_json(case, referral))
+        elif referral.status == c.ReferralStatus.CANCELLED and sent \
+                and not _queued(uow.session, partner.id, referral.id, "cancel"):
+            last = referral.history[-1] if referral.history else None
+            body = {"reason": referral.status_reason or "cancelled by the case manager"}
+            if last is not None and last.status == c.ReferralStatus.CANCELLED.value:
+                body["cancelled_at"] = last.at.astimezone(timezone.utc).replace(
+                    microsecond=0).isoformat().replace("+00:00", "Z")
+            enqueue(uow.session, partner_id=partner.id, resource_type="Referral",
+                    resource_id=referral.id, operation="cancel", case_id=case.id,
+                    payload=body)

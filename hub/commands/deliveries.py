@@ -128,7 +128,7 @@ def worker_command(ctx: click.Context, worker_id: str | None, concurrency: int,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     db = _database(settings)
     adapters = Adapters(partners_file=settings.partners_file or None)
-    worker = Worker(db, adapters, worker_id, concurrency=concurrency,
+    worker = Worker(db, adapters, worker_id, concurrency=concurrency, pulls=True,
                     lease_seconds=lease_seconds or lease_for(adapters.partners),
                     policy=RetryPolicy(max_attempts=max_attempts, base_delay=backoff_base,
                                        max_delay=backoff_max))

@@ -9,7 +9,10 @@ Effects are idempotent, so at-least-once delivery is effectively once:
   A 412 means the partner changed it: re-read the partner's version, record the conflict
   in the ledger and dead-letter the row for a human. Never overwrite blindly, never drop;
 - ``submit``: POST ``Type/$submit`` (or ``options.operation``) with the payload;
-- ``delete``: DELETE the linked partner resource (already gone counts as done).
+- ``delete``: DELETE the linked partner resource (already gone counts as done);
+- ``pull``: read the partner's changes since its cursor (``hub.sync.pulls``); the pull
+  handlers apply them to the cases and then move the cursor;
+- ``send`` / ``cancel``: the agency-json referral calls (idempotent at the agency).
 
 ``deliver`` calls the network only; the executor records the outcome in the database.
 """
@@ -17,7 +20,7 @@ Effects are idempotent, so at-least-once delivery is effectively once:
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from hub.adapters.errors import PartnerConflict, PartnerError, PartnerRejected
@@ -39,6 +42,9 @@ class Outcome:
     response: dict | None = None
     error: BaseException | None = None
     conflict_version: str | None = None
+    #: In-process context for the post-delivery handler (the configured partners); not
+    #: stored. A handler re-run from the outbox row finds it None.
+    context: dict | None = field(default=None, compare=False, repr=False)
 
 
 def _takes_identifiers(resource: dict) -> bool:
@@ -169,8 +175,34 @@ def _delete(delivery: Delivery, adapter, adapters) -> Outcome:
     return Outcome(True, remote_id, None, resp.status)
 
 
+def _pull(delivery: Delivery, adapter, adapters) -> Outcome:
+    """Read the partner's changes since the cursor (applied by the pull handlers)."""
+    from hub.sync.pulls import fetch_changes
+
+    changes = fetch_changes(delivery, adapter)
+    return Outcome(True, None, None, 200, changes,
+                   context={"partners": getattr(adapters, "partners", None)})
+
+
+def _send(delivery: Delivery, adapter, adapters) -> Outcome:
+    """agency-json: POST the referral document queued with the row (same bytes on every
+    retry; the agency answers 200 to a repeat)."""
+    result = adapter.send_referral(delivery.payload or {})
+    return Outcome(True, delivery.resource_id, result.state.get("updated_at"), result.status,
+                   result.state, context={"partners": getattr(adapters, "partners", None)})
+
+
+def _cancel(delivery: Delivery, adapter, adapters) -> Outcome:
+    """agency-json: cancel a sent referral (idempotent at the agency)."""
+    body = delivery.payload or {}
+    state = adapter.cancel_referral(delivery.resource_id, body.get("reason") or "cancelled",
+                                    body.get("cancelled_at"))
+    return Outcome(True, delivery.resource_id, state.get("updated_at"), 200, state,
+                   context={"partners": getattr(adapters, "partners", None)})
+
+
 HANDLERS = {"create": _create, "put": _put, "update": _update, "submit": _submit,
-            "delete": _delete}
+            "delete": _delete, "pull": _pull, "send": _send, "cancel": _cancel}
 
 
 def deliver(delivery: Delivery, adapters) -> Outcome:

@@ -56,6 +56,10 @@ def build_auth(partner: Partner, environ: Mapping[str, str] | None = None, *, se
 
 def build_adapter(partner: Partner, environ: Mapping[str, str] | None = None):
     """The protocol adapter configured for ``partner``."""
+    if partner.protocol == "agency-json":
+        from hub.adapters.agency_json import AgencyJsonClient
+
+        return AgencyJsonClient.from_partner(partner, environ)
     if partner.protocol != "fhir":
         raise PartnerConfigError(f"partner {partner.id}: protocol {partner.protocol} has no "
                                  f"adapter yet", partner=partner.id)

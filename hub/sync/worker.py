@@ -7,6 +7,10 @@ Celery tasks behave the same. A worker claims at most ``concurrency`` rows at a 
 
 The lease must outlast a delivery: a token request plus the partner call, each bounded by
 the partner's timeouts. ``lease_for`` derives a safe lease from the configured partners.
+
+Pulls are outbox rows too: with ``pulls=True`` (the embedded thread of ``hub serve``) each
+round of the loop first enqueues the pulls that are due (``Worker.schedule_pulls``, see
+hub.sync.pulls), then claims like any delivery.
 """
 
 from __future__ import annotations
@@ -58,8 +62,12 @@ class Worker:
 
     def __init__(self, db: Database, adapters, worker_id: str | None = None, *,
                  policy: RetryPolicy | None = None, lease_seconds: float = DEFAULT_LEASE_SECONDS,
-                 concurrency: int = 4, clock: Callable[[], datetime] = outbox.utcnow) -> None:
+                 concurrency: int = 4, clock: Callable[[], datetime] = outbox.utcnow,
+                 pulls: bool = False) -> None:
         self.db = db
+        #: Whether ``run`` schedules the partners' pulls each round (``hub serve`` and
+        #: ``hub worker`` do; a Worker driven by hand or by tests only delivers).
+        self.pulls = pulls
         self.adapters = adapters
         self.worker_id = worker_id or default_worker_id()
         self.policy = policy or RetryPolicy()
@@ -68,6 +76,13 @@ class Worker:
         self.clock = clock
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="hub-deliver") \
             if self.concurrency > 1 else None
+
+    def schedule_pulls(self) -> list[int]:
+        """Enqueue the partners' due pulls (``hub.sync.pulls``); done each loop round."""
+        from hub.sync.pulls import schedule_pulls
+
+        return schedule_pulls(self.db, getattr(self.adapters, "partners", None) or {},
+                              now=self.clock())
 
     def run_once(self) -> int:
         """Claim and deliver one batch; the number of deliveries attempted."""
@@ -116,6 +131,8 @@ class Worker:
         """Loop until ``stop`` is set; sleep ``idle_seconds`` when nothing is due."""
         while not stop.is_set():
             try:
+                if self.pulls:
+                    self.schedule_pulls()
                 busy = self.run_once()
             except Exception:  # noqa: BLE001 - the database may be away; keep going
                 log.exception("sync worker %s: claiming failed", self.worker_id)
@@ -185,6 +202,7 @@ def start_worker_thread(app, **options) -> WorkerThread | None:
     thread_opts = {k: options.pop(k) for k in ("idle_seconds", "error_seconds")
                    if k in options}
     options.setdefault("lease_seconds", lease_for(getattr(adapters, "partners", {})))
+    options.setdefault("pulls", True)
     handle = WorkerThread(Worker(db, adapters, **options), **thread_opts).start()
     app.extensions["hub.sync_worker"] = handle
     return handle

@@ -93,11 +93,18 @@ def test_poll_floor_and_duplicates_and_unknown_fields():
     assert errors["partners[2]"] == ["Must be a mapping of partner fields."]
 
 
-def test_agency_json_is_fine_for_agencies_but_has_no_adapter_yet():
+def test_agency_json_builds_its_client_and_needs_an_api_key():
+    from hub.adapters.agency_json import AgencyJsonClient
+
     partner = parse_partners([entry(kind="agency", protocol="agency-json",
                                     poll_seconds=900)])["st-marys"]
-    with pytest.raises(PartnerConfigError, match="no adapter yet"):
+    with pytest.raises(PartnerConfigError, match="api-key"):
         build_adapter(partner)
+    keyed = parse_partners([entry(kind="agency", protocol="agency-json", poll_seconds=900,
+                                  auth={"type": "api-key", "header": "X-Api-Key",
+                                        "key_env": "HUB_TEST_AGENCY_KEY"})])["st-marys"]
+    client = build_adapter(keyed, {"HUB_TEST_AGENCY_KEY": "k-123"})
+    assert isinstance(client, AgencyJsonClient)
 
 
 def test_missing_file_means_no_partners_and_bad_syntax_is_reported(tmp_path):

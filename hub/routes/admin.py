@@ -1,0 +1,107 @@
+"""``/admin``: the operators' API over the outbox (what ``hub deliveries`` does on the CLI).
+
+- ``GET /admin/deliveries?status=&partner=&case=&limit=`` lists deliveries, oldest first,
+  without their payloads and responses (they hold patient data) unless ``include=payload``;
+- ``GET /admin/deliveries/<id>`` one delivery (same ``include`` rule);
+- ``POST /admin/deliveries/<id>/retry`` replays one dead delivery, and
+  ``POST /admin/deliveries/retry?all_dead=true`` every dead one (``hub.sync.outbox.replay``;
+  ``accept_remote_version=true`` after a human looked at a 412 conflict).
+
+Scopes: ``system/Delivery.rs`` to read, ``system/Delivery.u`` to replay. Clients bound to a
+partner Organization are refused: the outbox spans every partner.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+
+from hub.errors import BadRequest, Conflict, Forbidden, NotFound
+from hub.security import current_principal, require_scope
+from hub.sync import outbox
+from hub.store.sync_tables import OUTBOX_STATUSES
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+_PRIVATE = ("payload", "response")
+_TRUE = ("1", "true", "yes")
+
+
+def _operator() -> None:
+    if current_principal().organization:
+        raise Forbidden("partner clients cannot use the admin API")
+
+
+def _flag(name: str) -> bool:
+    return request.args.get(name, "").lower() in _TRUE
+
+
+def _out(delivery: outbox.Delivery) -> dict:
+    data = delivery.to_dict()
+    if request.args.get("include") != "payload":
+        for key in _PRIVATE:
+            data.pop(key, None)
+    return data
+
+
+def _session():
+    return current_app.extensions["hub.db"].sessions()
+
+
+@bp.get("/deliveries")
+@require_scope("Delivery", "s")
+def list_deliveries():
+    _operator()
+    status = request.args.get("status") or None
+    if status is not None and status not in OUTBOX_STATUSES:
+        raise BadRequest(f"status must be one of {', '.join(OUTBOX_STATUSES)}", path="status")
+    try:
+        limit = int(request.args.get("limit", "100"))
+    except ValueError:
+        raise BadRequest("limit must be an integer", path="limit") from None
+    if not 1 <= limit <= 1000:
+        raise BadRequest("limit must be between 1 and 1000", path="limit")
+    with _session() as session:
+        rows = outbox.list_deliveries(session, status=status,
+                                      partner_id=request.args.get("partner") or None,
+                                      case_id=request.args.get("case") or None, limit=limit)
+    return jsonify([_out(d) for d in rows])
+
+
+@bp.get("/deliveries/<int:delivery_id>")
+@require_scope("Delivery", "r")
+def get_delivery(delivery_id: int):
+    _operator()
+    with _session() as session:
+        delivery = outbox.get_delivery(session, delivery_id)
+    if delivery is None:
+        raise NotFound(f"no delivery {delivery_id}")
+    return jsonify(_out(delivery))
+
+
+@bp.post("/deliveries/<int:delivery_id>/retry")
+@require_scope("Delivery", "u")
+def retry_delivery(delivery_id: int):
+    _operator()
+    with _session() as session:
+        delivery = outbox.get_delivery(session, delivery_id)
+        if delivery is None:
+            raise NotFound(f"no delivery {delivery_id}")
+        if delivery.status != "dead":
+            raise Conflict(f"delivery {delivery_id} is {delivery.status}; only dead "
+                           f"deliveries are replayed", path="status")
+        replayed = outbox.replay(session, [delivery_id],
+                                 accept_remote_version=_flag("accept_remote_version"))
+        session.commit()
+    return jsonify({"replayed": replayed})
+
+
+@bp.post("/deliveries/retry")
+@require_scope("Delivery", "u")
+def retry_all_dead():
+    _operator()
+    if not _flag("all_dead"):
+        raise BadRequest("say all_dead=true to replay every dead delivery", path="all_dead")
+    with _session() as session:
+        replayed = outbox.replay(session, all_dead=True,
+                                 accept_remote_version=_flag("accept_remote_version"))
+        session.commit()
+    return jsonify({"replayed": replayed})
