@@ -517,3 +517,75 @@ class CaseQuerySchema(Schema):
     as_of = Date()
     limit = fields.Integer(validate=validate.Range(min=1))
     offset = fields.Integer(validate=validate.Range(min=0))
+
+
+# --- coverage requests (hub.routes.coverage) -----------------------------------------------
+
+#: CoverageEligibilityRequest.purpose codes (R4 eligibilityrequest-purpose).
+ELIGIBILITY_PURPOSES = ("auth-requirements", "benefits", "discovery", "validation")
+
+
+class EligibilityRequestInputSchema(Schema):
+    """``POST /api/cases/<id>/eligibility-requests``: a question to the payer of a funding
+    source (CoverageEligibilityRequest/$submit)."""
+
+    class Meta:
+        unknown = RAISE
+
+    funding_id = Id(required=True)
+    purposes = fields.List(fields.String(validate=validate.OneOf(ELIGIBILITY_PURPOSES)),
+                           load_default=lambda: ["validation"],
+                           validate=validate.Length(min=1, max=4))
+    services = Many(CodeSchema, load_default=list, validate=validate.Length(max=50))
+    category = Opt(CodeSchema)
+    serviced = Date(allow_none=True)
+    provider = Opt(PartySchema)
+
+    @validates_schema
+    def _distinct(self, data, **_kw):
+        purposes = data.get("purposes") or []
+        if len(set(purposes)) != len(purposes):
+            raise ValidationError({"purposes": ["Each purpose at most once."]})
+
+
+class PriorAuthItemInputSchema(Schema):
+    """One service line of a prior-authorization request."""
+
+    class Meta:
+        unknown = RAISE
+
+    service = fields.Nested(CodeSchema, required=True)
+    category = Opt(CodeSchema)
+    location = Opt(CodeSchema)
+    quantity = fields.Integer(strict=True, allow_none=True,
+                              validate=validate.Range(min=1, max=2**31 - 1))
+    period = Opt(PeriodSchema)
+
+
+class PriorAuthRequestInputSchema(Schema):
+    """``POST /api/cases/<id>/prior-authorizations``: a Da Vinci PAS request."""
+
+    class Meta:
+        unknown = RAISE
+
+    funding_id = Id(required=True)
+    items = fields.List(fields.Nested(PriorAuthItemInputSchema), required=True,
+                        validate=validate.Length(min=1, max=50))
+    provider = Opt(PartySchema)
+    claim_type = fields.String(load_default="professional",
+                               validate=validate.OneOf(("professional", "institutional")))
+    priority = fields.String(load_default="normal",
+                             validate=validate.OneOf(("stat", "normal", "deferred")))
+
+    @validates_schema
+    def _distinct_services(self, data, **_kw):
+        seen: dict[tuple[str, str], int] = {}
+        for i, item in enumerate(data.get("items") or []):
+            service = item.get("service")
+            if service is None:
+                continue
+            key = (service.system, service.code)
+            if key in seen:
+                raise ValidationError({"items": {i: {"service": [
+                    f"The same service as items.{seen[key]}."]}}})
+            seen[key] = i

@@ -1,0 +1,123 @@
+"""Fixtures of the insurer-flow tests: an insurer partner for the River case's payer, the
+case itself, helpers to read the case, the FHIR store and the outbox."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from hub.flows import insurer as flows
+from hub.store.sync_tables import outbox
+from hub.store.uow import UnitOfWork
+from hub.sync.partners import Partner, Timeouts
+from hub.sync.registry import Adapters
+
+from case_data import river
+
+ORG = "Organization/example-health"
+PARTNER = "example-health-pas"
+FUNDING = "health-insurance"
+HCPCS = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+VALIDATOR = (Path(__file__).resolve().parents[2] / ".." / "shared" / "tools" / "fhir-check"
+             / "validate.mjs").resolve()
+
+
+def insurer_partner(base_url: str = "http://127.0.0.1:9/fhir") -> Partner:
+    return Partner(id=PARTNER, kind="insurer", base_url=base_url, organization=ORG,
+                   timeouts=Timeouts(connect=1.0, read=3.0))
+
+
+@pytest.fixture
+def db(app):
+    return app.extensions["hub.db"]
+
+
+@pytest.fixture
+def partners(app):
+    """The app (and the flows' handlers) see one insurer partner for example-health."""
+    registry = Adapters({PARTNER: insurer_partner()})
+    app.extensions["hub.adapters"] = registry
+    flows.configure(lambda: app.extensions["hub.adapters"].partners)
+    yield registry
+    flows.configure(None)
+    registry.close()
+
+
+@pytest.fixture
+def api(client, auth_headers):
+    """The case manager's app: JSON calls with a full-scope token."""
+
+    class Api:
+        headers = auth_headers("system/*.cruds")
+
+        def post(self, url, body, version=None, **headers):
+            if version is not None:
+                headers["If-Match"] = f'W/"{version}"'
+            return client.post(url, json=body, headers={**self.headers, **headers})
+
+        def get(self, url):
+            return client.get(url, headers=self.headers)
+
+    return Api()
+
+
+@pytest.fixture
+def case(api, partners) -> dict:
+    """The River case (payer Organization/example-health), as the API answered it."""
+    resp = api.post("/api/cases", river())
+    assert resp.status_code == 201, resp.get_json()
+    return resp.get_json()
+
+
+def load_case(db, case_id):
+    with UnitOfWork(db) as uow:
+        return uow.cases.get(case_id)
+
+
+def decisions(db, case_id, funding_id=FUNDING) -> dict:
+    """service code -> CoverageDecision of one funding source."""
+    case = load_case(db, case_id)
+    funding = next(f for f in case.funding if f.id == funding_id)
+    return {d.service.code: d for d in funding.decisions}
+
+
+def outbox_rows(db, **where) -> list[dict]:
+    with db.engine.connect() as conn:
+        stmt = select(outbox).order_by(outbox.c.id)
+        for key, value in where.items():
+            stmt = stmt.where(outbox.c[key] == value)
+        return [dict(r._mapping) for r in conn.execute(stmt)]
+
+
+def stored(db, rtype, rid):
+    with UnitOfWork(db) as uow:
+        res = uow.resources.read(rtype, rid)
+        return None if res is None or res.deleted else res.content
+
+
+def item(code: str, **extra) -> dict:
+    return {"service": {"system": HCPCS, "code": code}, **extra}
+
+
+def run_validator(resources: list[dict], tmp_path: Path) -> list[dict]:
+    """The fhir-check results of failing resources (``[]`` when all PASS)."""
+    node = shutil.which("node")
+    if node is None or not VALIDATOR.exists():
+        pytest.fail("the fhir-check validator is not installed")
+    path = tmp_path / "emitted.ndjson"
+    path.write_text("".join(json.dumps(r) + "\n" for r in resources))
+    out = tmp_path / "fhir-check.json"
+    with out.open("w") as fh:
+        subprocess.run([node, str(VALIDATOR), "--json", str(path)], stdout=fh,
+                       stderr=subprocess.DEVNULL, timeout=300, check=False)
+    text = out.read_text()
+    results = json.loads(text[text.find("["):text.rindex("]") + 1])
+    assert len(results) >= len(resources)
+    return [{"resource": r.get("resource"),
+             "issues": [i for i in r.get("issues", []) if i.get("severity") in ("error", "fatal")]}
+            for r in results if r.get("status") == "FAIL"]
