@@ -19,6 +19,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -63,8 +64,12 @@ class Worker:
     def __init__(self, db: Database, adapters, worker_id: str | None = None, *,
                  policy: RetryPolicy | None = None, lease_seconds: float = DEFAULT_LEASE_SECONDS,
                  concurrency: int = 4, clock: Callable[[], datetime] = outbox.utcnow,
-                 pulls: bool = False) -> None:
+                 pulls: bool = False, pended_poll_seconds: float = 300.0) -> None:
         self.db = db
+        #: How often pended prior authorizations are re-read at the insurer (with ``pulls``;
+        #: a fallback to the insurer's notifications).
+        self.pended_poll_seconds = pended_poll_seconds
+        self._next_pended_poll = 0.0
         #: Whether ``run`` schedules the partners' pulls each round (``hub serve`` and
         #: ``hub worker`` do; a Worker driven by hand or by tests only delivers).
         self.pulls = pulls
@@ -83,6 +88,17 @@ class Worker:
 
         return schedule_pulls(self.db, getattr(self.adapters, "partners", None) or {},
                               now=self.clock())
+
+    def poll_pended_if_due(self) -> list | None:
+        """Re-read pended PAS answers at the insurers when the interval has passed; None
+        when it is not yet due."""
+        now = time.monotonic()
+        if now < self._next_pended_poll:
+            return None
+        self._next_pended_poll = now + self.pended_poll_seconds
+        from hub.flows.insurer import poll_pended
+
+        return poll_pended(self.db, self.adapters)
 
     def run_once(self) -> int:
         """Claim and deliver one batch; the number of deliveries attempted."""
@@ -133,6 +149,7 @@ class Worker:
             try:
                 if self.pulls:
                     self.schedule_pulls()
+                    self.poll_pended_if_due()
                 busy = self.run_once()
             except Exception:  # noqa: BLE001 - the database may be away; keep going
                 log.exception("sync worker %s: claiming failed", self.worker_id)

@@ -185,3 +185,16 @@ def test_answer_without_claimresponse_keeps_submitted(db, partners, case):
     _deliver(db, delivery, {"resourceType": "OperationOutcome", "issue": [
         {"severity": "information", "code": "informational"}]})
     assert decisions(db, case["id"])["S9500"].status == D.AUTH_SUBMITTED
+
+
+def test_worker_polls_pended_answers_at_its_interval_only(app):
+    from hub.sync.registry import Adapters
+    from hub.sync.worker import Worker
+
+    worker = Worker(app.extensions["hub.db"], Adapters(partners={}), pulls=True,
+                    pended_poll_seconds=3600)
+    try:
+        assert worker.poll_pended_if_due() == []  # due at once: nothing pended yet
+        assert worker.poll_pended_if_due() is None  # not again within the interval
+    finally:
+        worker.close()
