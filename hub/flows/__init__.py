@@ -2,4 +2,4 @@
 (``hub.sync.handlers``) of each partner kind. Importing this package registers the
 handlers (``hub.sync.handlers`` imports it before running one)."""
 
-from hub.flows import agency, hospital, insurer  # noqa: F401  (registers their handlers)
+from hub.flows import agency, hospital, insurer, insurer_answers  # noqa: F401  (registers their handlers)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, url_for
 
-from hub.flows import insurer
+from hub.flows import insurer, insurer_status
 from hub.routes.cases import _body, _by, _if_match
 from hub.schemas import EligibilityRequestInputSchema, PriorAuthRequestInputSchema
 from hub.security import require_scope
@@ -74,7 +74,7 @@ def request_prior_authorization(case_id: str):
 def list_requests(case_id: str):
     """The case's coverage requests and their states, oldest first."""
     with _uow() as uow:
-        items = insurer.list_coverage_requests(uow, case_id)
+        items = insurer_status.list_coverage_requests(uow, case_id)
         version = uow.cases.get(case_id).version
     resp = current_app.json.response({"items": items, "total": len(items)})
     resp.headers["ETag"] = f'W/"{version}"'
@@ -86,4 +86,4 @@ def list_requests(case_id: str):
 def read_request(case_id: str, request_id: str):
     """One coverage request and its state (the status link of a 202)."""
     with _uow() as uow:
-        return insurer.list_coverage_requests(uow, case_id, request_id)[0]
+        return insurer_status.list_coverage_requests(uow, case_id, request_id)[0]

@@ -5,7 +5,7 @@ The body is an R4 notification Bundle (``type=history``; first entry the
 response Bundle or the ClaimResponse of each event). The caller is an insurer's client,
 bound to its Organization, with ``ClaimResponse`` create scope. Each ClaimResponse must be
 about a Claim the hub sent to that insurer; it is applied to the case idempotently
-(``hub.flows.insurer.apply_pas_response``: the same notification twice changes nothing).
+(``hub.flows.insurer_answers.apply_pas_response``: the same notification twice changes nothing).
 Handshakes and heartbeats are acknowledged. Answers are OperationOutcomes: 200 with one
 informational issue per event, 400/415 for an unreadable body, 403 for a client bound to no
 (or another) organization, 422 naming the failing path otherwise.
@@ -19,7 +19,7 @@ from flask import Blueprint, Response, current_app, request
 
 from hub.errors import BadRequest, Forbidden, HubError, UnsupportedMediaType, ValidationFailed
 from hub.fhir import FHIR_JSON
-from hub.flows import insurer
+from hub.flows import insurer_answers
 from hub.mappings.errors import MappingError
 from hub.security import check_scope
 
@@ -65,19 +65,19 @@ def pas_notification():
         raise Forbidden("only a client bound to the insurer's Organization may notify")
     data = _bundle()
     try:
-        note = insurer.parse_notification(data)
+        note = insurer_answers.parse_notification(data)
     except MappingError as err:
         raise ValidationFailed(err.message, path=err.path) from None
     db = current_app.extensions["hub.db"]
     partners = current_app.extensions["hub.adapters"].partners
     try:
-        insurer.check_notification(db, note, org)
+        insurer_answers.check_notification(db, note, org)
     except MappingError as err:
         raise ValidationFailed(err.message, path=err.path) from None
     issues = []
     for path, answer in note.answers:
         try:
-            applied = insurer.apply_pas_response(db, answer, insurer=org, partners=partners)
+            applied = insurer_answers.apply_pas_response(db, answer, insurer=org, partners=partners)
         except MappingError as err:
             raise ValidationFailed(err.message, path=_at(path, err.path)) from None
         text = {"applied": f"applied: prior authorization {applied.state}",

@@ -96,7 +96,7 @@ class Worker:
         if now < self._next_pended_poll:
             return None
         self._next_pended_poll = now + self.pended_poll_seconds
-        from hub.flows.insurer import poll_pended
+        from hub.flows.insurer_answers import poll_pended
 
         return poll_pended(self.db, self.adapters)
 

@@ -10,6 +10,7 @@ import pytest
 from hub import cases as c
 from hub import services
 from hub.flows import insurer as flows
+from hub.flows import insurer_answers as answers
 from hub.mappings.identity import resource_id
 from hub.store.uow import UnitOfWork
 from hub.sync import handlers
@@ -80,7 +81,7 @@ def test_synchronous_answer_sets_each_item(db, partners, case, decided, expected
     # the answer is kept under the hub's id for the request, linked to the Claim
     copy = stored(db, "ClaimResponse", resource_id(case["id"], "pas-claim-response", sub.id))
     assert copy["request"]["reference"] == f"Claim/{sub.resource_id}"
-    assert flows.pas_state(copy) == state
+    assert answers.pas_state(copy) == state
     assert load_case(db, case["id"]).version == sub.case.version + 1
 
 
@@ -92,7 +93,7 @@ def test_reapplying_the_same_answer_changes_nothing(db, partners, case):
     version = load_case(db, case["id"]).version
     rows = len(outbox_rows(db))
     _deliver(db, delivery, body)
-    again = flows.apply_pas_response(db, body, claim_id=sub.resource_id)
+    again = answers.apply_pas_response(db, body, claim_id=sub.resource_id)
     assert again.result == "duplicate"
     assert load_case(db, case["id"]).version == version
     assert len(outbox_rows(db)) == rows
@@ -104,7 +105,7 @@ def test_an_older_answer_never_overwrites_a_newer_decision(db, partners, case):
     pended = _answer(delivery, {"S9500": Decision("A4")}, created="2026-03-01T10:00:00Z")
     final = _answer(delivery, {"S9500": Decision("A1", "AUTH-9")},
                     created="2026-03-01T11:00:00Z")
-    assert flows.apply_pas_response(db, final, claim_id=sub.resource_id).result == "applied"
+    assert answers.apply_pas_response(db, final, claim_id=sub.resource_id).result == "applied"
     _deliver(db, delivery, pended)  # the synchronous answer, handled late
     got = decisions(db, case["id"])["S9500"]
     assert got.status == D.AUTH_APPROVED and got.authorization_number == "AUTH-9"
@@ -118,7 +119,7 @@ def test_pended_then_final_answer(db, partners, case):
     assert decisions(db, case["id"])["S9500"].status == D.AUTH_PENDED
     final = _answer(delivery, {"S9500": Decision("A3", reason="not medically necessary")},
                     created="2026-03-02T10:00:00Z")
-    applied = flows.apply_pas_response(db, final)  # found through ClaimResponse.request
+    applied = answers.apply_pas_response(db, final)  # found through ClaimResponse.request
     assert (applied.result, applied.state) == ("applied", "partially-approved")
     got = decisions(db, case["id"])
     assert got["S9500"].status == D.AUTH_DENIED
@@ -128,7 +129,7 @@ def test_pended_then_final_answer(db, partners, case):
 def test_a_concurrent_case_change_is_not_lost(db, partners, case, monkeypatch):
     sub = _submit(db, partners, case, "S9500")
     delivery = _delivery(db, sub)
-    real = flows.pas.apply_claim_response
+    real = answers.pas.apply_claim_response
     calls = []
 
     def racing(case_, data, request, report=None):
@@ -138,7 +139,7 @@ def test_a_concurrent_case_change_is_not_lost(db, partners, case, monkeypatch):
                 services.add_note(other, case_.id, None, c.Note(text="called the patient"))
         return real(case_, data, request, report=report)
 
-    monkeypatch.setattr(flows.pas, "apply_claim_response", racing)
+    monkeypatch.setattr(answers.pas, "apply_claim_response", racing)
     _deliver(db, delivery, _answer(delivery, {"S9500": Decision("A1", "AUTH-1")}))
     assert len(calls) == 2 and calls[1] == calls[0] + 1
     after = load_case(db, case["id"])
@@ -174,8 +175,8 @@ def test_answer_about_another_claim_is_refused(db, partners, case):
     a = _submit(db, partners, case, "S9500")
     b = _submit(db, partners, case, "G0299")
     body = _answer(_delivery(db, b), {"G0299": Decision("A1", "X")})
-    with pytest.raises(flows.MappingError):
-        flows.apply_pas_response(db, body, claim_id=a.resource_id)
+    with pytest.raises(answers.MappingError):
+        answers.apply_pas_response(db, body, claim_id=a.resource_id)
     assert decisions(db, case["id"])["S9500"].status == D.AUTH_SUBMITTED
 
 

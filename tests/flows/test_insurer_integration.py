@@ -15,6 +15,7 @@ from werkzeug.serving import make_server
 
 from hub import cases as c
 from hub.flows import insurer as flows
+from hub.flows import insurer_answers
 from hub.store.uow import UnitOfWork
 from hub.sync.registry import Adapters
 from hub.sync.retry import RetryPolicy
@@ -131,12 +132,12 @@ def test_insurer_round_trip(live_hub, insurer_sim, auth_headers, db, tmp_path):
     assert answers[1].json()["issue"][0]["diagnostics"].startswith("already applied")
     # ... the other one is found by polling the insurer's ClaimResponse
     insurer_sim.finalize(pended[1])
-    polled = flows.poll_pended(db, registry)
+    polled = insurer_answers.poll_pended(db, registry)
     polled_codes = [i["productOrService"]["coding"][0]["code"]
                     for i in insurer_sim.claims[pended[1]]["item"]]
     assert [p.result for p in polled] == ["applied"]
     assert polled[0].state == _rollup(polled_codes, insurer_sim)
-    assert flows.poll_pended(db, registry) == []  # nothing pended any more
+    assert insurer_answers.poll_pended(db, registry) == []  # nothing pended any more
 
     # every request reached the insurer once; the cases hold the insurer's decisions
     claims = Counter(b["entry"][0]["resource"]["identifier"][0]["value"]

@@ -9,6 +9,7 @@ import pytest
 
 from hub import cases as c
 from hub.flows import insurer as flows
+from hub.flows import insurer_answers as answers
 
 from .conftest import FUNDING, ORG, decisions, item, load_case, outbox_rows, run_validator
 from .insurer_server import Decision, claim_response, notification, response_bundle
@@ -115,7 +116,7 @@ def pended(api, case, db):
     first = response_bundle(claim_response(claim, {"S9500": Decision("A4")}, rid="cr-7",
                                            created="2026-03-01T10:00:00Z"),
                             "https://insurer.example/fhir")
-    flows.apply_pas_response(db, first, claim_id=claim["id"])
+    answers.apply_pas_response(db, first, claim_id=claim["id"])
     final = response_bundle(claim_response(claim, {"S9500": Decision(
         "A1", "AUTH-77", ("2026-03-02", "2026-04-01"))}, rid="cr-7",
         created="2026-03-01T12:00:00Z"), "https://insurer.example/fhir")

@@ -1,0 +1,420 @@
+"""Insurer answers applied to the case: the synchronous ``$submit`` answers (delivery
+handlers), pended decisions posted as Backport notifications, and polling of pended PAS
+requests at the insurer. See ``hub.flows.insurer`` for the requests and the rules of
+applying (idempotent, ordered, never losing a concurrent case change).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from hub.errors import BusinessRuleFailed, Conflict, HubError
+from hub.fhirapi.query import parse_search
+from hub.mappings import eligibility as elig
+from hub.mappings import pas
+from hub.mappings.codes import hub_naming_system
+from hub.mappings.datatypes import local_ref, parse_datetime
+from hub.mappings.errors import MappingError, Report
+from hub.mappings.identity import find_hub_identifier, hub_identifier, resource_id
+from hub.projection import project_case
+from hub.store.case_repo import StaleCase
+from hub.store.resource_repo import VersionConflict
+from hub.store.uow import UnitOfWork
+from hub.sync.handlers import on_delivered
+
+
+from hub.flows.insurer import (
+    ELIGIBILITY_RESPONSE_KIND, MAX_ATTEMPTS, PAS_STATE, UnknownRequest, handler_partners,
+    insurer_partner,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Applied:
+    """What became of one answer: ``applied``, ``duplicate`` (already applied) or
+    ``stale`` (older than the applied answer; ignored)."""
+
+    result: str
+    case_id: str
+    request_id: str
+    state: str
+    case_version: int
+    report: Report = field(default_factory=Report)
+
+
+def first_of(data: dict, resource_type: str, path: str = "Bundle") -> dict:
+    """The resource itself, or the first entry of a Bundle that must be of that type."""
+    if not isinstance(data, dict):
+        raise MappingError(path, "not a JSON object")
+    if data.get("resourceType") == resource_type:
+        return data
+    if data.get("resourceType") != "Bundle":
+        raise MappingError(f"{path}.resourceType", f"expected a {resource_type} or a Bundle")
+    entries = data.get("entry") or []
+    first = (entries[0].get("resource") or {}) if entries else {}
+    if first.get("resourceType") != resource_type:
+        raise MappingError(f"{path}.entry[0]", f"the first entry must be the {resource_type}")
+    return first
+
+
+def _request_of(uow: UnitOfWork, resp: dict, rtype: str, kind: str, known_id: str | None,
+                path: str) -> dict:
+    """The stored request (``rtype``) an answer is about: ``known_id`` (the delivery's), else
+    ``resp.request`` by reference or by the hub identifier."""
+    ref = resp.get("request") or {}
+    candidates = []
+    target = local_ref(ref.get("reference"))
+    if target and target.startswith(f"{rtype}/") and target.count("/") == 1:
+        candidates.append(target.split("/", 1)[1])
+    ident = ref.get("identifier") or {}
+    if ident.get("system") == hub_naming_system(kind) and "/" in (ident.get("value") or ""):
+        case_id, part = ident["value"].split("/", 1)
+        candidates.append(resource_id(case_id, kind, part))
+    if known_id is not None:
+        if candidates and known_id not in candidates:
+            raise MappingError(f"{path}.request", f"answers another {rtype}")
+        candidates = [known_id]
+    for rid in candidates:
+        stored = uow.resources.read(rtype, rid)
+        if stored is not None and not stored.deleted \
+                and find_hub_identifier(stored.content, kind):
+            return stored.content
+    raise UnknownRequest(f"the {rtype} this answer is about is not a request of the hub",
+                         path=f"{path}.request")
+
+
+def request_owner(request: dict, kind: str) -> tuple[str, str]:
+    value = find_hub_identifier(request, kind) or ""
+    case_id, _, part = value.partition("/")
+    return case_id, part
+
+
+def _response_copy(resp: dict, rid: str, request: dict, kind: str, response_kind: str,
+                   case_id: str, part: str) -> dict:
+    """The answer as the hub keeps it: under the hub's id for the request, linked to it."""
+    copy = {k: v for k, v in resp.items() if k not in ("id", "meta")}
+    profile = (resp.get("meta") or {}).get("profile")
+    out: dict = {"resourceType": resp["resourceType"], "id": rid}
+    if profile:
+        out["meta"] = {"profile": list(profile)}
+    ours = hub_identifier(case_id, response_kind, part)
+    idents = [i for i in copy.pop("identifier", None) or [] if i != ours]
+    out["identifier"] = [*idents, ours]
+    out.update(copy)
+    out["request"] = {"reference": f"{request['resourceType']}/{request['id']}",
+                      "identifier": hub_identifier(case_id, kind, part)}
+    return out
+
+
+def _same(stored: dict, new: dict) -> bool:
+    strip = lambda r: {k: v for k, v in r.items() if k != "meta"}  # noqa: E731
+    return strip(stored) == strip(new) and \
+        (stored.get("meta") or {}).get("profile") == (new.get("meta") or {}).get("profile")
+
+
+def _older(new: dict, stored: dict, path: str) -> bool:
+    a = parse_datetime(new.get("created"), f"{path}.created")
+    b = parse_datetime(stored.get("created"), f"{path}.created")
+    return a is not None and b is not None and a < b
+
+
+def _retrying(db, partners, work: Callable[[UnitOfWork], Applied]) -> Applied:
+    """Run ``work`` in a fresh unit of work until no concurrent change got in between."""
+    for attempt in range(MAX_ATTEMPTS):
+        try:
+            with UnitOfWork(db, partners=partners) as uow:
+                return work(uow)
+        except (StaleCase, VersionConflict, IntegrityError, OperationalError) as exc:
+            log.info("answer: concurrent change (%s), retrying", type(exc).__name__)
+            time.sleep(min(0.5, 0.01 * 2 ** attempt) * random.random())
+    raise Conflict("the case kept changing while applying the insurer's answer; retry")
+
+
+def pas_state(response: dict) -> str:
+    """The request state of a PAS answer (``submitted`` when it decides nothing)."""
+    statuses = [r.status for r in pas.claim_response_results(response)]
+    if not statuses and first_of(response, "ClaimResponse").get("outcome") == "error":
+        return "error"
+    return PAS_STATE.get(pas.rollup(statuses), "partially-approved")
+
+
+def apply_pas_response(db, data: dict, *, claim_id: str | None = None, insurer: str | None = None,
+                       partners: Mapping | None = None) -> Applied:
+    """Apply a PAS answer (response Bundle or ClaimResponse) to the case of its Claim.
+
+    ``claim_id``: the Claim the answer must be about (a delivery's); else it is found from
+    ``ClaimResponse.request``. ``insurer``: the Organization the answer comes from; the
+    Claim must have been sent to it (else UnknownRequest). Idempotent, see the module doc.
+    """
+    partners = handler_partners() if partners is None else partners
+    resp = first_of(data, "ClaimResponse")
+    if resp.get("use") != "preauthorization":
+        raise MappingError("ClaimResponse.use", "not a prior-authorization response")
+
+    def work(uow: UnitOfWork) -> Applied:
+        claim = _request_of(uow, resp, "Claim", pas.KIND, claim_id, "ClaimResponse")
+        _check_sender(claim, resp, insurer, "ClaimResponse")
+        case_id, part = request_owner(claim, pas.KIND)
+        case = uow.cases.get(case_id)
+        if case is None:
+            raise UnknownRequest("the case of this request is gone", path="ClaimResponse.request")
+        request = pas.pas_request_from_fhir(claim, case=case)
+        rid = resource_id(case.id, pas.RESPONSE_KIND, part)
+        copy = _response_copy(resp, rid, claim, pas.KIND, pas.RESPONSE_KIND, case.id, part)
+        state = pas_state(copy)
+        prev = uow.resources.read("ClaimResponse", rid)
+        if prev is not None and not prev.deleted:
+            if _same(prev.content, copy):
+                return Applied("duplicate", case.id, part, state, case.version)
+            if _older(copy, prev.content, "ClaimResponse"):
+                return Applied("stale", case.id, part, pas_state(prev.content), case.version)
+        report = pas.apply_claim_response(case, copy, request)
+        expected = case.version
+        case.version = expected + 1
+        uow.cases.update(case, expected_version=expected)  # StaleCase: retried
+        uow.resources.update("ClaimResponse", rid, copy)
+        project_case(uow, case, partners)
+        uow.commit()
+        log.info("prior authorization %s of case %s: %s (case version %s)", part, case.id,
+                 state, case.version)
+        return Applied("applied", case.id, part, state, case.version, report)
+
+    return _retrying(db, partners, work)
+
+
+def _check_sender(request: dict, resp: dict, insurer: str | None, path: str) -> None:
+    """An answer sent by ``insurer`` must name it and be about a request sent to it."""
+    if insurer is None:
+        return
+    if local_ref((request.get("insurer") or {}).get("reference")) != local_ref(insurer):
+        raise UnknownRequest(f"the {request['resourceType']} this answer is about is not a "
+                             "request of the hub", path=f"{path}.request")
+    if local_ref((resp.get("insurer") or {}).get("reference")) != local_ref(insurer):
+        raise BusinessRuleFailed("the answer must name the notifying insurer",
+                                 path=f"{path}.insurer")
+
+
+def eligibility_state(response: dict) -> str:
+    return {"complete": "complete", "partial": "partial", "error": "error",
+            "queued": "queued"}.get(response.get("outcome"), "submitted")
+
+
+def apply_eligibility_response_to_case(db, data: dict, *, request_id: str | None = None,
+                                       insurer: str | None = None,
+                                       partners: Mapping | None = None) -> Applied:
+    """Apply a CoverageEligibilityResponse to the case of its request (idempotent)."""
+    partners = handler_partners() if partners is None else partners
+    resp = first_of(data, "CoverageEligibilityResponse")
+
+    def work(uow: UnitOfWork) -> Applied:
+        request = _request_of(uow, resp, "CoverageEligibilityRequest", elig.KIND, request_id,
+                              "CoverageEligibilityResponse")
+        _check_sender(request, resp, insurer, "CoverageEligibilityResponse")
+        case_id, part = request_owner(request, elig.KIND)
+        case = uow.cases.get(case_id)
+        if case is None:
+            raise UnknownRequest("the case of this request is gone",
+                                 path="CoverageEligibilityResponse.request")
+        req = elig.eligibility_request_from_fhir(request, case=case)
+        rid = resource_id(case.id, ELIGIBILITY_RESPONSE_KIND, part)
+        copy = _response_copy(resp, rid, request, elig.KIND, ELIGIBILITY_RESPONSE_KIND,
+                              case.id, part)
+        state = eligibility_state(copy)
+        prev = uow.resources.read("CoverageEligibilityResponse", rid)
+        if prev is not None and not prev.deleted:
+            if _same(prev.content, copy):
+                return Applied("duplicate", case.id, part, state, case.version)
+            if _older(copy, prev.content, "CoverageEligibilityResponse"):
+                return Applied("stale", case.id, part, eligibility_state(prev.content),
+                               case.version)
+        report = elig.apply_eligibility_response(case, copy, request=req)
+        expected = case.version
+        case.version = expected + 1
+        uow.cases.update(case, expected_version=expected)
+        uow.resources.update("CoverageEligibilityResponse", rid, copy)
+        project_case(uow, case, partners)
+        uow.commit()
+        log.info("eligibility request %s of case %s: %s (case version %s)", part, case.id,
+                 state, case.version)
+        return Applied("applied", case.id, part, state, case.version, report)
+
+    return _retrying(db, partners, work)
+
+
+def _answer_body(delivery, outcome) -> dict | None:
+    body = getattr(outcome, "response", None) or getattr(delivery, "response", None)
+    return body if isinstance(body, dict) else None
+
+
+@on_delivered("submit", "Claim")
+def on_pas_submitted(db, delivery, outcome) -> None:
+    """The synchronous PAS answer of a delivered ``Claim/$submit``."""
+    body = _answer_body(delivery, outcome)
+    if body is None or body.get("resourceType") == "OperationOutcome":
+        log.warning("delivery #%s: the insurer answered $submit without a ClaimResponse; "
+                    "the request stays submitted", delivery.id)
+        return
+    applied = apply_pas_response(db, body, claim_id=delivery.resource_id)
+    log.info("delivery #%s: PAS answer %s (%s)", delivery.id, applied.result, applied.state)
+
+
+@on_delivered("submit", "CoverageEligibilityRequest")
+def on_eligibility_submitted(db, delivery, outcome) -> None:
+    """The synchronous answer of a delivered ``CoverageEligibilityRequest/$submit``."""
+    body = _answer_body(delivery, outcome)
+    if body is None or body.get("resourceType") == "OperationOutcome":
+        log.warning("delivery #%s: the insurer answered $submit without a "
+                    "CoverageEligibilityResponse", delivery.id)
+        return
+    applied = apply_eligibility_response_to_case(db, body, request_id=delivery.resource_id)
+    log.info("delivery #%s: eligibility answer %s (%s)", delivery.id, applied.result,
+             applied.state)
+
+
+# --- notifications (Backport, R4) -----------------------------------------------------------
+
+PAS_TOPIC = "http://hl7.org/fhir/us/davinci-pas/SubscriptionTopic/PASSubscriptionTopic"
+NOTIFICATION_TYPES = ("handshake", "heartbeat", "event-notification", "query-status",
+                      "query-event")
+
+
+@dataclass
+class Notification:
+    """A parsed subscription notification: its type and the PAS answers it carries."""
+
+    type: str
+    topic: str | None
+    answers: list[tuple[str, dict]]  # (path, response Bundle or ClaimResponse)
+
+
+def parse_notification(bundle) -> Notification:
+    """Read a Backport R4 notification Bundle (``history``, Parameters first); MappingError
+    names the failing path."""
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise MappingError("Bundle", "a notification is a Bundle")
+    if bundle.get("type") != "history":
+        raise MappingError("Bundle.type", "a notification Bundle has type history")
+    entries = bundle.get("entry")
+    if not isinstance(entries, list) or not entries:
+        raise MappingError("Bundle.entry", "a notification starts with its status Parameters")
+    status = (entries[0] or {}).get("resource") or {}
+    if status.get("resourceType") != "Parameters":
+        raise MappingError("Bundle.entry[0].resource",
+                           "the first entry must be the subscription status Parameters")
+    params = {p.get("name"): p for p in status.get("parameter") or [] if isinstance(p, dict)}
+    kind = (params.get("type") or {}).get("valueCode")
+    if kind not in NOTIFICATION_TYPES:
+        raise MappingError("Bundle.entry[0].resource.parameter[type]",
+                           f"unknown notification type {kind!r}")
+    topic = (params.get("topic") or {}).get("valueCanonical") or \
+        (params.get("topic") or {}).get("valueUri")
+    if topic is not None and topic.split("|")[0] != PAS_TOPIC:
+        raise MappingError("Bundle.entry[0].resource.parameter[topic]",
+                           "not the PAS subscription topic")
+    answers = []
+    for i, entry in enumerate(entries[1:], start=1):
+        res = (entry or {}).get("resource") if isinstance(entry, dict) else None
+        if not isinstance(res, dict):
+            continue  # id-only payloads carry no resource
+        path = f"Bundle.entry[{i}].resource"
+        if res.get("resourceType") == "ClaimResponse":
+            answers.append((path, res))
+        elif res.get("resourceType") == "Bundle":
+            try:
+                first_of(res, "ClaimResponse", path)
+            except MappingError:
+                continue  # some other Bundle the insurer included
+            answers.append((path, res))
+    if kind in ("event-notification", "query-event") and not answers:
+        raise MappingError("Bundle.entry", "the notification carries no ClaimResponse "
+                           "(full-resource payload expected)")
+    return Notification(kind, topic, answers)
+
+
+def check_notification(db, note: Notification, insurer: str) -> None:
+    """Refuse (before applying anything) answers not about a request sent to ``insurer``."""
+    with UnitOfWork(db) as uow:
+        for path, data in note.answers:
+            resp = first_of(data, "ClaimResponse", path)
+            try:
+                claim = _request_of(uow, resp, "Claim", pas.KIND, None, "ClaimResponse")
+                _check_sender(claim, resp, insurer, "ClaimResponse")
+            except HubError as err:
+                for issue in err.issues:
+                    if issue.path and issue.path.startswith("ClaimResponse"):
+                        issue.path = path + issue.path[len("ClaimResponse"):]
+                raise
+
+
+# --- polling ------------------------------------------------------------------------------
+
+
+def pended_requests(db, limit: int = 100, older_than: timedelta = timedelta(0),
+                    now: datetime | None = None) -> list[tuple[str, str, str]]:
+    """(case id, Claim id, insurer reference) of PAS requests whose applied answer is
+    pended and was applied at least ``older_than`` ago."""
+    now = now or datetime.now(timezone.utc)
+    system = hub_naming_system(pas.RESPONSE_KIND)
+    q = parse_search("ClaimResponse", [("identifier", f"{system}|"), ("_count", "1000")],
+                     max_count=1000)
+    out = []
+    with UnitOfWork(db) as uow:
+        for stored in uow.resources.search(q):
+            try:
+                if pas_state(stored.content) != "pended":
+                    continue
+            except MappingError:
+                continue
+            applied = stored.last_updated
+            if applied.tzinfo is None:
+                applied = applied.replace(tzinfo=timezone.utc)
+            if now - applied < older_than:
+                continue
+            claim = local_ref((stored.content.get("request") or {}).get("reference")) or ""
+            insurer = (stored.content.get("insurer") or {}).get("reference")
+            case_id, _ = request_owner(stored.content, pas.RESPONSE_KIND)
+            out.append((case_id, claim.split("/", 1)[-1], insurer))
+            if len(out) >= limit:
+                break
+    return out
+
+
+def poll_pended(db, adapters, *, partners: Mapping | None = None,
+                older_than: timedelta = timedelta(0), limit: int = 100) -> list[Applied]:
+    """Re-read the insurer's ClaimResponse of each pended request and apply what changed.
+
+    ``GET [payer]/ClaimResponse?request=Claim/{id}``, the newest answer (by ``created``)
+    wins; errors of one insurer are logged and do not stop the others. Meant to be run by
+    a scheduler (every few minutes) as a fallback to the insurer's notifications.
+    """
+    partners = getattr(adapters, "partners", None) if partners is None else partners
+    results: list[Applied] = []
+    for case_id, claim_id, insurer in pended_requests(db, limit, older_than):
+        try:
+            partner = insurer_partner(partners, insurer, path="ClaimResponse.insurer")
+            found = list(adapters.get(partner.id).search(
+                "ClaimResponse", {"request": f"Claim/{claim_id}"}))
+        except Exception as exc:  # noqa: BLE001 - one insurer's trouble stops no one
+            log.warning("polling Claim/%s of case %s failed: %s", claim_id, case_id,
+                        type(exc).__name__)
+            continue
+        answers = [r for r in found if r.get("resourceType") == "ClaimResponse"]
+        if not answers:
+            continue
+        newest = max(answers, key=lambda r: r.get("created") or "")
+        try:
+            results.append(apply_pas_response(db, newest, claim_id=claim_id,
+                                              insurer=insurer, partners=partners))
+        except (HubError, MappingError) as exc:
+            log.warning("polled answer for Claim/%s not applied: %s", claim_id,
+                        type(exc).__name__)
+    return results
