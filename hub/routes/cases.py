@@ -4,21 +4,16 @@ answer JSON with the case's ETag (``W/"<version>"``). Errors are HubErrors (JSON
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import date
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, request, url_for
-from marshmallow import Schema, ValidationError
+from marshmallow import ValidationError
 
 from hub import services
 from hub.cases import Case
 from hub.errors import (
-    BadRequest,
-    PreconditionFailed,
-    PreconditionRequired,
-    UnsupportedMediaType,
     validation_failed,
 )
 from hub.schemas import (
@@ -30,8 +25,9 @@ from hub.schemas import (
     TransitionRequestSchema,
     case_input_schema,
 )
-from hub.security import current_principal, require_scope
+from hub.security import require_scope
 from hub.store.case_repo import CaseFilter
+from hub.routes.case_input import caller_id, expected_version, load_body
 from hub.store.uow import UnitOfWork
 
 bp = Blueprint("cases", __name__, url_prefix="/api/cases")
@@ -47,40 +43,6 @@ def _uow() -> UnitOfWork:
                       partners=current_app.extensions["hub.adapters"].partners)
 
 
-def _body(schema: Schema):
-    """The JSON object body loaded with ``schema``: 415, 400 (malformed) or 422."""
-    if not request.mimetype or not request.mimetype.endswith("json"):
-        raise UnsupportedMediaType("send the body as application/json")
-    try:
-        data = json.loads(request.get_data(as_text=True) or "null")
-    except ValueError:
-        raise BadRequest("the body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise BadRequest("the body must be a JSON object")
-    try:
-        return schema.load(data)
-    except ValidationError as err:
-        raise validation_failed(err.messages) from None
-
-
-def _if_match(required: bool = True) -> int | None:
-    """The case version named by If-Match: 428 if required and missing, 412 if unusable."""
-    header = request.headers.get("If-Match")
-    if header is None or not header.strip():
-        if required:
-            raise PreconditionRequired("If-Match with the case's ETag is required",
-                                       path="If-Match")
-        return None
-    if header.strip() == "*":
-        return None
-    m = _ETAG.match(header.strip())
-    if not m:
-        raise PreconditionFailed("If-Match does not name a case version", path="If-Match")
-    return int(m.group(1))
-
-
-def _by() -> str:
-    return current_principal().client_id
 
 
 def _answer(case: Case, status: int = 200, *, created: bool = False) -> Response:
@@ -102,9 +64,9 @@ def _answer(case: Case, status: int = 200, *, created: bool = False) -> Response
 @require_scope("Case", "c")
 def create_case():
     """Open a case from the client's record; 201 with Location and ETag."""
-    case = _body(case_input_schema())
+    case = load_body(case_input_schema())
     with _uow() as uow:
-        case = services.open_case(uow, case, by=_by())
+        case = services.open_case(uow, case, by=caller_id())
     return _answer(case, 201, created=True)
 
 
@@ -152,8 +114,8 @@ def search_cases():
 @require_scope("Case", "u")
 def replace_case(case_id: str):
     """Replace the editable parts of a case; If-Match required."""
-    expected = _if_match()
-    new = _body(case_input_schema())
+    expected = expected_version()
+    new = load_body(case_input_schema())
     with _uow() as uow:
         return _answer(services.update_case(uow, case_id, expected, new))
 
@@ -162,11 +124,11 @@ def replace_case(case_id: str):
 @require_scope("Case", "u")
 def transition(case_id: str):
     """Move the case along its lifecycle: ``{"to": ..., "reason": ...}``; If-Match required."""
-    expected = _if_match()
-    req = _body(TransitionRequestSchema())
+    expected = expected_version()
+    req = load_body(TransitionRequestSchema())
     with _uow() as uow:
         case = services.transition_case(uow, case_id, expected, req["to"],
-                                         reason=req.get("reason"), by=_by())
+                                         reason=req.get("reason"), by=caller_id())
     return _answer(case)
 
 
@@ -174,8 +136,8 @@ def transition(case_id: str):
 @require_scope("Case", "u")
 def approve_plan(case_id: str):
     """Record the physician's approval of the plan at the If-Match version (required)."""
-    expected = _if_match()
-    req = _body(ApprovalRequestSchema())
+    expected = expected_version()
+    req = load_body(ApprovalRequestSchema())
     with _uow() as uow:
         case = services.approve_plan(uow, case_id, expected, req["approved_by"],
                                      at=req.get("approved_at"))
@@ -186,8 +148,8 @@ def approve_plan(case_id: str):
 @require_scope("Case", "u")
 def record_review(case_id: str):
     """Record a monitoring review; If-Match optional."""
-    expected = _if_match(required=False)
-    review = _body(ReviewRequestSchema())
+    expected = expected_version(required=False)
+    review = load_body(ReviewRequestSchema())
     with _uow() as uow:
         return _answer(services.record_review(uow, case_id, expected, review), 201)
 
@@ -196,7 +158,7 @@ def record_review(case_id: str):
 @require_scope("Case", "u")
 def add_note(case_id: str):
     """Append a note; If-Match optional."""
-    expected = _if_match(required=False)
-    note = _body(NoteRequestSchema())
+    expected = expected_version(required=False)
+    note = load_body(NoteRequestSchema())
     with _uow() as uow:
         return _answer(services.add_note(uow, case_id, expected, note), 201)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, url_for
 
 from hub.flows import insurer, insurer_status
-from hub.routes.cases import _body, _by, _if_match
+from hub.routes.case_input import caller_id, expected_version, load_body
 from hub.schemas import EligibilityRequestInputSchema, PriorAuthRequestInputSchema
 from hub.security import require_scope
 from hub.store.uow import UnitOfWork
@@ -44,13 +44,13 @@ def _accepted(submitted: insurer.Submitted):
 @require_scope("Case", "u")
 def request_eligibility(case_id: str):
     """Ask the payer of a funding source about coverage; If-Match required; 202."""
-    expected = _if_match()
-    req = _body(EligibilityRequestInputSchema())
+    expected = expected_version()
+    req = load_body(EligibilityRequestInputSchema())
     with _uow() as uow:
         submitted = insurer.request_eligibility(
             uow, case_id, req["funding_id"], req["purposes"], req["services"],
             expected_version=expected, category=req.get("category"),
-            serviced=req.get("serviced"), provider=req.get("provider"), by=_by())
+            serviced=req.get("serviced"), provider=req.get("provider"), by=caller_id())
     return _accepted(submitted)
 
 
@@ -58,14 +58,14 @@ def request_eligibility(case_id: str):
 @require_scope("Case", "u")
 def request_prior_authorization(case_id: str):
     """Ask the payer of a funding source to authorize services (PAS); If-Match required; 202."""
-    expected = _if_match()
-    req = _body(PriorAuthRequestInputSchema())
+    expected = expected_version()
+    req = load_body(PriorAuthRequestInputSchema())
     items = [insurer.ItemInput(**item) for item in req["items"]]
     with _uow() as uow:
         submitted = insurer.request_prior_authorization(
             uow, case_id, req["funding_id"], items, expected_version=expected,
             provider=req.get("provider"), claim_type=req["claim_type"],
-            priority=req["priority"], by=_by())
+            priority=req["priority"], by=caller_id())
     return _accepted(submitted)
 
 

@@ -1,0 +1,54 @@
+"""Reading case-API requests: the JSON body through a schema, If-Match, the caller."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from flask import request
+from marshmallow import Schema, ValidationError
+
+from hub.errors import (
+    BadRequest, PreconditionFailed, PreconditionRequired, UnsupportedMediaType,
+    validation_failed,
+)
+from hub.security import current_principal
+
+_ETAG = re.compile(r'^(?:W/)?"?(\d+)"?$')
+
+
+def load_body(schema: Schema):
+    """The JSON object body loaded with ``schema``: 415, 400 (malformed) or 422."""
+    if not request.mimetype or not request.mimetype.endswith("json"):
+        raise UnsupportedMediaType("send the body as application/json")
+    try:
+        data = json.loads(request.get_data(as_text=True) or "null")
+    except ValueError:
+        raise BadRequest("the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object")
+    try:
+        return schema.load(data)
+    except ValidationError as err:
+        raise validation_failed(err.messages) from None
+
+
+def expected_version(required: bool = True) -> int | None:
+    """The case version named by If-Match: 428 if required and missing, 412 if unusable."""
+    header = request.headers.get("If-Match")
+    if header is None or not header.strip():
+        if required:
+            raise PreconditionRequired("If-Match with the case's ETag is required",
+                                       path="If-Match")
+        return None
+    if header.strip() == "*":
+        return None
+    m = _ETAG.match(header.strip())
+    if not m:
+        raise PreconditionFailed("If-Match does not name a case version", path="If-Match")
+    return int(m.group(1))
+
+
+def caller_id() -> str:
+    """The client id of the caller (recorded as who made a change)."""
+    return current_principal().client_id
