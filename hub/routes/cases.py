@@ -4,7 +4,6 @@ answer JSON with the case's ETag (``W/"<version>"``). Errors are HubErrors (JSON
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from urllib.parse import urlencode
 
@@ -31,7 +30,6 @@ from hub.routes.case_input import caller_id, expected_version, load_body
 from hub.store.uow import UnitOfWork
 
 bp = Blueprint("cases", __name__, url_prefix="/api/cases")
-_ETAG = re.compile(r'^(?:W/)?"?(\d+)"?$')
 _case_out = CaseSchema()
 
 
