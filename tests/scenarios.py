@@ -5,8 +5,15 @@ under ``fixtures/fhir/<scenario>/`` and compared in tests. The parts marked
 ``FUNDING / ENCOUNTERS / REFERRALS`` are filled by the funding/encounter/referral mappings'
 owner; the rest (patient, case, assessment, plan, team, reviews, notes) by the case mappings'.
 
-Regenerate the golden files after an intended mapping change with
-``python -c "from tests.scenarios import write_fixtures; write_fixtures()"``.
+Each scenario also exists as a case record in the ``/api/cases`` input format, under
+``fixtures/cases/<scenario>.json`` (``case_input``: the record without its server-owned
+parts). ``fixtures/cases/river.json`` predates the scenarios and is kept as it is: the case
+API tests rely on it.
+
+Regenerate the golden files after an intended mapping change, from the repository root with
+the project's virtualenv active (``/work/venv/bin/python`` here)::
+
+    python -c "from tests.scenarios import write_fixtures; write_fixtures()"
 """
 
 from __future__ import annotations
@@ -19,6 +26,9 @@ from hub import cases as c
 from hub.mappings.codes import CARE_TEAM_ROLES, SNOMED
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "fhir"
+CASE_INPUTS = Path(__file__).resolve().parents[1] / "fixtures" / "cases"
+#: Scenarios whose case-input file is written by ``write_fixtures`` (river.json is hand-made).
+GENERATED_CASE_INPUTS = ("osteomyelitis", "hiv", "stroke")
 UTC = timezone.utc
 
 
@@ -343,52 +353,383 @@ def stroke() -> c.Case:
 
 # === FUNDING / ENCOUNTERS / REFERRALS: filled by the funding/encounter/referral owner =====
 
+HCPCS = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+LOINC = "http://loinc.org"
+ATC = "http://www.whocc.no/atc"
+PAYER_ID = "https://payers.example.org/payer-id"  # an example payer-id registry
+ADMISSION = sct("32485007", "Hospital admission")
+
+
+def hcpcs(code: str, display: str) -> c.Code:
+    return c.Code(HCPCS, code, display)
+
+
+def payer(name: str, payer_id: str) -> c.Party:
+    """A payer the hub serves as an Organization of its own (no partner reference)."""
+    return c.Party(name, identifier=c.Identifier(PAYER_ID, payer_id))
+
+
+def member_org(case: c.Case, member_id: str) -> c.Party:
+    """A care-team organization as a party: the Organization the care team maps to."""
+    from hub.mappings.identity import resource_id
+    m = next(m for m in case.care_team if m.id == member_id)
+    org_id = resource_id(case.id, "care-team-member", m.id)
+    return c.Party(m.name, reference=f"Organization/{org_id}")
+
+
+def referral(rid: str, service: c.Code, agency: c.Party | None, moves, **kw) -> c.Referral:
+    """A referral moved through its lifecycle by the actors who may make each move:
+    ``moves`` is ``[(status, actor, at, reason)]`` (reason optional)."""
+    ref = c.Referral(id=rid, service=service, agency=agency, **kw)
+    for to, actor, when, *reason in moves:
+        ref.move(c.ReferralStatus(to), actor, reason[0] if reason else None, at=when)
+    return ref
+
+
+REQ, OWN = c.Actor.REQUESTER, c.Actor.OWNER
+
+
 def add_river_funding(case: c.Case) -> None:
-    """FUNDING of the River case."""
+    """FUNDING of the River case: health insurance primary (outpatient rehab authorized in
+    visits; neuropsychology partly certified), the patient's own co-payments second."""
+    case.funding = [
+        c.FundingSource(
+            id="f-health", kind=c.FundingKind.INSURANCE,
+            payer=payer("Prairie Mutual Health", "PMH01"), plan="PPO Gold",
+            member_id="PMH-448812-01", group="SPFLD-SCHOOLS",
+            period=c.Period(date(2024, 1, 1), date(2024, 12, 31)),
+            decisions=[
+                c.CoverageDecision(
+                    id="dec-stay", service=ADMISSION, status=c.DecisionStatus.AUTH_APPROVED,
+                    authorization_number="PMH-IP-240301-118",
+                    period=c.Period(date(2024, 3, 1), date(2024, 3, 9)),
+                    decided_at=at(2024, 3, 4, 13), quantity=8,
+                    note="Emergency admission notified 2024-03-01; 8 days certified on "
+                         "concurrent review."),
+                c.CoverageDecision(
+                    id="dec-pt", service=sct("91251008", "Physical therapy procedure"),
+                    status=c.DecisionStatus.AUTH_APPROVED,
+                    authorization_number="PMH-PA-240308-201",
+                    period=c.Period(date(2024, 3, 11), date(2024, 6, 28)),
+                    decided_at=at(2024, 3, 8, 16), quantity=48, note="48 outpatient visits."),
+                c.CoverageDecision(
+                    id="dec-ot", service=sct("84478008", "Occupational therapy"),
+                    status=c.DecisionStatus.AUTH_APPROVED,
+                    authorization_number="PMH-PA-240308-202",
+                    period=c.Period(date(2024, 3, 11), date(2024, 6, 28)),
+                    decided_at=at(2024, 3, 8, 16), quantity=32, note="32 outpatient visits."),
+                c.CoverageDecision(
+                    id="dec-np", service=sct("386053000", "Evaluation procedure"),
+                    status=c.DecisionStatus.AUTH_PARTIAL,
+                    authorization_number="PMH-PA-240308-203",
+                    period=c.Period(date(2024, 3, 11), date(2024, 5, 31)),
+                    decided_at=at(2024, 3, 11, 10), quantity=10,
+                    note="16 neuropsychology sessions requested, 10 certified; re-review "
+                         "with progress notes after session 8."),
+            ]),
+        c.FundingSource(id="f-self", kind=c.FundingKind.SELF_PAY, payer=c.Party("Sam River"),
+                        period=c.Period(date(2024, 3, 1)),
+                        decisions=[c.CoverageDecision(
+                            id="dec-copay", service=sct("91251008", "Physical therapy procedure"),
+                            status=c.DecisionStatus.COVERED,
+                            note="USD 25 co-payment per outpatient therapy visit.")]),
+    ]
 
 
 def add_river_encounters(case: c.Case) -> None:
-    """ENCOUNTERS of the River case."""
+    """ENCOUNTERS of the River case: the trauma admission and discharge home, the first
+    outpatient physio/neuropsychology/OT visits, the case manager's phone reviews."""
+    hospital = c.Party("Springfield General Hospital")
+    clinic = c.Party("Springfield Rehab Clinic")
+    case.encounters = [
+        c.Encounter(id="enc-stay", kind=c.EncounterKind.INPATIENT,
+                    status=c.EncounterStatus.FINISHED, start=at(2024, 3, 1, 17, 40),
+                    end=at(2024, 3, 9, 11), facility=hospital,
+                    reason="Bicycle accident: traumatic brain injury, fractures of forearm "
+                           "and femur",
+                    discharge_disposition=c.DischargeDisposition.HOME),
+        c.Encounter(id="enc-pt-1", kind=c.EncounterKind.AMBULATORY,
+                    status=c.EncounterStatus.FINISHED, start=at(2024, 3, 11, 10),
+                    end=at(2024, 3, 11, 11), facility=clinic,
+                    reason="Outpatient physiotherapy: first session", referral="ref-pt"),
+        c.Encounter(id="enc-ot-1", kind=c.EncounterKind.AMBULATORY,
+                    status=c.EncounterStatus.FINISHED, start=at(2024, 3, 12, 14),
+                    end=at(2024, 3, 12, 15), facility=clinic,
+                    reason="Occupational therapy: first session", referral="ref-ot"),
+        c.Encounter(id="enc-np-1", kind=c.EncounterKind.AMBULATORY,
+                    status=c.EncounterStatus.FINISHED, start=at(2024, 3, 14, 9),
+                    end=at(2024, 3, 14, 11),
+                    facility=c.Party("Springfield Neuropsychology Associates"),
+                    reason="Neuropsychological assessment", referral="ref-np"),
+        c.Encounter(id="enc-call-1", kind=c.EncounterKind.VIRTUAL,
+                    status=c.EncounterStatus.FINISHED, start=at(2024, 3, 21, 10),
+                    end=at(2024, 3, 21, 10, 25), reason="Case manager phone review"),
+        c.Encounter(id="enc-call-2", kind=c.EncounterKind.VIRTUAL,
+                    status=c.EncounterStatus.PLANNED, start=at(2024, 4, 4, 10),
+                    reason="Case manager phone review"),
+    ]
 
 
 def add_river_referrals(case: c.Case) -> None:
-    """REFERRALS of the River case."""
+    """REFERRALS of the River case: outpatient physio and OT to the rehab clinic,
+    neuropsychology to a practice."""
+    clinic = c.Party("Springfield Rehab Clinic")
+    rehab = c.Period(date(2024, 3, 11), date(2024, 6, 28))
+    case.referrals = [
+        referral("ref-pt", sct("91251008", "Physical therapy procedure"), clinic,
+                 [("requested", REQ, at(2024, 3, 8, 15, 30)),
+                  ("accepted", OWN, at(2024, 3, 8, 17)),
+                  ("in-progress", OWN, at(2024, 3, 11, 10))],
+                 activity="act-pt", period=rehab, business_status="3 sessions a week booked",
+                 description="Outpatient physiotherapy 3x/week: gait training, progressive "
+                             "weight bearing on the left femur",
+                 reason="Fractures of femur and forearm after a bicycle accident"),
+        referral("ref-ot", sct("84478008", "Occupational therapy"), clinic,
+                 [("requested", REQ, at(2024, 3, 8, 15, 30)),
+                  ("accepted", OWN, at(2024, 3, 8, 17)),
+                  ("in-progress", OWN, at(2024, 3, 12, 14))],
+                 activity="act-ot", period=rehab,
+                 description="Occupational therapy 2x/week: daily activities, upper limb",
+                 reason="Return to daily activities after TBI and forearm fracture"),
+        referral("ref-np", sct("386053000", "Evaluation procedure"),
+                 c.Party("Springfield Neuropsychology Associates"),
+                 [("requested", REQ, at(2024, 3, 8, 15, 30)),
+                  ("received", OWN, at(2024, 3, 9, 9)),
+                  ("accepted", OWN, at(2024, 3, 11, 12))],
+                 activity="act-np", period=rehab,
+                 description="Neuropsychological assessment, then weekly memory and "
+                             "attention training",
+                 reason="Moderate traumatic brain injury"),
+    ]
 
 
 def add_osteomyelitis_funding(case: c.Case) -> None:
-    """FUNDING of the osteomyelitis case (insurer primary, charity second)."""
+    """FUNDING of the osteomyelitis case (insurer primary, charity second): the insurer
+    covers the stay and home nursing but denies home infusion (HCPCS S9500); after talks
+    between case manager, infusion pharmacy, home-care company and insurer, the hospital's
+    charity fund pays the home infusion."""
+    s9500 = hcpcs("S9500", "Home infusion therapy, antibiotic, antiviral, or antifungal "
+                           "therapy; once every 24 hours")
+    home_iv = c.Period(date(2024, 5, 6), date(2024, 5, 27))
+    case.funding = [
+        c.FundingSource(
+            id="f-insurer", kind=c.FundingKind.INSURANCE,
+            payer=payer("Heartland Health Plan", "HHP02"), plan="HMO Silver",
+            member_id="HHP-771203-02", group="RIVERTON-MILLS",
+            period=c.Period(date(2024, 1, 1), date(2024, 12, 31)),
+            decisions=[
+                c.CoverageDecision(
+                    id="dec-stay", service=ADMISSION, status=c.DecisionStatus.AUTH_APPROVED,
+                    authorization_number="HHP-IP-240429-552",
+                    period=c.Period(date(2024, 4, 29), date(2024, 5, 6)),
+                    decided_at=at(2024, 4, 30, 10), quantity=7,
+                    note="Inpatient stay incl. debridement and IV antibiotics."),
+                c.CoverageDecision(
+                    id="dec-home-iv", service=s9500, status=c.DecisionStatus.AUTH_DENIED,
+                    authorization_number="HHP-PA-240503-077", period=home_iv,
+                    decided_at=at(2024, 5, 3, 16), quantity=21,
+                    note="Home infusion is not a benefit of the plan: IV antibiotics are "
+                         "covered inpatient only. Peer-to-peer review 2024-05-04 upheld the "
+                         "denial."),
+                c.CoverageDecision(
+                    id="dec-nursing", service=hcpcs(
+                        "G0299", "Direct skilled nursing services of a registered nurse (RN) "
+                                 "in the home health or hospice setting, each 15 minutes"),
+                    status=c.DecisionStatus.AUTH_APPROVED,
+                    authorization_number="HHP-PA-240503-078", period=home_iv,
+                    decided_at=at(2024, 5, 3, 16), quantity=16,
+                    note="Weekly PICC line care and blood draws: 4 visits of 1 hour."),
+            ]),
+        c.FundingSource(
+            id="f-charity", kind=c.FundingKind.CHARITY,
+            payer=payer("Riverton Hospital Patient Assistance Fund", "RHPAF"),
+            plan="Home infusion grant", member_id="RHPAF-2024-0153",
+            period=c.Period(date(2024, 5, 6), date(2024, 5, 31)),
+            decisions=[c.CoverageDecision(
+                id="dec-grant", service=s9500, status=c.DecisionStatus.COVERED,
+                authorization_number="GRANT-2024-0153", period=home_iv,
+                decided_at=at(2024, 5, 5, 9), quantity=21,
+                note="Grant pays 21 per diems including vancomycin and supplies, at the rate "
+                     "negotiated with Riverton Infusion Pharmacy and CarePlus Home Health.")]),
+    ]
 
 
 def add_osteomyelitis_encounters(case: c.Case) -> None:
-    """ENCOUNTERS of the osteomyelitis case (the hospital stay and discharge)."""
+    """ENCOUNTERS of the osteomyelitis case (the hospital stay and discharge to home health,
+    NUBC 06; the first home infusion visit planned for the afternoon)."""
+    agency = member_org(case, "m-agency")
+    case.encounters = [
+        c.Encounter(id="enc-stay", kind=c.EncounterKind.INPATIENT,
+                    status=c.EncounterStatus.FINISHED, start=at(2024, 4, 29, 14, 20),
+                    end=at(2024, 5, 6, 11), facility=c.Party("Riverton Hospital"),
+                    reason="Chronic osteomyelitis of the left tibia: debridement, IV "
+                           "antibiotics started",
+                    discharge_disposition=c.DischargeDisposition.HOME_HEALTH),
+        c.Encounter(id="enc-visit-1", kind=c.EncounterKind.HOME_VISIT,
+                    status=c.EncounterStatus.PLANNED, start=at(2024, 5, 6, 15),
+                    facility=agency, reason="First home infusion: PICC check and teaching",
+                    referral="ref-home-infusion"),
+    ]
 
 
 def add_osteomyelitis_referrals(case: c.Case) -> None:
-    """REFERRALS of the osteomyelitis case (home infusion)."""
+    """REFERRALS of the osteomyelitis case: home infusion nursing to CarePlus Home Health
+    and the drug and supplies to the infusion pharmacy, both accepted before discharge."""
+    home_iv = c.Period(date(2024, 5, 6), date(2024, 5, 27))
+    case.referrals = [
+        referral("ref-home-infusion", sct("281790008", "Intravenous antibiotic therapy"),
+                 member_org(case, "m-agency"),
+                 [("requested", REQ, at(2024, 5, 3, 10)),
+                  ("accepted", OWN, at(2024, 5, 4, 9, 30))],
+                 activity="act-iv", period=home_iv, business_status="first visit scheduled",
+                 description="Daily IV vancomycin via PICC for 21 days; weekly PICC care and "
+                             "CBC/CRP draws",
+                 reason="Chronic osteomyelitis: three weeks of IV antibiotics after "
+                        "discharge"),
+        referral("ref-pharmacy", hcpcs("S9500", "Home infusion therapy, antibiotic, "
+                                                "antiviral, or antifungal therapy; once every "
+                                                "24 hours"),
+                 c.Party("Riverton Infusion Pharmacy"),
+                 [("requested", REQ, at(2024, 5, 3, 10)),
+                  ("accepted", OWN, at(2024, 5, 5, 11))],
+                 activity="act-iv", period=home_iv,
+                 business_status="delivery booked for discharge day",
+                 description="Vancomycin, elastomeric pumps and PICC supplies delivered home",
+                 reason="Home IV antibiotics; paid by the charity grant"),
+    ]
 
 
 def add_hiv_funding(case: c.Case) -> None:
-    """FUNDING of the HIV case."""
+    """FUNDING of the HIV case: the insurer's own plan; the antiretroviral regimen and the
+    monitoring labs are covered."""
+    case.funding = [c.FundingSource(
+        id="f-acme", kind=c.FundingKind.INSURANCE, payer=payer("Acme Health", "ACME"),
+        plan="Acme Choice PPO", member_id="ACM-55521", group="GRP-2024-778",
+        period=c.Period(date(2024, 1, 1), date(2024, 12, 31)),
+        decisions=[
+            c.CoverageDecision(
+                id="dec-art", service=c.Code(ATC, "J05AR20",
+                                             "emtricitabine, tenofovir alafenamide and "
+                                             "bictegravir"),
+                status=c.DecisionStatus.COVERED,
+                period=c.Period(date(2024, 1, 1), date(2024, 12, 31)),
+                decided_at=at(2024, 1, 22, 15), quantity=12,
+                note="Specialty tier, no co-payment: 30-day fills via Acme Specialty "
+                     "Pharmacy."),
+            c.CoverageDecision(
+                id="dec-vl", service=c.Code(LOINC, "20447-9", "HIV 1 RNA [#/volume] (viral "
+                                                              "load) in Serum or Plasma"),
+                status=c.DecisionStatus.COVERED,
+                period=c.Period(date(2024, 1, 1), date(2024, 12, 31)), quantity=4,
+                note="Quarterly viral load."),
+            c.CoverageDecision(
+                id="dec-cd4", service=c.Code(LOINC, "24467-3", "CD3+CD4+ (T4 helper) cells "
+                                                               "[#/volume] in Blood"),
+                status=c.DecisionStatus.COVERED,
+                period=c.Period(date(2024, 1, 1), date(2024, 12, 31)), quantity=4,
+                note="Quarterly CD4 count."),
+        ])]
 
 
 def add_hiv_encounters(case: c.Case) -> None:
-    """ENCOUNTERS of the HIV case."""
+    """ENCOUNTERS of the HIV case: monthly phone reviews and the quarterly blood draw."""
+    case.encounters = [
+        c.Encounter(id="enc-call-jan", kind=c.EncounterKind.VIRTUAL,
+                    status=c.EncounterStatus.FINISHED, start=at(2024, 1, 22, 14),
+                    end=at(2024, 1, 22, 14, 30), reason="Monthly phone review: plan agreed"),
+        c.Encounter(id="enc-labs-feb", kind=c.EncounterKind.AMBULATORY,
+                    status=c.EncounterStatus.FINISHED, start=at(2024, 2, 12, 8, 30),
+                    end=at(2024, 2, 12, 8, 45), facility=c.Party("Eastside Clinic Laboratory"),
+                    reason="Viral load and CD4 blood draw"),
+        c.Encounter(id="enc-call-feb", kind=c.EncounterKind.VIRTUAL,
+                    status=c.EncounterStatus.FINISHED, start=at(2024, 2, 20),
+                    end=at(2024, 2, 20, 9, 25),
+                    reason="Monthly phone review: missed doses, nausea"),
+        c.Encounter(id="enc-call-mar", kind=c.EncounterKind.VIRTUAL,
+                    status=c.EncounterStatus.PLANNED, start=at(2024, 3, 20),
+                    reason="Monthly phone review"),
+    ]
 
 
 def add_hiv_referrals(case: c.Case) -> None:
-    """REFERRALS of the HIV case."""
+    """REFERRALS of the HIV case: adherence packaging and pharmacist counselling with the
+    monthly refill, at the specialty pharmacy."""
+    case.referrals = [referral(
+        "ref-adherence", c.Code("https://acme-health.example/CodeSystem/care-program",
+                                "ADH-PHARM", "Pharmacist adherence support with monthly "
+                                             "refill"),
+        c.Party("Acme Specialty Pharmacy"),
+        [("requested", REQ, at(2024, 2, 20, 11, 30)),
+         ("accepted", OWN, at(2024, 2, 21, 9)),
+         ("in-progress", OWN, at(2024, 2, 26, 10))],
+        activity="act-meds", period=c.Period(date(2024, 2, 26), date(2024, 8, 31)),
+        business_status="blister packs with the March refill",
+        description="Blister-pack the regimen, counsel on nausea with each monthly refill, "
+                    "report missed refills to the case manager",
+        reason="Missed doses and nausea since the regimen change")]
 
 
 def add_stroke_funding(case: c.Case) -> None:
-    """FUNDING of the stroke case."""
+    """FUNDING of the stroke case: a Medicare Advantage plan; inpatient rehabilitation
+    needed prior authorization (approved with a number and a period)."""
+    case.funding = [c.FundingSource(
+        id="f-ma", kind=c.FundingKind.INSURANCE,
+        payer=payer("Lakeshore Senior Advantage", "LSA03"), plan="Medicare Advantage HMO",
+        member_id="LSA-520209-01", period=c.Period(date(2024, 1, 1), date(2024, 12, 31)),
+        decisions=[
+            c.CoverageDecision(
+                id="dec-acute", service=ADMISSION, status=c.DecisionStatus.AUTH_APPROVED,
+                authorization_number="LSA-IP-240629-3321",
+                period=c.Period(date(2024, 6, 29), date(2024, 7, 10)),
+                decided_at=at(2024, 7, 1, 11), quantity=11,
+                note="Emergency admission; acute days certified on concurrent review."),
+            c.CoverageDecision(
+                id="dec-irf", service=sct("52052004", "Rehabilitation therapy"),
+                status=c.DecisionStatus.AUTH_APPROVED,
+                authorization_number="LSA-PA-240709-0457",
+                period=c.Period(date(2024, 7, 10), date(2024, 7, 23)),
+                decided_at=at(2024, 7, 9, 15, 30), quantity=14,
+                note="Inpatient rehabilitation facility: 14 days certified; concurrent "
+                     "review by day 12."),
+        ])]
 
 
 def add_stroke_encounters(case: c.Case) -> None:
-    """ENCOUNTERS of the stroke case (acute stay, discharge to rehab)."""
+    """ENCOUNTERS of the stroke case (emergency department, acute stay, discharge to
+    inpatient rehab, the rehab admission)."""
+    hospital = c.Party("County Hospital")
+    case.encounters = [
+        c.Encounter(id="enc-ed", kind=c.EncounterKind.EMERGENCY,
+                    status=c.EncounterStatus.FINISHED, start=at(2024, 6, 29, 6, 55),
+                    end=at(2024, 6, 29, 7, 45), facility=hospital,
+                    reason="Acute left-sided weakness and aphasia"),
+        c.Encounter(id="enc-acute", kind=c.EncounterKind.INPATIENT,
+                    status=c.EncounterStatus.FINISHED, start=at(2024, 6, 29, 7, 45),
+                    end=at(2024, 7, 10, 10, 30), facility=hospital,
+                    reason="Acute ischemic stroke",
+                    discharge_disposition=c.DischargeDisposition.REHABILITATION),
+        c.Encounter(id="enc-irf", kind=c.EncounterKind.INPATIENT,
+                    status=c.EncounterStatus.IN_PROGRESS, start=at(2024, 7, 10, 12),
+                    facility=member_org(case, "m-rehab"),
+                    reason="Inpatient rehabilitation after ischemic stroke",
+                    referral="ref-irf"),
+    ]
 
 
 def add_stroke_referrals(case: c.Case) -> None:
-    """REFERRALS of the stroke case."""
+    """REFERRALS of the stroke case: the transfer to inpatient rehabilitation, completed
+    when the rehab centre admitted the patient."""
+    case.referrals = [referral(
+        "ref-irf", sct("52052004", "Rehabilitation therapy"), member_org(case, "m-rehab"),
+        [("requested", REQ, at(2024, 7, 8, 10)),
+         ("accepted", OWN, at(2024, 7, 9, 16)),
+         ("in-progress", OWN, at(2024, 7, 10, 10, 30)),
+         ("completed", OWN, at(2024, 7, 10, 12))],
+        activity="act-transfer", period=c.Period(date(2024, 7, 10), date(2024, 7, 23)),
+        business_status="patient admitted",
+        description="Transfer to inpatient rehabilitation (3 hours of therapy a day); "
+                    "authorization LSA-PA-240709-0457",
+        reason="Ischemic stroke with hemiparesis and aphasia")]
 
 
 # === golden files ======================================================================
@@ -400,10 +741,52 @@ def fixture_name(resource: dict) -> str:
     return f"{resource['resourceType']}-{resource['id']}.json"
 
 
-def write_fixtures(root: Path = FIXTURES) -> None:
+def _without(data, path: tuple[str, ...]):
+    """Drop the dotted ``path`` (through lists) from dumped case data, in place."""
+    if isinstance(data, list):
+        for item in data:
+            _without(item, path)
+    elif isinstance(data, dict) and path:
+        if len(path) == 1:
+            data.pop(path[0], None)
+        elif path[0] in data:
+            _without(data[path[0]], path[1:])
+    return data
+
+
+def _compact(data):
+    """Dumped data without nulls and empty lists/objects (the input defaults)."""
+    if isinstance(data, dict):
+        out = {k: _compact(v) for k, v in data.items()}
+        return {k: v for k, v in out.items() if v not in (None, [], {})}
+    if isinstance(data, list):
+        return [_compact(v) for v in data]
+    return data
+
+
+def case_input(case: c.Case) -> dict:
+    """The case record as a client posts it to ``/api/cases``: the schema's JSON form
+    without the server-owned parts (``hub.schemas.SERVER_OWNED``)."""
+    from hub.schemas import SERVER_OWNED, CaseSchema
+    data = CaseSchema().dump(case)
+    for dotted in SERVER_OWNED:
+        _without(data, tuple(dotted.split(".")))
+    return _compact(data)
+
+
+def write_case_inputs(root: Path = CASE_INPUTS) -> None:
+    """Write ``fixtures/cases/<scenario>.json`` for the generated scenarios."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name in GENERATED_CASE_INPUTS:
+        (root / f"{name}.json").write_text(
+            json.dumps(case_input(SCENARIOS[name]()), indent=2, ensure_ascii=False) + "\n")
+
+
+def write_fixtures(root: Path = FIXTURES, cases_root: Path = CASE_INPUTS) -> None:
     """Write ``fixtures/fhir/<scenario>/<Type>-<id>.json`` for every scenario (replacing
-    the scenario folders' JSON files)."""
+    the scenario folders' JSON files) and the scenarios' case inputs (``fixtures/cases``)."""
     from hub.mappings.case_bundle import case_to_fhir
+    write_case_inputs(cases_root)
     for name, build in SCENARIOS.items():
         folder = root / name
         folder.mkdir(parents=True, exist_ok=True)

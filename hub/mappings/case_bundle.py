@@ -143,17 +143,20 @@ def _funding_from_fhir(resources: list[dict], case_id: str, report: Report,
 
 def _other_parts_from_fhir(case: cases.Case, resources: list[dict], report: Report,
                            by_ref: dict[str, dict]) -> None:
-    """Encounters and referrals, in the order their resources come."""
+    """Encounters and referrals, in case order (their ``case-rank``; unranked ones after, in
+    the order their resources come)."""
     enc = _optional("encounter")
+    rank = getattr(enc, "in_case_order", None) or (lambda rs: rs)
     if enc is not None:
         case.encounters = [enc.encounter_from_fhir(r, case.id, report, case)
-                           for r in resources if r.get("resourceType") == "Encounter"]
+                           for r in rank([r for r in resources
+                                          if r.get("resourceType") == "Encounter"])]
     ref = _optional("referral")
     if ref is None:
         return
     tasks = [r for r in resources if r.get("resourceType") == "Task"]
     referrals = []
-    for sr in (r for r in resources if r.get("resourceType") == "ServiceRequest"):
+    for sr in rank([r for r in resources if r.get("resourceType") == "ServiceRequest"]):
         part = find_hub_identifier(sr, "referral", case.id)
         task = next((t for t in tasks
                      if local_ref((t.get("focus") or {}).get("reference"))

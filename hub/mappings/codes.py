@@ -274,6 +274,11 @@ COVERAGE_CLASS_FIELDS: dict[str, str] = {"plan": "plan", "group": "group"}
 EXT_COVERAGE_DECISION = f"{HUB_CANONICAL}/StructureDefinition/coverage-decision"
 DECISION_STATUS_SYSTEM = f"{HUB_CANONICAL}/CodeSystem/coverage-decision-status"
 
+#: Rank (1-based) of an encounter or referral in its case list, on the Encounter and on the
+#: referral ServiceRequest (valuePositiveInt): the case lists them in order, and a Bundle
+#: need not keep that order (Coverage has ``order``, EpisodeOfCare.diagnosis ``rank``).
+EXT_CASE_RANK = f"{HUB_CANONICAL}/StructureDefinition/case-rank"
+
 # --- B.2 encounters ------------------------------------------------------------------------
 ENCOUNTER_STATUS_SYSTEM = "http://hl7.org/fhir/encounter-status"
 DISCHARGE_DISPOSITION = "http://terminology.hl7.org/CodeSystem/discharge-disposition"

@@ -5,7 +5,9 @@ R4 specifics: ``class`` is a single Coding from v3 ActCode (``IMP``/``ACUTE`` in
 ``EMER``, ``HH`` home visit, ``AMB``, ``VR`` virtual); the period is ``period`` and the
 discharge disposition is ``hospitalization.dischargeDisposition`` (R4 discharge-disposition
 codes; home health is NUBC ``06``). A visit carried out for a referral has ``basedOn`` the
-referral's ServiceRequest.
+referral's ServiceRequest. The encounter's place in ``Case.encounters`` rides on it as the hub
+extension ``case-rank`` (``in_case_order`` sorts by it when reading a case back), so the
+order survives a Bundle in any order.
 
 Inbound: ``apply_encounter`` takes a hospital's admission/discharge or an agency's visit
 report. A discharge to home health is reported with the path
@@ -20,11 +22,11 @@ import uuid
 from hub import cases
 from hub.mappings.codes import (
     DISCHARGE_CODES, DISCHARGE_INBOUND, ENCOUNTER_CLASS, ENCOUNTER_CLASS_APPROXIMATE,
-    ENCOUNTER_CLASS_INBOUND, V3_ACT_CODE, reverse,
+    ENCOUNTER_CLASS_INBOUND, EXT_CASE_RANK, V3_ACT_CODE, reverse,
 )
 from hub.mappings.datatypes import (
-    concept, fhir_datetime, local_ref, narrative, parse_datetime, party_from_reference,
-    party_to_reference,
+    concept, fhir_datetime, find_ext, local_ref, narrative, parse_datetime,
+    party_from_reference, party_to_reference,
 )
 from hub.mappings.errors import MappingError, Report
 from hub.mappings.identity import (
@@ -72,6 +74,28 @@ def external_part_id(data: dict) -> str | None:
     return None
 
 
+def encounter_rank(case: cases.Case, enc: cases.Encounter) -> int | None:
+    """1-based position of the encounter in ``Case.encounters`` (None if not listed)."""
+    for i, e in enumerate(case.encounters, start=1):
+        if e.id == enc.id:
+            return i
+    return None
+
+
+def rank_of(data: dict) -> int | None:
+    """The hub ``case-rank`` of an Encounter or referral ServiceRequest, if it has one."""
+    found = find_ext(data, EXT_CASE_RANK)
+    value = found.get("valuePositiveInt") if found else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def in_case_order(resources: list[dict]) -> list[dict]:
+    """Resources sorted by their ``case-rank``; unranked ones (a partner's) after the ranked
+    ones, in the order they come."""
+    return [r for _, r in sorted(enumerate(resources), key=lambda p: (
+        rank_of(p[1]) if rank_of(p[1]) is not None else 10**9, p[0]))]
+
+
 def encounter_to_fhir(case: cases.Case, enc: cases.Encounter) -> dict:
     """One case encounter as an R4 Encounter."""
     system, code, display = ENCOUNTER_CLASS[enc.kind]
@@ -82,12 +106,17 @@ def encounter_to_fhir(case: cases.Case, enc: cases.Encounter) -> dict:
                                         ("start", fhir_datetime(enc.start) or ""),
                                         ("end", fhir_datetime(enc.end) or ""),
                                         ("reason", enc.reason or "")]),
+    }
+    rank = encounter_rank(case, enc)
+    if rank is not None:
+        out["extension"] = [{"url": EXT_CASE_RANK, "valuePositiveInt": rank}]
+    out.update({
         "identifier": [hub_identifier(case.id, KIND, enc.id)],
         "status": enc.status.value,
         "class": {"system": system, "code": code, "display": display},
         "subject": patient_reference(case),
         "episodeOfCare": [episode_reference(case.id)],
-    }
+    })
     if enc.referral is not None:
         out["basedOn"] = [referral_request_reference(case.id, enc.referral)]
     if enc.start is not None or enc.end is not None:
@@ -253,6 +282,7 @@ def apply_encounter(case: cases.Case, data: dict, report: Report | None = None) 
 
 
 __all__ = ["HOME_HEALTH_DISCHARGE", "HOME_HEALTH_DISCHARGE_PATH", "apply_encounter",
-           "encounter_from_fhir", "encounter_id", "encounter_reference", "encounter_to_fhir",
-           "episode_reference", "external_part_id", "find_encounter",
-           "needs_home_health_referral", "referral_request_reference"]
+           "encounter_from_fhir", "encounter_id", "encounter_rank", "encounter_reference",
+           "encounter_to_fhir", "episode_reference", "external_part_id", "find_encounter",
+           "in_case_order", "needs_home_health_referral", "rank_of",
+           "referral_request_reference"]

@@ -6,7 +6,7 @@ in step with the Task: active / completed / revoked) and a Task (``code`` task-c
 referral, ``status`` with ``statusReason.text``, ``businessStatus``, ``restriction.period``,
 ``output`` resulting-activity -> the visits). The referral's status history rides on the
 Task as the hub extension ``status-history`` and the plan activity it carries out on the
-ServiceRequest as ``referral-activity``.
+ServiceRequest as ``referral-activity``, its place in ``Case.referrals`` as ``case-rank``.
 
 Inbound, ``apply_task`` takes an agency's Task update and validates the move with
 ``Referral.move(to, Actor.OWNER, reason)``: an illegal move raises ``CaseRuleError``.
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from hub import cases
 from hub.mappings.codes import (
-    EXT_REFERRAL_ACTIVITY, EXT_STATUS_HISTORY, FULFILL, REFERRAL_SR_STATUS, RESULTING_ACTIVITY,
-    TASK_CODE,
+    EXT_CASE_RANK, EXT_REFERRAL_ACTIVITY, EXT_STATUS_HISTORY, FULFILL, REFERRAL_SR_STATUS,
+    RESULTING_ACTIVITY, TASK_CODE,
 )
 from hub.mappings.coverage import coverage_reference
 from hub.mappings.datatypes import (
@@ -69,6 +69,14 @@ def _reason_conditions(case: cases.Case, referral: cases.Referral) -> list[str]:
     return out
 
 
+def referral_rank(case: cases.Case, referral: cases.Referral) -> int | None:
+    """1-based position of the referral in ``Case.referrals`` (None if not listed)."""
+    for i, r in enumerate(case.referrals, start=1):
+        if r.id == referral.id:
+            return i
+    return None
+
+
 def service_request_to_fhir(case: cases.Case, referral: cases.Referral) -> dict:
     """The referral as an R4 ServiceRequest (status in step with the Task)."""
     out: dict = {
@@ -80,8 +88,14 @@ def service_request_to_fhir(case: cases.Case, referral: cases.Referral) -> dict:
                                         else "open referral"),
                                        ("status", referral.status.value)]),
     }
+    extensions = []
+    rank = referral_rank(case, referral)
+    if rank is not None:
+        extensions.append({"url": EXT_CASE_RANK, "valuePositiveInt": rank})
     if referral.activity is not None:
-        out["extension"] = [{"url": EXT_REFERRAL_ACTIVITY, "valueString": referral.activity}]
+        extensions.append({"url": EXT_REFERRAL_ACTIVITY, "valueString": referral.activity})
+    if extensions:
+        out["extension"] = extensions
     out.update({
         "identifier": [hub_identifier(case.id, KIND, referral.id)],
         "status": REFERRAL_SR_STATUS[referral.status],
@@ -366,5 +380,5 @@ def apply_task(case: cases.Case, task: dict, report: Report | None = None) -> Re
 
 
 __all__ = ["apply_task", "check_fulfill_task", "find_referral", "referral_from_fhir",
-           "referral_to_fhir", "service_request_id", "service_request_reference",
-           "service_request_to_fhir", "task_id", "task_to_fhir"]
+           "referral_rank", "referral_to_fhir", "service_request_id",
+           "service_request_reference", "service_request_to_fhir", "task_id", "task_to_fhir"]

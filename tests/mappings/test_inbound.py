@@ -22,7 +22,10 @@ def test_hospital_updates_our_careplan():
     hospital = copy.deepcopy(plan)
     hospital["status"] = "on-hold"
     pt = next(a for a in hospital["activity"] if a["id"] == "act-pt")
-    pt["detail"]["status"] = "on-hold"
+    # physio is carried out by a referral: the activity references its ServiceRequest and
+    # the planned activity (status included) rides in the planned-activity extension
+    planned = next(e for e in pt["extension"] if e["url"].endswith("/planned-activity"))
+    next(x for x in planned["extension"] if x["url"] == "status")["valueCode"] = "on-hold"
     pt["progress"].append({"text": "Paused: new femur X-ray pending."})
     hospital["activity"].append({"detail": {"kind": "ServiceRequest", "status": "scheduled",
                                             "description": "Speech therapy assessment"}})
