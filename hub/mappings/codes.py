@@ -201,12 +201,16 @@ REVIEW_OUTCOME: dict[ReviewOutcome, tuple[str, str, str]] = {
 }
 REVIEW_OUTCOME_FROM = reverse(REVIEW_OUTCOME)
 
-#: SNOMED CT care-team roles used by the hub (CareTeam.participant.role).
+#: SNOMED CT care-team roles used by the hub (CareTeam.participant.role); the DOMAIN.md
+#: table (checked against the HRex NUCC<->SNOMED ConceptMap) plus a few specialists.
 CARE_TEAM_ROLES: dict[str, tuple[str, str, str]] = {
-    "case-manager": (SNOMED, "768821004", "Care team coordinator"),
+    "case-manager": (SNOMED, "768832004", "Case manager"),
+    "home-health-aide": (SNOMED, "768730001", "Home health aide"),
+    "hospitalist": (SNOMED, "768837005", "Hospitalist"),
+    "nephrologist": (SNOMED, "11911009", "Nephrologist"),
     "physician": (SNOMED, "158965000", "Medical practitioner"),
     "attending-physician": (SNOMED, "405279007", "Attending physician"),
-    "primary-care-physician": (SNOMED, "62247001", "General practitioner"),
+    "primary-care-physician": (SNOMED, "62247001", "Family medicine specialist"),
     "neurologist": (SNOMED, "56397003", "Neurologist"),
     "psychologist": (SNOMED, "59944000", "Psychologist"),
     "orthopedic-surgeon": (SNOMED, "22731001", "Orthopedic surgeon"),
