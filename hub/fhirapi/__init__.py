@@ -9,6 +9,8 @@
 * ``searchsql``: translating a ``SearchQuery`` into SQL over ``search_index``;
 * ``validation``: incoming resources checked with the R4 models and required bindings;
 * ``task_rules``: the referral Task state machine applied on writes;
+* ``compartments``: what a client bound to a partner Organization may read and write;
+* ``provenance``: the Provenance stored with each write of such a client;
 * ``interactions``: create/read/vread/update/delete/history with scopes and write hooks;
 * ``search``: search Bundles with paging, _include/_revinclude;
 * ``bundles``: transaction and batch processing;

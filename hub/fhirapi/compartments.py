@@ -1,0 +1,330 @@
+"""Partner compartments: what a client bound to an Organization may read and write.
+
+A client bound to ``Organization/o`` (``Principal.organization``) works inside the
+compartment of ``o``; the hub's own clients (no organization) see everything their scopes
+allow. Membership is a SQL condition on ``resources.res_id`` for one resource type, built
+from ``search_index`` rows of current versions (no resource is loaded to decide):
+
+* Task with ``owner`` = o, or open (no owner and status ``requested``: any agency may see
+  and claim it);
+* ServiceRequest with ``performer`` = o, or the ``focus`` of one of those Tasks;
+* from those Tasks and ServiceRequests (the agency anchors): the Patient, CarePlan,
+  Coverage, Encounter, Condition, Goal and DocumentReference they reference directly
+  (``for``/``subject``, ``supportingInfo``, ``insurance``, ``reasonReference``,
+  ``encounter``);
+* CoverageEligibilityRequest and Claim with ``insurer`` = o (the insurer anchors), the
+  Patient, Coverage, ServiceRequest, Encounter, Organization, Practitioner(Role) they
+  reference, and CoverageEligibilityResponse / ClaimResponse with ``insurer`` = o;
+* Encounter with ``serviceProvider`` = o (its visits) and the Organization o itself;
+* what o wrote: Encounter, Procedure, Observation, DocumentReference and the coverage
+  responses that are the target of a Provenance whose agent is o, and those Provenance.
+
+Only one level of references is followed. The references of anchors are indexed under the
+internal parameter ``_link`` and an open Task carries an ``_open`` row (``link_rows``),
+written by the resource store with the other index rows of a version.
+
+Anything outside the compartment answers 404 (never 403: its existence is not revealed)
+and is absent from searches, includes and history. A write by a bound client must leave
+the written resource inside the compartment (``check_write``), else 403.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from sqlalchemy import false, or_, select, union_all
+
+from hub.errors import Forbidden, Issue
+from hub.fhirapi.searchparams import split_reference, values_at
+from hub.store.resource_tables import resources as R
+from hub.store.resource_tables import search_index as SI
+
+#: The internal search_index parameters: compartment links, and the open-Task marker.
+LINK = "_link"
+OPEN = "_open"
+
+#: Agency anchors: the element paths whose targets enter the compartment.
+AGENCY_LINKS: dict[str, tuple[str, ...]] = {
+    "Task": ("for", "encounter", "insurance", "reasonReference"),
+    "ServiceRequest": ("subject", "supportingInfo", "insurance", "reasonReference",
+                       "encounter"),
+}
+AGENCY_TARGETS = frozenset({"Patient", "CarePlan", "Coverage", "Encounter", "Condition",
+                            "Goal", "DocumentReference"})
+#: Insurer anchors: the element paths whose targets enter the compartment.
+INSURER_LINKS: dict[str, tuple[str, ...]] = {
+    "CoverageEligibilityRequest": ("patient", "provider", "enterer", "facility",
+                                   "insurance.coverage", "item.provider", "item.facility",
+                                   "supportingInfo.information"),
+    "Claim": ("patient", "provider", "enterer", "facility", "referral",
+              "insurance.coverage", "careTeam.provider", "item.encounter",
+              "supportingInfo.valueReference", "item.extension.valueReference",
+              "payee.party"),
+}
+INSURER_TARGETS = frozenset({"Patient", "Coverage", "ServiceRequest", "Encounter",
+                             "Organization", "Practitioner", "PractitionerRole"})
+#: Types in the compartment when they reference the organization: type -> param (Task:
+#: ``owner``, see ``_Compartment.task``).
+OWN_PARAM = {"ServiceRequest": "performer",
+             "Encounter": "service-provider", "CoverageEligibilityRequest": "insurer",
+             "Claim": "insurer", "CoverageEligibilityResponse": "insurer",
+             "ClaimResponse": "insurer", "Provenance": "agent"}
+#: Types a partner writes: in its compartment once a Provenance names it as their agent.
+AUTHORED = frozenset({"Encounter", "Procedure", "Observation", "DocumentReference",
+                      "CoverageEligibilityResponse", "ClaimResponse"})
+
+
+def org_id(organization: str) -> str:
+    """``agency-1`` of ``Organization/agency-1`` (or of an absolute URL)."""
+    target = split_reference(organization)
+    return target[1] if target else organization
+
+
+# --- index rows ----------------------------------------------------------------------------
+
+
+def is_open_task(resource: dict) -> bool:
+    """An open referral: a Task with no owner in status ``requested``."""
+    return resource.get("resourceType") == "Task" and not resource.get("owner") \
+        and resource.get("status") == "requested"
+
+
+def link_rows(resource: dict) -> list[dict]:
+    """The ``_link`` rows of an anchor resource and the ``_open`` row of an open Task."""
+    paths = {**AGENCY_LINKS, **INSURER_LINKS}.get(resource.get("resourceType"), ())
+    found: dict[tuple[str, str], dict] = {}
+    if is_open_task(resource):
+        found["", ""] = {"param": OPEN, "token_code": "true"}
+    for path in paths:
+        for value in values_at(resource, path):
+            if not isinstance(value, dict):
+                continue
+            target = split_reference(value.get("reference") or "")
+            rtype = (target[0] or value.get("type")) if target else None
+            if rtype:
+                found[rtype, target[1]] = {"param": LINK, "ref_type": rtype,
+                                           "ref_id": target[1][:255]}
+    return list(found.values())
+
+
+# --- membership as SQL ---------------------------------------------------------------------
+
+Member = Callable[[object], object]  # column -> condition
+
+
+class _Compartment:
+    """SQL membership conditions of one organization's compartment.
+
+    ``ids`` (optional) are the only candidates the caller asks about; they are pushed into
+    the subqueries that select by target (``ref_id``), so a read checks a handful of index
+    rows instead of materializing the whole compartment.
+    """
+
+    def __init__(self, organization: str, ids: list[str] | None = None) -> None:
+        self.org = org_id(organization)
+        self.ids = ids
+
+    def _only(self, column):
+        return [column.in_(self.ids)] if self.ids is not None else []
+
+    def referencing_org(self, rtype: str, param: str, top: bool = False):
+        """ids of ``rtype`` resources whose ``param`` references the organization."""
+        s = SI.alias()
+        return select(s.c.res_id).where(
+            s.c.res_type == rtype, s.c.param == param, s.c.ref_type == "Organization",
+            s.c.ref_id == self.org, *(self._only(s.c.res_id) if top else [])
+        ).correlate(None)
+
+    def task(self, col, top: bool = False):
+        s = SI.alias()
+        open_tasks = select(s.c.res_id).where(
+            s.c.res_type == "Task", s.c.param == OPEN, s.c.token_code == "true",
+            *(self._only(s.c.res_id) if top else [])).correlate(None)
+        return or_(col.in_(self.referencing_org("Task", "owner", top)), col.in_(open_tasks))
+
+    def focus_of_tasks(self, top: bool = False):
+        s = SI.alias()
+        return select(s.c.ref_id).where(
+            s.c.res_type == "Task", s.c.param == "focus", s.c.ref_type == "ServiceRequest",
+            *(self._only(s.c.ref_id) if top else []), self.task(s.c.res_id)).correlate(None)
+
+    def agency_service_request(self, col):
+        return or_(col.in_(self.referencing_org("ServiceRequest", "performer")),
+                   col.in_(self.focus_of_tasks()))
+
+    def insurer_request(self, rtype: str) -> Member:
+        return lambda col: col.in_(self.referencing_org(rtype, "insurer"))
+
+    def linked(self, target_type: str, anchors: dict[str, Member]):
+        """ids of ``target_type`` resources that the anchors reference (``_link`` rows),
+        one select per anchor type."""
+        parts = []
+        for anchor_type, member in anchors.items():
+            s = SI.alias()
+            parts.append(select(s.c.ref_id).where(
+                s.c.res_type == anchor_type, s.c.param == LINK,
+                s.c.ref_type == target_type, *self._only(s.c.ref_id), member(s.c.res_id)
+            ).correlate(None))
+        return union_all(*parts)
+
+    def authored(self, rtype: str):
+        """ids of ``rtype`` resources a Provenance with the organization as agent targets."""
+        s = SI.alias()
+        return select(s.c.ref_id).where(
+            s.c.res_type == "Provenance", s.c.param == "target", s.c.ref_type == rtype,
+            *self._only(s.c.ref_id),
+            s.c.res_id.in_(self.referencing_org("Provenance", "agent"))).correlate(None)
+
+    def member(self, rtype: str, col, authored: bool = True):
+        conds = []
+        if rtype in OWN_PARAM:
+            conds.append(col.in_(self.referencing_org(rtype, OWN_PARAM[rtype], top=True)))
+        if rtype == "Task":
+            conds.append(self.task(col, top=True))
+        elif rtype == "ServiceRequest":
+            conds.append(col.in_(self.focus_of_tasks(top=True)))
+        elif rtype == "Organization":
+            conds.append(col == self.org)
+        if rtype in AGENCY_TARGETS:
+            conds.append(col.in_(self.linked(rtype, {
+                "Task": self.task, "ServiceRequest": self.agency_service_request})))
+        if rtype in INSURER_TARGETS:
+            conds.append(col.in_(self.linked(rtype, {
+                t: self.insurer_request(t) for t in INSURER_LINKS})))
+        if authored and rtype in AUTHORED:
+            conds.append(col.in_(self.authored(rtype)))
+        return or_(*conds) if conds else false()
+
+
+def condition(rtype: str, organization: str, column, *, authored: bool = True,
+              ids: list[str] | None = None):
+    """The SQL condition: ``column`` (a res_id of type ``rtype``) is in the compartment
+    (``ids``: the only values ``column`` can take, to narrow the subqueries)."""
+    return _Compartment(organization, ids).member(rtype, column, authored)
+
+
+def visible_ids(session, organization: str, rtype: str, ids, *, authored: bool = True,
+                live: bool = False) -> set[str]:
+    """Which of ``ids`` (of ``rtype``) are in the compartment (``live``: and not deleted)."""
+    ids = list(dict.fromkeys(ids))
+    found: set[str] = set()
+    for start in range(0, len(ids), 200):
+        part = ids[start:start + 200]
+        stmt = select(R.c.res_id).where(
+            R.c.res_type == rtype, R.c.res_id.in_(part), R.c.current.is_(True),
+            condition(rtype, organization, R.c.res_id, authored=authored, ids=part))
+        if live:
+            stmt = stmt.where(R.c.deleted.is_(False))
+        found.update(session.execute(stmt).scalars())
+    return found
+
+
+def is_visible(session, organization: str | None, rtype: str, rid: str, **kw) -> bool:
+    """Whether ``rtype/rid`` is readable by a client bound to ``organization`` (or unbound)."""
+    return organization is None or rid in visible_ids(session, organization, rtype, [rid], **kw)
+
+
+def visible_only(session, organization: str | None, resources: list) -> list:
+    """``resources`` (StoredResource) without those outside the compartment, order kept."""
+    if organization is None or not resources:
+        return resources
+    allowed: set[tuple[str, str]] = set()
+    for rtype in {r.type for r in resources}:
+        ids = [r.id for r in resources if r.type == rtype]
+        allowed |= {(rtype, i) for i in visible_ids(session, organization, rtype, ids)}
+    return [r for r in resources if (r.type, r.id) in allowed]
+
+
+# --- writes --------------------------------------------------------------------------------
+
+
+def _forbidden(message: str, path: str) -> Forbidden:
+    return Forbidden(message, issues=[Issue(message, code="forbidden", path=path)])
+
+
+def _refs(data: dict, path: str) -> list[tuple[str | None, str]]:
+    out = []
+    for value in values_at(data, path):
+        target = split_reference((value or {}).get("reference") or "") \
+            if isinstance(value, dict) else None
+        out.append(((target[0] or value.get("type")), target[1]) if target else (None, ""))
+    return out
+
+
+def _require_own(data: dict, rtype: str, element: str, org: str) -> None:
+    refs = _refs(data, element)
+    if refs != [("Organization", org_id(org))]:
+        raise _forbidden(f"{rtype}.{element} must be {org}, the client's organization",
+                         f"{rtype}.{element}")
+
+
+def _require_visible(session, org: str, data: dict, rtype: str, elements: tuple[str, ...],
+                     types: tuple[str, ...] = (), required: bool = True) -> None:
+    """Each reference at ``elements`` must point at a live resource of the compartment."""
+    found = False
+    for element in elements:
+        for target_type, rid in _refs(data, element):
+            found = True
+            if target_type is None or (types and target_type not in types) or \
+                    not is_visible(session, org, target_type, rid, live=True):
+                what = " or ".join(types) if types else "resource"
+                raise _forbidden(f"{rtype}.{element} must reference a {what} of the "
+                                 f"compartment of {org}", f"{rtype}.{element}")
+    if required and not found:
+        raise _forbidden(f"{rtype} written by {org} needs {' or '.join(elements)} "
+                         "referencing its compartment", f"{rtype}.{elements[0]}")
+
+
+def _encounter(session, org: str, data: dict) -> None:
+    _require_own(data, "Encounter", "serviceProvider", org)
+    _require_visible(session, org, data, "Encounter", ("basedOn",), ("ServiceRequest",))
+
+
+def _event(rtype: str) -> Callable:
+    def check(session, org: str, data: dict) -> None:
+        _require_visible(session, org, data, rtype, ("basedOn", "partOf", "encounter"))
+        _require_visible(session, org, data, rtype, ("subject",), ("Patient",),
+                         required=False)
+    return check
+
+
+def _document(session, org: str, data: dict) -> None:
+    _require_visible(session, org, data, "DocumentReference", ("subject",), ("Patient",))
+    _require_visible(session, org, data, "DocumentReference", ("context.encounter",),
+                     required=False)
+
+
+def _response(rtype: str, request_type: str) -> Callable:
+    def check(session, org: str, data: dict) -> None:
+        _require_own(data, rtype, "insurer", org)
+        _require_visible(session, org, data, rtype, ("request",), (request_type,))
+    return check
+
+
+#: Explicit rules for the types partners author; other types must simply stay visible.
+WRITE_RULES: dict[str, Callable] = {
+    "Encounter": _encounter,
+    "Procedure": _event("Procedure"),
+    "Observation": _event("Observation"),
+    "DocumentReference": _document,
+    "CoverageEligibilityResponse": _response("CoverageEligibilityResponse",
+                                             "CoverageEligibilityRequest"),
+    "ClaimResponse": _response("ClaimResponse", "Claim"),
+}
+
+
+def check_write(uow, event) -> None:
+    """Forbidden (403) unless a bound client's create/update lands in its compartment.
+
+    Runs inside the write's transaction after the version (and its index rows) is stored,
+    before the other write hooks; raising rolls the whole write back.
+    """
+    org = getattr(event.principal, "organization", None)
+    if not org or event.after is None:
+        return
+    rule = WRITE_RULES.get(event.resource_type)
+    if rule is not None:
+        rule(uow.session, org, event.after)
+    elif not is_visible(uow.session, org, event.resource_type, event.id, authored=False):
+        raise _forbidden(f"a {event.resource_type} written by {org} must stay in its "
+                         "compartment", event.resource_type)
