@@ -8,16 +8,11 @@ resources go through the independent validator (``fhir-check/validate.mjs``) in 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-from pathlib import Path
 
+import fhir_validator
 import pytest
 
 FHIR_JSON = "application/fhir+json"
-VALIDATOR = Path(__file__).resolve().parents[2] / ".." / "shared" / "tools" / "fhir-check" \
-    / "validate.mjs"
 
 
 class FhirClient:
@@ -68,20 +63,7 @@ def returned_resources():
 
 
 def run_validator(resources: list[dict]) -> None:
-    node = shutil.which("node")
-    if node is None or not VALIDATOR.exists():
-        pytest.fail("the fhir-check validator is not installed")
-    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"fhir-check-{os.getpid()}.json"
-    tmp.write_text(json.dumps(resources))
-    try:
-        proc = subprocess.run([node, str(VALIDATOR), "--json", str(tmp)], capture_output=True,
-                              text=True, timeout=300)
-    finally:
-        tmp.unlink(missing_ok=True)
-    start = proc.stdout.find("[")
-    results = json.loads(proc.stdout[start:proc.stdout.rfind("]") + 1])
-    failures = [r for r in results if r["status"] != "PASS"]
-    assert not failures, json.dumps(failures[:10], indent=1)
+    fhir_validator.assert_valid(resources)
 
 
 @pytest.fixture

@@ -3,11 +3,9 @@ case itself, helpers to read the case, the FHIR store and the outbox."""
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 from pathlib import Path
 
+import fhir_validator
 import pytest
 from sqlalchemy import select
 
@@ -23,8 +21,6 @@ ORG = "Organization/example-health"
 PARTNER = "example-health-pas"
 FUNDING = "health-insurance"
 HCPCS = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
-VALIDATOR = (Path(__file__).resolve().parents[2] / ".." / "shared" / "tools" / "fhir-check"
-             / "validate.mjs").resolve()
 
 
 def insurer_partner(base_url: str = "http://127.0.0.1:9/fhir") -> Partner:
@@ -104,20 +100,10 @@ def item(code: str, **extra) -> dict:
     return {"service": {"system": HCPCS, "code": code}, **extra}
 
 
-def run_validator(resources: list[dict], tmp_path: Path) -> list[dict]:
+def run_validator(resources: list[dict], tmp_path: Path | None = None) -> list[dict]:
     """The fhir-check results of failing resources (``[]`` when all PASS)."""
-    node = shutil.which("node")
-    if node is None or not VALIDATOR.exists():
-        pytest.fail("the fhir-check validator is not installed")
-    path = tmp_path / "emitted.ndjson"
-    path.write_text("".join(json.dumps(r) + "\n" for r in resources))
-    out = tmp_path / "fhir-check.json"
-    with out.open("w") as fh:
-        subprocess.run([node, str(VALIDATOR), "--json", str(path)], stdout=fh,
-                       stderr=subprocess.DEVNULL, timeout=300, check=False)
-    text = out.read_text()
-    results = json.loads(text[text.find("["):text.rindex("]") + 1])
+    results = fhir_validator.validate(resources)
     assert len(results) >= len(resources)
-    return [{"resource": r.get("resource"),
-             "issues": [i for i in r.get("issues", []) if i.get("severity") in ("error", "fatal")]}
-            for r in results if r.get("status") == "FAIL"]
+    return fhir_validator.failures(results)
+
+
