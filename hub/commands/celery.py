@@ -18,12 +18,7 @@ from pathlib import Path
 
 import click
 
-from hub.config import Settings
-
-
-def _settings(ctx: click.Context) -> Settings:
-    obj = ctx.find_root().obj
-    return obj if isinstance(obj, Settings) else Settings.from_env()
+from hub.commands.common import settings_of
 
 
 def _queue_option(func):
@@ -64,7 +59,7 @@ def celery_worker(ctx: click.Context, queue: str | None, batch: int | None,
     from hub.sync.celery_app import ExecutorOptions, create_celery
     from hub.sync.retry import RetryPolicy
 
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     options = ExecutorOptions.from_env(
         queue=queue, batch=batch, sweep_seconds=sweep_seconds, lease_seconds=lease_seconds,
         policy=RetryPolicy(max_attempts=max_attempts, base_delay=backoff_base,
@@ -96,7 +91,7 @@ def kick_command(ctx: click.Context, queue: str | None, batch: int | None,
     """Send a deliver_due task (once, or every --every seconds)."""
     from hub.sync.celery_app import SWEEP, ExecutorOptions, create_celery, kick
 
-    app = create_celery(_settings(ctx), ExecutorOptions.from_env(queue=queue))
+    app = create_celery(settings_of(ctx), ExecutorOptions.from_env(queue=queue))
     try:
         if every is None:
             try:

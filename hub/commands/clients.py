@@ -5,37 +5,9 @@ from __future__ import annotations
 import json
 
 import click
-from sqlalchemy.exc import SQLAlchemyError
 
+from hub.commands.common import in_unit_of_work
 from hub.config import Settings
-from hub.store.db import Database
-from hub.store.uow import UnitOfWork
-
-
-def _database(settings: Settings) -> Database:
-    """The database of ``settings``; the embedded SQLite one is migrated like ``hub serve``."""
-    db = Database(settings.database_url)
-    if db.is_sqlite:
-        from hub.store.migrate import upgrade
-
-        upgrade(settings.database_url)
-    return db
-
-
-def _run(settings: Settings, work):
-    """``work(uow)`` in one committed unit of work; database errors become clean exits."""
-    db = _database(settings)
-    try:
-        with UnitOfWork(db) as uow:
-            result = work(uow)
-            uow.commit()
-            return result
-    except SQLAlchemyError as exc:
-        raise click.ClickException(
-            f"database error ({type(exc).__name__}); is it migrated? run 'hub db upgrade'"
-        ) from None
-    finally:
-        db.dispose()
 
 
 def _read_jwks(path: str) -> dict:
@@ -76,7 +48,7 @@ def create(settings: Settings, name: str, scope: str, organization: str | None,
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
 
-    client, secret = _run(settings, work)
+    client, secret = in_unit_of_work(settings, work)
     if as_json:
         click.echo(json.dumps({"client_id": client.client_id, "client_secret": secret}))
         return
@@ -93,7 +65,7 @@ def create(settings: Settings, name: str, scope: str, organization: str | None,
 @click.pass_obj
 def list_clients(settings: Settings, as_json: bool) -> None:
     """List the clients (secrets are never shown)."""
-    clients = _run(settings, lambda uow: uow.clients.list())
+    clients = in_unit_of_work(settings, lambda uow: uow.clients.list())
     if as_json:
         click.echo(json.dumps([c.public() for c in clients], indent=2))
         return
@@ -112,7 +84,7 @@ def list_clients(settings: Settings, as_json: bool) -> None:
 @click.pass_obj
 def revoke(settings: Settings, client_id: str) -> None:
     """Revoke CLIENT_ID: it gets no new tokens and its current tokens stop working."""
-    client = _run(settings, lambda uow: uow.clients.revoke(client_id))
+    client = in_unit_of_work(settings, lambda uow: uow.clients.revoke(client_id))
     if client is None:
         raise click.ClickException(f"no client {client_id!r}")
     click.echo(f"client {client_id} revoked")

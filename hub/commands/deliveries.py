@@ -8,41 +8,9 @@ import signal
 import threading
 
 import click
-from sqlalchemy.exc import SQLAlchemyError
 
-from hub.config import Settings
-from hub.store.db import Database
+from hub.commands.common import in_unit_of_work, open_database, settings_of
 from hub.sync import outbox
-
-
-def _settings(ctx: click.Context) -> Settings:
-    return ctx.obj if isinstance(ctx.obj, Settings) else Settings.from_env()
-
-
-def _database(settings: Settings) -> Database:
-    """The database of ``settings``; the embedded SQLite one is migrated like ``hub serve``."""
-    db = Database(settings.database_url)
-    if db.is_sqlite:
-        from hub.store.migrate import upgrade
-
-        upgrade(settings.database_url)
-    return db
-
-
-def _session_work(settings: Settings, work, *, commit: bool = False):
-    db = _database(settings)
-    try:
-        with db.sessions() as session:
-            result = work(session)
-            if commit:
-                session.commit()
-            return result
-    except SQLAlchemyError as exc:
-        raise click.ClickException(
-            f"database error ({type(exc).__name__}); is it migrated? run 'hub db upgrade'"
-        ) from None
-    finally:
-        db.dispose()
 
 
 @click.group("deliveries")
@@ -61,8 +29,9 @@ def command() -> None:
 def list_command(ctx: click.Context, status: str | None, partner_id: str | None,
                  case_id: str | None, limit: int, as_json: bool) -> None:
     """List deliveries, oldest first (dead letters with --status dead)."""
-    rows = _session_work(_settings(ctx), lambda s: outbox.list_deliveries(
-        s, status=status, partner_id=partner_id, case_id=case_id, limit=limit))
+    rows = in_unit_of_work(settings_of(ctx), lambda uow: outbox.list_deliveries(
+        uow.session, status=status, partner_id=partner_id, case_id=case_id, limit=limit),
+        commit=False)
     if as_json:
         click.echo(json.dumps([d.to_dict() for d in rows], indent=2, default=str))
         return
@@ -88,8 +57,8 @@ def retry_command(ctx: click.Context, ids: tuple[int, ...], all_dead: bool,
     """Replay dead deliveries (by ID, or --all-dead) with a fresh attempt count."""
     if not ids and not all_dead:
         raise click.UsageError("give delivery IDs or --all-dead")
-    replayed = _session_work(_settings(ctx), lambda s: outbox.replay(
-        s, list(ids), all_dead=all_dead, accept_remote_version=accept_remote_version),
+    replayed = in_unit_of_work(settings_of(ctx), lambda uow: outbox.replay(
+        uow.session, list(ids), all_dead=all_dead, accept_remote_version=accept_remote_version),
         commit=True)
     missing = sorted(set(ids) - set(replayed))
     if replayed:
@@ -123,10 +92,10 @@ def worker_command(ctx: click.Context, worker_id: str | None, concurrency: int,
     from hub.sync.retry import RetryPolicy
     from hub.sync.worker import Worker, lease_for
 
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    db = _database(settings)
+    db = open_database(settings)
     adapters = Adapters(partners_file=settings.partners_file or None)
     worker = Worker(db, adapters, worker_id, concurrency=concurrency, pulls=True,
                     lease_seconds=lease_seconds or lease_for(adapters.partners),

@@ -9,18 +9,14 @@ import click
 import requests
 
 from hub.adapters.errors import PartnerError
-from hub.config import Settings
+from hub.commands.common import settings_of
 from hub.sync.partners import (AUTH_TYPES, DEFAULT_POLL_SECONDS, KINDS, PROTOCOLS, SMART_ALGS,
                                PartnerFileError, PartnerSchema, load_partners, save_partners)
 from hub.sync.registry import build_adapter, build_auth
 
 
-def _settings(ctx: click.Context) -> Settings:
-    return ctx.obj if isinstance(ctx.obj, Settings) else Settings.from_env()
-
-
 def _file(ctx: click.Context, path: str | None) -> str:
-    path = path or _settings(ctx).partners_file
+    path = path or settings_of(ctx).partners_file
     if not path:
         raise click.UsageError("no partners file: set HUB_PARTNERS_FILE or pass --file")
     return path
