@@ -55,11 +55,19 @@ class FhirClient:
 
 @pytest.fixture(scope="module")
 def returned_resources():
-    """Every resource the API returned in this module, validated at module end."""
+    """Every resource the API returned in this module, validated (once each) at module end."""
     collected: list[dict] = []
     yield collected
     if collected:
-        run_validator(collected)
+        run_validator(list({json.dumps(r, sort_keys=True): r for r in collected}.values()))
+
+
+@pytest.fixture
+def world(fhir):
+    """Two agencies, two insurers, their patients, referrals and requests (partner_world)."""
+    from partner_world import build
+
+    return build(fhir)
 
 
 def run_validator(resources: list[dict]) -> None:

@@ -6,23 +6,10 @@ _include/_revinclude, history and Bundle reads; writes that would land outside: 
 
 import pytest
 
-from partner_world import (AGENCY_A, AGENCY_B, HUB, INSURER_X, build, document, patient,
-                           ref, validate_all, visit)
+from partner_world import (AGENCY_A, AGENCY_B, HUB, INSURER_X, document, patient, ref,
+                           visit)
 
 NOT_FOUND = 404
-
-
-@pytest.fixture(scope="module")
-def returned_resources():
-    """Every resource the API returned in this module, validated at module end."""
-    collected: list[dict] = []
-    yield collected
-    validate_all(collected)
-
-
-@pytest.fixture
-def world(fhir):
-    return build(fhir)
 
 
 @pytest.fixture

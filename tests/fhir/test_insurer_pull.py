@@ -7,26 +7,13 @@
 
 import pytest
 
-from partner_world import (HUB, INSURER_X, INSURER_Y, build, claim_response,
-                           eligibility_response, ref, validate_all)
+from partner_world import (HUB, INSURER_X, INSURER_Y, claim_response, eligibility_response,
+                           ref)
 
 INSURER_SCOPE = ("system/CoverageEligibilityRequest.rs system/Claim.rs "
                  "system/CoverageEligibilityResponse.crus system/ClaimResponse.crus "
                  "system/Patient.rs system/Coverage.rs system/ServiceRequest.rs "
                  "system/Organization.rs system/Provenance.rs")
-
-
-@pytest.fixture(scope="module")
-def returned_resources():
-    """Every resource the API returned in this module, validated at module end."""
-    collected: list[dict] = []
-    yield collected
-    validate_all(collected)
-
-
-@pytest.fixture
-def world(fhir):
-    return build(fhir)
 
 
 @pytest.fixture

@@ -6,23 +6,10 @@ transaction, a Provenance of the written version with that organization as autho
 
 import pytest
 
-from partner_world import (AGENCY_A, AGENCY_B, build, ref, validate_all, visit)
+from partner_world import (AGENCY_A, AGENCY_B, ref, visit)
 
 DATA_OPERATION = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
 PARTICIPANT = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
-
-
-@pytest.fixture(scope="module")
-def returned_resources():
-    """Every resource the API returned in this module, validated at module end."""
-    collected: list[dict] = []
-    yield collected
-    validate_all(collected)
-
-
-@pytest.fixture
-def world(fhir):
-    return build(fhir)
 
 
 @pytest.fixture
