@@ -26,8 +26,9 @@ from pathlib import Path
 import pytest
 import requests
 from sqlalchemy import select
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
+
+from loopback import LoopbackServer
 
 from hub.store.sync_tables import outbox
 from hub.store.uow import UnitOfWork
@@ -100,8 +101,7 @@ class FaultProxy:
         self.faults: deque[Fault] = deque()
         self.log: list[tuple[str, str, int]] = []
         self._lock = threading.Lock()
-        self._server = None
-        self._thread = None
+        self._serving = LoopbackServer(self)
         self._session = requests.Session()
 
     @property
@@ -145,19 +145,12 @@ class FaultProxy:
         return response(environ, start_response)
 
     def up(self) -> "FaultProxy":
-        self._server = make_server("127.0.0.1", self.port, self, threaded=True)
-        self.port = self._server.server_port
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
+        self._serving.start()
+        self.port = self._serving.port
         return self
 
     def down(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(5)
-            self._server = None
+        self._serving.stop()
 
     def count(self, method: str, path_part: str, status: int | None = None) -> int:
         with self._lock:

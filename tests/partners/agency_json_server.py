@@ -28,8 +28,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
+
+from loopback import LoopbackServer
 
 from .schemas import validator
 
@@ -374,40 +375,9 @@ def _problem(status: int, code: str, title: str, *, errors: list | None = None,
                     content_type=PROBLEM_JSON)
 
 
-class AgencyServer:
+class AgencyServer(LoopbackServer):
     """Runs an AgencyJsonPartner on 127.0.0.1 in a thread; stop() and start() keep the
     port (and the app keeps its data)."""
 
     def __init__(self, app: AgencyJsonPartner, port: int = 0) -> None:
-        self.app = app
-        self.port = port
-        self._server = None
-        self._thread = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}{self.app.base}"
-
-    @property
-    def running(self) -> bool:
-        return self._server is not None
-
-    def start(self) -> "AgencyServer":
-        self._server = make_server("127.0.0.1", self.port, self.app, threaded=True)
-        self.port = self._server.server_port
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(5)
-            self._server = None
-            self._thread = None
-
-    def restart(self) -> "AgencyServer":
-        self.stop()
-        return self.start()
+        super().__init__(app, port)

@@ -17,8 +17,8 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
+from loopback import LoopbackServer
 
 FHIR_JSON = "application/fhir+json"
 
@@ -200,30 +200,8 @@ def _json(body: dict, status: int = 200, headers: dict | None = None) -> Respons
                     content_type=FHIR_JSON)
 
 
-class PartnerServer:
+class PartnerServer(LoopbackServer):
     """Runs a FhirPartner on 127.0.0.1 in a thread; stop() and start() keep the port."""
 
     def __init__(self, app: FhirPartner, port: int = 0) -> None:
-        self.app = app
-        self.port = port
-        self._server = None
-        self._thread = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}{self.app.base}"
-
-    def start(self) -> "PartnerServer":
-        self._server = make_server("127.0.0.1", self.port, self.app, threaded=True)
-        self.port = self._server.server_port
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(5)
-            self._server = None
+        super().__init__(app, port)
