@@ -1,6 +1,6 @@
 """The world of the hospital / agency flow tests: real partner servers on loopback.
 
-- ``start_peer()``: the Medplum in-memory FHIR server of ../shared/tools/fhir-check
+- ``peer_fhir.start_peer()`` (tests/peer_fhir.py): the Medplum in-memory FHIR server of ../shared/tools/fhir-check
   (one process per test module: a hospital EHR, an agency's FHIR server);
 - ``FaultProxy``: a small HTTP proxy in front of it injecting faults between the hub and the
   partner: a status (500 bursts, 429 + Retry-After), ``slow`` (forwarded, then the answer is
@@ -13,17 +13,11 @@ Fictional data only.
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import pytest
 import requests
 from sqlalchemy import select
 from werkzeug.wrappers import Request, Response
@@ -37,49 +31,10 @@ from hub.sync.registry import Adapters
 from hub.sync.retry import RetryPolicy
 from hub.sync.worker import Worker
 
-PEER = Path(os.environ.get("FHIR_CHECK_PEER", "/work/shared/tools/fhir-check/peer_server.mjs"))
-NODE_DIR = Path(os.environ.get("FHIR_CHECK_NODE_DIR",
-                               Path.home() / ".cache" / "fhir-check" / "node"))
 #: Backoff of a few milliseconds (Retry-After is still honoured: keep it at 1 s).
 FAST = RetryPolicy(max_attempts=8, base_delay=0.01, max_delay=0.05)
 HUB_RESOURCE = "urn:fhir-case-hub:resource"
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_peer():
-    """Start a peer server; (base URL, process). Skips when it is not installed."""
-    if not (shutil.which("node") and PEER.exists() and (NODE_DIR / "node_modules").exists()):
-        pytest.skip("the fhir-check peer server (node + Medplum) is not installed")
-    port = free_port()
-    proc = subprocess.Popen(["node", str(PEER), "--port", str(port), "--base", "/fhir"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}/fhir"
-    deadline = time.monotonic() + 60
-    while True:
-        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-        try:
-            if requests.get(f"{base}/metadata", timeout=1).ok:
-                return base, proc
-        except requests.ConnectionError:
-            pass
-        assert time.monotonic() < deadline, "peer server did not start"
-        time.sleep(0.1)
-
-
-def stop_peer(proc) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:  # pragma: no cover
-        proc.kill()
-        proc.wait(5)
-    proc.stderr.close()
 
 
 @dataclass

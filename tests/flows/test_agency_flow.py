@@ -21,7 +21,9 @@ from hub.sync.partners import Auth, Partner, Timeouts
 from case_data import river
 from partners.agency_json_server import AgencyJsonPartner, AgencyServer, Fault as JsonFault
 
-from .flow_world import Fault, FaultProxy, HubHarness, Peer, start_peer, stop_peer
+from peer_fhir import start_peer, stop_peer
+
+from .flow_world import Fault, FaultProxy, HubHarness, Peer
 
 pytestmark = pytest.mark.integration
 

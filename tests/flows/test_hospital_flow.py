@@ -24,7 +24,9 @@ from hub.sync.pulls import schedule_pulls
 
 from case_data import physician, river
 
-from .flow_world import Fault, FaultProxy, HubHarness, Peer, start_peer, stop_peer
+from peer_fhir import start_peer, stop_peer
+
+from .flow_world import Fault, FaultProxy, HubHarness, Peer
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,6 @@ import json
 import pytest
 
 from hub import cases as c
-from hub.flows import insurer as flows
 from hub.flows import insurer_answers as answers
 
 from .conftest import FUNDING, ORG, decisions, item, load_case, outbox_rows, run_validator

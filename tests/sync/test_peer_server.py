@@ -1,18 +1,14 @@
 """The FHIR REST adapter and the worker against an independent FHIR server: the Medplum
-in-memory peer of /work/shared/tools/fhir-check (validates every write, real ETags,
+in-memory peer of ../shared/tools/fhir-check (validates every write, real ETags,
 conditional create, If-Match)."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
 import time
-from pathlib import Path
 
 import pytest
-import requests
+
+from peer_fhir import start_peer, stop_peer
 
 from hub.adapters.errors import PartnerConflict, PartnerRejected
 from hub.adapters.fhir_rest import FhirRestClient
@@ -25,46 +21,15 @@ from .conftest import FAST
 
 pytestmark = pytest.mark.integration
 
-PEER = Path(os.environ.get("FHIR_CHECK_PEER",
-                           "/work/shared/tools/fhir-check/peer_server.mjs"))
-NODE_DIR = Path(os.environ.get("FHIR_CHECK_NODE_DIR",
-                               Path.home() / ".cache" / "fhir-check" / "node"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def peer_base():
-    if not (shutil.which("node") and PEER.exists() and (NODE_DIR / "node_modules").exists()):
-        pytest.skip("the fhir-check peer server (node + Medplum) is not installed")
-    port = _free_port()
-    proc = subprocess.Popen(["node", str(PEER), "--port", str(port), "--base", "/fhir"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}/fhir"
+    base, proc = start_peer()
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-            try:
-                if requests.get(f"{base}/metadata", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, "peer server did not start"
-            time.sleep(0.1)
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:  # pragma: no cover
-            proc.kill()
-            proc.wait(5)
-        proc.stderr.close()
+        stop_peer(proc)
 
 
 @pytest.fixture
