@@ -3,7 +3,9 @@
 An agency's Task change (accept, reject, start, hold, complete), its visit Encounter, a
 hospital's Encounter, CarePlan, CareTeam or Goal, an insurer's CoverageEligibilityResponse
 or PAS ClaimResponse: each is applied to the case it belongs to through the pure
-``apply_*`` mappings. An illegal move refuses the whole write (409/422 OperationOutcome);
+``apply_*`` mappings. A PAS ClaimResponse goes through the insurer flow (``hub.flows.insurer_answers``), which
+keeps the hub's copy and ignores repeated or older answers. An illegal move refuses the
+whole write (409/422 OperationOutcome);
 otherwise the case gets a new version and the case's other resources are re-projected
 (e.g. the referral ServiceRequest becomes ``completed`` with its Task).
 
@@ -20,7 +22,8 @@ from flask import current_app
 from hub import cases as c
 from hub.errors import Issue, NotFound, ValidationFailed
 from hub.fhirapi.hooks import WriteEvent, register_write_hook
-from hub.mappings import careplan, careteam, eligibility, encounter, goal, pas, referral
+from hub.flows import insurer_answers
+from hub.mappings import careplan, careteam, eligibility, encounter, goal, referral
 from hub.mappings.errors import MappingError, Report
 from hub.mappings.identity import is_hub_system
 from hub.projection import project_case
@@ -48,14 +51,6 @@ def _apply_eligibility(uow, case, data, report):
     return eligibility.apply_eligibility_response(case, data, request=req, report=report)
 
 
-def _apply_claim_response(uow, case, data, report):
-    claim = _request_resource(uow, data, "Claim")
-    if claim is None:
-        raise MappingError("ClaimResponse.request", "the Claim it answers is not known here")
-    request = pas.pas_request_from_fhir(claim, case=case)
-    return pas.apply_claim_response(case, data, request, report=report)
-
-
 APPLIERS = {
     "Task": lambda uow, case, data, report: referral.apply_task(case, data, report),
     "Encounter": lambda uow, case, data, report: encounter.apply_encounter(case, data, report),
@@ -65,7 +60,6 @@ APPLIERS = {
                                                                         report=report),
     "Goal": lambda uow, case, data, report: goal.apply_goal(case, data, report),
     "CoverageEligibilityResponse": _apply_eligibility,
-    "ClaimResponse": _apply_claim_response,
 }
 
 
@@ -112,6 +106,9 @@ def on_partner_write(uow, event: WriteEvent) -> None:
     principal = event.principal
     if not getattr(principal, "organization", None) or event.after is None:
         return
+    if event.resource_type == "ClaimResponse":
+        _on_claim_response(uow, event)
+        return
     apply = APPLIERS.get(event.resource_type)
     if apply is None:
         return
@@ -140,6 +137,21 @@ def on_partner_write(uow, event: WriteEvent) -> None:
                  skip={(event.resource_type, event.id)})
     log.info("applied %s/%s to case version %s (%d report items)", event.resource_type,
              event.id, case.version, len(report.items))
+
+
+def _on_claim_response(uow, event: WriteEvent) -> None:
+    """An insurer's PAS answer POSTed to the hub: applied like a notification or a polled
+    answer (the hub keeps its copy; the same answer twice or an older one changes nothing)."""
+    if case_id_of(uow, event.after) is None:
+        return  # not about a request of the hub
+    try:
+        insurer_answers.apply_pas_response_in(
+            uow, event.after, insurer=event.principal.organization,
+            partners=current_app.extensions["hub.adapters"].partners)
+    except MappingError as err:
+        raise ValidationFailed(str(err), issues=[Issue(message=str(err), path=err.path)]) from None
+    except StaleCase:
+        raise rule_error(c.CaseRuleError("the case changed meanwhile; retry", "status")) from None
 
 
 def init_app(app) -> None:

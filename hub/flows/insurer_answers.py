@@ -157,38 +157,49 @@ def apply_pas_response(db, data: dict, *, claim_id: str | None = None, insurer: 
     """
     partners = handler_partners() if partners is None else partners
     resp = first_of(data, "ClaimResponse")
-    if resp.get("use") != "preauthorization":
-        raise MappingError("ClaimResponse.use", "not a prior-authorization response")
 
     def work(uow: UnitOfWork) -> Applied:
-        claim = _request_of(uow, resp, "Claim", pas.KIND, claim_id, "ClaimResponse")
-        _check_sender(claim, resp, insurer, "ClaimResponse")
-        case_id, part = request_owner(claim, pas.KIND)
-        case = uow.cases.get(case_id)
-        if case is None:
-            raise UnknownRequest("the case of this request is gone", path="ClaimResponse.request")
-        request = pas.pas_request_from_fhir(claim, case=case)
-        rid = resource_id(case.id, pas.RESPONSE_KIND, part)
-        copy = _response_copy(resp, rid, claim, pas.KIND, pas.RESPONSE_KIND, case.id, part)
-        state = pas_state(copy)
-        prev = uow.resources.read("ClaimResponse", rid)
-        if prev is not None and not prev.deleted:
-            if _same(prev.content, copy):
-                return Applied("duplicate", case.id, part, state, case.version)
-            if _older(copy, prev.content, "ClaimResponse"):
-                return Applied("stale", case.id, part, pas_state(prev.content), case.version)
-        report = pas.apply_claim_response(case, copy, request)
-        expected = case.version
-        case.version = expected + 1
-        uow.cases.update(case, expected_version=expected)  # StaleCase: retried
-        uow.resources.update("ClaimResponse", rid, copy)
-        project_case(uow, case, partners)
-        uow.commit()
-        log.info("prior authorization %s of case %s: %s (case version %s)", part, case.id,
-                 state, case.version)
-        return Applied("applied", case.id, part, state, case.version, report)
+        applied = apply_pas_response_in(uow, resp, claim_id=claim_id, insurer=insurer,
+                                        partners=partners)
+        if applied.result == "applied":
+            uow.commit()
+        return applied
 
     return _retrying(db, partners, work)
+
+
+def apply_pas_response_in(uow: UnitOfWork, resp: dict, *, claim_id: str | None = None,
+                          insurer: str | None = None, partners: Mapping | None = None) -> Applied:
+    """``apply_pas_response`` inside the caller's transaction (it does not commit): the
+    FHIR write hook applies a ClaimResponse an insurer POSTs to the hub this way.
+    StaleCase propagates (the caller retries or refuses the write)."""
+    if resp.get("use") != "preauthorization":
+        raise MappingError("ClaimResponse.use", "not a prior-authorization response")
+    claim = _request_of(uow, resp, "Claim", pas.KIND, claim_id, "ClaimResponse")
+    _check_sender(claim, resp, insurer, "ClaimResponse")
+    case_id, part = request_owner(claim, pas.KIND)
+    case = uow.cases.get(case_id)
+    if case is None:
+        raise UnknownRequest("the case of this request is gone", path="ClaimResponse.request")
+    request = pas.pas_request_from_fhir(claim, case=case)
+    rid = resource_id(case.id, pas.RESPONSE_KIND, part)
+    copy = _response_copy(resp, rid, claim, pas.KIND, pas.RESPONSE_KIND, case.id, part)
+    state = pas_state(copy)
+    prev = uow.resources.read("ClaimResponse", rid)
+    if prev is not None and not prev.deleted:
+        if _same(prev.content, copy):
+            return Applied("duplicate", case.id, part, state, case.version)
+        if _older(copy, prev.content, "ClaimResponse"):
+            return Applied("stale", case.id, part, pas_state(prev.content), case.version)
+    report = pas.apply_claim_response(case, copy, request)
+    expected = case.version
+    case.version = expected + 1
+    uow.cases.update(case, expected_version=expected)
+    uow.resources.update("ClaimResponse", rid, copy)
+    project_case(uow, case, partners if partners is not None else handler_partners())
+    log.info("prior authorization %s of case %s: %s (case version %s)", part, case.id,
+             state, case.version)
+    return Applied("applied", case.id, part, state, case.version, report)
 
 
 def _check_sender(request: dict, resp: dict, insurer: str | None, path: str) -> None:

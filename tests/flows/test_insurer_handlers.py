@@ -199,3 +199,31 @@ def test_worker_polls_pended_answers_at_its_interval_only(app):
         assert worker.poll_pended_if_due() is None  # not again within the interval
     finally:
         worker.close()
+
+
+def test_answer_posted_to_the_fhir_api_is_applied_once_and_an_older_one_ignored(
+        db, partners, case, client, auth_headers):
+    from .conftest import ORG
+
+    sub = _submit(db, partners, case, "S9500")
+    delivery = _delivery(db, sub)
+    claim = delivery.payload["entry"][0]["resource"]
+    insurer = {**auth_headers("system/ClaimResponse.cr system/Claim.rs", organization=ORG),
+               "Content-Type": "application/fhir+json"}
+
+    def post(decided, rid, created):
+        body = claim_response(claim, decided, rid=rid, created=created)
+        body.pop("id")
+        body["request"] = {"reference": f"Claim/{claim['id']}"}
+        return client.post("/fhir/ClaimResponse", json=body, headers=insurer)
+
+    approved = post({"S9500": Decision("A1", "AUTH-9")}, "cr-new", "2026-03-02T10:00:00Z")
+    assert approved.status_code == 201, approved.get_json()
+    got = decisions(db, case["id"])["S9500"]
+    assert (got.status, got.authorization_number) == (D.AUTH_APPROVED, "AUTH-9")
+    version = load_case(db, case["id"]).version
+
+    late = post({"S9500": Decision("A4")}, "cr-old", "2026-03-01T10:00:00Z")
+    assert late.status_code == 201  # stored as the insurer sent it ...
+    assert decisions(db, case["id"])["S9500"].status == D.AUTH_APPROVED  # ... but not applied
+    assert load_case(db, case["id"]).version == version
