@@ -127,6 +127,17 @@ def _older(new: dict, stored: dict, path: str) -> bool:
     return a is not None and b is not None and a < b
 
 
+def _created_at(resp: dict) -> datetime:
+    """When an answer was created (unparseable or missing: the oldest possible)."""
+    try:
+        return parse_datetime(resp.get("created"), "ClaimResponse.created") or _EPOCH
+    except MappingError:
+        return _EPOCH
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
 def _retrying(db, partners, work: Callable[[UnitOfWork], Applied]) -> Applied:
     """Run ``work`` in a fresh unit of work until no concurrent change got in between."""
     for attempt in range(MAX_ATTEMPTS):
@@ -418,10 +429,12 @@ def poll_pended(db, adapters, *, partners: Mapping | None = None,
             log.warning("polling Claim/%s of case %s failed: %s", claim_id, case_id,
                         type(exc).__name__)
             continue
-        answers = [r for r in found if r.get("resourceType") == "ClaimResponse"]
+        # only answers about this Claim (a server may match a search loosely)
+        answers = [r for r in found if r.get("resourceType") == "ClaimResponse"
+                   and local_ref((r.get("request") or {}).get("reference")) == f"Claim/{claim_id}"]
         if not answers:
             continue
-        newest = max(answers, key=lambda r: r.get("created") or "")
+        newest = max(answers, key=_created_at)
         try:
             results.append(apply_pas_response(db, newest, claim_id=claim_id,
                                               insurer=insurer, partners=partners))
