@@ -8,7 +8,7 @@ is stable.
 
 from __future__ import annotations
 
-from sqlalchemy import and_, false, func, not_, or_, select
+from sqlalchemy import and_, exists, false, func, not_, or_, select
 
 from hub.fhirapi.compartments import condition as compartment_condition
 from hub.fhirapi.query import Criterion, DateValue, RefValue, SearchQuery, TokenValue
@@ -68,8 +68,30 @@ def _indexed(rtype: str, name: str, *conds):
     return select(SI.c.res_id).where(SI.c.res_type == rtype, SI.c.param == name, *conds)
 
 
-def criterion_condition(rtype: str, crit: Criterion):
-    """The WHERE condition on ``resources`` for one criterion."""
+def _checked(rtype: str, name: str, *conds):
+    """A correlated check of one resource's index rows (``ix_search_index_resource``)."""
+    return exists().where(SI.c.res_type == rtype, SI.c.res_id == R.c.res_id,
+                          SI.c.param == name, *conds)
+
+
+#: How selective a criterion usually is (lower drives the query): a search is driven by
+#: the list of ids of its most selective criterion, and the others are checked per
+#: candidate, so no query builds the id list of a common value such as status=requested.
+_SELECTIVITY = {"_id": 0, "reference": 1, "string": 2, "date": 3, "number": 3, "token": 4,
+                "_lastUpdated": 5}
+
+
+def _selectivity(crit: Criterion) -> int:
+    if crit.name == "identifier":
+        return 0
+    if crit.modifier in ("missing", "not"):
+        return 9
+    return _SELECTIVITY.get(crit.kind, 6)
+
+
+def criterion_condition(rtype: str, crit: Criterion, drive: bool = True):
+    """The WHERE condition on ``resources`` for one criterion: an id list when it drives
+    the query, a correlated check of the candidate's index rows otherwise."""
     if crit.kind == "_id":
         ids = [v for v in crit.values]
         return R.c.res_id.in_(ids)
@@ -82,7 +104,9 @@ def criterion_condition(rtype: str, crit: Criterion):
         return or_(*conds)
     matches = or_(*[_value_condition(crit, v) for v in crit.values])
     if crit.modifier == "not":
-        return R.c.res_id.not_in(_indexed(rtype, crit.name, matches))
+        return not_(_checked(rtype, crit.name, matches))
+    if not drive:
+        return _checked(rtype, crit.name, matches)
     return R.c.res_id.in_(_indexed(rtype, crit.name, matches))
 
 
@@ -93,8 +117,8 @@ def base_select(q: SearchQuery):
         R.c.res_type == q.resource_type, R.c.current.is_(True), R.c.deleted.is_(False))
     if q.compartment:
         stmt = stmt.where(compartment_condition(q.resource_type, q.compartment, R.c.res_id))
-    for crit in q.criteria:
-        stmt = stmt.where(criterion_condition(q.resource_type, crit))
+    for i, crit in enumerate(sorted(q.criteria, key=_selectivity)):
+        stmt = stmt.where(criterion_condition(q.resource_type, crit, drive=i == 0))
     return stmt
 
 
