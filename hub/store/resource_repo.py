@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, insert, select, tuple_, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -99,15 +99,20 @@ class ResourceRepository:
         if not pairs:
             return []
         found: dict[tuple[str, str], StoredResource] = {}
+        by_type: dict[str, list[str]] = {}
+        for rtype, rid in dict.fromkeys(pairs):
+            by_type.setdefault(rtype, []).append(rid)
         chunk = 200
-        for start in range(0, len(pairs), chunk):
-            part = pairs[start:start + chunk]
-            rows = self.session.execute(select(R).where(
-                tuple_(R.c.res_type, R.c.res_id).in_(part), R.c.current.is_(True),
-                R.c.deleted.is_(False))).all()
-            for row in rows:
-                res = _row("", row)
-                found[(res.type, res.id)] = res
+        # one type at a time: `res_type = ? AND res_id IN (...)` uses the primary key, where
+        # a row-value `(res_type, res_id) IN (...)` makes SQLite scan the whole table
+        for rtype, ids in by_type.items():
+            for start in range(0, len(ids), chunk):
+                rows = self.session.execute(select(R).where(
+                    R.c.res_type == rtype, R.c.res_id.in_(ids[start:start + chunk]),
+                    R.c.current.is_(True), R.c.deleted.is_(False))).all()
+                for row in rows:
+                    res = _row("", row)
+                    found[(res.type, res.id)] = res
         return [found[p] for p in dict.fromkeys(pairs) if p in found]
 
     # --- writes ---------------------------------------------------------------------------
