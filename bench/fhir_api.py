@@ -270,7 +270,7 @@ class BulkWriter:
     """
 
     def __init__(self, session) -> None:
-        from hub.store.resource_repo import ResourceRepository
+        from hub.fhirstore.repository import ResourceRepository
 
         self.session = session
         self.recorder = _RecordingSession()
@@ -292,9 +292,9 @@ def verify_bulk_writer(db, samples: list[tuple[str, dict]]) -> None:
     """The bulk rows equal what ``ResourceRepository.create`` writes (checked, rolled back)."""
     from sqlalchemy import select
 
-    from hub.store.resource_repo import ResourceRepository
-    from hub.store.resource_tables import resources as R
-    from hub.store.resource_tables import search_index as SI
+    from hub.fhirstore.repository import ResourceRepository
+    from hub.fhirstore.tables import resources as R
+    from hub.fhirstore.tables import search_index as SI
 
     def rows(session, rtype, rid):
         res = session.execute(select(R).where(R.c.res_type == rtype, R.c.res_id == rid)).one()
@@ -328,7 +328,7 @@ def load(db, size: int, *, loader: str = "bulk", batch: int = 2000, seed: int = 
     statements: about 3 per resource); ``"bulk"``: ``BulkWriter`` (the same rows, verified
     against the repository first, in a few executemany statements per batch).
     """
-    from hub.store.resource_repo import ResourceRepository
+    from hub.fhirstore.repository import ResourceRepository
 
     loaded = Loaded(owners=owner_count(size))
     start = time.perf_counter()

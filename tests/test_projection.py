@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from hub.mappings.identity import resource_id
-from hub.store.resource_tables import resources as resources_table
+from hub.fhirstore.tables import resources as resources_table
 from hub.store.sync_tables import outbox
 from case_data import physician, river
 

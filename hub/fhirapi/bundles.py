@@ -16,9 +16,9 @@ from urllib.parse import parse_qsl
 
 from hub.errors import BadRequest, HubError, Issue, MethodNotAllowed, PreconditionFailed
 from hub.fhirapi import interactions as ia
-from hub.fhirapi.dates import instant, utcnow
+from hub.fhirstore.dates import instant, utcnow
 from hub.fhirapi.search import search
-from hub.fhirapi.searchparams import split_reference
+from hub.fhirstore.searchparams import split_reference
 
 _STATUS_TEXT = {200: "200 OK", 201: "201 Created", 204: "204 No Content"}
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}

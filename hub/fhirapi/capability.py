@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from hub.fhir import FHIR_VERSION
-from hub.fhirapi.dates import instant, utcnow
-from hub.fhirapi.searchparams import SPECIAL, SUPPORTED_TYPES, params_for
+from hub.fhirstore.dates import instant, utcnow
+from hub.fhirstore.searchparams import SPECIAL, SUPPORTED_TYPES, params_for
 
 INTERACTIONS = ("read", "vread", "update", "delete", "history-instance", "history-type",
                 "create", "search-type")

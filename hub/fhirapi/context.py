@@ -14,7 +14,7 @@ from hub.errors import Conflict
 from hub.fhirapi.hooks import write_hooks
 from hub.fhirapi.interactions import Ctx
 from hub.security import current_principal
-from hub.store.resource_repo import ConditionalKeyTaken
+from hub.fhirstore.repository import ConditionalKeyTaken
 from hub.store.uow import UnitOfWork
 
 T = TypeVar("T")

@@ -8,8 +8,8 @@ from flask import Response, current_app, request
 
 from hub.errors import BadRequest, HubError, Issue, UnsupportedMediaType
 from hub.fhir import FHIR_JSON
-from hub.fhirapi.dates import instant
-from hub.store.resource_repo import StoredResource
+from hub.fhirstore.dates import instant
+from hub.fhirstore.repository import StoredResource
 
 JSON_TYPES = {"application/fhir+json", "application/json", "application/json+fhir"}
 _FORMATS = JSON_TYPES | {"json"}

@@ -17,12 +17,13 @@ from urllib.parse import urlencode
 
 from hub.errors import (Conflict, Gone, Issue, NotFound, PreconditionFailed,
                         PreconditionRequired, BadRequest)
-from hub.fhirapi import compartments, provenance, task_rules
+from hub.fhirapi import provenance, task_rules
+from hub.fhirstore import compartments
 from hub.fhirapi.hooks import WriteEvent
-from hub.fhirapi.query import SearchQuery, parse_search
+from hub.fhirstore.query import SearchQuery, parse_search
 from hub.fhirapi.validation import check_type, valid_id, validate_resource
 from hub.security import Principal, check_scope
-from hub.store.resource_repo import StoredResource, VersionConflict
+from hub.fhirstore.repository import StoredResource, VersionConflict
 
 
 @dataclass
@@ -157,7 +158,7 @@ def create(ctx: Ctx, rtype: str, body: dict, if_none_exist: str | None = None,
 
 
 def _new_id() -> str:
-    from hub.store.resource_repo import new_resource_id
+    from hub.fhirstore.repository import new_resource_id
 
     return new_resource_id()
 
@@ -169,7 +170,7 @@ def _claim(ctx: Ctx, rtype: str, items, rid: str) -> None:
     if holder is not None:
         q = parse_condition(ctx, rtype, [*items, ("_id", holder)])
         if ctx.repo.search(q):
-            from hub.store.resource_repo import ConditionalKeyTaken
+            from hub.fhirstore.repository import ConditionalKeyTaken
 
             raise ConditionalKeyTaken(key)  # committed meanwhile: retry finds it
     ctx.repo.claim_conditional_key(rtype, key, rid, holder)

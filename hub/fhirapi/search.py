@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from urllib.parse import urlencode
 
-from hub.fhirapi.compartments import visible_only
-from hub.fhirapi.dates import date_range, instant, utcnow
+from hub.fhirstore.compartments import visible_only
+from hub.fhirstore.dates import date_range, instant, utcnow
 from hub.fhirapi.interactions import Ctx, history
-from hub.fhirapi.query import parse_search
+from hub.fhirstore.query import parse_search
 from hub.errors import BadRequest
-from hub.store.resource_repo import StoredResource
+from hub.fhirstore.repository import StoredResource
 
 
 def _bundle(kind: str) -> dict:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from hub.cases import (REFERRAL_REASON_REQUIRED, REFERRAL_TRANSITIONS, Actor,
                        ReferralStatus)
 from hub.errors import BusinessRuleFailed, Conflict, Forbidden, Issue
-from hub.fhirapi.searchparams import split_reference
+from hub.fhirstore.searchparams import split_reference
 
 
 def _org_id(value: str | None) -> str | None:

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from hub.errors import BadRequest, Issue, ValidationFailed
 from hub.fhir import model_class, parse_resource
-from hub.fhirapi.searchparams import SUPPORTED_TYPES, values_at
+from hub.fhirstore.searchparams import SUPPORTED_TYPES, values_at
 
 _REQUEST_STATUS = ("draft", "active", "on-hold", "revoked", "completed", "entered-in-error",
                    "unknown")

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from hub.errors import BusinessRuleFailed, Conflict, HubError
-from hub.fhirapi.query import parse_search
+from hub.fhirstore.query import parse_search
 from hub.mappings import eligibility as elig
 from hub.mappings import pas
 from hub.mappings.codes import hub_naming_system
@@ -25,7 +25,7 @@ from hub.mappings.errors import MappingError, Report
 from hub.mappings.identity import find_hub_identifier, hub_identifier, resource_id
 from hub.projection import project_case
 from hub.store.case_repo import StaleCase
-from hub.store.resource_repo import VersionConflict
+from hub.fhirstore.repository import VersionConflict
 from hub.store.uow import UnitOfWork
 from hub.sync.handlers import on_delivered
 

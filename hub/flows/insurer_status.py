@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from hub import cases as c
 from hub.errors import NotFound
-from hub.fhirapi.query import parse_search
+from hub.fhirstore.query import parse_search
 from hub.mappings import eligibility as elig
 from hub.mappings import pas
 from hub.mappings.identity import find_hub_identifier, resource_id

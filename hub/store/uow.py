@@ -50,7 +50,7 @@ class UnitOfWork:
 
     @property
     def resources(self):
-        from hub.store.resource_repo import ResourceRepository
+        from hub.fhirstore.repository import ResourceRepository
 
         return self._repo("resources", ResourceRepository)
 

@@ -1,6 +1,6 @@
 """GET /fhir/metadata: the CapabilityStatement lists exactly what is supported."""
 
-from hub.fhirapi.searchparams import SUPPORTED_TYPES
+from hub.fhirstore.searchparams import SUPPORTED_TYPES
 
 DOMAIN_PARAMS = {
     "Task": {"owner", "requester", "status", "business-status", "focus", "patient", "subject",

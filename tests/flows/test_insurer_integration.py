@@ -167,7 +167,7 @@ def test_insurer_round_trip(live_hub, insurer_sim, auth_headers, db, tmp_path):
         for rtype in ("Claim", "ClaimResponse", "CoverageEligibilityRequest",
                       "CoverageEligibilityResponse", "Coverage", "Organization",
                       "Practitioner"):
-            from hub.fhirapi.query import parse_search
+            from hub.fhirstore.query import parse_search
             q = parse_search(rtype, [("_count", "500")], max_count=500)
             emitted += [s.content for s in uow.resources.search(q)]
     assert not run_validator(emitted, tmp_path)

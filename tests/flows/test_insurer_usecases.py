@@ -29,7 +29,7 @@ def _snapshot(db, case_id):
     with UnitOfWork(db) as uow:
         from sqlalchemy import func, select
 
-        from hub.store.resource_tables import resources as R
+        from hub.fhirstore.tables import resources as R
         count = uow.session.execute(select(func.count()).select_from(R)).scalar_one()
     return load_case(db, case_id).version, count, len(outbox_rows(db))
 

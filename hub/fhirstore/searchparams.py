@@ -12,7 +12,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
-from hub.fhirapi.dates import date_range, period_range
+from hub.fhirstore.dates import date_range, period_range
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from datetime import datetime
 from urllib.parse import urlencode
 
 from hub.errors import BadRequest, Issue
-from hub.fhirapi.dates import date_range
-from hub.fhirapi.searchparams import SPECIAL, SearchParam, params_for, split_reference
+from hub.fhirstore.dates import date_range
+from hub.fhirstore.searchparams import SPECIAL, SearchParam, params_for, split_reference
 
 DATE_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb")
 _MODIFIERS = {

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from sqlalchemy import and_, exists, false, func, not_, or_, select
 
-from hub.fhirapi.compartments import condition as compartment_condition
-from hub.fhirapi.query import Criterion, DateValue, RefValue, SearchQuery, TokenValue
-from hub.fhirapi.searchparams import normalize_string, params_for
-from hub.store.resource_tables import resources as R
-from hub.store.resource_tables import search_index as SI
+from hub.fhirstore.compartments import condition as compartment_condition
+from hub.fhirstore.query import Criterion, DateValue, RefValue, SearchQuery, TokenValue
+from hub.fhirstore.searchparams import normalize_string, params_for
+from hub.fhirstore.tables import resources as R
+from hub.fhirstore.tables import search_index as SI
 
 
 def _like_escape(text: str) -> str:

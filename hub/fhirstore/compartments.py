@@ -35,9 +35,9 @@ from typing import Callable
 from sqlalchemy import false, or_, select, union_all
 
 from hub.errors import Forbidden, Issue
-from hub.fhirapi.searchparams import split_reference, values_at
-from hub.store.resource_tables import resources as R
-from hub.store.resource_tables import search_index as SI
+from hub.fhirstore.searchparams import split_reference, values_at
+from hub.fhirstore.tables import resources as R
+from hub.fhirstore.tables import search_index as SI
 
 #: The internal search_index parameters: compartment links, and the open-Task marker.
 LINK = "_link"

@@ -18,15 +18,15 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from hub.fhirapi import searchsql
-from hub.fhirapi.compartments import condition as compartment_condition
-from hub.fhirapi.compartments import link_rows
-from hub.fhirapi.dates import instant, utcnow
-from hub.fhirapi.query import SearchQuery
-from hub.fhirapi.searchparams import index_rows
-from hub.store.resource_tables import conditional_keys as CK
-from hub.store.resource_tables import resources as R
-from hub.store.resource_tables import search_index as SI
+from hub.fhirstore import searchsql
+from hub.fhirstore.compartments import condition as compartment_condition
+from hub.fhirstore.compartments import link_rows
+from hub.fhirstore.dates import instant, utcnow
+from hub.fhirstore.query import SearchQuery
+from hub.fhirstore.searchparams import index_rows
+from hub.fhirstore.tables import conditional_keys as CK
+from hub.fhirstore.tables import resources as R
+from hub.fhirstore.tables import search_index as SI
 
 
 _EMPTY_INDEX_ROW = {c.name: None for c in SI.columns if c.name != "row_id"}
