@@ -1,22 +1,22 @@
-"""Access tokens, SMART scopes and the ``require_scope`` guard of every protected route.
+"""Principals, SMART scopes, client keys and access tokens: pure rules, no Flask.
 
 Scopes come in SMART v1 form (``system/Task.read``, ``system/*.write``) and v2 form
 (``system/Task.rs``, ``system/*.cruds``). Both are reduced to the set of interactions they
 grant: c(reate), r(ead), u(pdate), d(elete), s(earch). ``grant_scopes`` narrows a token
 request to what a client is allowed; ``validate_jwks``/``assertion_key`` hold the rules for
-the public keys of SMART Backend Services clients (RS384, ES384).
+the public keys of SMART Backend Services clients (RS384, ES384); ``encode_access_token``
+and ``principal_from_token`` make and check the hub's own access tokens. The Flask request
+guards built on these (``require_scope``, ``current_principal``) are in ``hub.routes.guards``.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 import secrets
 import time
 from dataclasses import dataclass, field
 
 import jwt
-from flask import current_app, g, request
 
 from hub.errors import Forbidden, Unauthorized
 
@@ -191,100 +191,62 @@ class Principal:
     def allows(self, resource: str, perm: str) -> bool:
         return any(s.allows(resource, perm) for s in self.scopes)
 
-
-def token_secret() -> str:
-    """The HMAC key of access tokens: HUB_SECRET_KEY, or the key kept in the database.
-
-    When the key could not be read at start (database not migrated yet), it is read on
-    first use through ``app.extensions["hub.token_secret_loader"]``.
-    """
-    secret = current_app.extensions.get("hub.token_secret")
-    if not secret:
-        loader = current_app.extensions.get("hub.token_secret_loader")
-        if loader is None:
-            raise RuntimeError("no access-token secret is configured")
-        secret = current_app.extensions["hub.token_secret"] = loader()
-    return secret
+    def require(self, resource: str, perm: str) -> None:
+        """Forbidden (403) unless a scope grants the interaction ``perm`` on ``resource``."""
+        if not self.allows(resource, perm):
+            raise Forbidden(f"scope does not allow '{perm}' on {resource}", path=None)
 
 
-def issue_access_token(client_id: str, scope: str, organization: str | None = None,
-                       lifetime: int | None = None) -> tuple[str, int]:
-    """A signed access token for ``client_id``; returns (token, expires_in seconds)."""
-    settings = current_app.extensions["hub.settings"]
-    expires_in = lifetime or settings.token_lifetime_seconds
-    now = int(time.time())
+def encode_access_token(secret: str, issuer: str, client_id: str, scope: str,
+                        organization: str | None, lifetime: int,
+                        now: int | None = None) -> str:
+    """A signed (HS256) access token for ``client_id`` valid ``lifetime`` seconds."""
+    issued = int(time.time()) if now is None else now
     claims = {
-        "iss": settings.public_base_url,
+        "iss": issuer,
         "sub": client_id,
         "scope": scope,
-        "iat": now,
-        "exp": now + expires_in,
+        "iat": issued,
+        "exp": issued + lifetime,
         "jti": secrets.token_urlsafe(16),
     }
     if organization:
         claims["org"] = organization
-    return jwt.encode(claims, token_secret(), algorithm=ACCESS_TOKEN_ALG), expires_in
+    return jwt.encode(claims, secret, algorithm=ACCESS_TOKEN_ALG)
 
 
-def _client_is_active(client_id: str) -> bool:
-    """Whether the client still exists and is not revoked (checked on every request)."""
-    check = current_app.extensions.get("hub.client_active")
-    return True if check is None else check(client_id)
+def _invalid_token(message: str) -> Unauthorized:
+    return Unauthorized(message, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
 
-def authenticate() -> Principal:
-    """The Principal of the bearer token of this request, or Unauthorized."""
-    header = request.headers.get("Authorization", "")
-    kind, _, token = header.partition(" ")
+def bearer_token(authorization: str | None) -> str:
+    """The token of an ``Authorization: Bearer ...`` header value, or Unauthorized."""
+    kind, _, token = (authorization or "").partition(" ")
     if kind.lower() != "bearer" or not token.strip():
         raise Unauthorized("a bearer access token is required",
                            headers={"WWW-Authenticate": 'Bearer realm="hub"'})
-    settings = current_app.extensions["hub.settings"]
+    return token.strip()
+
+
+def principal_from_token(token: str, secret: str, issuer: str) -> Principal:
+    """The Principal of a valid access token of this hub, or Unauthorized saying why not.
+
+    Whether the client is still active is the caller's check (it needs the database).
+    """
     try:
-        claims = jwt.decode(token.strip(), token_secret(), algorithms=[ACCESS_TOKEN_ALG],
-                            issuer=settings.public_base_url,
+        claims = jwt.decode(token, secret, algorithms=[ACCESS_TOKEN_ALG], issuer=issuer,
                             options={"require": ["exp", "iat", "iss", "sub", "scope"]})
     except jwt.ExpiredSignatureError:
-        raise Unauthorized("the access token has expired", headers={
-            "WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
+        raise _invalid_token("the access token has expired") from None
     except jwt.PyJWTError:
-        raise Unauthorized("the access token is not valid", headers={
-            "WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
-    if not _client_is_active(claims["sub"]):
-        raise Unauthorized("the client of this token is revoked", headers={
-            "WWW-Authenticate": 'Bearer error="invalid_token"'})
+        raise _invalid_token("the access token is not valid") from None
     try:
         scopes = parse_scopes(claims["scope"])
     except (ValueError, AttributeError):
-        raise Unauthorized("the access token carries malformed scopes", headers={
-            "WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
+        raise _invalid_token("the access token carries malformed scopes") from None
     return Principal(claims["sub"], claims["scope"], claims.get("org"), scopes)
 
 
-def current_principal() -> Principal:
-    principal = g.get("principal")
-    if principal is None:
-        principal = g.principal = authenticate()
-    return principal
-
-
-def check_scope(resource: str, perm: str) -> Principal:
-    """Authenticate and require the interaction ``perm`` on ``resource``, or 401/403."""
-    principal = current_principal()
-    if not principal.allows(resource, perm):
-        raise Forbidden(f"scope does not allow '{perm}' on {resource}", path=None)
-    return principal
-
-
-def require_scope(resource: str, perm: str):
-    """Route decorator: the caller needs a token granting ``perm`` (c/r/u/d/s) on ``resource``."""
-
-    def decorator(view):
-        @functools.wraps(view)
-        def wrapped(*args, **kwargs):
-            check_scope(resource, perm)
-            return view(*args, **kwargs)
-
-        return wrapped
-
-    return decorator
+def revoked_client() -> Unauthorized:
+    """The error for a valid token whose client was revoked or removed since."""
+    return _invalid_token("the client of this token is revoked")

@@ -91,7 +91,7 @@ def test_rs384_and_es384_assertions_get_a_token(client, keys, jwks_client, key_n
     assert resp.headers["Cache-Control"] == "no-store"
     headers = {"Authorization": f"Bearer {body['access_token']}"}
     with client.application.test_request_context("/", headers=headers):
-        from hub.security import authenticate
+        from hub.routes.guards import authenticate
 
         principal = authenticate()
     assert (principal.client_id, principal.organization) == (jwks_client,
@@ -257,7 +257,7 @@ def test_revoked_jwt_client_is_refused(client, app, keys, jwks_client):
     assert "revoked" in refused(post(client, assertion(jwks_client, keys["rsa"])))
     with app.test_request_context("/", headers={"Authorization": f"Bearer {token}"}):
         from hub.errors import Unauthorized
-        from hub.security import authenticate
+        from hub.routes.guards import authenticate
 
         with pytest.raises(Unauthorized):
             authenticate()

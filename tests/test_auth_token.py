@@ -12,7 +12,7 @@ from werkzeug.security import check_password_hash
 
 from hub import create_app
 from hub.config import Settings
-from hub.security import current_principal, require_scope, token_secret
+from hub.routes.guards import current_principal, require_scope, token_secret
 from hub.store.client_tables import clients, hub_key
 from hub.store.uow import UnitOfWork
 

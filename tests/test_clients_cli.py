@@ -154,7 +154,7 @@ def test_revoke(hub, client):
     with client.application.test_request_context(
             "/", headers={"Authorization": f"Bearer {token}"}):
         from hub.errors import Unauthorized
-        from hub.security import authenticate
+        from hub.routes.guards import authenticate
 
         with pytest.raises(Unauthorized, match="revoked"):
             authenticate()

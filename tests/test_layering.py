@@ -35,3 +35,41 @@ def test_adapters_do_not_depend_on_flask_or_routes():
 def test_routes_do_not_call_partners_directly():
     for path in (HUB / "routes").glob("*.py"):
         assert "requests" not in {n.split(".")[0] for n in _imports(path)}, path.name
+
+
+_WEB = {"flask", "werkzeug"}
+
+
+def _package_imports(package: str) -> dict[str, set[str]]:
+    return {path.name: _imports(path) for path in sorted((HUB / package).glob("*.py"))}
+
+
+def test_fhirstore_imports_no_flask_and_nothing_above_it():
+    files = _package_imports("fhirstore")
+    assert "repository.py" in files and "searchsql.py" in files
+    for name, imported in files.items():
+        assert not {n for n in imported if n.split(".")[0] in _WEB}, name
+        assert not {n for n in imported if n.startswith(("hub.fhirapi", "hub.routes",
+                                                         "hub.security"))}, name
+
+
+def test_fhirapi_is_http_agnostic():
+    files = _package_imports("fhirapi")
+    assert "interactions.py" in files and "context.py" in files
+    for name, imported in files.items():
+        assert not {n for n in imported if n.split(".")[0] in _WEB}, name
+        assert not {n for n in imported if n.startswith("hub.routes")}, name
+
+
+def test_security_rules_are_pure_and_the_guards_sit_with_the_routes():
+    imported = _imports(HUB / "security.py")
+    assert not {n for n in imported if n.split(".")[0] in _WEB}, imported
+    assert {n for n in imported if n.startswith("hub")} <= {"hub.errors"}
+    assert "hub.security" in _imports(HUB / "routes" / "guards.py")
+
+
+def test_small_shared_helpers_import_nothing_of_the_hub():
+    for module in ("etag.py",):
+        imported = _imports(HUB / module)
+        assert not {n for n in imported if n.startswith("hub")}, module
+        assert not {n for n in imported if n.split(".")[0] in _WEB}, module

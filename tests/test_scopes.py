@@ -4,7 +4,8 @@ forms working end to end on a protected route."""
 import pytest
 from flask import Blueprint
 
-from hub.security import (Scope, format_scope, grant_scopes, parse_scopes, require_scope,
+from hub.routes.guards import require_scope
+from hub.security import (Scope, format_scope, grant_scopes, parse_scopes,
                           validate_client_scope)
 
 

@@ -10,5 +10,5 @@ compartment membership live below, in ``hub.fhirstore``.
 * ``search``: search Bundles with paging, _include/_revinclude;
 * ``bundles``: transaction and batch processing;
 * ``capability``: the CapabilityStatement;
-* ``http``: content negotiation, ETag / Prefer / If-* headers.
+* ``context``: running interactions for a caller in a unit of work.
 """

@@ -108,11 +108,7 @@ def _execute(ctx: ia.Ctx, e: Entry, base: str, prefer: str | None) -> dict:
     """Run one entry; its response entry."""
     parts = e.path.split("/")
     rtype = parts[0]
-    if_match = None
-    if e.request.get("ifMatch"):
-        from hub.fhirapi.http import parse_etag
-
-        if_match = parse_etag(e.request["ifMatch"])
+    if_match = ia.if_match_version(e.request.get("ifMatch"))
     if e.method == "DELETE" and len(parts) == 2:
         result = ia.delete(ctx, rtype, parts[1])
         return _write_entry(None, 204, prefer, result.message)

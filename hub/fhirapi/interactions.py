@@ -17,12 +17,13 @@ from urllib.parse import urlencode
 
 from hub.errors import (Conflict, Gone, Issue, NotFound, PreconditionFailed,
                         PreconditionRequired, BadRequest)
+from hub.etag import etag_version
 from hub.fhirapi import provenance, task_rules
 from hub.fhirstore import compartments
 from hub.fhirapi.hooks import WriteEvent
 from hub.fhirstore.query import SearchQuery, parse_search
 from hub.fhirapi.validation import check_type, valid_id, validate_resource
-from hub.security import Principal, check_scope
+from hub.security import Principal
 from hub.fhirstore.repository import StoredResource, VersionConflict
 
 
@@ -41,8 +42,8 @@ class Ctx:
         return self.uow.resources
 
     def require(self, resource_type: str, perm: str) -> None:
-        """``check_scope``: 401/403 unless the caller may ``perm`` on the type."""
-        check_scope(resource_type, perm)
+        """403 unless the caller's scopes grant ``perm`` on the type."""
+        self.principal.require(resource_type, perm)
 
     @property
     def compartment(self) -> str | None:
@@ -61,6 +62,15 @@ class Result:
     status: int
     resource: StoredResource | None = None
     message: str = ""
+
+
+def if_match_version(value: str | None) -> int | None:
+    """The version an ``If-Match`` names (``W/"3"``); None if absent; 400 if it names none."""
+    try:
+        return etag_version(value)
+    except ValueError:
+        raise BadRequest(f"not a version ETag: {value!r}", issues=[Issue(
+            f"not a version ETag: {value!r}", code="value", path="If-Match")]) from None
 
 
 def _not_found(rtype: str, rid: str) -> NotFound:

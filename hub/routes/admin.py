@@ -16,7 +16,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from hub.errors import BadRequest, Conflict, Forbidden, NotFound
-from hub.security import current_principal, require_scope
+from hub.routes.guards import current_principal, require_scope
 from hub.sync import outbox
 from hub.store.sync_tables import OUTBOX_STATUSES
 

@@ -18,8 +18,8 @@ import jwt
 from flask import Blueprint, Flask, current_app, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 
-from hub.security import (ASSERTION_ALGS, MAX_TOKEN_LIFETIME, assertion_key, grant_scopes,
-                          issue_access_token)
+from hub.routes.guards import issue_access_token
+from hub.security import ASSERTION_ALGS, MAX_TOKEN_LIFETIME, assertion_key, grant_scopes
 from hub.store.client_repo import Client, check_unknown_secret, load_or_create_token_secret
 from hub.store.db import Database
 from hub.store.uow import UnitOfWork

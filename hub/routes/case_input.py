@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 
 from flask import request
 from marshmallow import Schema, ValidationError
@@ -12,9 +11,8 @@ from hub.errors import (
     BadRequest, PreconditionFailed, PreconditionRequired, UnsupportedMediaType,
     validation_failed,
 )
-from hub.security import current_principal
-
-_ETAG = re.compile(r'^(?:W/)?"?(\d+)"?$')
+from hub.etag import etag_version
+from hub.routes.guards import current_principal
 
 
 def load_body(schema: Schema):
@@ -43,10 +41,11 @@ def expected_version(required: bool = True) -> int | None:
         return None
     if header.strip() == "*":
         return None
-    m = _ETAG.match(header.strip())
-    if not m:
-        raise PreconditionFailed("If-Match does not name a case version", path="If-Match")
-    return int(m.group(1))
+    try:
+        return etag_version(header)
+    except ValueError:
+        raise PreconditionFailed("If-Match does not name a case version",
+                                 path="If-Match") from None
 
 
 def caller_id() -> str:

@@ -12,6 +12,7 @@ from marshmallow import ValidationError
 
 from hub import services
 from hub.cases import Case
+from hub.etag import weak_etag
 from hub.errors import (
     validation_failed,
 )
@@ -24,7 +25,7 @@ from hub.schemas import (
     TransitionRequestSchema,
     case_input_schema,
 )
-from hub.security import require_scope
+from hub.routes.guards import require_scope
 from hub.store.case_repo import CaseFilter
 from hub.routes.case_input import caller_id, expected_version, load_body
 from hub.store.uow import UnitOfWork
@@ -49,7 +50,7 @@ def _answer(case: Case, status: int = 200, *, created: bool = False) -> Response
     body["next_review_due"] = due.isoformat() if due else None
     resp = current_app.json.response(body)
     resp.status_code = status
-    resp.headers["ETag"] = f'W/"{case.version}"'
+    resp.headers["ETag"] = weak_etag(case.version)
     if created:
         resp.headers["Location"] = url_for("cases.read_case", case_id=case.id)
     return resp

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, url_for
 
+from hub.etag import weak_etag
 from hub.flows import insurer, insurer_status
 from hub.routes.case_input import caller_id, expected_version, load_body
 from hub.schemas import EligibilityRequestInputSchema, PriorAuthRequestInputSchema
-from hub.security import require_scope
+from hub.routes.guards import require_scope
 from hub.store.uow import UnitOfWork
 
 bp = Blueprint("coverage", __name__, url_prefix="/api/cases")
@@ -36,7 +37,7 @@ def _accepted(submitted: insurer.Submitted):
     resp = current_app.json.response(body)
     resp.status_code = 202
     resp.headers["Location"] = link
-    resp.headers["ETag"] = f'W/"{case.version}"'
+    resp.headers["ETag"] = weak_etag(case.version)
     return resp
 
 
@@ -77,7 +78,7 @@ def list_requests(case_id: str):
         items = insurer_status.list_coverage_requests(uow, case_id)
         version = uow.cases.get(case_id).version
     resp = current_app.json.response({"items": items, "total": len(items)})
-    resp.headers["ETag"] = f'W/"{version}"'
+    resp.headers["ETag"] = weak_etag(version)
     return resp
 
 

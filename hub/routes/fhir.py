@@ -1,26 +1,30 @@
 """The FHIR R4 API under ``/fhir`` (thin: the work is in ``hub.fhirapi``).
 
-Every route but ``/metadata`` needs a bearer token; each interaction checks its scope.
-Errors are ``HubError``s rendered as OperationOutcome by ``hub.routes.errors``.
+The only Flask part of the FHIR API, with ``hub.routes.fhir_http`` (headers, responses).
+Every route but ``/metadata`` needs a bearer token; the caller is passed to each
+interaction, which checks its scope. Errors are ``HubError``s rendered as
+OperationOutcome by ``hub.routes.errors``.
 """
 
 from __future__ import annotations
 
+from typing import Callable, TypeVar
 from urllib.parse import parse_qsl
 
 from flask import Blueprint, request
 
-from hub.errors import BadRequest
+from hub.errors import BadRequest, UnsupportedMediaType
 from hub.fhirapi import bundles
 from hub.fhirapi import interactions as ia
 from hub.fhirapi.capability import capability_statement
-from hub.fhirapi.context import run_read, run_write
-from hub.fhirapi.http import (base_url, check_format, fhir_response, json_body, parse_etag,
-                              prefer, version_headers, write_response)
+from hub.fhirapi.interactions import Ctx
 from hub.fhirapi.search import history_bundle, search
-from hub.security import current_principal
+from hub.routes.fhir_http import (base_url, check_format, fhir_response, if_match, json_body,
+                                  prefer, runner, version_headers, write_response)
+from hub.routes.guards import current_principal
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
+T = TypeVar("T")
 
 
 @bp.before_request
@@ -28,6 +32,16 @@ def _authenticate_and_negotiate():
     check_format()
     if request.endpoint != "fhir.metadata":
         current_principal()
+
+
+def run_read(fn: Callable[[Ctx], T]) -> T:
+    """``fn(ctx)`` for this request's caller, read-only."""
+    return runner().read(current_principal(), fn)
+
+
+def run_write(fn: Callable[[Ctx], T]) -> T:
+    """``fn(ctx)`` for this request's caller, in one committed transaction."""
+    return runner().write(current_principal(), fn)
 
 
 def _strict() -> bool:
@@ -74,8 +88,6 @@ def search_type(rtype: str):
 def search_post(rtype: str):
     """Search with the parameters in a form body (and the URL)."""
     if request.mimetype != "application/x-www-form-urlencoded":
-        from hub.errors import UnsupportedMediaType
-
         raise UnsupportedMediaType("POST _search takes application/x-www-form-urlencoded")
     items = _query_items() + parse_qsl(request.get_data(as_text=True),
                                        keep_blank_values=True)
@@ -98,8 +110,9 @@ def conditional_update(rtype: str):
     if not items:
         raise BadRequest("PUT on a type needs search criteria (conditional update)")
     body = json_body()
-    if_match = parse_etag(request.headers.get("If-Match"))
-    result = run_write(lambda ctx: ia.conditional_update(ctx, rtype, items, body, if_match))
+    if_match_version = if_match()
+    result = run_write(lambda ctx: ia.conditional_update(ctx, rtype, items, body,
+                                                         if_match_version))
     return write_response(result.resource, result.status, result.message)
 
 
@@ -112,8 +125,8 @@ def read(rtype: str, rid: str):
 @bp.put("/<rtype>/<rid>")
 def update(rtype: str, rid: str):
     body = json_body()
-    if_match = parse_etag(request.headers.get("If-Match"))
-    result = run_write(lambda ctx: ia.update(ctx, rtype, rid, body, if_match))
+    if_match_version = if_match()
+    result = run_write(lambda ctx: ia.update(ctx, rtype, rid, body, if_match_version))
     return write_response(result.resource, result.status, result.message)
 
 

@@ -21,7 +21,7 @@ from hub.errors import BadRequest, Forbidden, HubError, UnsupportedMediaType, Va
 from hub.fhir import FHIR_JSON
 from hub.flows import insurer_answers
 from hub.mappings.errors import MappingError
-from hub.security import check_scope
+from hub.routes.guards import check_scope
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
 

@@ -1,14 +1,23 @@
-"""HTTP details of the FHIR API: media types, _format, ETag, Prefer, responses."""
+"""HTTP details of the FHIR API: media types, _format, Prefer, If-Match, responses.
+
+The Flask side of ``hub.fhirapi``: request headers become plain values for the
+interactions, and their results become responses (ETag, Last-Modified, Location).
+"""
 
 from __future__ import annotations
 
 import json
+from datetime import timezone
+from email.utils import format_datetime
 
 from flask import Response, current_app, request
 
-from hub.errors import BadRequest, HubError, Issue, UnsupportedMediaType
+from hub.errors import HubError, UnsupportedMediaType
 from hub.fhir import FHIR_JSON
-from hub.fhirstore.dates import instant
+from hub.fhirapi.context import FhirRunner
+from hub.fhirapi.hooks import write_hooks
+from hub.fhirapi.interactions import if_match_version
+from hub.fhirapi.validation import load_json
 from hub.fhirstore.repository import StoredResource
 
 JSON_TYPES = {"application/fhir+json", "application/json", "application/json+fhir"}
@@ -17,6 +26,13 @@ _FORMATS = JSON_TYPES | {"json"}
 
 class NotAcceptable(HubError):
     status, code = 406, "not-supported"
+
+
+def runner() -> FhirRunner:
+    """The interaction runner of this app (database, write hooks, page sizes)."""
+    settings = current_app.extensions["hub.settings"]
+    return FhirRunner(current_app.extensions["hub.db"], write_hooks(current_app),
+                      settings.page_size_default, settings.page_size_max)
 
 
 def check_format() -> None:
@@ -38,23 +54,12 @@ def json_body() -> dict | list:
         raise UnsupportedMediaType(
             f"content type {request.content_type or '(none)'} is not supported; "
             "send application/fhir+json")
-    from hub.fhirapi.validation import load_json
-
     return load_json(request.get_data())
 
 
-def parse_etag(value: str | None) -> int | None:
-    """The version of an ``If-Match`` / ETag value (``W/"3"``, ``"3"``, ``3``)."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    if text.startswith("W/"):
-        text = text[2:]
-    text = text.strip('"')
-    if not text.isdigit():
-        raise BadRequest(f"not a version ETag: {value!r}", issues=[Issue(
-            f"not a version ETag: {value!r}", code="value")])
-    return int(text)
+def if_match() -> int | None:
+    """The version named by the ``If-Match`` header (400 if it names none)."""
+    return if_match_version(request.headers.get("If-Match"))
 
 
 def prefer(name: str) -> str | None:
@@ -87,9 +92,6 @@ def fhir_response(body: dict | None, status: int = 200,
 
 def version_headers(res: StoredResource, location: bool = False) -> dict[str, str]:
     """ETag, Last-Modified and (for writes) Location of a stored version."""
-    from email.utils import format_datetime
-    from datetime import timezone
-
     headers = {"ETag": res.etag,
                "Last-Modified": format_datetime(res.last_updated.replace(
                    tzinfo=timezone.utc), usegmt=True)}
@@ -113,8 +115,3 @@ def write_response(res: StoredResource, status: int, message: str) -> Response:
     if want == "OperationOutcome":
         return fhir_response(information_outcome(message), status, headers)
     return fhir_response(res.content, status, headers)
-
-
-__all__ = ["FHIR_JSON", "base_url", "check_format", "fhir_response", "information_outcome",
-           "instant", "json_body", "parse_etag", "prefer", "version_headers",
-           "write_response"]

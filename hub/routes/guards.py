@@ -1,0 +1,85 @@
+"""The Flask request guards of every protected route: who is calling, and may they.
+
+The rules (scopes, tokens, principals) are pure, in ``hub.security``; this module reads
+them from the request and the app: the bearer token of ``Authorization``, the token
+secret and settings in ``app.extensions``, the caller kept in ``flask.g`` per request.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from flask import current_app, g, request
+
+from hub.security import (Principal, bearer_token, encode_access_token, principal_from_token,
+                          revoked_client)
+
+
+def token_secret() -> str:
+    """The HMAC key of access tokens: HUB_SECRET_KEY, or the key kept in the database.
+
+    When the key could not be read at start (database not migrated yet), it is read on
+    first use through ``app.extensions["hub.token_secret_loader"]``.
+    """
+    secret = current_app.extensions.get("hub.token_secret")
+    if not secret:
+        loader = current_app.extensions.get("hub.token_secret_loader")
+        if loader is None:
+            raise RuntimeError("no access-token secret is configured")
+        secret = current_app.extensions["hub.token_secret"] = loader()
+    return secret
+
+
+def issue_access_token(client_id: str, scope: str, organization: str | None = None,
+                       lifetime: int | None = None) -> tuple[str, int]:
+    """A signed access token for ``client_id``; returns (token, expires_in seconds)."""
+    settings = current_app.extensions["hub.settings"]
+    expires_in = lifetime or settings.token_lifetime_seconds
+    token = encode_access_token(token_secret(), settings.public_base_url, client_id, scope,
+                                organization, expires_in)
+    return token, expires_in
+
+
+def _client_is_active(client_id: str) -> bool:
+    """Whether the client still exists and is not revoked (checked on every request)."""
+    check = current_app.extensions.get("hub.client_active")
+    return True if check is None else check(client_id)
+
+
+def authenticate() -> Principal:
+    """The Principal of the bearer token of this request, or Unauthorized."""
+    token = bearer_token(request.headers.get("Authorization"))
+    settings = current_app.extensions["hub.settings"]
+    principal = principal_from_token(token, token_secret(), settings.public_base_url)
+    if not _client_is_active(principal.client_id):
+        raise revoked_client()
+    return principal
+
+
+def current_principal() -> Principal:
+    """The caller of this request (authenticated once, then kept in ``flask.g``)."""
+    principal = g.get("principal")
+    if principal is None:
+        principal = g.principal = authenticate()
+    return principal
+
+
+def check_scope(resource: str, perm: str) -> Principal:
+    """Authenticate and require the interaction ``perm`` on ``resource``, or 401/403."""
+    principal = current_principal()
+    principal.require(resource, perm)
+    return principal
+
+
+def require_scope(resource: str, perm: str):
+    """Route decorator: the caller needs a token granting ``perm`` (c/r/u/d/s) on ``resource``."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapped(*args, **kwargs):
+            check_scope(resource, perm)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
