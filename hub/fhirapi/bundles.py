@@ -112,6 +112,9 @@ def _execute(ctx: ia.Ctx, e: Entry, base: str, prefer: str | None) -> dict:
     if e.method == "DELETE" and len(parts) == 2:
         result = ia.delete(ctx, rtype, parts[1])
         return _write_entry(None, 204, prefer, result.message)
+    if e.method == "DELETE" and len(parts) == 1 and e.query:
+        result = ia.conditional_delete(ctx, rtype, e.query)
+        return _write_entry(None, 204, prefer, result.message)
     if e.method == "POST" and len(parts) == 1:
         result = ia.create(ctx, rtype, e.resource, e.request.get("ifNoneExist"), e.new_id)
         return _write_entry(result.resource, result.status, prefer, result.message)
@@ -233,6 +236,8 @@ def _batch_entry(ctx: ia.Ctx, e: Entry, base: str, prefer: str | None) -> dict:
 
 
 def _response_bundle(kind: str, entries: list[Entry]) -> dict:
-    return {"resourceType": "Bundle", "id": str(uuid.uuid4()),
-            "meta": {"lastUpdated": instant(utcnow())}, "type": kind,
-            "entry": [e.response for e in sorted(entries, key=lambda x: x.index)]}
+    bundle = {"resourceType": "Bundle", "id": str(uuid.uuid4()),
+              "meta": {"lastUpdated": instant(utcnow())}, "type": kind}
+    if entries:  # FHIR JSON has no empty arrays: an empty transaction answers no entry
+        bundle["entry"] = [e.response for e in sorted(entries, key=lambda x: x.index)]
+    return bundle

@@ -33,7 +33,7 @@ def _resource(rtype: str) -> dict:
         "conditionalCreate": True,
         "conditionalRead": "not-supported",
         "conditionalUpdate": True,
-        "conditionalDelete": "not-supported",
+        "conditionalDelete": "single",
         "referencePolicy": ["literal", "local"],
         "searchInclude": ["*", *[f"{rtype}:{n}" for n in ref_params]],
         "searchRevInclude": ["*", *rev],

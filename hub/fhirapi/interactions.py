@@ -241,13 +241,32 @@ def conditional_update(ctx: Ctx, rtype: str, items: list[tuple[str, str]], body:
 
 
 def delete(ctx: Ctx, rtype: str, rid: str) -> Result:
-    """Delete (204); deleting a deleted resource is a no-op, an unknown one is 404."""
+    """Delete (204); deleting a deleted or never-stored resource is a no-op (R4: a delete
+    of a resource that does not exist answers 200/204), one outside the compartment 404."""
     check_type(rtype)
     ctx.require(rtype, "d")
-    prev = ctx.repo.read(rtype, rid) if valid_id(rid) else None
-    if prev is None or not ctx.visible(rtype, rid):
+    if not valid_id(rid):
+        raise BadRequest(f"{rid!r} is not a valid resource id")
+    prev = ctx.repo.read(rtype, rid)
+    if prev is None:
+        return Result(204, None, f"{rtype}/{rid} does not exist: nothing to delete")
+    if not ctx.visible(rtype, rid):
         raise _not_found(rtype, rid)
     res = ctx.repo.delete(rtype, rid)
     if res is not None:
         _hooks(ctx, "delete", prev.content, res)
     return Result(204, res, f"deleted {rtype}/{rid}")
+
+
+def conditional_delete(ctx: Ctx, rtype: str, items: list[tuple[str, str]]) -> Result:
+    """``DELETE Type?query`` (R4 conditional delete, single): no match or one match is an
+    ordinary delete (204), several matches 412."""
+    check_type(rtype)
+    ctx.require(rtype, "d")
+    matches = find_conditional(ctx, rtype, items)
+    if len(matches) > 1:
+        raise PreconditionFailed(f"the conditional delete matches more than one {rtype}")
+    if not matches:
+        return Result(204, None, f"no {rtype} matches: nothing to delete")
+    return delete(ctx, rtype, matches[0].id)
+

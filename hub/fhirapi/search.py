@@ -116,8 +116,8 @@ def history_bundle(ctx: Ctx, rtype: str, rid: str | None, args, *, base: str) ->
         url = f"{v.type}/{v.id}"
         if v.deleted:
             method, status = "DELETE", "204 No Content"
-        elif v.version_id == 1:
-            method, status = "POST", "201 Created"
+        elif v.version_id == 1:  # created by POST, or by PUT with the client's id
+            method, status = v.method or "POST", "201 Created"
         else:
             method, status = "PUT", "200 OK"
         entry = {"fullUrl": f"{base}/{url}"}

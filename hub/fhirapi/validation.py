@@ -13,7 +13,7 @@ import re
 
 from pydantic import ValidationError
 
-from hub.errors import BadRequest, Issue, ValidationFailed
+from hub.errors import BadRequest, Issue, NotFound, ValidationFailed
 from hub.fhir import model_class, parse_resource
 from hub.fhirstore.searchparams import SUPPORTED_TYPES, values_at
 
@@ -82,16 +82,17 @@ def load_json(raw: bytes | str) -> dict:
 
 
 def check_type(resource_type: str, *, supported: bool = True) -> None:
-    """BadRequest unless ``resource_type`` is an R4 resource type the hub serves."""
+    """404 unless ``resource_type`` is an R4 resource type the hub serves (R4 http.html:
+    an unknown or unsupported type in the URL is 404 Not Found)."""
     try:
         model_class(resource_type)
     except (ValueError, KeyError, AttributeError):
-        raise BadRequest(f"unknown resource type {resource_type!r}", issues=[Issue(
+        raise NotFound(f"unknown resource type {resource_type!r}", issues=[Issue(
             f"unknown resource type {resource_type!r}", code="not-supported")]) from None
     if supported and resource_type not in SUPPORTED_TYPES:
-        raise BadRequest(f"resource type {resource_type} is not supported here",
-                         issues=[Issue(f"resource type {resource_type} is not supported",
-                                       code="not-supported")])
+        raise NotFound(f"resource type {resource_type} is not supported here",
+                       issues=[Issue(f"resource type {resource_type} is not supported",
+                                     code="not-supported")])
 
 
 def _expression(resource_type: str, loc: tuple) -> str:
@@ -112,7 +113,10 @@ def validate_resource(data: dict, *, expected_type: str | None = None,
     rtype = data.get("resourceType")
     if not isinstance(rtype, str):
         raise BadRequest("the body has no resourceType", path="resourceType")
-    check_type(rtype, supported=expected_type is None)
+    try:
+        check_type(rtype, supported=expected_type is None)
+    except NotFound as exc:  # a bad type in the body is a bad request, not a missing URL
+        raise BadRequest(exc.message, issues=exc.issues) from None
     if expected_type and rtype != expected_type:
         raise BadRequest(f"resourceType {rtype} does not match the URL ({expected_type})",
                          path=f"{rtype}.resourceType")

@@ -179,9 +179,9 @@ def parse_search(resource_type: str, items: list[tuple[str, str]], *, strict: bo
     q = SearchQuery(resource_type, count=default_count)
     params = params_for(resource_type)
 
-    def unknown(message: str) -> None:
+    def unknown(message: str, code: str = "not-supported", path: str | None = None) -> None:
         if strict:
-            raise BadRequest(message, issues=[Issue(message, code="not-supported")])
+            raise BadRequest(message, issues=[Issue(message, code=code, path=path)])
         q.warnings.append(message)
 
     for key, raw in items:
@@ -218,10 +218,13 @@ def parse_search(resource_type: str, items: list[tuple[str, str]], *, strict: bo
 def _result_param(q: SearchQuery, name: str, modifier, raw: str, max_count: int,
                   unknown) -> None:
     if name == "_count":
-        try:
-            q.count = max(0, min(int(raw), max_count))
-        except ValueError:
-            raise BadRequest(f"_count must be an integer, not {raw!r}") from None
+        count = int(raw) if re.fullmatch(r"[0-9]{1,9}", raw.strip()) else None
+        if count is None:  # lenient: the default page size, and a warning in the Bundle
+            unknown(f"_count must be a non-negative integer, not {raw!r}: "
+                    f"the default page size {q.count} was used", code="value",
+                    path="_count")
+        else:
+            q.count = min(count, max_count)
     elif name == "_offset":
         try:
             q.offset = max(0, int(raw))

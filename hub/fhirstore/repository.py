@@ -50,6 +50,7 @@ class StoredResource:
     last_updated: datetime
     deleted: bool
     content: dict | None
+    method: str | None = None  # POST, PUT or DELETE: how the version was written
 
     @property
     def etag(self) -> str:
@@ -64,7 +65,8 @@ def _row(rtype: str, row) -> StoredResource:
     m = row._mapping
     content = json.loads(m["content"]) if m.get("content") else None
     return StoredResource(rtype if rtype else m["res_type"], m["res_id"], m["version_id"],
-                          m["last_updated"], bool(m.get("deleted", False)), content)
+                          m["last_updated"], bool(m.get("deleted", False)), content,
+                          m.get("method"))
 
 
 def new_resource_id() -> str:
@@ -119,7 +121,7 @@ class ResourceRepository:
 
     def create(self, rtype: str, content: dict, rid: str | None = None) -> StoredResource:
         """Store version 1 of a new resource (a server id unless ``rid`` is given)."""
-        return self._write(rtype, rid or new_resource_id(), content, None)
+        return self._write(rtype, rid or new_resource_id(), content, None, "POST")
 
     def update(self, rtype: str, rid: str, content: dict,
                expected_version: int | None = None) -> StoredResource:
@@ -127,17 +129,17 @@ class ResourceRepository:
         prev = self.read(rtype, rid)
         if expected_version is not None and (prev is None or prev.version_id != expected_version):
             raise VersionConflict(f"{rtype}/{rid} is not at version {expected_version}")
-        return self._write(rtype, rid, content, prev)
+        return self._write(rtype, rid, content, prev, "PUT")
 
     def delete(self, rtype: str, rid: str) -> StoredResource | None:
         """Store a deletion version; None if there is nothing (left) to delete."""
         prev = self.read(rtype, rid)
         if prev is None or prev.deleted:
             return None
-        return self._write(rtype, rid, None, prev)
+        return self._write(rtype, rid, None, prev, "DELETE")
 
     def _write(self, rtype: str, rid: str, content: dict | None,
-               prev: StoredResource | None) -> StoredResource:
+               prev: StoredResource | None, method: str) -> StoredResource:
         version = prev.version_id + 1 if prev else 1
         now = utcnow()
         if prev and now <= prev.last_updated:
@@ -160,7 +162,7 @@ class ResourceRepository:
         try:
             self.session.execute(insert(R).values(
                 res_type=rtype, res_id=rid, version_id=version, last_updated=now,
-                deleted=content is None, current=True,
+                deleted=content is None, current=True, method=method,
                 content=json.dumps(content, separators=(",", ":")) if content else None))
         except IntegrityError:
             raise VersionConflict(f"{rtype}/{rid} changed concurrently") from None
@@ -170,7 +172,7 @@ class ResourceRepository:
                     for r in (*index_rows(content), *link_rows(content))]
             if rows:
                 self.session.execute(insert(SI), rows)
-        return StoredResource(rtype, rid, version, now, content is None, content)
+        return StoredResource(rtype, rid, version, now, content is None, content, method)
 
     # --- conditional create guard --------------------------------------------------------
 

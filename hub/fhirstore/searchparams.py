@@ -129,7 +129,8 @@ _DEFS: dict[str, list[SearchParam]] = {
                        "effectiveInstant")],
     "DocumentReference": [*_patient(), _p("status", "token", "status"),
                           _p("type", "token", "type")],
-    "Organization": [_p("name", "string", "name")],
+    # R4 Organization-name: "Organization.name | Organization.alias"
+    "Organization": [_p("name", "string", "name", "alias")],
     "Practitioner": [_p("name", "string", "name")],
     "PractitionerRole": [_p("practitioner", "reference", "practitioner"),
                          _p("organization", "reference", "organization")],

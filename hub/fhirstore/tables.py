@@ -27,6 +27,8 @@ resources = Table(
     Column("deleted", Boolean, nullable=False, default=False),
     Column("current", Boolean, nullable=False, default=True),
     Column("content", Text, nullable=True),  # NULL for a deletion version
+    # the interaction that wrote the version: POST, PUT, DELETE (NULL: written before 0006)
+    Column("method", String(8), nullable=True),
     Index("ix_resources_current", "res_type", "current", "last_updated"),
     Index("ix_resources_updated", "last_updated"),
 )

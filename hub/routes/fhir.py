@@ -116,6 +116,15 @@ def conditional_update(rtype: str):
     return write_response(result.resource, result.status, result.message)
 
 
+@bp.delete("/<rtype>")
+def conditional_delete(rtype: str):
+    items = _query_items()
+    if not items:
+        raise BadRequest("DELETE on a type needs search criteria (conditional delete)")
+    run_write(lambda ctx: ia.conditional_delete(ctx, rtype, items))
+    return fhir_response(None, 204)
+
+
 @bp.get("/<rtype>/<rid>")
 def read(rtype: str, rid: str):
     result = run_read(lambda ctx: ia.read(ctx, rtype, rid))

@@ -35,11 +35,18 @@ def runner() -> FhirRunner:
                       settings.page_size_default, settings.page_size_max)
 
 
+def format_mime(fmt: str) -> str:
+    """The media type of a ``_format`` value, lower case and without parameters. A literal
+    ``+`` not percent-encoded arrives as a space (``application/fhir json``): read as ``+``."""
+    mime = fmt.split(";")[0].strip().lower()
+    return "+".join(mime.split())
+
+
 def check_format() -> None:
     """406 unless the client accepts JSON (``_format`` wins over ``Accept``)."""
     fmt = request.args.get("_format")
     if fmt is not None:
-        if fmt.split(";")[0].strip().lower() not in _FORMATS:
+        if format_mime(fmt) not in _FORMATS:
             raise NotAcceptable(f"_format {fmt!r} is not supported: this server speaks JSON")
         return
     accept = request.headers.get("Accept")

@@ -70,7 +70,9 @@ def test_delete_then_gone_and_history_keeps_every_version(fhir):
     assert fhir.get(f"/fhir/Patient?_id={p['id']}").get_json()["total"] == 0
     back = fhir.put(url, {**p})
     assert back.status_code == 201 and back.get_json()["meta"]["versionId"] == "4"
-    assert fhir.delete("/fhir/Patient/never-was").status_code == 404
+    # R4: deleting a resource that never existed is not an error (200/204)
+    assert fhir.delete("/fhir/Patient/never-was").status_code == 204
+    assert fhir.get("/fhir/Patient/never-was").status_code == 404
 
 
 def test_type_history_and_since(fhir):

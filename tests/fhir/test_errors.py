@@ -40,13 +40,16 @@ def test_id_mismatch_on_put(fhir):
 
 @pytest.mark.parametrize("url", ["/fhir/Foo", "/fhir/Foo/1", "/fhir/Medication"])
 def test_unknown_or_unsupported_type(fhir, url):
+    # R4 http.html: an unknown (or unsupported) resource type in the URL is 404 Not Found
     resp = fhir.get(url)
-    assert resp.status_code == 400 and _issue(resp)["code"] == "not-supported"
+    assert resp.status_code == 404 and _issue(resp)["code"] == "not-supported"
 
 
 def test_unknown_type_in_body(fhir):
     resp = fhir.post("/fhir/Foo", {"resourceType": "Foo"})
-    assert resp.status_code == 400
+    assert resp.status_code == 404  # the URL names an unknown type
+    wrong = fhir.post("/fhir/Patient", {"resourceType": "Foo"})
+    assert wrong.status_code == 400 and _issue(wrong)["code"] == "not-supported"
 
 
 @pytest.mark.parametrize("resource,expression", [
@@ -126,7 +129,8 @@ def test_scopes_per_interaction(fhir, fhir_as):
 def test_bad_search_values_are_400(fhir):
     assert fhir.get("/fhir/Task?authored-on=yesterday").status_code == 400
     assert fhir.get("/fhir/Task?status:exact=x").status_code == 400
-    assert fhir.get("/fhir/Task?_count=many").status_code == 400
+    assert fhir.get("/fhir/Task?_count=many",
+                    headers={"Prefer": "handling=strict"}).status_code == 400
     assert fhir.get("/fhir/Task?_include=Task:status").status_code == 400
     assert fhir.get("/fhir/Task?owner:missing=maybe").status_code == 400
 
