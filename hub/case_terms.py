@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+
 class CaseStatus(StrEnum):
     INTAKE = "intake"
     ASSESSMENT = "assessment"

@@ -1,7 +1,8 @@
 """The case record: a patient under case management, and the rules of its lifecycle.
 
 Plain dataclasses; the enums and transition tables live in ``hub.case_terms`` and are
-re-exported here. Nothing of Flask, SQL or FHIR is imported: it is the business truth that the API, the store and the mappings all serve.
+re-exported here. Nothing of Flask, SQL or FHIR is imported: it is the business truth that the API, the
+store and the mappings all serve.
 Terminology (SNOMED roles, v3 codes) is carried as ``Code`` values; which codes mean what
 to FHIR partners is decided in ``hub.mappings.codes``.
 """
@@ -10,16 +11,101 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
-from hub.case_terms import (  # noqa: F401 - the record's vocabulary, re-exported
-    CaseStatus, CASE_TRANSITIONS, FINAL_CASE_STATUSES, CaseModel, REVIEW_INTERVAL_DAYS,
-    Setting, Gender, IdentifierKind, ConditionCategory, ConditionStatus, PlanStatus,
-    GoalLifecycle, GoalAchievement, ActivityKind, ActivityStatus, PeriodUnit, MemberKind,
-    FundingKind, FundingStatus, SubscriberRelationship, DecisionStatus, EncounterKind,
-    EncounterStatus, DischargeDisposition, ReferralStatus, Actor, REFERRAL_TRANSITIONS,
-    FINAL_REFERRAL_STATUSES, REFERRAL_REASON_REQUIRED, ReviewOutcome, ReviewMode,
+from hub.case_terms import (  # the record's vocabulary, re-exported (see __all__)
+    CASE_TRANSITIONS,
+    FINAL_CASE_STATUSES,
+    FINAL_REFERRAL_STATUSES,
+    REFERRAL_REASON_REQUIRED,
+    REFERRAL_TRANSITIONS,
+    REVIEW_INTERVAL_DAYS,
+    ActivityKind,
+    ActivityStatus,
+    Actor,
+    CaseModel,
+    CaseStatus,
+    ConditionCategory,
+    ConditionStatus,
+    DecisionStatus,
+    DischargeDisposition,
+    EncounterKind,
+    EncounterStatus,
+    FundingKind,
+    FundingStatus,
+    Gender,
+    GoalAchievement,
+    GoalLifecycle,
+    IdentifierKind,
+    MemberKind,
+    PeriodUnit,
+    PlanStatus,
+    ReferralStatus,
+    ReviewMode,
+    ReviewOutcome,
+    Setting,
+    SubscriberRelationship,
 )
+
+__all__ = [
+    "CASE_TRANSITIONS",
+    "FINAL_CASE_STATUSES",
+    "FINAL_REFERRAL_STATUSES",
+    "REFERRAL_REASON_REQUIRED",
+    "REFERRAL_TRANSITIONS",
+    "REVIEW_INTERVAL_DAYS",
+    "Activity",
+    "ActivityKind",
+    "ActivityStatus",
+    "Actor",
+    "Address",
+    "Assessment",
+    "CareTeamMember",
+    "Case",
+    "CaseModel",
+    "CaseRuleError",
+    "CaseStatus",
+    "Code",
+    "Condition",
+    "ConditionCategory",
+    "ConditionStatus",
+    "Contact",
+    "CoverageDecision",
+    "DecisionStatus",
+    "DischargeDisposition",
+    "Encounter",
+    "EncounterKind",
+    "EncounterStatus",
+    "Frequency",
+    "FundingKind",
+    "FundingSource",
+    "FundingStatus",
+    "Gender",
+    "Goal",
+    "GoalAchievement",
+    "GoalLifecycle",
+    "HumanName",
+    "Identifier",
+    "IdentifierKind",
+    "MemberKind",
+    "Note",
+    "Party",
+    "Patient",
+    "Period",
+    "PeriodUnit",
+    "Plan",
+    "PlanStatus",
+    "Referral",
+    "ReferralStatus",
+    "Review",
+    "ReviewMode",
+    "ReviewOutcome",
+    "Setting",
+    "StatusChange",
+    "SubscriberRelationship",
+    "new_id",
+    "utcnow",
+]
 
 
 class CaseRuleError(ValueError):
@@ -38,7 +124,7 @@ def new_id() -> str:
 
 def utcnow() -> datetime:
     """Now, timezone-aware UTC, to the second."""
-    return datetime.now(timezone.utc).replace(microsecond=0)
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 # --- value objects -----------------------------------------------------------------------

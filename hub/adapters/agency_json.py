@@ -24,12 +24,17 @@ import os
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import quote
 
 import requests
 
 from hub.adapters.errors import (
-    PartnerConfigError, PartnerConflict, PartnerError, PartnerUnavailable, error_for_response,
+    PartnerConfigError,
+    PartnerConflict,
+    PartnerError,
+    PartnerUnavailable,
+    error_for_response,
 )
 from hub.adapters.smart_auth import ApiKeyAuth
 
@@ -54,7 +59,7 @@ class SendResult:
 
     created: bool
     status: int
-    state: dict
+    state: dict[str, Any]
     location: str | None = None
 
 
@@ -63,10 +68,10 @@ class ChangePage:
     """One page of the change feed. Apply ``referrals``, then store ``cursor`` (the
     ``until`` watermark): the next ``changes_since(cursor)`` starts from there."""
 
-    referrals: list[dict]
+    referrals: list[dict[str, Any]]
     cursor: str | None
     next: str | None = None
-    headers: dict = field(default_factory=dict)
+    headers: dict[str, Any] = field(default_factory=dict)
 
 
 class AgencyJsonClient:
@@ -95,7 +100,7 @@ class AgencyJsonClient:
 
     @classmethod
     def from_partner(cls, partner, environ: Mapping[str, str] | None = None,
-                     **kwargs) -> "AgencyJsonClient":
+                     **kwargs) -> AgencyJsonClient:
         """The client of a configured partner (``hub.sync.partners.Partner``, duck-typed:
         ``id``, ``base_url``, ``auth.type/header/key_env``, ``timeouts.connect/read``).
         The API key is read from the environment variable the configuration names."""
@@ -116,7 +121,7 @@ class AgencyJsonClient:
 
     # -- the four interactions --------------------------------------------------------------
 
-    def send_referral(self, body: dict) -> SendResult:
+    def send_referral(self, body: dict[str, Any]) -> SendResult:
         """POST {base}/referrals, idempotent by the referral id (body ``id`` and the
         Idempotency-Key header): 201 created, 200 already there with the same content,
         409 (AgencyConflict) there with other content."""
@@ -133,13 +138,13 @@ class AgencyJsonClient:
         return SendResult(created=resp.status_code == 201, status=resp.status_code,
                           state=state, location=resp.headers.get("Location"))
 
-    def get_referral(self, referral_id: str) -> dict:
+    def get_referral(self, referral_id: str) -> dict[str, Any]:
         """GET {base}/referrals/{id}: the referral state (status, history, visits)."""
         path = f"/referrals/{quote(referral_id, safe='')}"
         return self._json(self._request("GET", path), "GET", path)
 
     def cancel_referral(self, referral_id: str, reason: str,
-                        cancelled_at: str | None = None) -> dict:
+                        cancelled_at: str | None = None) -> dict[str, Any]:
         """POST {base}/referrals/{id}/cancel with the reason; idempotent (cancelling a
         cancelled referral answers 200). A final referral answers 409 (AgencyConflict)."""
         if not (reason or "").strip():
@@ -155,7 +160,7 @@ class AgencyJsonClient:
         page, following the ``next`` cursors. Store each page's ``cursor`` after applying
         it; ``updated_since`` is inclusive, so the last referral may come again (applying
         is idempotent)."""
-        params: dict = {"limit": self.page_limit}
+        params: dict[str, Any] = {"limit": self.page_limit}
         if since is not None:
             params["updated_since"] = since
         seen: set[str] = set()
@@ -188,7 +193,7 @@ class AgencyJsonClient:
 
     # -- plumbing -----------------------------------------------------------------------------
 
-    def _json(self, resp: requests.Response, method: str, path: str) -> dict:
+    def _json(self, resp: requests.Response, method: str, path: str) -> dict[str, Any]:
         try:
             body = resp.json()
         except ValueError as exc:
@@ -199,8 +204,9 @@ class AgencyJsonClient:
                                partner=self.partner, response=resp)
         return body
 
-    def _request(self, method: str, path: str, *, params: dict | None = None,
-                 json: dict | None = None, headers: dict | None = None) -> requests.Response:
+    def _request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+                 json: dict[str, Any] | None = None,
+                 headers: dict[str, Any] | None = None) -> requests.Response:
         """The single place that adds auth and timeout and translates failures."""
         url = self.base_url + path
         sent = dict(headers or {})
@@ -235,7 +241,7 @@ class AgencyJsonClient:
         raise error
 
 
-def _problem(resp: requests.Response) -> dict:
+def _problem(resp: requests.Response) -> dict[str, Any]:
     """The problem+json body of an error answer, or {} (the code is safe to log, the detail
     is not logged: an agency might echo patient data in it)."""
     try:

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 
 class PartnerError(Exception):
     """A partner call failed; ``response`` is the ``requests.Response`` when there was one.
 
     ``retryable`` tells the retry policy whether trying again later can succeed.
-    ``outcome`` is the partner's OperationOutcome (a dict) when its body carried one.
+    ``outcome`` is the partner's OperationOutcome (a dict) when its body carried one;
+    ``problem`` its problem+json body (the agency JSON API), when it sent one.
     """
 
     retryable = False
+    problem: dict[str, Any] | None = None
 
     def __init__(self, message: str, *, partner: str | None = None, response=None,
-                 outcome: dict | None = None) -> None:
+                 outcome: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.partner = partner
@@ -78,7 +81,7 @@ class PartnerConfigError(PartnerError):
     retryable = True
 
 
-def outcome_text(outcome: dict | None) -> str:
+def outcome_text(outcome: dict[str, Any] | None) -> str:
     """The issues of an OperationOutcome as one line: ``error/invalid: text @ path; ...``."""
     if not isinstance(outcome, dict) or outcome.get("resourceType") != "OperationOutcome":
         return ""
@@ -110,8 +113,8 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if when is None:
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    now = now or datetime.now(timezone.utc)
+        when = when.replace(tzinfo=UTC)
+    now = now or datetime.now(UTC)
     return max(0.0, (when - now).total_seconds())
 
 

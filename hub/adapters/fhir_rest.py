@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -29,11 +30,11 @@ class FhirResponse:
     """What a partner answered to a write or read: status, body, and version bookkeeping."""
 
     status: int
-    resource: dict | None = None
+    resource: dict[str, Any] | None = None
     etag: str | None = None
     location: str | None = None
     last_modified: str | None = None
-    headers: dict = field(default_factory=dict)
+    headers: dict[str, Any] = field(default_factory=dict)
 
     @property
     def version_id(self) -> str | None:
@@ -80,11 +81,11 @@ class FhirRestClient:
 
     # -- interactions -------------------------------------------------------------------
 
-    def capabilities(self) -> dict:
+    def capabilities(self) -> dict[str, Any]:
         """GET [base]/metadata: the partner's CapabilityStatement."""
         return self._request("GET", "metadata", auth=False).resource or {}
 
-    def get(self, path: str, params: dict | None = None) -> FhirResponse:
+    def get(self, path: str, params: dict[str, Any] | None = None) -> FhirResponse:
         """GET [base]/path (a health endpoint, an operation answered by GET)."""
         return self._request("GET", path.lstrip("/"), params=params)
 
@@ -92,8 +93,8 @@ class FhirRestClient:
         """GET [base]/Type/id."""
         return self._request("GET", f"{resource_type}/{resource_id}")
 
-    def search(self, resource_type: str, params: dict | None = None, *,
-               max_pages: int = 1000) -> Iterator[dict]:
+    def search(self, resource_type: str, params: dict[str, Any] | None = None, *,
+               max_pages: int = 1000) -> Iterator[dict[str, Any]]:
         """Every matching resource (entries with search.mode ``match``), following ``next``."""
         for bundle in self.search_pages(resource_type, params, max_pages=max_pages):
             for entry in bundle.get("entry") or []:
@@ -101,8 +102,8 @@ class FhirRestClient:
                 if mode == "match" and entry.get("resource"):
                     yield entry["resource"]
 
-    def search_pages(self, resource_type: str, params: dict | None = None, *,
-                     max_pages: int = 1000) -> Iterator[dict]:
+    def search_pages(self, resource_type: str, params: dict[str, Any] | None = None, *,
+                     max_pages: int = 1000) -> Iterator[dict[str, Any]]:
         """The searchset Bundles, page by page, following ``link[relation=next]``."""
         resp = self._request("GET", resource_type, params=params)
         seen = set()
@@ -119,7 +120,7 @@ class FhirRestClient:
                            partner=self.partner)
 
     def changes_since(self, resource_type: str, since: datetime | str | None,
-                      params: dict | None = None) -> Iterator[dict]:
+                      params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
         """Resources changed after ``since`` (``_lastUpdated=gt``), oldest first when the
         partner honours ``_sort``; ``since=None`` pulls everything."""
         query = dict(params or {})
@@ -129,13 +130,13 @@ class FhirRestClient:
         query.setdefault("_sort", "_lastUpdated")
         return self.search(resource_type, query)
 
-    def create(self, resource: dict, *, if_none_exist: str | None = None) -> FhirResponse:
+    def create(self, resource: dict[str, Any], *, if_none_exist: str | None = None) -> FhirResponse:
         """POST [base]/Type, conditional when ``if_none_exist`` (a search query) is given."""
         headers = {"If-None-Exist": if_none_exist} if if_none_exist else {}
         return self._request("POST", resource["resourceType"], json=resource,
                              headers=headers | {"Prefer": "return=representation"})
 
-    def update(self, resource: dict, *, if_match: str | None = None) -> FhirResponse:
+    def update(self, resource: dict[str, Any], *, if_match: str | None = None) -> FhirResponse:
         """PUT [base]/Type/id (update, or create with our id); ``if_match`` a version id or
         ETag, answered 412 by the partner when it holds another version."""
         headers = {"Prefer": "return=representation"}
@@ -154,12 +155,12 @@ class FhirRestClient:
                 return FhirResponse(status=exc.status)
             raise
 
-    def operation(self, resource_type: str, name: str, body: dict) -> FhirResponse:
+    def operation(self, resource_type: str, name: str, body: dict[str, Any]) -> FhirResponse:
         """POST [base]/Type/$name with a resource (a Bundle for PAS ``Claim/$submit``)."""
         name = name if name.startswith("$") else f"${name}"
         return self._request("POST", f"{resource_type}/{name}", json=body)
 
-    def submit(self, resource_type: str, body: dict) -> FhirResponse:
+    def submit(self, resource_type: str, body: dict[str, Any]) -> FhirResponse:
         """``Type/$submit`` (Claim, CoverageEligibilityRequest)."""
         return self.operation(resource_type, "$submit", body)
 
@@ -177,8 +178,8 @@ class FhirRestClient:
                                partner=self.partner)
         return absolute
 
-    def _request(self, method: str, path: str, *, params: dict | None = None,
-                 json: dict | None = None, headers: dict | None = None,
+    def _request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+                 json: dict[str, Any] | None = None, headers: dict[str, Any] | None = None,
                  auth: bool = True) -> FhirResponse:
         """The single place that adds headers and timeout and translates failures."""
         url = path if path.startswith(("http://", "https://")) else self.base_url + path

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import copy
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
+from typing import Any, Literal, cast, overload
 
 from hub import cases
 from hub.mappings.errors import MappingError, Report
@@ -70,11 +72,11 @@ def _stamp(value: datetime | None) -> str | None:
         return None
     if value.tzinfo is None:
         raise MappingError("requested_at", "a time needs a timezone")
-    return value.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace(
+    return value.astimezone(UTC).replace(microsecond=0).isoformat().replace(
         "+00:00", "Z")
 
 
-def _parse_date(value, path: str) -> date | None:
+def _parse_date(value: object, path: str) -> date | None:
     if value is None:
         return None
     if not isinstance(value, str):
@@ -85,7 +87,11 @@ def _parse_date(value, path: str) -> date | None:
         raise MappingError(path, f"{value!r} is not a date YYYY-MM-DD") from exc
 
 
-def _parse_stamp(value, path: str, required: bool = False) -> datetime | None:
+@overload
+def _parse_stamp(value: object, path: str, required: Literal[True]) -> datetime: ...
+@overload
+def _parse_stamp(value: object, path: str, required: bool = False) -> datetime | None: ...
+def _parse_stamp(value: object, path: str, required: bool = False) -> datetime | None:
     """An RFC 3339 time with offset, to the second, in UTC."""
     if value is None:
         if required:
@@ -99,10 +105,14 @@ def _parse_stamp(value, path: str, required: bool = False) -> datetime | None:
         raise MappingError(path, f"{value!r} is not an RFC 3339 date-time") from exc
     if parsed.tzinfo is None:
         raise MappingError(path, f"{value!r} has no UTC offset")
-    return parsed.astimezone(timezone.utc).replace(microsecond=0)
+    return parsed.astimezone(UTC).replace(microsecond=0)
 
 
-def _text(data: dict, key: str, path: str, required: bool = False) -> str | None:
+@overload
+def _text(data: dict[str, Any], key: str, path: str, required: Literal[True]) -> str: ...
+@overload
+def _text(data: dict[str, Any], key: str, path: str, required: bool = False) -> str | None: ...
+def _text(data: dict[str, Any], key: str, path: str, required: bool = False) -> str | None:
     value = data.get(key)
     if value is None or value == "":
         if required:
@@ -113,13 +123,13 @@ def _text(data: dict, key: str, path: str, required: bool = False) -> str | None
     return value
 
 
-def _obj(data, path: str) -> dict:
+def _obj(data: object, path: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise MappingError(path or "$", "expected an object")
     return data
 
 
-def _list(data, path: str) -> list:
+def _list(data: object, path: str) -> list[Any]:
     if data is None:
         return []
     if not isinstance(data, list):
@@ -127,14 +137,14 @@ def _list(data, path: str) -> list:
     return data
 
 
-def _enum(value, allowed, path: str, what: str) -> str:
-    if value not in allowed:
+def _enum(value: object, allowed: Sequence[str], path: str, what: str) -> str:
+    if not isinstance(value, str) or value not in allowed:
         raise MappingError(path, f"unknown {what} {value!r} (expected one of "
                                  f"{', '.join(allowed)})")
     return value
 
 
-def _period_out(period: cases.Period | None) -> dict | None:
+def _period_out(period: cases.Period | None) -> dict[str, Any] | None:
     if period is None or (period.start is None and period.end is None):
         return None
     out = {}
@@ -145,7 +155,7 @@ def _period_out(period: cases.Period | None) -> dict | None:
     return out
 
 
-def _period_in(data, path: str) -> cases.Period | None:
+def _period_in(data: object, path: str) -> cases.Period | None:
     if data is None:
         return None
     data = _obj(data, path)
@@ -153,14 +163,14 @@ def _period_in(data, path: str) -> cases.Period | None:
                         end=_parse_date(data.get("end"), f"{path}.end"))
 
 
-def _identifier_out(ident: cases.Identifier, with_kind: bool = True) -> dict:
+def _identifier_out(ident: cases.Identifier, with_kind: bool = True) -> dict[str, Any]:
     out = {"system": ident.system, "value": ident.value}
     if with_kind:
         out["kind"] = ident.kind.value
     return out
 
 
-def _identifier_in(data, path: str) -> cases.Identifier:
+def _identifier_in(data: object, path: str) -> cases.Identifier:
     data = _obj(data, path)
     kind = data.get("kind", cases.IdentifierKind.OTHER.value)
     _enum(kind, [k.value for k in cases.IdentifierKind], f"{path}.kind", "identifier kind")
@@ -169,7 +179,7 @@ def _identifier_in(data, path: str) -> cases.Identifier:
                             kind=cases.IdentifierKind(kind))
 
 
-def _drop_none(data: dict) -> dict:
+def _drop_none(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if v is not None and v != [] and v != {}}
 
 
@@ -199,9 +209,9 @@ def case_manager_contact(case: cases.Case) -> cases.Contact | None:
     return None
 
 
-def _patient_out(patient: cases.Patient) -> dict:
+def _patient_out(patient: cases.Patient) -> dict[str, Any]:
     """The patient, minimum necessary: name, birth date, gender, identifiers, phone, address."""
-    out: dict = {"name": _drop_none({"family": patient.name.family,
+    out: dict[str, Any] = {"name": _drop_none({"family": patient.name.family,
                                      "given": list(patient.name.given)})}
     if patient.birth_date is not None:
         out["birth_date"] = _date(patient.birth_date)
@@ -220,7 +230,7 @@ def _patient_out(patient: cases.Patient) -> dict:
     return out
 
 
-def _authorization(source: cases.FundingSource, service: cases.Code) -> dict | None:
+def _authorization(source: cases.FundingSource, service: cases.Code) -> dict[str, Any] | None:
     """The authorization of ``service`` by this funding source, when one was granted."""
     for decision in source.decisions:
         if decision.status not in AUTHORIZED:
@@ -234,7 +244,7 @@ def _authorization(source: cases.FundingSource, service: cases.Code) -> dict | N
     return None
 
 
-def _funding_out(case: cases.Case, service: cases.Code) -> list[dict]:
+def _funding_out(case: cases.Case, service: cases.Code) -> list[dict[str, Any]]:
     out = []
     for source in case.funding_in_order():
         payer = _drop_none({"name": source.payer.name,
@@ -249,7 +259,7 @@ def _funding_out(case: cases.Case, service: cases.Code) -> list[dict]:
 
 
 def referral_to_agency_json(case: cases.Case, referral: cases.Referral, *,
-                            contact: cases.Contact | None = None) -> dict:
+                            contact: cases.Contact | None = None) -> dict[str, Any]:
     """The agency-json referral document (the body of ``POST {base}/referrals``).
 
     ``contact`` is how the agency reaches the ordering case manager; by default the contact
@@ -261,7 +271,7 @@ def referral_to_agency_json(case: cases.Case, referral: cases.Referral, *,
     if referral.agency is None:
         raise MappingError("agency", "an open referral has no agency to send it to")
     activity = _activity(case, referral)
-    out: dict = {"id": referral.id}
+    out: dict[str, Any] = {"id": referral.id}
     if referral.requested_at is not None:
         out["requested_at"] = _stamp(referral.requested_at)
     out["patient"] = _patient_out(case.patient)
@@ -279,7 +289,7 @@ def referral_to_agency_json(case: cases.Case, referral: cases.Referral, *,
     if case.case_manager is not None:
         manager = case.case_manager
         contact = contact if contact is not None else case_manager_contact(case)
-        ordering: dict = {"name": manager.name}
+        ordering: dict[str, Any] = {"name": manager.name}
         if manager.identifier is not None:
             ordering["identifier"] = _identifier_out(manager.identifier, False)
         if contact is not None:
@@ -308,7 +318,7 @@ class AgencyReferral:
     funding: list[cases.FundingSource] = field(default_factory=list)
 
 
-def _patient_in(data, path: str) -> cases.Patient:
+def _patient_in(data: object, path: str) -> cases.Patient:
     data = _obj(data, path)
     name = _obj(data.get("name"), f"{path}.name")
     given = _list(name.get("given"), f"{path}.name.given")
@@ -334,7 +344,7 @@ def _patient_in(data, path: str) -> cases.Patient:
         contact=contact)
 
 
-def _funding_in(data, path: str, service: cases.Code) -> cases.FundingSource:
+def _funding_in(data: object, path: str, service: cases.Code) -> cases.FundingSource:
     data = _obj(data, path)
     kind = _enum(data.get("kind"), [k.value for k in cases.FundingKind], f"{path}.kind",
                  "funding kind")
@@ -363,7 +373,7 @@ def _funding_in(data, path: str, service: cases.Code) -> cases.FundingSource:
         relationship=cases.SubscriberRelationship(relationship), decisions=decisions)
 
 
-def referral_from_agency_json(body: dict, agency: cases.Party | None = None) -> AgencyReferral:
+def referral_from_agency_json(body: dict[str, Any], agency: cases.Party | None = None) -> AgencyReferral:
     """Read a referral document back (the inverse of ``referral_to_agency_json``)."""
     body = _obj(body, "")
     service_data = _obj(body.get("service"), "service")
@@ -374,7 +384,7 @@ def referral_from_agency_json(body: dict, agency: cases.Party | None = None) -> 
     if body.get("frequency") is not None:
         f = _obj(body["frequency"], "frequency")
         unit = _enum(f.get("unit"), list(_UNIT_FROM), "frequency.unit", "period unit")
-        frequency = cases.Frequency(count=f.get("count"), period=f.get("period", 1),
+        frequency = cases.Frequency(count=cast(int, f.get("count")), period=f.get("period", 1),
                                     unit=_UNIT_FROM[unit])
     manager = contact = None
     if body.get("ordering") is not None:
@@ -382,7 +392,8 @@ def referral_from_agency_json(body: dict, agency: cases.Party | None = None) -> 
         ident = None
         if o.get("identifier") is not None:
             raw = _obj(o["identifier"], "ordering.identifier")
-            ident = cases.Identifier(system=raw.get("system"), value=raw.get("value"))
+            ident = cases.Identifier(system=cast(str, raw.get("system")),
+                                     value=cast(str, raw.get("value")))
         manager = cases.Party(name=_text(o, "name", "ordering.", True), identifier=ident)
         if o.get("phone") or o.get("email"):
             contact = cases.Contact(phone=o.get("phone"), email=o.get("email"))
@@ -434,11 +445,11 @@ class ReferralState:
     agency_reference: str | None = None
 
 
-def _status(value, path: str) -> cases.ReferralStatus:
+def _status(value: object, path: str) -> cases.ReferralStatus:
     return cases.ReferralStatus(_enum(value, STATUSES, path, "agency-json referral status"))
 
 
-def parse_referral_state(data, path: str = "") -> ReferralState:
+def parse_referral_state(data: object, path: str = "") -> ReferralState:
     """Validate and read a referral state; MappingError names the offending field
     (``status``, ``history[2].status``, ``visits[0].start``...), prefixed with ``path``."""
     p = f"{path}." if path else ""
@@ -508,7 +519,7 @@ def _visit_note(referral: cases.Referral, visit: Visit) -> cases.Note | None:
     who = ", ".join(x for x in (visit.clinician_name, visit.clinician_role) if x)
     agency = referral.agency.name if referral.agency is not None else None
     author = f"{who} ({agency})" if who and agency else (who or agency)
-    return cases.Note(text=visit.summary, at=visit.end or visit.start, author=author,
+    return cases.Note(text=visit.summary, at=cast(datetime, visit.end or visit.start), author=author,
                       id=visit_note_id(referral.id, visit.id))
 
 
@@ -549,12 +560,12 @@ def _replay(referral: cases.Referral, state: ReferralState, path: str, report: R
                                             f"history leads to {referral.status}")
 
 
-def _update(target, source) -> None:
+def _update(target: Any, source: Any) -> None:
     for f in fields(target):
         setattr(target, f.name, getattr(source, f.name))
 
 
-def apply_referral_state(case: cases.Case, data: dict, *, path: str = "",
+def apply_referral_state(case: cases.Case, data: dict[str, Any], *, path: str = "",
                          report: Report | None = None) -> Report:
     """Apply an agency's referral state to the case; idempotent, all or nothing.
 
@@ -605,7 +616,17 @@ def apply_referral_state(case: cases.Case, data: dict, *, path: str = "",
     return report
 
 
-__all__ = ["AgencyReferral", "PROTOCOL", "ReferralState", "STATUSES", "VISIT_STATUS",
-           "apply_referral_state", "case_manager_contact", "parse_referral_state",
-           "referral_from_agency_json", "referral_to_agency_json", "visit_encounter_id",
-           "visit_to_encounter"]
+__all__ = [
+    "PROTOCOL",
+    "STATUSES",
+    "VISIT_STATUS",
+    "AgencyReferral",
+    "ReferralState",
+    "apply_referral_state",
+    "case_manager_contact",
+    "parse_referral_state",
+    "referral_from_agency_json",
+    "referral_to_agency_json",
+    "visit_encounter_id",
+    "visit_to_encounter",
+]

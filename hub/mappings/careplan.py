@@ -17,20 +17,41 @@ Physician approval and the revision time are hub extensions.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from hub import cases
 from hub.mappings.codes import (
-    ACTIVITY_KIND, ACTIVITY_KIND_FROM, ACTIVITY_STATUS, ACTIVITY_STATUS_FROM, ASSESS_PLAN,
-    CASE_MODEL, EXT_PLAN_APPROVAL, EXT_PLAN_REVISED, EXT_PLANNED_ACTIVITY, PERIOD_UNIT,
-    PERIOD_UNIT_FROM, PLAN_STATUS, PLAN_STATUS_FROM,
+    ACTIVITY_KIND,
+    ACTIVITY_KIND_FROM,
+    ACTIVITY_STATUS,
+    ACTIVITY_STATUS_FROM,
+    ASSESS_PLAN,
+    CASE_MODEL,
+    EXT_PLAN_APPROVAL,
+    EXT_PLAN_REVISED,
+    EXT_PLANNED_ACTIVITY,
+    PERIOD_UNIT,
+    PERIOD_UNIT_FROM,
+    PLAN_STATUS,
+    PLAN_STATUS_FROM,
 )
 from hub.mappings.datatypes import (
-    code_from_concept, code_to_concept, code_to_coding, concept, ext,
-    find_ext, fhir_datetime, local_ref, narrative, parse_datetime, party_from_reference,
-    party_to_reference, period_from_fhir, period_to_fhir,
+    code_from_concept,
+    code_to_concept,
+    concept,
+    ext,
+    fhir_datetime,
+    find_ext,
+    local_ref,
+    narrative,
+    parse_datetime,
+    party_from_reference,
+    party_to_reference,
+    period_from_fhir,
+    period_to_fhir,
 )
 from hub.mappings.errors import MappingError, Report
-from hub.mappings.identity import find_hub_identifier, hub_identifier, resource_id
+from hub.mappings.identity import hub_identifier, resource_id
 
 KIND = "careplan"
 EPISODE_EXT = "http://hl7.org/fhir/StructureDefinition/workflow-episodeOfCare"
@@ -42,8 +63,8 @@ def careplan_id(case_id: str) -> str:
 
 # --- outbound ---------------------------------------------------------------------------
 
-def _timing(freq: cases.Frequency, period: cases.Period | None) -> dict:
-    repeat: dict = {}
+def _timing(freq: cases.Frequency, period: cases.Period | None) -> dict[str, Any]:
+    repeat: dict[str, Any] = {}
     bounds = period_to_fhir(period)
     if bounds:
         repeat["boundsPeriod"] = bounds
@@ -56,10 +77,10 @@ def _referral_for(case: cases.Case, activity: cases.Activity) -> cases.Referral 
     return next((r for r in case.referrals if r.activity == activity.id), None)
 
 
-def _detail(case: cases.Case, act: cases.Activity) -> dict:
+def _detail(case: cases.Case, act: cases.Activity) -> dict[str, Any]:
     from hub.mappings.careteam import member_reference_by_id
     from hub.mappings.goal import goal_reference
-    d: dict = {"kind": ACTIVITY_KIND[act.kind]}
+    d: dict[str, Any] = {"kind": ACTIVITY_KIND[act.kind]}
     if act.code is not None:
         d["code"] = code_to_concept(act.code)
     if act.goals:
@@ -75,13 +96,13 @@ def _detail(case: cases.Case, act: cases.Activity) -> dict:
     return d
 
 
-def _planned_activity_ext(case: cases.Case, act: cases.Activity) -> dict:
+def _planned_activity_ext(case: cases.Case, act: cases.Activity) -> dict[str, Any]:
     """The planned activity as a complex hub extension (for referenced activities)."""
     d = _detail(case, act)
     subs = [ext("kind", valueCode=d["kind"]), ext("status", valueCode=d["status"]),
             ext("description", valueString=d["description"])]
     if "code" in d:
-        subs.append(ext("code", valueCoding=code_to_coding(act.code)))
+        subs.append(ext("code", valueCoding=d["code"]["coding"][0]))
     for g in d.get("goal", []):
         subs.append(ext("goal", valueReference=g))
     if "scheduledTiming" in d:
@@ -93,8 +114,8 @@ def _planned_activity_ext(case: cases.Case, act: cases.Activity) -> dict:
     return {"url": EXT_PLANNED_ACTIVITY, "extension": subs}
 
 
-def activity_to_fhir(case: cases.Case, act: cases.Activity) -> dict:
-    out: dict = {"id": act.id}
+def activity_to_fhir(case: cases.Case, act: cases.Activity) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": act.id}
     referral = _referral_for(case, act)
     if referral is not None:
         out["extension"] = [_planned_activity_ext(case, act)]
@@ -108,7 +129,7 @@ def activity_to_fhir(case: cases.Case, act: cases.Activity) -> dict:
     return out
 
 
-def careplan_to_fhir(case: cases.Case) -> dict:
+def careplan_to_fhir(case: cases.Case) -> dict[str, Any]:
     from hub.mappings.careteam import careteam_reference
     from hub.mappings.condition import condition_reference
     from hub.mappings.episode import episode_reference
@@ -130,7 +151,7 @@ def careplan_to_fhir(case: cases.Case) -> dict:
     rows += [("activity", f"{a.description} ({a.status.value})") for a in plan.activities]
     if plan.approved_by is not None:
         rows.append(("approved by", plan.approved_by.name))
-    out: dict = {
+    out: dict[str, Any] = {
         "resourceType": "CarePlan",
         "id": careplan_id(case.id),
         "text": narrative(f"Case plan for {display_name(case.patient)}", rows),
@@ -159,7 +180,7 @@ def careplan_to_fhir(case: cases.Case) -> dict:
     if case.notes:
         notes = []
         for n in case.notes:
-            a: dict = {"id": n.id}
+            a: dict[str, Any] = {"id": n.id}
             if n.author is not None:
                 a["authorString"] = n.author
             a["time"] = fhir_datetime(n.at)
@@ -171,7 +192,8 @@ def careplan_to_fhir(case: cases.Case) -> dict:
 
 # --- inbound ----------------------------------------------------------------------------
 
-def _frequency(timing: dict, path: str, report: Report):
+def _frequency(timing: dict[str, Any], path: str,
+               report: Report) -> tuple[cases.Frequency | None, cases.Period | None]:
     repeat = timing.get("repeat") or {}
     bounds = period_from_fhir(repeat.get("boundsPeriod"), f"{path}.repeat.boundsPeriod")
     if "frequency" not in repeat or "periodUnit" not in repeat:
@@ -190,19 +212,19 @@ def _frequency(timing: dict, path: str, report: Report):
     return cases.Frequency(count=int(repeat["frequency"]), period=int(period), unit=unit), bounds
 
 
-def _goal_ids(refs: list[dict], case_id: str | None, index: dict[str, str]) -> list[str]:
+def _goal_ids(refs: list[dict[str, Any]], case_id: str | None, index: dict[str, str]) -> list[str]:
     from hub.mappings.goal import ref_part_id
     out = []
     for ref in refs:
         gid = ref_part_id(ref, "goal", case_id, index)
         if gid is None and ref.get("reference"):
-            gid = local_ref(ref["reference"]).split("/")[-1].lstrip("#")
+            gid = str(local_ref(ref["reference"])).split("/")[-1].lstrip("#")
         if gid is not None:
             out.append(gid)
     return out
 
 
-def _performer_id(refs: list[dict], path: str, case_id: str | None, index: dict[str, str],
+def _performer_id(refs: list[dict[str, Any]], path: str, case_id: str | None, index: dict[str, str],
                   report: Report) -> str | None:
     from hub.mappings.goal import ref_part_id
     if not refs:
@@ -215,10 +237,10 @@ def _performer_id(refs: list[dict], path: str, case_id: str | None, index: dict[
     return pid
 
 
-def _activity_fields(fields: dict, path: str, case_id: str | None, index: dict[str, str],
-                     report: Report) -> dict:
+def _activity_fields(fields: dict[str, Any], path: str, case_id: str | None, index: dict[str, str],
+                     report: Report) -> dict[str, Any]:
     """Activity keyword arguments from a detail-shaped dict."""
-    kw: dict = {}
+    kw: dict[str, Any] = {}
     kind = fields.get("kind")
     if kind is not None:
         found = ACTIVITY_KIND_FROM.get(kind)
@@ -255,8 +277,8 @@ def _activity_fields(fields: dict, path: str, case_id: str | None, index: dict[s
     return kw
 
 
-def _planned_fields(extension: dict) -> dict:
-    fields: dict = {}
+def _planned_fields(extension: dict[str, Any]) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
     for sub in extension.get("extension") or []:
         url = sub.get("url")
         if url in ("kind", "status"):
@@ -276,7 +298,7 @@ def _planned_fields(extension: dict) -> dict:
     return fields
 
 
-def activity_from_fhir(data: dict, path: str, plan_key: str, case_id: str | None,
+def activity_from_fhir(data: dict[str, Any], path: str, plan_key: str, case_id: str | None,
                        index: dict[str, str], report: Report) -> cases.Activity:
     aid = data.get("id") or str(uuid.uuid5(uuid.NAMESPACE_URL, f"{plan_key}#{path}"))
     progress = [p["text"] for p in data.get("progress") or [] if p.get("text")]
@@ -302,9 +324,9 @@ def activity_from_fhir(data: dict, path: str, plan_key: str, case_id: str | None
     return cases.Activity(id=aid, progress=progress, **kw)
 
 
-def careplan_from_fhir(data: dict, case_id: str | None = None, report: Report | None = None,
+def careplan_from_fhir(data: dict[str, Any], case_id: str | None = None, report: Report | None = None,
                        index: dict[str, str] | None = None,
-                       resources: dict[str, dict] | None = None
+                       resources: dict[str, dict[str, Any]] | None = None
                        ) -> tuple[cases.Plan, list[cases.Note]]:
     """An R4 CarePlan as the plan and the case notes.
 
@@ -352,7 +374,7 @@ def careplan_from_fhir(data: dict, case_id: str | None = None, report: Report | 
     notes = []
     for i, n in enumerate(data.get("note") or []):
         at = parse_datetime(n.get("time"), f"CarePlan.note[{i}].time") if n.get("time") else None
-        kw = {"id": n["id"]} if n.get("id") else {
+        kw: dict[str, Any] = {"id": n["id"]} if n.get("id") else {
             "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{plan_key}#note{i}"))}
         if at is not None:
             kw["at"] = at
@@ -365,7 +387,7 @@ def careplan_from_fhir(data: dict, case_id: str | None = None, report: Report | 
     return plan, notes
 
 
-def apply_careplan(case: cases.Case, data: dict, resources: dict[str, dict] | None = None,
+def apply_careplan(case: cases.Case, data: dict[str, Any], resources: dict[str, dict[str, Any]] | None = None,
                    report: Report | None = None) -> Report:
     """Apply a partner's CarePlan onto the case.
 
@@ -423,7 +445,7 @@ def apply_careplan(case: cases.Case, data: dict, resources: dict[str, dict] | No
 
 
 def _match_activity(case: cases.Case, incoming: cases.Activity,
-                    raw: dict) -> cases.Activity | None:
+                    raw: dict[str, Any]) -> cases.Activity | None:
     acts = case.plan.activities
     if raw.get("id"):
         for a in acts:

@@ -9,17 +9,31 @@ PractitionerRole carries it as ``organization``), ``period``.
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from hub import cases
 from hub.mappings.codes import CARETEAM_CATEGORY_LONGITUDINAL, MEMBER_KIND, MEMBER_KIND_FROM
 from hub.mappings.datatypes import (
-    code_from_concept, code_to_concept, concept, contact_from_fhir, contact_to_fhir,
-    identifier_from_fhir, identifier_to_fhir, local_ref, narrative, party_from_reference,
-    party_to_reference, period_from_fhir, period_to_fhir,
+    code_from_concept,
+    code_to_concept,
+    concept,
+    contact_from_fhir,
+    contact_to_fhir,
+    identifier_from_fhir,
+    identifier_to_fhir,
+    local_ref,
+    narrative,
+    party_from_reference,
+    party_to_reference,
+    period_from_fhir,
+    period_to_fhir,
 )
 from hub.mappings.errors import MappingError, Report
 from hub.mappings.identity import (
-    find_hub_identifier, hub_identifier, is_hub_system, resource_id,
+    find_hub_identifier,
+    hub_identifier,
+    is_hub_system,
+    resource_id,
 )
 
 KIND = "careteam"
@@ -30,27 +44,27 @@ def careteam_id(case_id: str) -> str:
     return resource_id(case_id, KIND)
 
 
-def careteam_reference(case: cases.Case) -> dict:
+def careteam_reference(case: cases.Case) -> dict[str, Any]:
     return {"reference": f"CareTeam/{careteam_id(case.id)}"}
 
 
-def member_reference(case: cases.Case, member: cases.CareTeamMember) -> dict:
+def member_reference(case: cases.Case, member: cases.CareTeamMember) -> dict[str, Any]:
     """Reference to the member's resource (the case Patient for a patient member)."""
     from hub.mappings.patient import patient_id
     rtype = MEMBER_KIND[member.kind]
     rid = (patient_id(case.id) if member.kind == cases.MemberKind.PATIENT
            else resource_id(case.id, MEMBER, member.id))
-    ref: dict = {"reference": f"{rtype}/{rid}"}
+    ref: dict[str, Any] = {"reference": f"{rtype}/{rid}"}
     if member.identifier is not None:
         ref["identifier"] = identifier_to_fhir(member.identifier)
     ref["display"] = member.name
     return ref
 
 
-def member_reference_by_id(case: cases.Case, member_id: str) -> dict:
+def member_reference_by_id(case: cases.Case, member_id: str) -> dict[str, Any]:
     """Reference to a member by id (activity performer): the member resource and the hub
     member identifier, which also names a member not (or no longer) on the team."""
-    ref: dict = {}
+    ref: dict[str, Any] = {}
     for m in case.care_team:
         if m.id == member_id:
             ref["reference"] = member_reference(case, m)["reference"]
@@ -59,11 +73,11 @@ def member_reference_by_id(case: cases.Case, member_id: str) -> dict:
     return ref
 
 
-def careteam_to_fhir(case: cases.Case) -> dict:
+def careteam_to_fhir(case: cases.Case) -> dict[str, Any]:
     from hub.mappings.patient import display_name, patient_reference
     participants = []
     for m in case.care_team:
-        p: dict = {"id": m.id, "role": [code_to_concept(m.role)],
+        p: dict[str, Any] = {"id": m.id, "role": [code_to_concept(m.role)],
                    "member": member_reference(case, m)}
         if m.on_behalf_of is not None and m.kind == cases.MemberKind.PRACTITIONER:
             p["onBehalfOf"] = party_to_reference(m.on_behalf_of)
@@ -71,7 +85,7 @@ def careteam_to_fhir(case: cases.Case) -> dict:
         if period:
             p["period"] = period
         participants.append(p)
-    out: dict = {
+    out: dict[str, Any] = {
         "resourceType": "CareTeam",
         "id": careteam_id(case.id),
         "text": narrative(f"Care team of {display_name(case.patient)}",
@@ -87,13 +101,13 @@ def careteam_to_fhir(case: cases.Case) -> dict:
     return out
 
 
-def member_to_fhir(case: cases.Case, m: cases.CareTeamMember) -> dict | None:
+def member_to_fhir(case: cases.Case, m: cases.CareTeamMember) -> dict[str, Any] | None:
     """The member's own resource; None for a patient member (the case Patient)."""
     from hub.mappings.patient import patient_reference
     if m.kind == cases.MemberKind.PATIENT:
         return None
     rtype = MEMBER_KIND[m.kind]
-    out: dict = {"resourceType": rtype, "id": resource_id(case.id, MEMBER, m.id),
+    out: dict[str, Any] = {"resourceType": rtype, "id": resource_id(case.id, MEMBER, m.id),
                  "text": narrative(rtype, [("name", m.name),
                                            ("role", m.role.display or m.role.code)]),
                  "identifier": [hub_identifier(case.id, MEMBER, m.id)]}
@@ -120,12 +134,12 @@ def member_to_fhir(case: cases.Case, m: cases.CareTeamMember) -> dict | None:
     return out
 
 
-def members_to_fhir(case: cases.Case) -> list[dict]:
+def members_to_fhir(case: cases.Case) -> list[dict[str, Any]]:
     return [r for r in (member_to_fhir(case, m) for m in case.care_team) if r is not None]
 
 
-def _member_from_participant(p: dict, path: str, case_id: str | None, report: Report,
-                             resources: dict[str, dict]) -> cases.CareTeamMember:
+def _member_from_participant(p: dict[str, Any], path: str, case_id: str | None, report: Report,
+                             resources: dict[str, dict[str, Any]]) -> cases.CareTeamMember:
     roles = p.get("role") or []
     if not roles:
         raise MappingError(f"{path}.role", "a care-team member needs a role")
@@ -176,7 +190,7 @@ def _member_from_participant(p: dict, path: str, case_id: str | None, report: Re
         else None)
 
 
-def _resource_name(resource: dict | None) -> str | None:
+def _resource_name(resource: dict[str, Any] | None) -> str | None:
     if not resource:
         return None
     name = resource.get("name")
@@ -184,7 +198,7 @@ def _resource_name(resource: dict | None) -> str | None:
         return name
     for n in name or []:
         if n.get("text"):
-            return n["text"]
+            return str(n["text"])
         parts = [*n.get("given", []), n.get("family", "")]
         if any(parts):
             return " ".join(x for x in parts if x)
@@ -192,8 +206,8 @@ def _resource_name(resource: dict | None) -> str | None:
     return prac.get("display")
 
 
-def careteam_from_fhir(data: dict, case_id: str | None = None, report: Report | None = None,
-                       resources: dict[str, dict] | None = None) -> list[cases.CareTeamMember]:
+def careteam_from_fhir(data: dict[str, Any], case_id: str | None = None, report: Report | None = None,
+                       resources: dict[str, dict[str, Any]] | None = None) -> list[cases.CareTeamMember]:
     """An R4 CareTeam as care-team members. ``resources`` maps ``Type/id`` (and ``#id`` for
     contained ones) to member resources, used for contact details and ids."""
     report = report if report is not None else Report()
@@ -206,7 +220,7 @@ def careteam_from_fhir(data: dict, case_id: str | None = None, report: Report | 
             for i, p in enumerate(data.get("participant") or [])]
 
 
-def apply_careteam(case: cases.Case, data: dict, resources: dict[str, dict] | None = None,
+def apply_careteam(case: cases.Case, data: dict[str, Any], resources: dict[str, dict[str, Any]] | None = None,
                    report: Report | None = None, today: date | None = None) -> Report:
     """Apply an inbound CareTeam onto the case: members added, periods (ended) updated.
 
@@ -243,7 +257,7 @@ def apply_careteam(case: cases.Case, data: dict, resources: dict[str, dict] | No
 
 
 def _match_member(case: cases.Case, new: cases.CareTeamMember,
-                  participant: dict) -> cases.CareTeamMember | None:
+                  participant: dict[str, Any]) -> cases.CareTeamMember | None:
     target_ref = local_ref((participant.get("member") or {}).get("reference"))
     for m in case.care_team:
         if m.id == new.id or (target_ref and local_ref(

@@ -6,6 +6,9 @@ from the same tables so the two directions cannot drift apart. Sources: ../share
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
 #: Canonical base of the hub's own CodeSystems, NamingSystems and StructureDefinitions.
 HUB_CANONICAL = "https://fhir-case-hub.org/fhir"
 
@@ -24,19 +27,34 @@ V3_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 # forward table (first entry wins where several internal values share one FHIR code).
 
 from hub.cases import (  # noqa: E402
-    ActivityKind, ActivityStatus, CaseModel, CaseStatus, ConditionCategory,
-    ConditionStatus, Gender, GoalAchievement, GoalLifecycle, IdentifierKind, MemberKind,
-    PeriodUnit, PlanStatus, ReviewMode, ReviewOutcome, Setting,
+    ActivityKind,
+    ActivityStatus,
+    CaseModel,
+    CaseStatus,
+    ConditionCategory,
+    ConditionStatus,
+    Gender,
+    GoalAchievement,
+    GoalLifecycle,
+    IdentifierKind,
+    MemberKind,
+    PeriodUnit,
+    PlanStatus,
+    ReviewMode,
+    ReviewOutcome,
+    Setting,
 )
 
+_E = TypeVar("_E")
 
-def reverse(table: dict) -> dict:
+
+def reverse(table: Mapping[_E, str | tuple[str, str, str]]) -> dict[Any, _E]:
     """Inbound lookup built from a forward table: FHIR code (or (system, code)) -> enum.
 
     Where several internal values map to one FHIR code the first one listed wins; the
     mappings carry the exact internal value in a hub extension when it matters.
     """
-    out: dict = {}
+    out: dict[Any, _E] = {}
     for internal, fhir in table.items():
         key = (fhir[0], fhir[1]) if isinstance(fhir, tuple) else fhir
         out.setdefault(key, internal)

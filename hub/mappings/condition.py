@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from hub import cases
 from hub.mappings.codes import (
-    CONDITION_CATEGORY_CODES, CONDITION_CATEGORY_FROM, CONDITION_CLINICAL_STATUS,
+    CONDITION_CATEGORY_CODES,
+    CONDITION_CATEGORY_FROM,
+    CONDITION_CLINICAL_STATUS,
     CONDITION_CLINICAL_STATUS_FROM,
 )
 from hub.mappings.datatypes import (
-    code_from_concept, code_to_concept, concept, concept_lookup, fhir_date, narrative,
+    code_from_concept,
+    code_to_concept,
+    concept,
+    concept_lookup,
+    fhir_date,
+    narrative,
     parse_date,
 )
 from hub.mappings.errors import MappingError, Report
@@ -21,13 +30,13 @@ def condition_id(case_id: str, condition_id_: str) -> str:
     return resource_id(case_id, KIND, condition_id_)
 
 
-def condition_reference(case_id: str, cond_id: str, display: str | None = None) -> dict:
+def condition_reference(case_id: str, cond_id: str, display: str | None = None) -> dict[str, Any]:
     return reference("Condition", case_id, KIND, cond_id, display)
 
 
-def condition_to_fhir(case: cases.Case, cond: cases.Condition) -> dict:
+def condition_to_fhir(case: cases.Case, cond: cases.Condition) -> dict[str, Any]:
     from hub.mappings.patient import patient_reference
-    out: dict = {
+    out: dict[str, Any] = {
         "resourceType": "Condition",
         "id": condition_id(case.id, cond.id),
         "text": narrative("Condition", [("code", cond.code.display or cond.code.code),
@@ -45,7 +54,7 @@ def condition_to_fhir(case: cases.Case, cond: cases.Condition) -> dict:
     return out
 
 
-def condition_from_fhir(data: dict, case_id: str | None = None,
+def condition_from_fhir(data: dict[str, Any], case_id: str | None = None,
                         report: Report | None = None) -> cases.Condition:
     """An R4 Condition as a case condition. Its id is the hub part id when it carries the hub
     identifier, else the FHIR id (stable across re-sends)."""
@@ -55,16 +64,17 @@ def condition_from_fhir(data: dict, case_id: str | None = None,
     code = code_from_concept(data.get("code"), "Condition.code")
     category = cases.ConditionCategory.PROBLEM_LIST_ITEM
     for i, cat in enumerate(data.get("category") or []):
-        found = concept_lookup(cat, CONDITION_CATEGORY_FROM, f"Condition.category[{i}]", report)
-        if found is not None:
-            category = found
+        found_category = concept_lookup(cat, CONDITION_CATEGORY_FROM, f"Condition.category[{i}]",
+                                        report)
+        if found_category is not None:
+            category = found_category
             break
     status = cases.ConditionStatus.ACTIVE
     if data.get("clinicalStatus"):
-        found = concept_lookup(data["clinicalStatus"], CONDITION_CLINICAL_STATUS_FROM,
-                               "Condition.clinicalStatus", report)
-        if found is not None:
-            status = found
+        found_status = concept_lookup(data["clinicalStatus"], CONDITION_CLINICAL_STATUS_FROM,
+                                      "Condition.clinicalStatus", report)
+        if found_status is not None:
+            status = found_status
     onset = None
     if "onsetDateTime" in data:
         onset = parse_date(data["onsetDateTime"], "Condition.onsetDateTime")

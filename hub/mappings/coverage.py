@@ -11,14 +11,33 @@ extension ``coverage-decision`` (one complex extension per decision) so they rou
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from hub import cases
 from hub.mappings.codes import (
-    COVERAGE_CLASS, COVERAGE_CLASS_FIELDS, DECISION_STATUS_SYSTEM, EXT_COVERAGE_DECISION,
-    FUNDING_TYPE, FUNDING_TYPE_INBOUND, SOP, SOP_FUNDING_PREFIX, SUBSCRIBER_RELATIONSHIP,
+    COVERAGE_CLASS,
+    COVERAGE_CLASS_FIELDS,
+    DECISION_STATUS_SYSTEM,
+    EXT_COVERAGE_DECISION,
+    FUNDING_TYPE,
+    FUNDING_TYPE_INBOUND,
+    SOP,
+    SOP_FUNDING_PREFIX,
+    SUBSCRIBER_RELATIONSHIP,
 )
 from hub.mappings.datatypes import (
-    code_from_coding, code_to_coding, coding, concept, fhir_datetime, find_exts, local_ref,
-    narrative, parse_datetime, party_from_reference, party_to_reference, period_from_fhir,
+    code_from_coding,
+    code_to_coding,
+    coding,
+    concept,
+    fhir_datetime,
+    find_exts,
+    local_ref,
+    narrative,
+    parse_datetime,
+    party_from_reference,
+    party_to_reference,
+    period_from_fhir,
     period_to_fhir,
 )
 from hub.mappings.errors import MappingError, Report
@@ -36,12 +55,12 @@ def coverage_id(case_id: str, funding_id: str) -> str:
     return resource_id(case_id, KIND, funding_id)
 
 
-def coverage_reference(case_id: str, funding_id: str, display: str | None = None) -> dict:
+def coverage_reference(case_id: str, funding_id: str, display: str | None = None) -> dict[str, Any]:
     """A Reference to the Coverage of one funding source (hub identifier included)."""
     return reference("Coverage", case_id, KIND, funding_id, display=display)
 
 
-def payer_reference(case: cases.Case, funding: cases.FundingSource) -> dict:
+def payer_reference(case: cases.Case, funding: cases.FundingSource) -> dict[str, Any]:
     """The payor Reference: the payer's own reference, the patient for self-pay, else the
     hub's payer Organization (see ``payer_organization_to_fhir``)."""
     payer = funding.payer
@@ -55,11 +74,11 @@ def payer_reference(case: cases.Case, funding: cases.FundingSource) -> dict:
     return party_to_reference(payer)
 
 
-def payer_organization_to_fhir(case: cases.Case, funding: cases.FundingSource) -> dict | None:
+def payer_organization_to_fhir(case: cases.Case, funding: cases.FundingSource) -> dict[str, Any] | None:
     """The payer Organization the hub serves when the payer has no reference of its own."""
     if funding.payer.reference is not None or funding.kind == cases.FundingKind.SELF_PAY:
         return None
-    out: dict = {"resourceType": "Organization",
+    out: dict[str, Any] = {"resourceType": "Organization",
                  "id": resource_id(case.id, PAYER_KIND, funding.id),
                  "identifier": [hub_identifier(case.id, PAYER_KIND, funding.id)],
                  "active": True, "name": funding.payer.name}
@@ -78,7 +97,7 @@ def funding_order(case: cases.Case, funding: cases.FundingSource) -> int | None:
 
 # --- decisions (hub extension) ------------------------------------------------------------
 
-def decision_to_extension(decision: cases.CoverageDecision) -> dict:
+def decision_to_extension(decision: cases.CoverageDecision) -> dict[str, Any]:
     subs = [{"url": "id", "valueString": decision.id},
             {"url": "service", "valueCoding": code_to_coding(decision.service)},
             {"url": "status", "valueCoding": coding(DECISION_STATUS_SYSTEM,
@@ -100,14 +119,14 @@ def decision_to_extension(decision: cases.CoverageDecision) -> dict:
     return {"url": EXT_COVERAGE_DECISION, "extension": subs}
 
 
-def decision_from_extension(ext: dict, path: str, report: Report) -> cases.CoverageDecision:
+def decision_from_extension(ext: dict[str, Any], path: str, report: Report) -> cases.CoverageDecision:
     subs = {e.get("url"): e for e in ext.get("extension") or []}
-    service = code_from_coding((subs.get("service") or {}).get("valueCoding"))
+    service = code_from_coding((subs.get("service") or {}).get("valueCoding") or {})
     if service is None:
         raise MappingError(f"{path}.service", "a decision needs a service coding")
     status_code = ((subs.get("status") or {}).get("valueCoding") or {}).get("code")
     try:
-        status = cases.DecisionStatus(status_code)
+        status = cases.DecisionStatus(cast(str, status_code))
     except ValueError:
         raise MappingError(f"{path}.status", f"unknown decision status {status_code!r}") from None
     kwargs = {}
@@ -125,10 +144,10 @@ def decision_from_extension(ext: dict, path: str, report: Report) -> cases.Cover
 
 # --- Coverage -----------------------------------------------------------------------------
 
-def coverage_to_fhir(case: cases.Case, funding: cases.FundingSource) -> dict:
+def coverage_to_fhir(case: cases.Case, funding: cases.FundingSource) -> dict[str, Any]:
     """One funding source as an R4 Coverage (deterministic id, hub identifier)."""
     system, code, display = FUNDING_TYPE[funding.kind]
-    out: dict = {
+    out: dict[str, Any] = {
         "resourceType": "Coverage",
         "id": coverage_id(case.id, funding.id),
         "text": narrative("Coverage", [("kind", funding.kind.value),
@@ -164,7 +183,7 @@ def coverage_to_fhir(case: cases.Case, funding: cases.FundingSource) -> dict:
     return out
 
 
-def _funding_kind(data: dict, report: Report) -> cases.FundingKind:
+def _funding_kind(data: dict[str, Any], report: Report) -> cases.FundingKind:
     codings = (data.get("type") or {}).get("coding") or []
     for c in codings:
         found = FUNDING_TYPE_INBOUND.get((c.get("system"), c.get("code")))
@@ -188,7 +207,7 @@ def _funding_kind(data: dict, report: Report) -> cases.FundingKind:
     return guess
 
 
-def _relationship(data: dict, report: Report) -> cases.SubscriberRelationship:
+def _relationship(data: dict[str, Any], report: Report) -> cases.SubscriberRelationship:
     codings = (data.get("relationship") or {}).get("coding") or []
     for c in codings:
         if c.get("system") in (SUBSCRIBER_RELATIONSHIP, None):
@@ -210,13 +229,13 @@ def _split_part(value: str | None, case_id: str | None) -> str | None:
     return value.split("/", 1)[1] if "/" in value else value
 
 
-def hub_case_id(data: dict, kind: str) -> str | None:
+def hub_case_id(data: dict[str, Any], kind: str) -> str | None:
     """The case id in a hub identifier of ``kind`` (``<case id>/<part id>``), if any."""
     value = find_hub_identifier(data, kind)
     return value.split("/", 1)[0] if value and "/" in value else None
 
 
-def coverage_from_fhir(data: dict, case_id: str | None = None,
+def coverage_from_fhir(data: dict[str, Any], case_id: str | None = None,
                        report: Report | None = None) -> cases.FundingSource:
     """An R4 Coverage as a funding source. Unknown type/relationship codes are reported."""
     report = report if report is not None else Report()
@@ -230,14 +249,14 @@ def coverage_from_fhir(data: dict, case_id: str | None = None,
     if len(payors) > 1:
         report.unsupported("Coverage.payor", "only payor[0] is kept on the case")
     kind = _funding_kind(data, report)
-    payer = party_from_reference(payors[0], "Coverage.payor[0]", report)
+    payer = cast(cases.Party, party_from_reference(payors[0], "Coverage.payor[0]", report))
     part = _split_part(find_hub_identifier(data, KIND, case_id), case_id)
     owner = case_id or hub_case_id(data, KIND)
     if part is not None and owner is not None and payer.reference is not None:
         ours = {f"Organization/{resource_id(owner, PAYER_KIND, part)}"}
         if kind == cases.FundingKind.SELF_PAY:
             ours.add(f"Patient/{patient_id(owner)}")
-        if local_ref(payer.reference) in ours:
+        if str(local_ref(payer.reference)) in ours:
             payer.reference = None
     plan = group = None
     for i, cls in enumerate(data.get("class") or []):
@@ -259,12 +278,12 @@ def coverage_from_fhir(data: dict, case_id: str | None = None,
         decisions=decisions, **kwargs)
 
 
-def coverage_order(data: dict) -> int | None:
+def coverage_order(data: dict[str, Any]) -> int | None:
     """``Coverage.order`` (1 = primary): how the aggregator sorts ``Case.funding``."""
     return data.get("order")
 
 
-def find_funding(case: cases.Case, ref: dict | None) -> cases.FundingSource | None:
+def find_funding(case: cases.Case, ref: dict[str, Any] | None) -> cases.FundingSource | None:
     """The funding source a Coverage Reference points to (hub identifier, then id)."""
     if not ref:
         return None

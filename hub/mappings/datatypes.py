@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import date, datetime
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from typing import Any, Literal, TypeVar, cast, overload
 
 from hub import cases
 from hub.mappings.codes import (
-    GOAL_ACHIEVEMENT_CODES, IDENTIFIER_KIND, IDENTIFIER_KIND_FROM, V2_0203,
+    GOAL_ACHIEVEMENT_CODES,
+    IDENTIFIER_KIND,
+    IDENTIFIER_KIND_FROM,
+    V2_0203,
 )
 from hub.mappings.errors import MappingError, Report
 
@@ -42,13 +47,16 @@ def parse_date(value: str | None, path: str) -> date | None:
         raise MappingError(path, f"invalid date {value!r}") from exc
 
 
+@overload
+def parse_datetime(value: str, path: str) -> datetime: ...
+@overload
+def parse_datetime(value: str | None, path: str) -> datetime | None: ...
 def parse_datetime(value: str | None, path: str) -> datetime | None:
     """A FHIR dateTime with time and timezone; a bare date becomes midnight UTC."""
     if value is None:
         return None
     if _DATE.match(value):
-        from datetime import timezone
-        return datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
@@ -58,7 +66,7 @@ def parse_datetime(value: str | None, path: str) -> datetime | None:
     return parsed
 
 
-def period_to_fhir(period: cases.Period | None) -> dict | None:
+def period_to_fhir(period: cases.Period | None) -> dict[str, Any] | None:
     if period is None or (period.start is None and period.end is None):
         return None
     out = {}
@@ -69,7 +77,7 @@ def period_to_fhir(period: cases.Period | None) -> dict | None:
     return out
 
 
-def period_from_fhir(data: dict | None, path: str) -> cases.Period | None:
+def period_from_fhir(data: dict[str, Any] | None, path: str) -> cases.Period | None:
     if not data or ("start" not in data and "end" not in data):
         return None
     return cases.Period(start=parse_date(data.get("start"), f"{path}.start"),
@@ -78,35 +86,40 @@ def period_from_fhir(data: dict | None, path: str) -> cases.Period | None:
 
 # --- codes ------------------------------------------------------------------------------
 
-def coding(system: str, code: str, display: str | None = None) -> dict:
+def coding(system: str, code: str, display: str | None = None) -> dict[str, Any]:
     out = {"system": system, "code": code}
     if display:
         out["display"] = display
     return out
 
 
-def concept(system: str, code: str, display: str | None = None, text: str | None = None) -> dict:
-    out: dict = {"coding": [coding(system, code, display)]}
+def concept(system: str, code: str, display: str | None = None, text: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"coding": [coding(system, code, display)]}
     if text:
         out["text"] = text
     return out
 
 
-def code_to_coding(code: cases.Code) -> dict:
+def code_to_coding(code: cases.Code) -> dict[str, Any]:
     return coding(code.system, code.code, code.display)
 
 
-def code_to_concept(code: cases.Code) -> dict:
+def code_to_concept(code: cases.Code) -> dict[str, Any]:
     return {"coding": [code_to_coding(code)]}
 
 
-def code_from_coding(data: dict) -> cases.Code | None:
+def code_from_coding(data: dict[str, Any]) -> cases.Code | None:
     if not data or not data.get("system") or not data.get("code"):
         return None
     return cases.Code(system=data["system"], code=data["code"], display=data.get("display"))
 
 
-def code_from_concept(data: dict | None, path: str, required: bool = True) -> cases.Code | None:
+@overload
+def code_from_concept(data: dict[str, Any] | None, path: str,
+                      required: Literal[True] = True) -> cases.Code: ...
+@overload
+def code_from_concept(data: dict[str, Any] | None, path: str, required: bool) -> cases.Code | None: ...
+def code_from_concept(data: dict[str, Any] | None, path: str, required: bool = True) -> cases.Code | None:
     """The first coding with system and code of a CodeableConcept."""
     for c in (data or {}).get("coding") or []:
         code = code_from_coding(c)
@@ -117,14 +130,19 @@ def code_from_concept(data: dict | None, path: str, required: bool = True) -> ca
     return None
 
 
-def table_code(table_from: dict, system: str | None, code: str | None):
+_T = TypeVar("_T")
+
+
+def table_code(table_from: Mapping[Any, _T], system: str | None,
+               code: str | None) -> _T | None:
     """Look a (system, code) or plain code up in a reverse table."""
-    if (system, code) in table_from:
+    if system is not None and code is not None and (system, code) in table_from:
         return table_from[(system, code)]
-    return table_from.get(code)
+    return table_from.get(code) if code is not None else None
 
 
-def concept_lookup(data: dict | None, table_from: dict, path: str, report: Report):
+def concept_lookup(data: dict[str, Any] | None, table_from: Mapping[Any, _T],
+                   path: str, report: Report) -> _T | None:
     """The enum value for the first known coding of a CodeableConcept; unknown ones reported."""
     codings = (data or {}).get("coding") or []
     for c in codings:
@@ -136,15 +154,15 @@ def concept_lookup(data: dict | None, table_from: dict, path: str, report: Repor
     return None
 
 
-def achievement_concept(value: cases.GoalAchievement) -> dict:
+def achievement_concept(value: cases.GoalAchievement) -> dict[str, Any]:
     system, code, display = GOAL_ACHIEVEMENT_CODES[value]
     return concept(system, code, display)
 
 
 # --- identifiers and parties --------------------------------------------------------------
 
-def identifier_to_fhir(ident: cases.Identifier) -> dict:
-    out: dict = {}
+def identifier_to_fhir(ident: cases.Identifier) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     if ident.kind in IDENTIFIER_KIND:
         out["type"] = concept(*IDENTIFIER_KIND[ident.kind])
     out["system"] = ident.system
@@ -152,7 +170,7 @@ def identifier_to_fhir(ident: cases.Identifier) -> dict:
     return out
 
 
-def identifier_from_fhir(data: dict, path: str, report: Report) -> cases.Identifier | None:
+def identifier_from_fhir(data: dict[str, Any], path: str, report: Report) -> cases.Identifier | None:
     """An Identifier with system and value; others are reported (and stay in the resource)."""
     if not data.get("system") or not data.get("value"):
         report.unsupported(path, "identifier without system or value is not kept on the case")
@@ -172,8 +190,8 @@ def identifier_from_fhir(data: dict, path: str, report: Report) -> cases.Identif
     return cases.Identifier(system=data["system"], value=data["value"], kind=kind)
 
 
-def party_to_reference(party: cases.Party) -> dict:
-    ref: dict = {}
+def party_to_reference(party: cases.Party) -> dict[str, Any]:
+    ref: dict[str, Any] = {}
     if party.reference:
         ref["reference"] = party.reference
     if party.identifier is not None:
@@ -182,7 +200,7 @@ def party_to_reference(party: cases.Party) -> dict:
     return ref
 
 
-def party_from_reference(data: dict | None, path: str, report: Report) -> cases.Party | None:
+def party_from_reference(data: dict[str, Any] | None, path: str, report: Report) -> cases.Party | None:
     if not data:
         return None
     name = data.get("display") or data.get("reference") or (
@@ -197,8 +215,8 @@ def party_from_reference(data: dict | None, path: str, report: Report) -> cases.
 
 # --- contact ----------------------------------------------------------------------------
 
-def address_to_fhir(address: cases.Address) -> dict:
-    out: dict = {}
+def address_to_fhir(address: cases.Address) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     if address.lines:
         out["line"] = list(address.lines)
     for key, attr in (("city", "city"), ("state", "state"), ("postalCode", "postal_code"),
@@ -208,15 +226,15 @@ def address_to_fhir(address: cases.Address) -> dict:
     return out
 
 
-def address_from_fhir(data: dict) -> cases.Address:
+def address_from_fhir(data: dict[str, Any]) -> cases.Address:
     return cases.Address(lines=list(data.get("line") or []), city=data.get("city"),
                          state=data.get("state"), postal_code=data.get("postalCode"),
                          country=data.get("country"))
 
 
-def contact_to_fhir(contact: cases.Contact | None) -> dict:
+def contact_to_fhir(contact: cases.Contact | None) -> dict[str, Any]:
     """``{"telecom": [...], "address": [...]}`` elements for a Contact (may be empty)."""
-    out: dict = {}
+    out: dict[str, Any] = {}
     if contact is None:
         return out
     telecom = []
@@ -233,7 +251,7 @@ def contact_to_fhir(contact: cases.Contact | None) -> dict:
     return out
 
 
-def contact_from_fhir(resource: dict) -> cases.Contact | None:
+def contact_from_fhir(resource: dict[str, Any]) -> cases.Contact | None:
     """The first phone, first email and first (home preferred) address of a resource."""
     phone = email = None
     for t in resource.get("telecom") or []:
@@ -257,24 +275,24 @@ def contact_from_fhir(resource: dict) -> cases.Contact | None:
 
 # --- extensions and narrative -------------------------------------------------------------
 
-def ext(url: str, **value) -> dict:
+def ext(url: str, **value: Any) -> dict[str, Any]:
     """An extension ``{"url": url, "value<Type>": v}`` (pass e.g. ``valueString="x"``)."""
     (key, val), = value.items()
     return {"url": url, key: val}
 
 
-def find_ext(element: dict, url: str) -> dict | None:
+def find_ext(element: dict[str, Any], url: str) -> dict[str, Any] | None:
     for e in element.get("extension") or []:
         if e.get("url") == url:
-            return e
+            return cast(dict[str, Any], e)
     return None
 
 
-def find_exts(element: dict, url: str) -> list[dict]:
+def find_exts(element: dict[str, Any], url: str) -> list[dict[str, Any]]:
     return [e for e in element.get("extension") or [] if e.get("url") == url]
 
 
-def narrative(title: str, rows: list[tuple[str, str]]) -> dict:
+def narrative(title: str, rows: list[tuple[str, str]]) -> dict[str, Any]:
     """A generated XHTML narrative: a heading and a list of ``label: value`` lines."""
     items = "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in rows if v)
     body = f"<p><b>{html.escape(title)}</b></p>" + (f"<ul>{items}</ul>" if items else "")
@@ -284,7 +302,7 @@ def narrative(title: str, rows: list[tuple[str, str]]) -> dict:
 
 def local_ref(ref: str | None) -> str | None:
     """``Type/id`` of a reference (relative, absolute URL or with _history); else as is."""
-    if not ref or ref.startswith("#") or ref.startswith("urn:"):
+    if not ref or ref.startswith(("#", "urn:")):
         return ref
     parts = ref.split("/")
     if "_history" in parts:

@@ -12,15 +12,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 from hub import cases
 from hub.mappings.codes import ELIGIBILITY_PURPOSES
 from hub.mappings.coverage import (
-    coverage_reference, find_funding, payer_reference, upsert_decision,
+    coverage_reference,
+    find_funding,
+    payer_reference,
+    upsert_decision,
 )
 from hub.mappings.datatypes import (
-    code_from_concept, code_to_concept, fhir_date, fhir_datetime, narrative, parse_date,
-    parse_datetime, party_from_reference, party_to_reference,
+    code_from_concept,
+    code_to_concept,
+    fhir_date,
+    fhir_datetime,
+    narrative,
+    parse_date,
+    parse_datetime,
+    party_from_reference,
+    party_to_reference,
 )
 from hub.mappings.errors import MappingError, Report
 from hub.mappings.identity import find_hub_identifier, hub_identifier, resource_id
@@ -48,7 +59,7 @@ class EligibilityRequest:
     id: str = field(default_factory=cases.new_id)
 
 
-def eligibility_request_to_fhir(case: cases.Case, request: EligibilityRequest) -> dict:
+def eligibility_request_to_fhir(case: cases.Case, request: EligibilityRequest) -> dict[str, Any]:
     """The question as an R4 CoverageEligibilityRequest (status active)."""
     funding = next((f for f in case.funding if f.id == request.funding_id), None)
     if funding is None:
@@ -57,7 +68,7 @@ def eligibility_request_to_fhir(case: cases.Case, request: EligibilityRequest) -
     bad = [p for p in request.purposes if p not in ELIGIBILITY_PURPOSES]
     if bad or not request.purposes:
         raise MappingError("CoverageEligibilityRequest.purpose", f"invalid purposes {bad}")
-    out: dict = {
+    out: dict[str, Any] = {
         "resourceType": "CoverageEligibilityRequest",
         "id": resource_id(case.id, KIND, request.id),
         "text": narrative("Eligibility request", [("payer", funding.payer.name),
@@ -77,7 +88,7 @@ def eligibility_request_to_fhir(case: cases.Case, request: EligibilityRequest) -
                          "coverage": coverage_reference(case.id, funding.id, funding.payer.name)}]
     items = []
     for s in request.services:
-        item: dict = {}
+        item: dict[str, Any] = {}
         if request.category is not None:
             item["category"] = code_to_concept(request.category)
         item["productOrService"] = code_to_concept(s)
@@ -89,7 +100,7 @@ def eligibility_request_to_fhir(case: cases.Case, request: EligibilityRequest) -
     return out
 
 
-def eligibility_request_from_fhir(data: dict, case_id: str | None = None,
+def eligibility_request_from_fhir(data: dict[str, Any], case_id: str | None = None,
                                   report: Report | None = None,
                                   case: cases.Case | None = None) -> EligibilityRequest:
     """Read a CoverageEligibilityRequest back (the hub's own, or a partner's)."""
@@ -141,8 +152,8 @@ def eligibility_request_from_fhir(data: dict, case_id: str | None = None,
                                       report), **kwargs)
 
 
-def eligibility_response_decisions(data: dict, report: Report | None = None
-                                   ) -> list[tuple[dict, list[cases.CoverageDecision]]]:
+def eligibility_response_decisions(data: dict[str, Any], report: Report | None = None
+                                   ) -> list[tuple[dict[str, Any], list[cases.CoverageDecision]]]:
     """The decisions of a CoverageEligibilityResponse, per ``insurance`` entry:
     ``[(coverage Reference, [decision, ...]), ...]``."""
     report = report if report is not None else Report()
@@ -189,7 +200,7 @@ def eligibility_response_decisions(data: dict, report: Report | None = None
     return out
 
 
-def apply_eligibility_response(case: cases.Case, data: dict,
+def apply_eligibility_response(case: cases.Case, data: dict[str, Any],
                                request: EligibilityRequest | None = None,
                                report: Report | None = None) -> Report:
     """Apply an insurer's CoverageEligibilityResponse to the case's coverage decisions.
@@ -202,7 +213,7 @@ def apply_eligibility_response(case: cases.Case, data: dict,
     fallback = None
     if request is not None:
         fallback = next((f for f in case.funding if f.id == request.funding_id), None)
-    if data.get("outcome") == "error" and fallback is not None:
+    if data.get("outcome") == "error" and request is not None and fallback is not None:
         for s in request.services:
             upsert_decision(fallback, cases.CoverageDecision(
                 service=s, status=cases.DecisionStatus.ERROR,

@@ -18,19 +18,36 @@ report. A discharge to home health is reported with the path
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from hub import cases
 from hub.mappings.codes import (
-    DISCHARGE_CODES, DISCHARGE_INBOUND, ENCOUNTER_CLASS, ENCOUNTER_CLASS_APPROXIMATE,
-    ENCOUNTER_CLASS_INBOUND, EXT_CASE_RANK, V3_ACT_CODE, reverse,
+    DISCHARGE_CODES,
+    DISCHARGE_INBOUND,
+    ENCOUNTER_CLASS,
+    ENCOUNTER_CLASS_APPROXIMATE,
+    ENCOUNTER_CLASS_INBOUND,
+    EXT_CASE_RANK,
+    V3_ACT_CODE,
+    reverse,
 )
 from hub.mappings.datatypes import (
-    concept, fhir_datetime, find_ext, local_ref, narrative, parse_datetime,
-    party_from_reference, party_to_reference,
+    concept,
+    fhir_datetime,
+    find_ext,
+    local_ref,
+    narrative,
+    parse_datetime,
+    party_from_reference,
+    party_to_reference,
 )
 from hub.mappings.errors import MappingError, Report
 from hub.mappings.identity import (
-    find_hub_identifier, hub_identifier, part_id_from_identifier, reference, resource_id,
+    find_hub_identifier,
+    hub_identifier,
+    part_id_from_identifier,
+    reference,
+    resource_id,
 )
 from hub.mappings.patient import patient_reference
 
@@ -51,26 +68,26 @@ def encounter_id(case_id: str, encounter_id_: str) -> str:
     return resource_id(case_id, KIND, encounter_id_)
 
 
-def encounter_reference(case_id: str, encounter_id_: str) -> dict:
+def encounter_reference(case_id: str, encounter_id_: str) -> dict[str, Any]:
     return reference("Encounter", case_id, KIND, encounter_id_)
 
 
-def referral_request_reference(case_id: str, referral_id: str) -> dict:
+def referral_request_reference(case_id: str, referral_id: str) -> dict[str, Any]:
     """The referral's ServiceRequest (same ids as ``hub.mappings.referral``)."""
     return reference("ServiceRequest", case_id, REFERRAL_KIND, referral_id)
 
 
-def episode_reference(case_id: str) -> dict:
+def episode_reference(case_id: str) -> dict[str, Any]:
     return {"reference": f"EpisodeOfCare/{resource_id(case_id, EPISODE_KIND)}"}
 
 
-def external_part_id(data: dict) -> str | None:
+def external_part_id(data: dict[str, Any]) -> str | None:
     """A stable part id for a partner's resource that has no hub identifier."""
     for ident in data.get("identifier") or []:
         if ident.get("system") and ident.get("value"):
             return str(uuid.uuid5(_EXTERNAL_NS, f"{ident['system']}|{ident['value']}"))
     if data.get("id"):
-        return data["id"]
+        return str(data["id"])
     return None
 
 
@@ -82,24 +99,24 @@ def encounter_rank(case: cases.Case, enc: cases.Encounter) -> int | None:
     return None
 
 
-def rank_of(data: dict) -> int | None:
+def rank_of(data: dict[str, Any]) -> int | None:
     """The hub ``case-rank`` of an Encounter or referral ServiceRequest, if it has one."""
     found = find_ext(data, EXT_CASE_RANK)
     value = found.get("valuePositiveInt") if found else None
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def in_case_order(resources: list[dict]) -> list[dict]:
+def in_case_order(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Resources sorted by their ``case-rank``; unranked ones (a partner's) after the ranked
     ones, in the order they come."""
     return [r for _, r in sorted(enumerate(resources), key=lambda p: (
         rank_of(p[1]) if rank_of(p[1]) is not None else 10**9, p[0]))]
 
 
-def encounter_to_fhir(case: cases.Case, enc: cases.Encounter) -> dict:
+def encounter_to_fhir(case: cases.Case, enc: cases.Encounter) -> dict[str, Any]:
     """One case encounter as an R4 Encounter."""
     system, code, display = ENCOUNTER_CLASS[enc.kind]
-    out: dict = {
+    out: dict[str, Any] = {
         "resourceType": "Encounter",
         "id": encounter_id(case.id, enc.id),
         "text": narrative("Encounter", [("kind", enc.kind.value), ("status", enc.status.value),
@@ -136,7 +153,7 @@ def encounter_to_fhir(case: cases.Case, enc: cases.Encounter) -> dict:
     return out
 
 
-def _kind(data: dict, report: Report) -> cases.EncounterKind:
+def _kind(data: dict[str, Any], report: Report) -> cases.EncounterKind:
     cls = data.get("class")
     if not isinstance(cls, dict) or not cls.get("code"):
         raise MappingError("Encounter.class", "R4 Encounter.class is a single Coding (required)")
@@ -152,7 +169,7 @@ def _kind(data: dict, report: Report) -> cases.EncounterKind:
     return cases.EncounterKind.AMBULATORY
 
 
-def _referral_id(data: dict, case: cases.Case | None, case_id: str | None,
+def _referral_id(data: dict[str, Any], case: cases.Case | None, case_id: str | None,
                  report: Report) -> str | None:
     for i, ref in enumerate(data.get("basedOn") or []):
         found = part_id_from_identifier(ref.get("identifier"), REFERRAL_KIND, case_id)
@@ -170,7 +187,7 @@ def _referral_id(data: dict, case: cases.Case | None, case_id: str | None,
     return None
 
 
-def encounter_from_fhir(data: dict, case_id: str | None = None, report: Report | None = None,
+def encounter_from_fhir(data: dict[str, Any], case_id: str | None = None, report: Report | None = None,
                         case: cases.Case | None = None) -> cases.Encounter:
     """An R4 Encounter as a case encounter. ``case`` (optional) resolves basedOn references
     that carry no hub identifier. Date-only period bounds become midnight UTC."""
@@ -232,7 +249,7 @@ def needs_home_health_referral(report: Report) -> bool:
                for i in report.items)
 
 
-def find_encounter(case: cases.Case, data: dict) -> cases.Encounter | None:
+def find_encounter(case: cases.Case, data: dict[str, Any]) -> cases.Encounter | None:
     part = find_hub_identifier(data, KIND, case.id)
     ext = external_part_id(data)
     for e in case.encounters:
@@ -241,7 +258,7 @@ def find_encounter(case: cases.Case, data: dict) -> cases.Encounter | None:
     return None
 
 
-def apply_encounter(case: cases.Case, data: dict, report: Report | None = None) -> Report:
+def apply_encounter(case: cases.Case, data: dict[str, Any], report: Report | None = None) -> Report:
     """Apply a partner's Encounter (admission, discharge, home visit) onto the case.
 
     The encounter is matched by hub identifier, partner identifier or id, and replaced with
@@ -270,14 +287,13 @@ def apply_encounter(case: cases.Case, data: dict, report: Report | None = None) 
     referral = next((r for r in case.referrals if r.id == incoming.referral), None)
     if incoming.referral is not None and referral is None:
         report.unsupported("Encounter.basedOn", f"unknown referral {incoming.referral}", "warning")
-    if referral is not None:
-        if (incoming.kind == cases.EncounterKind.HOME_VISIT
-                and incoming.status in (cases.EncounterStatus.IN_PROGRESS,
-                                        cases.EncounterStatus.FINISHED)
-                and referral.status == cases.ReferralStatus.ACCEPTED):
-            referral.move(cases.ReferralStatus.IN_PROGRESS, cases.Actor.OWNER,
-                          at=incoming.start)
-            report.note("Encounter.basedOn", "referral moved to in-progress by a visit")
+    if referral is not None and (incoming.kind == cases.EncounterKind.HOME_VISIT
+            and incoming.status in (cases.EncounterStatus.IN_PROGRESS,
+                                    cases.EncounterStatus.FINISHED)
+            and referral.status == cases.ReferralStatus.ACCEPTED):
+        referral.move(cases.ReferralStatus.IN_PROGRESS, cases.Actor.OWNER,
+                      at=incoming.start)
+        report.note("Encounter.basedOn", "referral moved to in-progress by a visit")
     return report
 
 

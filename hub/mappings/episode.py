@@ -9,17 +9,48 @@ reviews (due date, done, mode, outcome, reviewer, notes, goal achievement update
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any, cast
+
 from hub import cases
 from hub.mappings.codes import (
-    CASE_MODEL, CASE_MODEL_FROM, CASE_SETTING, CASE_SETTING_FROM, CASE_STATUS_SYSTEM,
-    CASE_STATUS_TO_EPISODE, EPISODE_TO_CASE_STATUS, EXT_ASSESSMENT, EXT_CASE_SETTING,
-    EXT_CASE_STATUS, EXT_CASE_VERSION, EXT_REVIEW, EXT_REVIEW_INTERVAL, EXT_STATUS_BY,
-    EXT_STATUS_REASON, GOAL_ACHIEVEMENT_FROM, PROGRAM_SYSTEM, REVIEW_MODE, REVIEW_MODE_FROM,
-    REVIEW_OUTCOME, REVIEW_OUTCOME_FROM, UCUM,
+    CASE_MODEL,
+    CASE_MODEL_FROM,
+    CASE_SETTING,
+    CASE_SETTING_FROM,
+    CASE_STATUS_SYSTEM,
+    CASE_STATUS_TO_EPISODE,
+    EPISODE_TO_CASE_STATUS,
+    EXT_ASSESSMENT,
+    EXT_CASE_SETTING,
+    EXT_CASE_STATUS,
+    EXT_CASE_VERSION,
+    EXT_REVIEW,
+    EXT_REVIEW_INTERVAL,
+    EXT_STATUS_BY,
+    EXT_STATUS_REASON,
+    GOAL_ACHIEVEMENT_FROM,
+    PROGRAM_SYSTEM,
+    REVIEW_MODE,
+    REVIEW_MODE_FROM,
+    REVIEW_OUTCOME,
+    REVIEW_OUTCOME_FROM,
+    UCUM,
 )
 from hub.mappings.datatypes import (
-    achievement_concept, coding, concept, ext, fhir_date, fhir_datetime, find_ext, find_exts,
-    narrative, parse_date, parse_datetime, party_from_reference, party_to_reference,
+    achievement_concept,
+    coding,
+    concept,
+    ext,
+    fhir_date,
+    fhir_datetime,
+    find_ext,
+    find_exts,
+    narrative,
+    parse_date,
+    parse_datetime,
+    party_from_reference,
+    party_to_reference,
     table_code,
 )
 from hub.mappings.errors import MappingError, Report
@@ -32,15 +63,15 @@ def episode_id(case_id: str) -> str:
     return resource_id(case_id, KIND)
 
 
-def episode_reference(case: cases.Case) -> dict:
+def episode_reference(case: cases.Case) -> dict[str, Any]:
     return {"reference": f"EpisodeOfCare/{episode_id(case.id)}"}
 
 
-def _status_coding(status: str) -> dict:
+def _status_coding(status: str) -> dict[str, Any]:
     return coding(CASE_STATUS_SYSTEM, status)
 
 
-def _assessment_ext(a: cases.Assessment) -> dict:
+def _assessment_ext(a: cases.Assessment) -> dict[str, Any]:
     subs = [ext("recorded", valueBoolean=True)]
     if a.assessed_on is not None:
         subs.append(ext("assessedOn", valueDate=fhir_date(a.assessed_on)))
@@ -53,7 +84,7 @@ def _assessment_ext(a: cases.Assessment) -> dict:
     return {"url": EXT_ASSESSMENT, "extension": subs}
 
 
-def _review_ext(case: cases.Case, r: cases.Review) -> dict:
+def _review_ext(case: cases.Case, r: cases.Review) -> dict[str, Any]:
     from hub.mappings.goal import goal_reference
     subs = [ext("reviewId", valueString=r.id), ext("due", valueDate=fhir_date(r.due)),
             ext("mode", valueCoding=coding(*REVIEW_MODE[r.mode]))]
@@ -73,7 +104,7 @@ def _review_ext(case: cases.Case, r: cases.Review) -> dict:
     return {"url": EXT_REVIEW, "extension": subs}
 
 
-def episode_to_fhir(case: cases.Case) -> dict:
+def episode_to_fhir(case: cases.Case) -> dict[str, Any]:
     from hub.mappings.careteam import careteam_reference
     from hub.mappings.condition import condition_reference
     from hub.mappings.patient import display_name, patient_reference
@@ -103,7 +134,7 @@ def episode_to_fhir(case: cases.Case) -> dict:
             h_ext.append(ext(EXT_STATUS_BY, valueString=change.by))
         history.append({"extension": h_ext, "status": CASE_STATUS_TO_EPISODE[status],
                         "period": period})
-    out: dict = {
+    out: dict[str, Any] = {
         "resourceType": "EpisodeOfCare",
         "id": episode_id(case.id),
         "text": narrative(f"Case management of {display_name(case.patient)}", [
@@ -134,13 +165,13 @@ def episode_to_fhir(case: cases.Case) -> dict:
 
 # --- inbound ----------------------------------------------------------------------------
 
-def _case_status_from(element: dict, episode_status: str | None, path: str,
+def _case_status_from(element: dict[str, Any], episode_status: str | None, path: str,
                       report: Report) -> cases.CaseStatus:
     exact = find_ext(element, EXT_CASE_STATUS)
     if exact is not None:
         code = (exact.get("valueCoding") or {}).get("code")
         try:
-            return cases.CaseStatus(code)
+            return cases.CaseStatus(cast(str, code))
         except ValueError:
             report.unknown_code(f"{path}.extension[case-status]", CASE_STATUS_SYSTEM, code)
     status = EPISODE_TO_CASE_STATUS.get(episode_status)
@@ -149,7 +180,7 @@ def _case_status_from(element: dict, episode_status: str | None, path: str,
     return status
 
 
-def _assessment_from(extension: dict, report: Report) -> cases.Assessment:
+def _assessment_from(extension: dict[str, Any], report: Report) -> cases.Assessment:
     a = cases.Assessment()
     for sub in extension.get("extension") or []:
         url = sub.get("url")
@@ -167,10 +198,10 @@ def _assessment_from(extension: dict, report: Report) -> cases.Assessment:
     return a
 
 
-def _review_from(extension: dict, path: str, case_id: str, index: dict[str, str],
+def _review_from(extension: dict[str, Any], path: str, case_id: str, index: dict[str, str],
                  report: Report) -> cases.Review | None:
     from hub.mappings.goal import ref_part_id
-    fields: dict = {"goal_updates": {}}
+    fields: dict[str, Any] = {"goal_updates": {}}
     for sub in extension.get("extension") or []:
         url = sub.get("url")
         if url == "reviewId":
@@ -215,8 +246,8 @@ def _review_from(extension: dict, path: str, case_id: str, index: dict[str, str]
     return cases.Review(**fields)
 
 
-def episode_from_fhir(data: dict, report: Report | None = None,
-                      index: dict[str, str] | None = None) -> dict:
+def episode_from_fhir(data: dict[str, Any], report: Report | None = None,
+                      index: dict[str, str] | None = None) -> dict[str, Any]:
     """The case-level fields of an EpisodeOfCare, as keyword arguments of ``cases.Case``
     (without patient, plan, team, conditions, notes and funding), plus ``assessment``
     (conditions still empty) and ``condition_refs`` (the ranked diagnosis references)."""
@@ -224,7 +255,7 @@ def episode_from_fhir(data: dict, report: Report | None = None,
     index = index or {}
     if data.get("resourceType") != "EpisodeOfCare":
         raise MappingError("resourceType", "expected an EpisodeOfCare")
-    case_id = find_hub_identifier(data, KIND) or data.get("id")
+    case_id = cast(str, find_hub_identifier(data, KIND) or data.get("id"))
     model = None
     program = None
     for i, t in enumerate(data.get("type") or []):
@@ -248,7 +279,7 @@ def episode_from_fhir(data: dict, report: Report | None = None,
     period = data.get("period") or {}
     if not period.get("start"):
         raise MappingError("EpisodeOfCare.period.start", "the case needs an opening time")
-    fields: dict = {
+    fields: dict[str, Any] = {
         "id": case_id,
         "model": model,
         "setting": setting,
@@ -278,7 +309,8 @@ def episode_from_fhir(data: dict, report: Report | None = None,
         by = find_ext(h, EXT_STATUS_BY)
         history.append(cases.StatusChange(
             status=status.value,
-            at=parse_datetime((h.get("period") or {}).get("start"), f"{path}.period.start"),
+            at=cast(datetime, parse_datetime((h.get("period") or {}).get("start"),
+                                             f"{path}.period.start")),
             reason=reason["valueString"] if reason else None,
             by=by["valueString"] if by else None))
     fields["status_history"] = history

@@ -8,6 +8,7 @@ understood: unknown inbound codes (kept here, verbatim) and elements the case ca
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class MappingError(ValueError):
@@ -58,7 +59,7 @@ class Report:
     def paths(self) -> list[str]:
         return [i.path for i in self.items]
 
-    def extend(self, other: "Report") -> None:
+    def extend(self, other: Report) -> None:
         self.items.extend(other.items)
 
     def __bool__(self) -> bool:
@@ -67,7 +68,7 @@ class Report:
     def __len__(self) -> int:
         return len(self.items)
 
-    def as_operation_outcome(self) -> dict:
+    def as_operation_outcome(self) -> dict[str, Any]:
         """The report as an R4 OperationOutcome (informational issues)."""
         issues = [{"severity": i.severity,
                    "code": "code-invalid" if i.code is not None else "informational",

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from hub import cases
 from hub.mappings.codes import GOAL_ACHIEVEMENT_FROM, GOAL_LIFECYCLE, GOAL_LIFECYCLE_FROM
 from hub.mappings.datatypes import (
-    achievement_concept, concept_lookup, fhir_date, local_ref, narrative, parse_date,
+    achievement_concept,
+    concept_lookup,
+    fhir_date,
+    local_ref,
+    narrative,
+    parse_date,
 )
 from hub.mappings.errors import MappingError, Report
 from hub.mappings.identity import (
-    find_hub_identifier, hub_identifier, part_id_from_identifier, reference, resource_id,
+    find_hub_identifier,
+    hub_identifier,
+    part_id_from_identifier,
+    reference,
+    resource_id,
 )
 
 KIND = "goal"
@@ -19,14 +30,14 @@ def goal_id(case_id: str, goal_id_: str) -> str:
     return resource_id(case_id, KIND, goal_id_)
 
 
-def goal_reference(case_id: str, gid: str, display: str | None = None) -> dict:
+def goal_reference(case_id: str, gid: str, display: str | None = None) -> dict[str, Any]:
     return reference("Goal", case_id, KIND, gid, display)
 
 
-def goal_to_fhir(case: cases.Case, goal: cases.Goal) -> dict:
+def goal_to_fhir(case: cases.Case, goal: cases.Goal) -> dict[str, Any]:
     from hub.mappings.condition import condition_reference
     from hub.mappings.patient import patient_reference
-    out: dict = {
+    out: dict[str, Any] = {
         "resourceType": "Goal",
         "id": goal_id(case.id, goal.id),
         "text": narrative("Goal", [("description", goal.description),
@@ -45,7 +56,7 @@ def goal_to_fhir(case: cases.Case, goal: cases.Goal) -> dict:
     return out
 
 
-def ref_part_id(ref: dict, kind: str, case_id: str | None, index: dict[str, str]) -> str | None:
+def ref_part_id(ref: dict[str, Any], kind: str, case_id: str | None, index: dict[str, str]) -> str | None:
     """The case part id a Reference points to: its hub identifier, else the resolved id."""
     found = part_id_from_identifier(ref.get("identifier"), kind, case_id)
     if found is not None:
@@ -54,7 +65,7 @@ def ref_part_id(ref: dict, kind: str, case_id: str | None, index: dict[str, str]
     return index.get(target) if target else None
 
 
-def goal_description(data: dict) -> str:
+def goal_description(data: dict[str, Any]) -> str:
     desc = data.get("description") or {}
     text = desc.get("text")
     if not text:
@@ -64,10 +75,10 @@ def goal_description(data: dict) -> str:
                 break
     if not text:
         raise MappingError("Goal.description", "a description text or coding is required")
-    return text
+    return str(text)
 
 
-def goal_from_fhir(data: dict, case_id: str | None = None, report: Report | None = None,
+def goal_from_fhir(data: dict[str, Any], case_id: str | None = None, report: Report | None = None,
                    index: dict[str, str] | None = None) -> cases.Goal:
     """An R4 Goal as a plan goal. ``index`` maps ``Condition/<id>`` to condition part ids."""
     report = report if report is not None else Report()
@@ -106,7 +117,7 @@ def goal_from_fhir(data: dict, case_id: str | None = None, report: Report | None
                       addresses=addresses, **kwargs)
 
 
-def apply_goal(case: cases.Case, data: dict, report: Report | None = None) -> Report:
+def apply_goal(case: cases.Case, data: dict[str, Any], report: Report | None = None) -> Report:
     """Apply an inbound Goal (a partner's update) onto the case: lifecycle and achievement.
 
     The goal is matched by hub identifier, by its FHIR id, then by description; an unmatched

@@ -16,6 +16,7 @@ of a member), and for the funding/encounter/referral mappings ``coverage``, ``pa
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from hub.mappings.codes import HUB_CANONICAL, hub_naming_system
 
@@ -33,20 +34,20 @@ def identifier_value(case_id: str, part_id: str | None = None) -> str:
     return case_id if part_id is None else f"{case_id}/{part_id}"
 
 
-def hub_identifier(case_id: str, kind: str, part_id: str | None = None) -> dict:
+def hub_identifier(case_id: str, kind: str, part_id: str | None = None) -> dict[str, Any]:
     """The hub business identifier of a produced resource."""
     return {"use": "secondary", "system": hub_naming_system(kind),
             "value": identifier_value(case_id, part_id)}
 
 
 def is_hub_system(system: str | None) -> bool:
-    return bool(system) and system.startswith(f"{HUB_CANONICAL}/NamingSystem/")
+    return system is not None and system.startswith(f"{HUB_CANONICAL}/NamingSystem/")
 
 
 def reference(resource_type: str, case_id: str, kind: str, part_id: str | None = None,
-              display: str | None = None, with_identifier: bool = True) -> dict:
+              display: str | None = None, with_identifier: bool = True) -> dict[str, Any]:
     """A Reference to a produced resource, carrying its hub identifier as well."""
-    ref = {"reference": f"{resource_type}/{resource_id(case_id, kind, part_id)}"}
+    ref: dict[str, Any] = {"reference": f"{resource_type}/{resource_id(case_id, kind, part_id)}"}
     if with_identifier:
         ref["identifier"] = hub_identifier(case_id, kind, part_id)
     if display:
@@ -54,7 +55,7 @@ def reference(resource_type: str, case_id: str, kind: str, part_id: str | None =
     return ref
 
 
-def part_id_from_identifier(identifier: dict | None, kind: str, case_id: str | None) -> str | None:
+def part_id_from_identifier(identifier: dict[str, Any] | None, kind: str, case_id: str | None) -> str | None:
     """The part id in a hub identifier of ``kind`` (of case ``case_id`` if given)."""
     if not identifier or identifier.get("system") != hub_naming_system(kind):
         return None
@@ -65,7 +66,7 @@ def part_id_from_identifier(identifier: dict | None, kind: str, case_id: str | N
     return value[len(prefix):] if value.startswith(prefix) else None
 
 
-def find_hub_identifier(resource: dict, kind: str, case_id: str | None = None) -> str | None:
+def find_hub_identifier(resource: dict[str, Any], kind: str, case_id: str | None = None) -> str | None:
     """The part id (or the case id for case-level kinds) in a resource's hub identifier."""
     for ident in resource.get("identifier") or []:
         found = part_id_from_identifier(ident, kind, case_id)
@@ -74,6 +75,6 @@ def find_hub_identifier(resource: dict, kind: str, case_id: str | None = None) -
     return None
 
 
-def conditional_create_query(identifier: dict) -> str:
+def conditional_create_query(identifier: dict[str, Any]) -> str:
     """``If-None-Exist`` search for a hub identifier: ``identifier=system|value``."""
     return f"identifier={identifier['system']}|{identifier['value']}"

@@ -19,6 +19,8 @@ identifiers, narrative, ``maritalStatus``...). Rules:
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from typing import Any
 
 from hub.mappings.codes import HUB_CANONICAL
 
@@ -49,11 +51,11 @@ OWNED_ITEMS: dict[tuple[str, str], set[str]] = {
 
 #: Owned lists of which the mapping models only some items: previous items matching the
 #: predicate (the ones the case cannot represent) are kept after the new ones.
-def _not_condition(ref: dict) -> bool:
-    return not str(ref.get("reference", "")).split("/")[-2:-1] == ["Condition"]
+def _not_condition(ref: dict[str, Any]) -> bool:
+    return str(ref.get("reference", "")).split("/")[-2:-1] != ["Condition"]
 
 
-PARTIAL_LISTS = {
+PARTIAL_LISTS: dict[tuple[str, str], Callable[[dict[str, Any]], bool]] = {
     ("Goal", "target"): lambda item: "dueDate" not in item,
     ("Goal", "addresses"): _not_condition,
     ("CarePlan", "addresses"): _not_condition,
@@ -69,10 +71,11 @@ _ALWAYS = {"resourceType", "id", "meta", "text", "extension", "modifierExtension
 
 
 def _is_hub_url(url: str | None) -> bool:
-    return bool(url) and url.startswith(HUB_CANONICAL)
+    return url is not None and url.startswith(HUB_CANONICAL)
 
 
-def _merge_extensions(new: list[dict] | None, previous: list[dict] | None) -> list[dict]:
+def _merge_extensions(new: list[dict[str, Any]] | None,
+                      previous: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
     out = list(new or [])
     new_urls = {e.get("url") for e in out}
     for e in previous or []:
@@ -81,7 +84,8 @@ def _merge_extensions(new: list[dict] | None, previous: list[dict] | None) -> li
     return out
 
 
-def _merge_identifiers(new: list[dict] | None, previous: list[dict] | None) -> list[dict]:
+def _merge_identifiers(new: list[dict[str, Any]] | None,
+                       previous: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
     out = list(new or [])
     seen = {(i.get("system"), i.get("value")) for i in out}
     new_systems = {i.get("system") for i in out}
@@ -93,7 +97,7 @@ def _merge_identifiers(new: list[dict] | None, previous: list[dict] | None) -> l
     return out
 
 
-def _merge_meta(new: dict | None, previous: dict | None) -> dict | None:
+def _merge_meta(new: dict[str, Any] | None, previous: dict[str, Any] | None) -> dict[str, Any] | None:
     if not previous:
         return new
     out = dict(new or {})
@@ -109,7 +113,7 @@ def _merge_meta(new: dict | None, previous: dict | None) -> dict | None:
     return out or None
 
 
-def _merge_element(new: dict, previous: dict, owned: set[str] | None) -> dict:
+def _merge_element(new: dict[str, Any], previous: dict[str, Any], owned: set[str] | None) -> dict[str, Any]:
     """Merge one element (a resource or a backbone item) with the rules above."""
     out = dict(new)
     for key, value in previous.items():
@@ -133,15 +137,16 @@ def _merge_element(new: dict, previous: dict, owned: set[str] | None) -> dict:
     return out
 
 
-def _merge_items(new: list[dict], previous: list[dict], owned: set[str]) -> list[dict]:
+def _merge_items(new: list[dict[str, Any]], previous: list[dict[str, Any]],
+                 owned: set[str]) -> list[dict[str, Any]]:
     prev_by_id = {p["id"]: p for p in previous if isinstance(p, dict) and p.get("id")}
     return [_merge_element(item, prev_by_id[item["id"]], owned)
             if isinstance(item, dict) and item.get("id") in prev_by_id else item
             for item in new]
 
 
-def merge_onto_previous(new: dict, previous: dict | None,
-                        owned: set[str] | None = None) -> dict:
+def merge_onto_previous(new: dict[str, Any], previous: dict[str, Any] | None,
+                        owned: set[str] | None = None) -> dict[str, Any]:
     """The new version of a resource with everything the case does not model kept from
     ``previous`` (the stored version of the same resource). ``owned`` overrides the table
     (for resource types of other mappings: None there means only elements absent from the

@@ -17,23 +17,56 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, cast
 
 from hub import cases
 from hub.mappings.codes import (
-    ADJUDICATION, CERTIFICATION_INITIAL, CLAIM_PRIORITIES, CLAIM_TYPE, CLAIM_TYPES,
-    EXT_ADMIN_REFERENCE, EXT_CERTIFICATION_TYPE, EXT_ITEM_AUTHORIZED_DETAIL,
-    EXT_ITEM_PREAUTH_PERIOD, EXT_PAS_ITEM_DECISION, EXT_REQUEST_TYPE, EXT_REVIEW_ACTION,
-    EXT_REVIEW_ACTION_CODE, HOME_HEALTH_CATEGORY, HOME_PLACE_OF_SERVICE, HUB_CANONICAL, PAS_CLAIM,
-    PAS_CLAIM_RESPONSE, PAS_REQUEST_BUNDLE, PAS_RESPONSE_BUNDLE, PROCESS_PRIORITY,
-    REQUEST_TYPE_HS, REVIEW_ACTION, REVIEW_ACTION_OUT, X12_306, X12_1322,
+    ADJUDICATION,
+    CERTIFICATION_INITIAL,
+    CLAIM_PRIORITIES,
+    CLAIM_TYPE,
+    CLAIM_TYPES,
+    EXT_ADMIN_REFERENCE,
+    EXT_CERTIFICATION_TYPE,
+    EXT_ITEM_AUTHORIZED_DETAIL,
+    EXT_ITEM_PREAUTH_PERIOD,
+    EXT_PAS_ITEM_DECISION,
+    EXT_REQUEST_TYPE,
+    EXT_REVIEW_ACTION,
+    EXT_REVIEW_ACTION_CODE,
+    HOME_HEALTH_CATEGORY,
+    HOME_PLACE_OF_SERVICE,
+    HUB_CANONICAL,
+    PAS_CLAIM,
+    PAS_CLAIM_RESPONSE,
+    PAS_REQUEST_BUNDLE,
+    PAS_RESPONSE_BUNDLE,
+    PROCESS_PRIORITY,
+    REQUEST_TYPE_HS,
+    REVIEW_ACTION,
+    REVIEW_ACTION_OUT,
+    X12_306,
+    X12_1322,
 )
 from hub.mappings.coverage import (
-    coverage_reference, coverage_to_fhir, find_funding, payer_organization_to_fhir,
-    payer_reference, upsert_decision,
+    coverage_reference,
+    coverage_to_fhir,
+    find_funding,
+    payer_organization_to_fhir,
+    payer_reference,
+    upsert_decision,
 )
 from hub.mappings.datatypes import (
-    code_from_concept, code_to_concept, concept, fhir_datetime, find_ext, local_ref,
-    parse_datetime, party_from_reference, party_to_reference, period_from_fhir,
+    code_from_concept,
+    code_to_concept,
+    concept,
+    fhir_datetime,
+    find_ext,
+    local_ref,
+    parse_datetime,
+    party_from_reference,
+    party_to_reference,
+    period_from_fhir,
     period_to_fhir,
 )
 from hub.mappings.errors import MappingError, Report
@@ -113,7 +146,7 @@ def claim_id(case_id: str, request_id: str) -> str:
     return resource_id(case_id, KIND, request_id)
 
 
-def _provider_ref(case: cases.Case, request: PriorAuthRequest) -> dict:
+def _provider_ref(case: cases.Case, request: PriorAuthRequest) -> dict[str, Any]:
     ref = party_to_reference(request.provider)
     if request.provider.reference is None:
         ref = {"reference": f"Organization/{resource_id(case.id, PROVIDER_KIND, request.id)}",
@@ -121,7 +154,7 @@ def _provider_ref(case: cases.Case, request: PriorAuthRequest) -> dict:
     return ref
 
 
-def claim_to_fhir(case: cases.Case, request: PriorAuthRequest) -> dict:
+def claim_to_fhir(case: cases.Case, request: PriorAuthRequest) -> dict[str, Any]:
     """The PAS Claim (``use=preauthorization``) of a request."""
     funding = next((f for f in case.funding if f.id == request.funding_id), None)
     if funding is None:
@@ -134,7 +167,7 @@ def claim_to_fhir(case: cases.Case, request: PriorAuthRequest) -> dict:
         raise MappingError("Claim.item", "a prior authorization needs at least one item")
     items = []
     for seq, it in enumerate(request.items, start=1):
-        item: dict = {"extension": [
+        item: dict[str, Any] = {"extension": [
             {"url": EXT_PAS_ITEM_DECISION, "valueString": it.decision_id},
             {"url": EXT_REQUEST_TYPE, "valueCodeableConcept": concept(*REQUEST_TYPE_HS)},
             {"url": EXT_CERTIFICATION_TYPE,
@@ -168,7 +201,7 @@ def claim_to_fhir(case: cases.Case, request: PriorAuthRequest) -> dict:
     }
 
 
-def _references(node, path: str = "") -> list[tuple[str, str]]:
+def _references(node: object, path: str = "") -> list[tuple[str, str]]:
     out = []
     if isinstance(node, dict):
         for k, v in node.items():
@@ -183,8 +216,8 @@ def _references(node, path: str = "") -> list[tuple[str, str]]:
 
 
 def pas_request_bundle(case: cases.Case, request: PriorAuthRequest,
-                       resources: dict[str, dict] | None = None,
-                       base: str = DEFAULT_BASE) -> dict:
+                       resources: dict[str, dict[str, Any]] | None = None,
+                       base: str = DEFAULT_BASE) -> dict[str, Any]:
     """The PAS request Bundle: the Claim first, then everything it references, transitively.
 
     ``resources`` supplies referenced resources the case cannot produce (``Type/id`` ->
@@ -193,7 +226,7 @@ def pas_request_bundle(case: cases.Case, request: PriorAuthRequest,
     """
     claim = claim_to_fhir(case, request)
     funding = next(f for f in case.funding if f.id == request.funding_id)
-    known: dict[str, dict] = {}
+    known: dict[str, dict[str, Any]] = {}
     for r in (patient_to_fhir(case), coverage_to_fhir(case, funding),
               payer_organization_to_fhir(case, funding)):
         if r is not None:
@@ -232,7 +265,8 @@ def pas_request_bundle(case: cases.Case, request: PriorAuthRequest,
     }
 
 
-def _first(bundle_or_resource: dict, resource_type: str, path: str) -> tuple[dict, dict]:
+def _first(bundle_or_resource: dict[str, Any], resource_type: str,
+           path: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(the resource, {Type/id: resource} of the Bundle) of a resource or a PAS Bundle."""
     if bundle_or_resource.get("resourceType") != "Bundle":
         if bundle_or_resource.get("resourceType") != resource_type:
@@ -250,7 +284,7 @@ def _first(bundle_or_resource: dict, resource_type: str, path: str) -> tuple[dic
     return entries[0]["resource"], index
 
 
-def pas_request_from_fhir(data: dict, case_id: str | None = None, report: Report | None = None,
+def pas_request_from_fhir(data: dict[str, Any], case_id: str | None = None, report: Report | None = None,
                           case: cases.Case | None = None) -> PriorAuthRequest:
     """Read a PAS request Bundle (or its Claim) back into a PriorAuthRequest."""
     report = report if report is not None else Report()
@@ -319,13 +353,14 @@ def pas_request_from_fhir(data: dict, case_id: str | None = None, report: Report
             raise MappingError(f"{path}.sequence", "items must be numbered 1, 2, ... in order")
     created = parse_datetime(claim.get("created"), "Claim.created")
     kwargs = {"id": part} if part else ({"id": claim["id"]} if claim.get("id") else {})
-    return PriorAuthRequest(funding_id=funding_id, created=created, provider=provider,
+    return PriorAuthRequest(funding_id=cast(str, funding_id), created=cast(datetime, created),
+                            provider=provider,
                             items=items, claim_type=ctype, priority=priority, **kwargs)
 
 
 # --- response -----------------------------------------------------------------------------
 
-def claim_response_results(data: dict, report: Report | None = None) -> list[ItemResult]:
+def claim_response_results(data: dict[str, Any], report: Report | None = None) -> list[ItemResult]:
     """The per-item answers of a PAS ClaimResponse (or response Bundle)."""
     report = report if report is not None else Report()
     resp, _ = _first(data, "ClaimResponse", "Bundle")
@@ -388,7 +423,7 @@ def claim_response_results(data: dict, report: Report | None = None) -> list[Ite
     return results
 
 
-def apply_claim_response(case: cases.Case, data: dict, request: PriorAuthRequest,
+def apply_claim_response(case: cases.Case, data: dict[str, Any], request: PriorAuthRequest,
                          report: Report | None = None) -> Report:
     """Apply a PAS ClaimResponse (or response Bundle) to the decisions of the request's
     funding source; items are matched by ``itemSequence`` to the request's items. The
@@ -430,12 +465,12 @@ def apply_claim_response(case: cases.Case, data: dict, request: PriorAuthRequest
 
 def claim_response_to_fhir(case: cases.Case, request: PriorAuthRequest,
                            results: list[ItemResult], created: datetime,
-                           outcome: str = "complete") -> dict:
+                           outcome: str = "complete") -> dict[str, Any]:
     """A PAS ClaimResponse answering ``request`` (insurer simulators, fixtures)."""
     funding = next(f for f in case.funding if f.id == request.funding_id)
     items = []
     for r in results:
-        subs = []
+        subs: list[dict[str, Any]] = []
         if r.authorization_number is not None:
             subs.append({"url": "number", "valueString": r.authorization_number})
         if r.review_code is not None or r.status in REVIEW_ACTION_OUT:
@@ -445,8 +480,8 @@ def claim_response_to_fhir(case: cases.Case, request: PriorAuthRequest,
                          "valueCodeableConcept": concept(X12_306, code, display)})
         if r.note is not None:
             subs.append({"url": "reasonCode", "valueCodeableConcept": {"text": r.note}})
-        item: dict = {}
-        exts = []
+        item: dict[str, Any] = {}
+        exts: list[dict[str, Any]] = []
         period = period_to_fhir(r.period)
         if period is not None:
             exts.append({"url": EXT_ITEM_PREAUTH_PERIOD, "valuePeriod": period})
@@ -456,7 +491,7 @@ def claim_response_to_fhir(case: cases.Case, request: PriorAuthRequest,
         if exts:
             item["extension"] = exts
         item["itemSequence"] = r.sequence
-        adj: dict = {}
+        adj: dict[str, Any] = {}
         if subs:
             adj["extension"] = [{"url": EXT_REVIEW_ACTION, "extension": subs}]
         adj["category"] = concept(ADJUDICATION, "submitted")
@@ -483,7 +518,7 @@ def claim_response_to_fhir(case: cases.Case, request: PriorAuthRequest,
 
 def pas_response_bundle(case: cases.Case, request: PriorAuthRequest, results: list[ItemResult],
                         created: datetime, outcome: str = "complete",
-                        base: str = DEFAULT_BASE) -> dict:
+                        base: str = DEFAULT_BASE) -> dict[str, Any]:
     """A PAS response Bundle: the ClaimResponse first, then the patient and the payer."""
     resp = claim_response_to_fhir(case, request, results, created, outcome)
     funding = next(f for f in case.funding if f.id == request.funding_id)

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from hub import cases
 from hub.mappings.codes import GENDER, GENDER_FROM
 from hub.mappings.datatypes import (
-    contact_from_fhir, contact_to_fhir, fhir_date, identifier_from_fhir, identifier_to_fhir,
-    narrative, parse_date,
+    contact_from_fhir,
+    contact_to_fhir,
+    fhir_date,
+    identifier_from_fhir,
+    identifier_to_fhir,
+    narrative,
+    parse_date,
 )
 from hub.mappings.errors import MappingError, Report
 from hub.mappings.identity import hub_identifier, is_hub_system, resource_id
@@ -18,7 +25,7 @@ def patient_id(case_id: str) -> str:
     return resource_id(case_id, KIND)
 
 
-def patient_reference(case: cases.Case) -> dict:
+def patient_reference(case: cases.Case) -> dict[str, Any]:
     return {"reference": f"Patient/{patient_id(case.id)}", "display": display_name(case.patient)}
 
 
@@ -26,13 +33,13 @@ def display_name(patient: cases.Patient) -> str:
     return " ".join([*patient.name.given, patient.name.family])
 
 
-def patient_to_fhir(case: cases.Case) -> dict:
+def patient_to_fhir(case: cases.Case) -> dict[str, Any]:
     """The case's patient as an R4 Patient (hub identifier first, then the patient's own)."""
     p = case.patient
-    name: dict = {"use": "official", "family": p.name.family}
+    name: dict[str, Any] = {"use": "official", "family": p.name.family}
     if p.name.given:
         name["given"] = list(p.name.given)
-    out: dict = {
+    out: dict[str, Any] = {
         "resourceType": "Patient",
         "id": patient_id(case.id),
         "text": narrative("Patient", [("name", display_name(p)),
@@ -49,7 +56,7 @@ def patient_to_fhir(case: cases.Case) -> dict:
     return out
 
 
-def _pick_name(names: list[dict]) -> tuple[int, dict] | None:
+def _pick_name(names: list[dict[str, Any]]) -> tuple[int, dict[str, Any]] | None:
     with_family = [(i, n) for i, n in enumerate(names) if n.get("family")]
     for i, n in with_family:
         if n.get("use") == "official":
@@ -60,7 +67,7 @@ def _pick_name(names: list[dict]) -> tuple[int, dict] | None:
     return with_family[0] if with_family else None
 
 
-def patient_from_fhir(data: dict, report: Report | None = None) -> cases.Patient:
+def patient_from_fhir(data: dict[str, Any], report: Report | None = None) -> cases.Patient:
     """An R4 Patient as the case's patient; MappingError if it has no family name."""
     report = report if report is not None else Report()
     if data.get("resourceType") != "Patient":
@@ -73,11 +80,12 @@ def patient_from_fhir(data: dict, report: Report | None = None) -> cases.Patient
         report.unsupported("Patient.name", f"only name[{index}] is kept on the case")
     gender = cases.Gender.UNKNOWN
     if data.get("gender") is not None:
-        gender = GENDER_FROM.get(data["gender"])
-        if gender is None:
+        known = GENDER_FROM.get(data["gender"])
+        if known is None:
             report.unknown_code("Patient.gender", "http://hl7.org/fhir/administrative-gender",
                                 data["gender"])
-            gender = cases.Gender.UNKNOWN
+        else:
+            gender = known
     identifiers = []
     for i, ident in enumerate(data.get("identifier") or []):
         if is_hub_system(ident.get("system")):

@@ -14,15 +14,32 @@ Inbound, ``apply_task`` takes an agency's Task update and validates the move wit
 
 from __future__ import annotations
 
+from typing import Any
+
 from hub import cases
 from hub.mappings.codes import (
-    EXT_CASE_RANK, EXT_REFERRAL_ACTIVITY, EXT_STATUS_HISTORY, FULFILL, REFERRAL_SR_STATUS,
-    RESULTING_ACTIVITY, TASK_CODE,
+    EXT_CASE_RANK,
+    EXT_REFERRAL_ACTIVITY,
+    EXT_STATUS_HISTORY,
+    FULFILL,
+    REFERRAL_SR_STATUS,
+    RESULTING_ACTIVITY,
+    TASK_CODE,
 )
 from hub.mappings.coverage import coverage_reference
 from hub.mappings.datatypes import (
-    code_from_concept, code_to_concept, concept, fhir_datetime, find_ext, find_exts, local_ref,
-    narrative, parse_datetime, party_from_reference, party_to_reference, period_from_fhir,
+    code_from_concept,
+    code_to_concept,
+    concept,
+    fhir_datetime,
+    find_ext,
+    find_exts,
+    local_ref,
+    narrative,
+    parse_datetime,
+    party_from_reference,
+    party_to_reference,
+    period_from_fhir,
     period_to_fhir,
 )
 from hub.mappings.encounter import encounter_reference
@@ -46,11 +63,11 @@ def task_id(case_id: str, referral_id: str) -> str:
     return resource_id(case_id, TASK_KIND, referral_id)
 
 
-def service_request_reference(case_id: str, referral_id: str) -> dict:
+def service_request_reference(case_id: str, referral_id: str) -> dict[str, Any]:
     return reference("ServiceRequest", case_id, KIND, referral_id)
 
 
-def _requester(case: cases.Case) -> dict | None:
+def _requester(case: cases.Case) -> dict[str, Any] | None:
     return party_to_reference(case.case_manager) if case.case_manager is not None else None
 
 
@@ -77,9 +94,9 @@ def referral_rank(case: cases.Case, referral: cases.Referral) -> int | None:
     return None
 
 
-def service_request_to_fhir(case: cases.Case, referral: cases.Referral) -> dict:
+def service_request_to_fhir(case: cases.Case, referral: cases.Referral) -> dict[str, Any]:
     """The referral as an R4 ServiceRequest (status in step with the Task)."""
-    out: dict = {
+    out: dict[str, Any] = {
         "resourceType": "ServiceRequest",
         "id": service_request_id(case.id, referral.id),
         "text": narrative("Referral", [("service", referral.service.display
@@ -126,7 +143,7 @@ def service_request_to_fhir(case: cases.Case, referral: cases.Referral) -> dict:
     return out
 
 
-def _history_ext(history: list[cases.StatusChange]) -> list[dict]:
+def _history_ext(history: list[cases.StatusChange]) -> list[dict[str, Any]]:
     out = []
     for h in history:
         subs = [{"url": "status", "valueCode": h.status},
@@ -139,7 +156,7 @@ def _history_ext(history: list[cases.StatusChange]) -> list[dict]:
     return out
 
 
-def _history_from(data: dict, path: str) -> list[cases.StatusChange]:
+def _history_from(data: dict[str, Any], path: str) -> list[cases.StatusChange]:
     out = []
     for i, e in enumerate(find_exts(data, EXT_STATUS_HISTORY)):
         subs = {s.get("url"): s for s in e.get("extension") or []}
@@ -153,9 +170,9 @@ def _history_from(data: dict, path: str) -> list[cases.StatusChange]:
     return out
 
 
-def task_to_fhir(case: cases.Case, referral: cases.Referral) -> dict:
+def task_to_fhir(case: cases.Case, referral: cases.Referral) -> dict[str, Any]:
     """The referral's fulfilment Task (hub-hosted; the agency updates it)."""
-    out: dict = {
+    out: dict[str, Any] = {
         "resourceType": "Task",
         "id": task_id(case.id, referral.id),
         "text": narrative("Referral task", [("status", referral.status.value),
@@ -197,12 +214,12 @@ def task_to_fhir(case: cases.Case, referral: cases.Referral) -> dict:
     return out
 
 
-def referral_to_fhir(case: cases.Case, referral: cases.Referral) -> list[dict]:
+def referral_to_fhir(case: cases.Case, referral: cases.Referral) -> list[dict[str, Any]]:
     """``[ServiceRequest, Task]`` of one referral."""
     return [service_request_to_fhir(case, referral), task_to_fhir(case, referral)]
 
 
-def _part(data: dict | None, kind: str, case_id: str | None) -> str | None:
+def _part(data: dict[str, Any] | None, kind: str, case_id: str | None) -> str | None:
     if not data:
         return None
     found = find_hub_identifier(data, kind, case_id)
@@ -211,7 +228,7 @@ def _part(data: dict | None, kind: str, case_id: str | None) -> str | None:
     return found
 
 
-def _task_status(task: dict, report: Report) -> cases.ReferralStatus:
+def _task_status(task: dict[str, Any], report: Report) -> cases.ReferralStatus:
     status = task.get("status")
     if status == "ready":  # R4: no acceptance step needed; Gravity excludes it
         report.unsupported("Task.status", "ready taken as accepted", "warning")
@@ -221,7 +238,7 @@ def _task_status(task: dict, report: Report) -> cases.ReferralStatus:
     return cases.ReferralStatus(status)
 
 
-def check_fulfill_task(task: dict) -> None:
+def check_fulfill_task(task: dict[str, Any]) -> None:
     """MappingError unless the Task is a fulfilment Task (a referral)."""
     if task.get("resourceType") != "Task":
         raise MappingError("resourceType", "expected a Task")
@@ -232,7 +249,7 @@ def check_fulfill_task(task: dict) -> None:
         raise MappingError("Task.intent", "a referral Task has intent order")
 
 
-def referral_from_fhir(service_request: dict | None, task: dict | None = None,
+def referral_from_fhir(service_request: dict[str, Any] | None, task: dict[str, Any] | None = None,
                        case_id: str | None = None,
                        report: Report | None = None) -> cases.Referral:
     """A referral from its ServiceRequest and (optionally) Task. The Task decides the status
@@ -248,6 +265,7 @@ def referral_from_fhir(service_request: dict | None, task: dict | None = None,
     service = code_from_concept(sr.get("code"), "ServiceRequest.code")
     if sr.get("code", {}).get("text") and not service.display:
         service.display = sr["code"]["text"]
+    status: cases.ReferralStatus | None
     if task is not None:
         status = _task_status(task, report)
     else:
@@ -255,7 +273,7 @@ def referral_from_fhir(service_request: dict | None, task: dict | None = None,
                   "on-hold": cases.ReferralStatus.ON_HOLD,
                   "completed": cases.ReferralStatus.COMPLETED,
                   "revoked": cases.ReferralStatus.CANCELLED,
-                  "entered-in-error": cases.ReferralStatus.ENTERED_IN_ERROR}.get(sr.get("status"))
+                  "entered-in-error": cases.ReferralStatus.ENTERED_IN_ERROR}.get(sr.get("status", ""))
         if status is None:
             raise MappingError("ServiceRequest.status", f"unsupported status {sr.get('status')!r}")
     t = task or {}
@@ -295,14 +313,14 @@ def referral_from_fhir(service_request: dict | None, task: dict | None = None,
         history=_history_from(t, "Task.extension[status-history]"), **kwargs)
 
 
-def _first_display(cc: dict | None) -> str | None:
+def _first_display(cc: dict[str, Any] | None) -> str | None:
     for c in (cc or {}).get("coding") or []:
         if c.get("display") or c.get("code"):
-            return c.get("display") or c.get("code")
+            return str(c.get("display") or c.get("code"))
     return None
 
 
-def find_referral(case: cases.Case, task: dict) -> cases.Referral | None:
+def find_referral(case: cases.Case, task: dict[str, Any]) -> cases.Referral | None:
     """The referral an inbound Task is about: hub identifier, Task id, then focus."""
     ids = {r.id: r for r in case.referrals}
     part = _part(task, TASK_KIND, case.id)
@@ -332,7 +350,7 @@ def _same_party(a: cases.Party, b: cases.Party) -> bool:
     return a.name == b.name
 
 
-def apply_task(case: cases.Case, task: dict, report: Report | None = None) -> Report:
+def apply_task(case: cases.Case, task: dict[str, Any], report: Report | None = None) -> Report:
     """Apply an agency's Task update (accept, reject, start, hold, fail, complete).
 
     The status move is validated by ``Referral.move(to, Actor.OWNER, reason)``: an illegal
