@@ -10,6 +10,7 @@ from flask import Flask
 
 from hub.config import Settings
 from hub.modules import import_optional
+from hub.projection import project_saved
 from hub.store.db import Database
 
 #: Components, each exposing a blueprint ``bp`` and/or ``init_app(app)``.
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
     app.config["JSON_SORT_KEYS"] = False
     app.json.sort_keys = False
     db = Database(settings.database_url)
+    db.case_projector = project_saved  # units of work project the cases they save
     if migrate if migrate is not None else db.is_sqlite:
         from hub.store.migrate import upgrade
 

@@ -6,8 +6,9 @@ or PAS ClaimResponse: each is applied to the case it belongs to through the pure
 ``apply_*`` mappings. A PAS ClaimResponse goes through the insurer flow (``hub.flows.insurer_answers``), which
 keeps the hub's copy and ignores repeated or older answers. An illegal move refuses the
 whole write (409/422 OperationOutcome);
-otherwise the case gets a new version and the case's other resources are re-projected
-(e.g. the referral ServiceRequest becomes ``completed`` with its Task).
+otherwise the case is saved through the FHIR write's unit of work (``save_case``): it gets a
+new version and, when the write commits, the case's other resources are re-projected (e.g.
+the referral ServiceRequest becomes ``completed`` with its Task), in the same transaction.
 
 Only writes by clients bound to a partner Organization are applied: the hub's own apps
 change cases through ``/api/cases``.
@@ -26,7 +27,6 @@ from hub.flows import insurer_answers
 from hub.mappings import careplan, careteam, eligibility, encounter, goal, referral
 from hub.mappings.errors import MappingError, Report
 from hub.mappings.identity import is_hub_system
-from hub.projection import project_case
 from hub.services import rule_error
 from hub.store.case_repo import StaleCase
 
@@ -126,15 +126,11 @@ def on_partner_write(uow, event: WriteEvent) -> None:
     except MappingError as err:
         raise ValidationFailed(str(err), issues=[Issue(message=str(err),
                                                        path=getattr(err, "path", None))]) from None
-    expected = case.version
-    case.version = expected + 1
     try:
-        uow.cases.update(case, expected_version=expected)
+        uow.save_case(case, partners=current_app.extensions["hub.adapters"].partners,
+                      skip={(event.resource_type, event.id)})
     except StaleCase:
-        case.version = expected
-        raise rule_error(c.CaseRuleError("the case changed meanwhile; retry", "status")) from None
-    project_case(uow, case, current_app.extensions["hub.adapters"].partners,
-                 skip={(event.resource_type, event.id)})
+        raise _changed_meanwhile() from None
     log.info("applied %s/%s to case version %s (%d report items)", event.resource_type,
              event.id, case.version, len(report.items))
 
@@ -151,7 +147,13 @@ def _on_claim_response(uow, event: WriteEvent) -> None:
     except MappingError as err:
         raise ValidationFailed(str(err), issues=[Issue(message=str(err), path=err.path)]) from None
     except StaleCase:
-        raise rule_error(c.CaseRuleError("the case changed meanwhile; retry", "status")) from None
+        raise _changed_meanwhile() from None
+
+
+def _changed_meanwhile():
+    """A concurrent case change during a partner's FHIR write: the write is refused (409)
+    and the partner retries it (its If-Match / conditional semantics stay its own)."""
+    return rule_error(c.CaseRuleError("the case changed meanwhile; retry", "status"))
 
 
 def init_app(app) -> None:

@@ -1,7 +1,9 @@
 """Projecting the case record into the FHIR resource store and the partners' outbox.
 
-Called by the services inside the write's transaction: the case change, the new resource
-versions and the outbox rows commit together or not at all. A resource gets a new version
+Called by the unit of work on commit (``project_saved``, the runtime's
+``Database.case_projector``) for every case saved in it, inside the write's transaction:
+the case change, the new resource versions and the outbox rows commit together or not at
+all. A resource gets a new version
 only when its content changed; elements the case does not model are kept from the
 previous version (``hub.mappings.merge``). Each changed resource is queued for every
 partner that receives its type and is concerned by the case (the partner's Organization
@@ -67,6 +69,13 @@ def _known_to_partner(session, partner_id: str, rtype: str, rid: str) -> bool:
         outbox.c.partner_id == partner_id, outbox.c.resource_type == rtype,
         outbox.c.resource_id == rid).limit(1)).first()
     return queued is not None
+
+
+def project_saved(uow, saved) -> list[Written]:
+    """The unit of work's projector: project one saved case (``hub.store.uow.SavedCase``)
+    for its partners (else the unit of work's), skipping what it says."""
+    partners = saved.partners if saved.partners is not None else uow.partners
+    return project_case(uow, saved.case, partners, skip=saved.skip, no_echo=saved.no_echo)
 
 
 def project_case(uow, case: c.Case, partners: Mapping | None = None,

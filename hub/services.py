@@ -8,8 +8,12 @@ Errors are ``hub.errors`` HubErrors. A ``hub.cases.CaseRuleError`` becomes:
 * **422 BusinessRuleFailed** when a prerequisite is missing, naming the field to fix
   (``case_manager``, ``assessment``, ``plan.approved_by``, ``plan.goals``, ``reason``...).
 
-Writes load the case, check the caller's expected version (412 if stale), change it,
-bump the version and store it with a compare-and-swap; nothing is committed on error.
+Writes load the case, check the caller's expected version (412 if stale), change it and
+save it through the unit of work (``UnitOfWork.save_case``: compare-and-set on the version
+it was read at, projected into the FHIR store and the outbox on commit); nothing is
+committed on error. A concurrent change raises ``StaleCase``: callers run writes under
+``hub.store.concurrency.retrying``, which re-runs them (the If-Match is then checked
+against the new version: 412).
 """
 
 from __future__ import annotations
@@ -18,8 +22,7 @@ from datetime import date, datetime
 
 from hub import cases as c
 from hub.errors import BusinessRuleFailed, Conflict, NotFound, PreconditionFailed
-from hub.projection import project_case
-from hub.store.case_repo import CaseFilter, CasePage, StaleCase
+from hub.store.case_repo import CaseFilter, CasePage
 from hub.store.uow import UnitOfWork
 
 
@@ -36,8 +39,7 @@ def open_case(uow: UnitOfWork, case: c.Case, by: str | None = None) -> c.Case:
     case.id, case.version, case.status = c.new_id(), 1, c.CaseStatus.INTAKE
     case.opened_at, case.closed_at = now, None
     case.status_history = [c.StatusChange(status=case.status.value, at=now, by=by)]
-    uow.cases.add(case)
-    project_case(uow, case, uow.partners)
+    uow.add_case(case)
     uow.commit()
     return case
 
@@ -149,13 +151,7 @@ def _load(uow: UnitOfWork, case_id: str, expected_version: int | None) -> c.Case
 
 
 def _save(uow: UnitOfWork, case: c.Case) -> c.Case:
-    expected = case.version
-    case.version = expected + 1
-    try:
-        uow.cases.update(case, expected_version=expected)
-    except StaleCase:
-        raise _stale(case.id, expected) from None
-    project_case(uow, case, uow.partners)
+    uow.save_case(case)
     uow.commit()
     return case
 

@@ -6,6 +6,7 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub.config import Settings
+from hub.projection import project_saved
 from hub.store.db import Database
 from hub.store.uow import UnitOfWork
 
@@ -19,6 +20,7 @@ def settings_of(ctx: click.Context) -> Settings:
 def open_database(settings: Settings) -> Database:
     """The database of ``settings``; the embedded SQLite one is migrated like ``hub serve``."""
     db = Database(settings.database_url)
+    db.case_projector = project_saved  # units of work project the cases they save
     if db.is_sqlite:
         from hub.store.migrate import upgrade
 

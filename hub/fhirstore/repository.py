@@ -27,16 +27,17 @@ from hub.fhirstore.searchparams import index_rows
 from hub.fhirstore.tables import conditional_keys as CK
 from hub.fhirstore.tables import resources as R
 from hub.fhirstore.tables import search_index as SI
+from hub.store.concurrency import ConcurrentWrite
 
 
 _EMPTY_INDEX_ROW = {c.name: None for c in SI.columns if c.name != "row_id"}
 
 
-class VersionConflict(Exception):
+class VersionConflict(ConcurrentWrite):
     """Someone else wrote a version of this resource first."""
 
 
-class ConditionalKeyTaken(Exception):
+class ConditionalKeyTaken(ConcurrentWrite):
     """A concurrent conditional create claimed the same query; retry the whole write."""
 
 

@@ -45,8 +45,6 @@ from hub.mappings import pas
 from hub.mappings.coverage import upsert_decision
 from hub.mappings.datatypes import local_ref
 from hub.mappings.errors import MappingError
-from hub.projection import project_case
-from hub.store.case_repo import StaleCase
 from hub.store.uow import UnitOfWork
 from hub.sync.outbox import enqueue
 
@@ -55,8 +53,6 @@ log = logging.getLogger(__name__)
 ELIGIBILITY = "eligibility"
 PRIOR_AUTH = "prior-authorization"
 ELIGIBILITY_RESPONSE_KIND = "eligibility-response"
-#: Attempts of one answer's read-apply-write against concurrent case changes.
-MAX_ATTEMPTS = 10
 _D = c.DecisionStatus
 #: Decisions that mean "a request for this service is still open at the payer".
 OPEN_AUTHORIZATION = frozenset({_D.AUTH_SUBMITTED, _D.AUTH_PENDED})
@@ -201,15 +197,11 @@ def _referenced(uow: UnitOfWork, parties: list[c.Party | None]) -> dict[str, dic
 
 
 def _bump(uow: UnitOfWork, case: c.Case) -> None:
-    """Store the case at its next version (412 if someone was first) and project it."""
-    expected = case.version
-    case.version = expected + 1
-    try:
-        uow.cases.update(case, expected_version=expected)
-    except StaleCase:
-        raise PreconditionFailed(f"case {case.id} has changed since version {expected}",
-                                 path="If-Match") from None
-    project_case(uow, case, uow.partners)
+    """Save the case at its next version (``StaleCase`` if someone was first: the caller's
+    ``retrying`` re-runs the request) and project it now: the request built next refers to
+    the projected resources (the payer Organization, the Coverage)."""
+    uow.save_case(case)
+    uow.flush()
 
 
 def _without_server_meta(resource: dict) -> dict:

@@ -7,15 +7,11 @@ applying (idempotent, ordered, never losing a concurrent case change).
 from __future__ import annotations
 
 import logging
-import random
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy.exc import IntegrityError, OperationalError
-
-from hub.errors import BusinessRuleFailed, Conflict, HubError
+from hub.errors import BusinessRuleFailed, HubError
 from hub.fhirstore.query import parse_search
 from hub.mappings import eligibility as elig
 from hub.mappings import pas
@@ -23,15 +19,13 @@ from hub.mappings.codes import hub_naming_system
 from hub.mappings.datatypes import local_ref, parse_datetime
 from hub.mappings.errors import MappingError, Report
 from hub.mappings.identity import find_hub_identifier, hub_identifier, resource_id
-from hub.projection import project_case
-from hub.store.case_repo import StaleCase
-from hub.fhirstore.repository import VersionConflict
+from hub.store.concurrency import retrying
 from hub.store.uow import UnitOfWork
 from hub.sync.handlers import on_delivered
 
 
 from hub.flows.insurer import (
-    ELIGIBILITY_RESPONSE_KIND, MAX_ATTEMPTS, PAS_STATE, UnknownRequest, handler_partners,
+    ELIGIBILITY_RESPONSE_KIND, PAS_STATE, UnknownRequest, handler_partners,
     insurer_partner,
 )
 
@@ -138,18 +132,6 @@ def _created_at(resp: dict) -> datetime:
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
-def _retrying(db, partners, work: Callable[[UnitOfWork], Applied]) -> Applied:
-    """Run ``work`` in a fresh unit of work until no concurrent change got in between."""
-    for attempt in range(MAX_ATTEMPTS):
-        try:
-            with UnitOfWork(db, partners=partners) as uow:
-                return work(uow)
-        except (StaleCase, VersionConflict, IntegrityError, OperationalError) as exc:
-            log.info("answer: concurrent change (%s), retrying", type(exc).__name__)
-            time.sleep(min(0.5, 0.01 * 2 ** attempt) * random.random())
-    raise Conflict("the case kept changing while applying the insurer's answer; retry")
-
-
 def pas_state(response: dict) -> str:
     """The request state of a PAS answer (``submitted`` when it decides nothing)."""
     statuses = [r.status for r in pas.claim_response_results(response)]
@@ -176,7 +158,7 @@ def apply_pas_response(db, data: dict, *, claim_id: str | None = None, insurer: 
             uow.commit()
         return applied
 
-    return _retrying(db, partners, work)
+    return retrying(db, work, partners=partners, what="insurer answer")
 
 
 def apply_pas_response_in(uow: UnitOfWork, resp: dict, *, claim_id: str | None = None,
@@ -203,11 +185,8 @@ def apply_pas_response_in(uow: UnitOfWork, resp: dict, *, claim_id: str | None =
         if _older(copy, prev.content, "ClaimResponse"):
             return Applied("stale", case.id, part, pas_state(prev.content), case.version)
     report = pas.apply_claim_response(case, copy, request)
-    expected = case.version
-    case.version = expected + 1
-    uow.cases.update(case, expected_version=expected)
+    uow.save_case(case, partners=partners if partners is not None else handler_partners())
     uow.resources.update("ClaimResponse", rid, copy)
-    project_case(uow, case, partners if partners is not None else handler_partners())
     log.info("prior authorization %s of case %s: %s (case version %s)", part, case.id,
              state, case.version)
     return Applied("applied", case.id, part, state, case.version, report)
@@ -259,17 +238,14 @@ def apply_eligibility_response_to_case(db, data: dict, *, request_id: str | None
                 return Applied("stale", case.id, part, eligibility_state(prev.content),
                                case.version)
         report = elig.apply_eligibility_response(case, copy, request=req)
-        expected = case.version
-        case.version = expected + 1
-        uow.cases.update(case, expected_version=expected)
+        uow.save_case(case)
         uow.resources.update("CoverageEligibilityResponse", rid, copy)
-        project_case(uow, case, partners)
         uow.commit()
         log.info("eligibility request %s of case %s: %s (case version %s)", part, case.id,
                  state, case.version)
         return Applied("applied", case.id, part, state, case.version, report)
 
-    return _retrying(db, partners, work)
+    return retrying(db, work, partners=partners, what="insurer answer")
 
 
 def _answer_body(delivery, outcome) -> dict | None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
-from flask import request
+from flask import current_app, request
 from marshmallow import Schema, ValidationError
 
 from hub.errors import (
@@ -13,6 +14,7 @@ from hub.errors import (
 )
 from hub.etag import etag_version
 from hub.routes.guards import current_principal
+from hub.store.concurrency import retrying
 
 
 def load_body(schema: Schema):
@@ -51,3 +53,13 @@ def expected_version(required: bool = True) -> int | None:
 def caller_id() -> str:
     """The client id of the caller (recorded as who made a change)."""
     return current_principal().client_id
+
+
+def write_case(service, *args, **kwargs):
+    """``service(uow, *args, **kwargs)`` in a unit of work with the app's partners, re-run
+    on a concurrent change (``hub.store.concurrency.retrying``); each run gets fresh copies
+    of the arguments (services change the objects they are given)."""
+    return retrying(current_app.extensions["hub.db"],
+                    lambda uow: service(uow, *copy.deepcopy(args), **copy.deepcopy(kwargs)),
+                    partners=current_app.extensions["hub.adapters"].partners,
+                    what=service.__name__.replace("_", " "))

@@ -27,7 +27,7 @@ from hub.schemas import (
 )
 from hub.routes.guards import require_scope
 from hub.store.case_repo import CaseFilter
-from hub.routes.case_input import caller_id, expected_version, load_body
+from hub.routes.case_input import caller_id, expected_version, load_body, write_case
 from hub.store.uow import UnitOfWork
 
 bp = Blueprint("cases", __name__, url_prefix="/api/cases")
@@ -64,8 +64,7 @@ def _answer(case: Case, status: int = 200, *, created: bool = False) -> Response
 def create_case():
     """Open a case from the client's record; 201 with Location and ETag."""
     case = load_body(case_input_schema())
-    with _uow() as uow:
-        case = services.open_case(uow, case, by=caller_id())
+    case = write_case(services.open_case, case, by=caller_id())
     return _answer(case, 201, created=True)
 
 
@@ -115,8 +114,7 @@ def replace_case(case_id: str):
     """Replace the editable parts of a case; If-Match required."""
     expected = expected_version()
     new = load_body(case_input_schema())
-    with _uow() as uow:
-        return _answer(services.update_case(uow, case_id, expected, new))
+    return _answer(write_case(services.update_case, case_id, expected, new))
 
 
 @bp.post("/<case_id>/transitions")
@@ -125,9 +123,8 @@ def transition(case_id: str):
     """Move the case along its lifecycle: ``{"to": ..., "reason": ...}``; If-Match required."""
     expected = expected_version()
     req = load_body(TransitionRequestSchema())
-    with _uow() as uow:
-        case = services.transition_case(uow, case_id, expected, req["to"],
-                                         reason=req.get("reason"), by=caller_id())
+    case = write_case(services.transition_case, case_id, expected, req["to"],
+                      reason=req.get("reason"), by=caller_id())
     return _answer(case)
 
 
@@ -137,9 +134,8 @@ def approve_plan(case_id: str):
     """Record the physician's approval of the plan at the If-Match version (required)."""
     expected = expected_version()
     req = load_body(ApprovalRequestSchema())
-    with _uow() as uow:
-        case = services.approve_plan(uow, case_id, expected, req["approved_by"],
-                                     at=req.get("approved_at"))
+    case = write_case(services.approve_plan, case_id, expected, req["approved_by"],
+                      at=req.get("approved_at"))
     return _answer(case)
 
 
@@ -149,8 +145,7 @@ def record_review(case_id: str):
     """Record a monitoring review; If-Match optional."""
     expected = expected_version(required=False)
     review = load_body(ReviewRequestSchema())
-    with _uow() as uow:
-        return _answer(services.record_review(uow, case_id, expected, review), 201)
+    return _answer(write_case(services.record_review, case_id, expected, review), 201)
 
 
 @bp.post("/<case_id>/notes")
@@ -159,5 +154,4 @@ def add_note(case_id: str):
     """Append a note; If-Match optional."""
     expected = expected_version(required=False)
     note = load_body(NoteRequestSchema())
-    with _uow() as uow:
-        return _answer(services.add_note(uow, case_id, expected, note), 201)
+    return _answer(write_case(services.add_note, case_id, expected, note), 201)

@@ -14,7 +14,7 @@ from flask import Blueprint, current_app, url_for
 
 from hub.etag import weak_etag
 from hub.flows import insurer, insurer_status
-from hub.routes.case_input import caller_id, expected_version, load_body
+from hub.routes.case_input import caller_id, expected_version, load_body, write_case
 from hub.schemas import EligibilityRequestInputSchema, PriorAuthRequestInputSchema
 from hub.routes.guards import require_scope
 from hub.store.uow import UnitOfWork
@@ -47,11 +47,10 @@ def request_eligibility(case_id: str):
     """Ask the payer of a funding source about coverage; If-Match required; 202."""
     expected = expected_version()
     req = load_body(EligibilityRequestInputSchema())
-    with _uow() as uow:
-        submitted = insurer.request_eligibility(
-            uow, case_id, req["funding_id"], req["purposes"], req["services"],
-            expected_version=expected, category=req.get("category"),
-            serviced=req.get("serviced"), provider=req.get("provider"), by=caller_id())
+    submitted = write_case(
+        insurer.request_eligibility, case_id, req["funding_id"], req["purposes"],
+        req["services"], expected_version=expected, category=req.get("category"),
+        serviced=req.get("serviced"), provider=req.get("provider"), by=caller_id())
     return _accepted(submitted)
 
 
@@ -62,11 +61,10 @@ def request_prior_authorization(case_id: str):
     expected = expected_version()
     req = load_body(PriorAuthRequestInputSchema())
     items = [insurer.ItemInput(**item) for item in req["items"]]
-    with _uow() as uow:
-        submitted = insurer.request_prior_authorization(
-            uow, case_id, req["funding_id"], items, expected_version=expected,
-            provider=req.get("provider"), claim_type=req["claim_type"],
-            priority=req["priority"], by=caller_id())
+    submitted = write_case(
+        insurer.request_prior_authorization, case_id, req["funding_id"], items,
+        expected_version=expected, provider=req.get("provider"),
+        claim_type=req["claim_type"], priority=req["priority"], by=caller_id())
     return _accepted(submitted)
 
 

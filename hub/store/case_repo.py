@@ -15,9 +15,10 @@ from sqlalchemy.orm import Session
 from hub.cases import Case, CaseModel, CaseStatus, FINAL_CASE_STATUSES, utcnow
 from hub.schemas import CaseSchema
 from hub.store.case_tables import case_identifiers, cases
+from hub.store.concurrency import ConcurrentWrite
 
 
-class StaleCase(Exception):
+class StaleCase(ConcurrentWrite):
     """The case changed since it was read: its version is no longer the expected one."""
 
     def __init__(self, case_id: str, expected: int) -> None:

@@ -52,6 +52,9 @@ class Database:
         self.sessions: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
         #: Called after each commit that queued outbox rows (wake or kick the executor).
         self.on_outbox_commit: list = []
+        #: Projects a case saved in a unit of work into the FHIR store and the outbox on
+        #: commit (``hub.projection.project_saved``); set once by the runtime.
+        self.case_projector = None
         event.listen(self.sessions, "after_commit", self._after_commit)
         event.listen(self.sessions, "after_rollback",
                      lambda session: session.info.pop(OUTBOX_WRITTEN, None))

@@ -1,40 +1,130 @@
-"""The unit of work: one database transaction for one write, all of it or none of it."""
+"""The unit of work: one database transaction for one write, all of it or none of it.
+
+It is also the one save path of a case (the "seen" pattern): ``save_case`` stores the case
+with a compare-and-set on its expected version and remembers it; ``commit`` first projects
+every case saved in this unit of work into the FHIR store and the outbox (the projector
+the runtime gives it, ``hub.projection.project_saved``), then commits the database
+transaction, so the case change, its new resource versions and its outbox rows commit
+together or not at all. The store imports no projection: the projector is injected.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
 from hub.store.db import Database
+
+if TYPE_CHECKING:  # typing only: the repositories import the tables, opened lazily below
+    from hub.cases import Case
+
+
+@dataclass
+class SavedCase:
+    """A case saved in this unit of work and how to project it on commit.
+
+    ``skip``: resources (type, id) not to rewrite (a partner has just written them and the
+    case was updated from them); ``no_echo``: (partner id, type, id) to store but not send
+    back (a partner's own change pulled from it); ``partners``: who to queue for, when not
+    the unit of work's own partners."""
+
+    case: "Case"
+    skip: set[tuple[str, str]] = field(default_factory=set)
+    no_echo: set[tuple[str, str, str]] = field(default_factory=set)
+    partners: Mapping | None = None
+
+
+#: ``project(uow, saved)``: the case's changed resources into the FHIR store + outbox.
+Projector = Callable[["UnitOfWork", SavedCase], Any]
 
 
 class UnitOfWork:
     """``with UnitOfWork(db) as uow: ...; uow.commit()``; leaving without commit rolls back.
 
     Repositories are opened lazily on the same session, so a case change, its FHIR
-    resource versions and its outbox rows share one transaction.
+    resource versions and its outbox rows share one transaction. ``project`` defaults to
+    the database's ``case_projector`` (set once by the runtime).
     """
 
-    def __init__(self, db: Database, partners=None) -> None:
+    def __init__(self, db: Database, partners=None, *, project: Projector | None = None) -> None:
         self.db = db
         #: The configured partners (id -> hub.sync.partners.Partner) writes are queued for.
         self.partners = partners or {}
+        self.project = project
         self.session: Session | None = None
+        #: Cases saved and not yet projected, by id (the "seen" set).
+        self.saved: dict[str, SavedCase] = {}
 
     def __enter__(self) -> "UnitOfWork":
         self.session = self.db.sessions()
+        self.saved = {}
         return self
 
     def __exit__(self, *exc) -> None:
         try:
             self.session.rollback()
         finally:
+            self.saved = {}
             self.session.close()
 
+    # -- the one save path of a case --
+
+    def add_case(self, case: "Case", **projection) -> None:
+        """Insert a new case at its current version; projected on commit."""
+        self.cases.add(case)
+        self._seen(case, **projection)
+
+    def save_case(self, case: "Case", expected_version: int | None = None, **projection) -> None:
+        """Store ``case`` at the next version if the stored one is still at
+        ``expected_version`` (default: the version it was read at); projected on commit.
+
+        Raises ``StaleCase`` (someone else was first; the case keeps its version) or
+        ``CaseMissing``. ``projection``: ``skip``, ``no_echo``, ``partners`` (``SavedCase``).
+        """
+        expected = case.version if expected_version is None else expected_version
+        case.version = expected + 1
+        try:
+            self.cases.update(case, expected_version=expected)
+        except Exception:
+            case.version = expected
+            raise
+        self._seen(case, **projection)
+
+    def _seen(self, case: "Case", skip=(), no_echo=(), partners: Mapping | None = None) -> None:
+        entry = self.saved.get(case.id)
+        if entry is None:
+            entry = self.saved[case.id] = SavedCase(case)
+        entry.case = case
+        entry.skip |= set(skip)
+        entry.no_echo |= set(no_echo)
+        if partners is not None:
+            entry.partners = partners
+
+    def flush(self) -> None:
+        """Project the cases saved so far now, inside the transaction (for a flow that
+        reads their projected resources before committing); ``commit`` does it anyway."""
+        if not self.saved:
+            return
+        project = self.project or self.db.case_projector
+        if project is None:
+            raise RuntimeError("no case projector: the runtime sets Database.case_projector "
+                               "(or pass UnitOfWork(project=...))")
+        while self.saved:  # in the order they were first saved
+            project(self, self.saved.pop(next(iter(self.saved))))
+
     def commit(self) -> None:
+        """Project the saved cases, then commit the transaction (both or neither)."""
+        self.flush()
         self.session.commit()
 
     def rollback(self) -> None:
+        self.saved = {}
         self.session.rollback()
+
+    # -- repositories --
 
     @property
     def cases(self):

@@ -147,6 +147,10 @@ class _Runtime:
         settings, options = app.hub_settings, app.hub_options
         self.pid = os.getpid()
         self.db = Database(settings.database_url)
+        # the handlers save cases; until hub.bootstrap builds this runtime, wired here
+        from hub.projection import project_saved
+
+        self.db.case_projector = project_saved
         self.adapters = Adapters(partners_file=settings.partners_file or None)
         self.worker = Worker(self.db, self.adapters, f"celery:{default_worker_id()}",
                              policy=options.policy, concurrency=1,

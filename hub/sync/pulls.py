@@ -14,9 +14,9 @@ every executor (in-process thread, ``hub worker``, Celery) for free.
   moves between two polls are replayed step by step). agency-json partners are read with
   ``changes_since(cursor)``. What was read becomes the row's response.
 - **Apply** (the ``@on_delivered("pull", type)`` handlers of ``hub.flows``, helpers here):
-  each changed resource is matched to its case and applied in one transaction with a
-  version bump and ``project_case``; then the cursor moves (``hub.sync.cursors``). A
-  handler that fails leaves the cursor where it was, so the next pull reads the same
+  each changed resource is matched to its case and applied in one unit of work
+  (``UnitOfWork.save_case``: a new version, projected on commit); then the cursor moves
+  (``hub.sync.cursors``). A handler that fails leaves the cursor where it was, so the next pull reads the same
   changes again: applying is idempotent (our own writes coming back are recognised by
   the version in the sync ledger and skipped; re-applied states change nothing).
 
@@ -49,6 +49,7 @@ from hub import cases as c
 from hub.adapters.errors import PartnerRejected
 from hub.mappings.errors import MappingError, Report
 from hub.mappings.identity import is_hub_system
+from hub.store.concurrency import retrying
 from hub.store.db import Database
 from hub.store.sync_tables import outbox, sync_links
 from hub.sync.cursors import latest_last_updated, set_cursor
@@ -361,37 +362,26 @@ def case_for(uow, data: dict, patients: Mapping[str, dict] | None = None) -> str
 
 def apply_to_case(db: Database, partners: Mapping, case_id: str,
                   change: Callable[[object, c.Case], None], *,
-                  no_echo: frozenset = frozenset(), attempts: int = 3) -> str:
-    """Run ``change(uow, case)`` in one transaction: the case bumped a version and
-    projected (``project_case``) when it changed. ``applied``, ``unchanged`` or
-    ``missing``. CaseRuleError / MappingError from ``change`` propagate (nothing stored).
-    A concurrent case write is retried (``attempts`` times) on a fresh copy."""
-    from hub.projection import project_case
-    from hub.store.case_repo import StaleCase
-    from hub.store.uow import UnitOfWork
+                  no_echo: frozenset = frozenset()) -> str:
+    """Run ``change(uow, case)`` in one unit of work: the case saved (a new version,
+    projected on commit) when it changed. ``applied``, ``unchanged`` or ``missing``.
+    CaseRuleError / MappingError from ``change`` propagate (nothing stored). A concurrent
+    case write re-runs it on a fresh copy (``hub.store.concurrency.retrying``)."""
 
-    for attempt in range(1, attempts + 1):
-        with UnitOfWork(db, partners) as uow:
-            case = uow.cases.get(case_id)
-            if case is None:
-                return "missing"
-            before = copy.deepcopy(case)
-            change(uow, case)
-            if case == before:
-                uow.commit()  # ledger bookkeeping the change may have made
-                return "unchanged"
-            expected = case.version
-            case.version = expected + 1
-            try:
-                uow.cases.update(case, expected_version=expected)
-            except StaleCase:
-                if attempt == attempts:
-                    raise
-                continue
-            project_case(uow, case, partners, no_echo=no_echo)
-            uow.commit()
-            return "applied"
-    return "unchanged"  # pragma: no cover
+    def work(uow) -> str:
+        case = uow.cases.get(case_id)
+        if case is None:
+            return "missing"
+        before = copy.deepcopy(case)
+        change(uow, case)
+        if case == before:
+            uow.commit()  # ledger bookkeeping the change may have made
+            return "unchanged"
+        uow.save_case(case, no_echo=no_echo)
+        uow.commit()
+        return "applied"
+
+    return retrying(db, work, partners=partners, what="pulled change")
 
 
 def note_refusal(db: Database, partners: Mapping, case_id: str, partner_id: str,

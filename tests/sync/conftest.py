@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from hub.projection import project_saved
 from hub.store.db import Database
 from hub.store.sync_tables import outbox, sync_cursors, sync_links
 from hub.sync.partners import Partner, Timeouts
@@ -26,6 +27,7 @@ def empty_sync_tables(db: Database) -> None:
 def db(database_url):
     """The test database with empty sync tables (independent of the app's blueprints)."""
     database = Database(database_url)
+    database.case_projector = project_saved  # as the runtime wires it
     empty_sync_tables(database)
     yield database
     database.dispose()
