@@ -20,6 +20,7 @@ import uuid
 from typing import Any
 
 from hub import cases
+from hub.mappings.careteam import careteam_reference, member_reference_by_id
 from hub.mappings.codes import (
     ACTIVITY_KIND,
     ACTIVITY_KIND_FROM,
@@ -35,6 +36,7 @@ from hub.mappings.codes import (
     PLAN_STATUS,
     PLAN_STATUS_FROM,
 )
+from hub.mappings.condition import condition_reference
 from hub.mappings.datatypes import (
     code_from_concept,
     code_to_concept,
@@ -50,8 +52,11 @@ from hub.mappings.datatypes import (
     period_from_fhir,
     period_to_fhir,
 )
+from hub.mappings.episode import episode_reference
 from hub.mappings.errors import MappingError, Report
+from hub.mappings.goal import apply_goal, goal_from_fhir, goal_reference, ref_part_id
 from hub.mappings.identity import hub_identifier, resource_id
+from hub.mappings.patient import display_name, patient_reference
 
 KIND = "careplan"
 EPISODE_EXT = "http://hl7.org/fhir/StructureDefinition/workflow-episodeOfCare"
@@ -78,8 +83,6 @@ def _referral_for(case: cases.Case, activity: cases.Activity) -> cases.Referral 
 
 
 def _detail(case: cases.Case, act: cases.Activity) -> dict[str, Any]:
-    from hub.mappings.careteam import member_reference_by_id
-    from hub.mappings.goal import goal_reference
     d: dict[str, Any] = {"kind": ACTIVITY_KIND[act.kind]}
     if act.code is not None:
         d["code"] = code_to_concept(act.code)
@@ -130,11 +133,6 @@ def activity_to_fhir(case: cases.Case, act: cases.Activity) -> dict[str, Any]:
 
 
 def careplan_to_fhir(case: cases.Case) -> dict[str, Any]:
-    from hub.mappings.careteam import careteam_reference
-    from hub.mappings.condition import condition_reference
-    from hub.mappings.episode import episode_reference
-    from hub.mappings.goal import goal_reference
-    from hub.mappings.patient import display_name, patient_reference
     plan = case.plan
     extensions = [ext(EPISODE_EXT, valueReference=episode_reference(case))]
     if plan.approved_by is not None or plan.approved_at is not None:
@@ -213,7 +211,6 @@ def _frequency(timing: dict[str, Any], path: str,
 
 
 def _goal_ids(refs: list[dict[str, Any]], case_id: str | None, index: dict[str, str]) -> list[str]:
-    from hub.mappings.goal import ref_part_id
     out = []
     for ref in refs:
         gid = ref_part_id(ref, "goal", case_id, index)
@@ -226,7 +223,6 @@ def _goal_ids(refs: list[dict[str, Any]], case_id: str | None, index: dict[str, 
 
 def _performer_id(refs: list[dict[str, Any]], path: str, case_id: str | None, index: dict[str, str],
                   report: Report) -> str | None:
-    from hub.mappings.goal import ref_part_id
     if not refs:
         return None
     if len(refs) > 1:
@@ -333,7 +329,6 @@ def careplan_from_fhir(data: dict[str, Any], case_id: str | None = None, report:
     ``index`` maps ``Type/id`` of produced resources to case part ids; ``resources`` maps
     ``Type/id`` to Goal resources (contained Goals are read from the CarePlan itself).
     """
-    from hub.mappings.goal import goal_from_fhir
     report = report if report is not None else Report()
     index = dict(index or {})
     resources = dict(resources or {})
@@ -396,7 +391,6 @@ def apply_careplan(case: cases.Case, data: dict[str, Any], resources: dict[str, 
     plan references (``apply_goal``) and adds new notes. Returns the report of what was added,
     ignored or not understood.
     """
-    from hub.mappings.goal import apply_goal
     report = report if report is not None else Report()
     resources = dict(resources or {})
     for c in data.get("contained") or []:

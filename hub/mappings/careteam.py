@@ -35,6 +35,7 @@ from hub.mappings.identity import (
     is_hub_system,
     resource_id,
 )
+from hub.mappings.patient import display_name, patient_id, patient_reference
 
 KIND = "careteam"
 MEMBER = "care-team-member"
@@ -50,7 +51,6 @@ def careteam_reference(case: cases.Case) -> dict[str, Any]:
 
 def member_reference(case: cases.Case, member: cases.CareTeamMember) -> dict[str, Any]:
     """Reference to the member's resource (the case Patient for a patient member)."""
-    from hub.mappings.patient import patient_id
     rtype = MEMBER_KIND[member.kind]
     rid = (patient_id(case.id) if member.kind == cases.MemberKind.PATIENT
            else resource_id(case.id, MEMBER, member.id))
@@ -74,7 +74,6 @@ def member_reference_by_id(case: cases.Case, member_id: str) -> dict[str, Any]:
 
 
 def careteam_to_fhir(case: cases.Case) -> dict[str, Any]:
-    from hub.mappings.patient import display_name, patient_reference
     participants = []
     for m in case.care_team:
         p: dict[str, Any] = {"id": m.id, "role": [code_to_concept(m.role)],
@@ -103,7 +102,6 @@ def careteam_to_fhir(case: cases.Case) -> dict[str, Any]:
 
 def member_to_fhir(case: cases.Case, m: cases.CareTeamMember) -> dict[str, Any] | None:
     """The member's own resource; None for a patient member (the case Patient)."""
-    from hub.mappings.patient import patient_reference
     if m.kind == cases.MemberKind.PATIENT:
         return None
     rtype = MEMBER_KIND[m.kind]

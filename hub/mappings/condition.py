@@ -22,6 +22,7 @@ from hub.mappings.datatypes import (
 )
 from hub.mappings.errors import MappingError, Report
 from hub.mappings.identity import find_hub_identifier, hub_identifier, reference, resource_id
+from hub.mappings.patient import patient_reference
 
 KIND = "condition"
 
@@ -35,7 +36,6 @@ def condition_reference(case_id: str, cond_id: str, display: str | None = None) 
 
 
 def condition_to_fhir(case: cases.Case, cond: cases.Condition) -> dict[str, Any]:
-    from hub.mappings.patient import patient_reference
     out: dict[str, Any] = {
         "resourceType": "Condition",
         "id": condition_id(case.id, cond.id),

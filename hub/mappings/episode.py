@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from hub import cases
+from hub.mappings.careteam import careteam_reference
 from hub.mappings.codes import (
     CASE_MODEL,
     CASE_MODEL_FROM,
@@ -37,6 +38,7 @@ from hub.mappings.codes import (
     REVIEW_OUTCOME_FROM,
     UCUM,
 )
+from hub.mappings.condition import condition_reference
 from hub.mappings.datatypes import (
     achievement_concept,
     coding,
@@ -54,7 +56,9 @@ from hub.mappings.datatypes import (
     table_code,
 )
 from hub.mappings.errors import MappingError, Report
+from hub.mappings.goal import goal_reference, ref_part_id
 from hub.mappings.identity import find_hub_identifier, hub_identifier, resource_id
+from hub.mappings.patient import display_name, patient_reference
 
 KIND = "case"
 
@@ -85,7 +89,6 @@ def _assessment_ext(a: cases.Assessment) -> dict[str, Any]:
 
 
 def _review_ext(case: cases.Case, r: cases.Review) -> dict[str, Any]:
-    from hub.mappings.goal import goal_reference
     subs = [ext("reviewId", valueString=r.id), ext("due", valueDate=fhir_date(r.due)),
             ext("mode", valueCoding=coding(*REVIEW_MODE[r.mode]))]
     if r.done_at is not None:
@@ -105,9 +108,6 @@ def _review_ext(case: cases.Case, r: cases.Review) -> dict[str, Any]:
 
 
 def episode_to_fhir(case: cases.Case) -> dict[str, Any]:
-    from hub.mappings.careteam import careteam_reference
-    from hub.mappings.condition import condition_reference
-    from hub.mappings.patient import display_name, patient_reference
     extensions = [ext(EXT_CASE_STATUS, valueCoding=_status_coding(case.status.value)),
                   ext(EXT_CASE_SETTING, valueCoding=coding(*CASE_SETTING[case.setting])),
                   ext(EXT_CASE_VERSION, valueInteger=case.version)]
@@ -200,7 +200,6 @@ def _assessment_from(extension: dict[str, Any], report: Report) -> cases.Assessm
 
 def _review_from(extension: dict[str, Any], path: str, case_id: str, index: dict[str, str],
                  report: Report) -> cases.Review | None:
-    from hub.mappings.goal import ref_part_id
     fields: dict[str, Any] = {"goal_updates": {}}
     for sub in extension.get("extension") or []:
         url = sub.get("url")

@@ -6,6 +6,7 @@ from typing import Any
 
 from hub import cases
 from hub.mappings.codes import GOAL_ACHIEVEMENT_FROM, GOAL_LIFECYCLE, GOAL_LIFECYCLE_FROM
+from hub.mappings.condition import condition_reference
 from hub.mappings.datatypes import (
     achievement_concept,
     concept_lookup,
@@ -22,6 +23,7 @@ from hub.mappings.identity import (
     reference,
     resource_id,
 )
+from hub.mappings.patient import patient_reference
 
 KIND = "goal"
 
@@ -35,8 +37,6 @@ def goal_reference(case_id: str, gid: str, display: str | None = None) -> dict[s
 
 
 def goal_to_fhir(case: cases.Case, goal: cases.Goal) -> dict[str, Any]:
-    from hub.mappings.condition import condition_reference
-    from hub.mappings.patient import patient_reference
     out: dict[str, Any] = {
         "resourceType": "Goal",
         "id": goal_id(case.id, goal.id),
