@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from test_case_repo import new_case, store
 
 from hub.store.case_repo import StaleCase
 from hub.store.concurrency import ConcurrentChange, retrying
 from hub.store.uow import UnitOfWork
-
-from test_case_repo import new_case, store
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ class SavedCase:
     back (a partner's own change pulled from it); ``partners``: who to queue for, when not
     the unit of work's own partners."""
 
-    case: "Case"
+    case: Case
     skip: set[tuple[str, str]] = field(default_factory=set)
     no_echo: set[tuple[str, str, str]] = field(default_factory=set)
     partners: Mapping | None = None
@@ -58,7 +58,7 @@ class UnitOfWork:
         #: Cases saved and not yet projected, by id (the "seen" set).
         self.saved: dict[str, SavedCase] = {}
 
-    def __enter__(self) -> "UnitOfWork":
+    def __enter__(self) -> UnitOfWork:
         self.session = self.db.sessions()
         self.saved = {}
         return self
@@ -72,12 +72,12 @@ class UnitOfWork:
 
     # -- the one save path of a case --
 
-    def add_case(self, case: "Case", **projection) -> None:
+    def add_case(self, case: Case, **projection) -> None:
         """Insert a new case at its current version; projected on commit."""
         self.cases.add(case)
         self._seen(case, **projection)
 
-    def save_case(self, case: "Case", expected_version: int | None = None, **projection) -> None:
+    def save_case(self, case: Case, expected_version: int | None = None, **projection) -> None:
         """Store ``case`` at the next version if the stored one is still at
         ``expected_version`` (default: the version it was read at); projected on commit.
 
@@ -93,7 +93,7 @@ class UnitOfWork:
             raise
         self._seen(case, **projection)
 
-    def _seen(self, case: "Case", skip=(), no_echo=(), partners: Mapping | None = None) -> None:
+    def _seen(self, case: Case, skip=(), no_echo=(), partners: Mapping | None = None) -> None:
         entry = self.saved.get(case.id)
         if entry is None:
             entry = self.saved[case.id] = SavedCase(case)

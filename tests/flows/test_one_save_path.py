@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+from case_data import physician, river
 from sqlalchemy import event, func, select
 
 from hub import cases as c
@@ -28,9 +29,7 @@ from hub.sync.outbox import Delivery
 from hub.sync.partners import Partner
 from hub.sync.registry import Adapters
 
-from case_data import physician, river
-
-from .conftest import FUNDING, HCPCS, ORG, item, outbox_rows
+from .conftest import FUNDING, ORG, item, outbox_rows
 from .insurer_server import Decision, claim_response, response_bundle
 
 HOSPITAL = "Organization/lakeside"
