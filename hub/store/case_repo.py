@@ -1,6 +1,7 @@
 """``CaseRepository``: case records in and out of the ``cases`` table, on one session.
 
-Each case is stored as its ``CaseSchema`` JSON plus the columns lists filter on. Updates
+Each case is stored as its document (``hub.store.case_codec``: versioned, upgraded on load)
+plus the columns lists filter on. Updates
 are compare-and-swap on ``version`` so that two writers never overwrite each other.
 """
 
@@ -12,8 +13,8 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from hub.cases import Case, CaseModel, CaseStatus, FINAL_CASE_STATUSES, utcnow
-from hub.schemas import CaseSchema
+from hub.cases import FINAL_CASE_STATUSES, Case, CaseModel, CaseStatus, utcnow
+from hub.store import case_codec
 from hub.store.case_tables import case_identifiers, cases
 from hub.store.concurrency import ConcurrentWrite
 
@@ -55,7 +56,6 @@ class CaseRepository:
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self.schema = CaseSchema()
 
     # -- writes --
 
@@ -86,7 +86,7 @@ class CaseRepository:
         """The case with this id, or None."""
         row = self.session.execute(
             sa.select(cases.c.document).where(cases.c.id == case_id)).first()
-        return None if row is None else self.schema.load(row.document)
+        return None if row is None else case_codec.decode(row.document)
 
     def list(self, criteria: CaseFilter | None = None, *, limit: int = 20,
              offset: int = 0) -> CasePage:
@@ -97,7 +97,7 @@ class CaseRepository:
         rows = self.session.execute(
             sa.select(cases.c.document).where(*where)
             .order_by(cases.c.opened_at, cases.c.id).limit(limit).offset(offset)).all()
-        return CasePage([self.schema.load(r.document) for r in rows], total, limit, offset)
+        return CasePage([case_codec.decode(r.document) for r in rows], total, limit, offset)
 
     def count(self) -> int:
         return self.session.execute(sa.select(sa.func.count()).select_from(cases)).scalar_one()
@@ -117,7 +117,7 @@ class CaseRepository:
             "next_review_due": case.next_review_due,
             "opened_at": case.opened_at,
             "updated_at": utcnow(),
-            "document": self.schema.dump(case),
+            "document": case_codec.encode(case),
         }
 
     def _write_identifiers(self, case: Case) -> None:
