@@ -54,12 +54,12 @@ class UnitOfWork:
         #: The configured partners (id -> hub.sync.partners.Partner) writes are queued for.
         self.partners = partners or {}
         self.project = project
-        self.session: Session | None = None
+        self._session: Session | None = None
         #: Cases saved and not yet projected, by id (the "seen" set).
         self.saved: dict[str, SavedCase] = {}
 
     def __enter__(self) -> UnitOfWork:
-        self.session = self.db.sessions()
+        self._session = self.db.sessions()
         self.saved = {}
         return self
 
@@ -69,6 +69,13 @@ class UnitOfWork:
         finally:
             self.saved = {}
             self.session.close()
+
+    @property
+    def session(self) -> Session:
+        """The transaction's session (inside the ``with`` block)."""
+        if self._session is None:
+            raise RuntimeError("the unit of work is used outside its with block")
+        return self._session
 
     # -- the one save path of a case --
 
