@@ -7,10 +7,13 @@ are compare-and-swap on ``version`` so that two writers never overwrite each oth
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any, cast
 
 import sqlalchemy as sa
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from hub.cases import FINAL_CASE_STATUSES, Case, CaseModel, CaseStatus, utcnow
@@ -68,10 +71,10 @@ class CaseRepository:
     def update(self, case: Case, expected_version: int) -> None:
         """Store ``case`` (already at its new version) if the stored one is at
         ``expected_version``; else raise StaleCase (or CaseMissing)."""
-        result = self.session.execute(
+        result = cast(CursorResult[Any], self.session.execute(
             sa.update(cases)
             .where(cases.c.id == case.id, cases.c.version == expected_version)
-            .values(version=case.version, **self._columns(case)))
+            .values(version=case.version, **self._columns(case))))
         if result.rowcount != 1:
             if self._version_of(case.id) is None:
                 raise CaseMissing(case.id)
@@ -127,8 +130,8 @@ class CaseRepository:
                 {"case_id": case.id, "system": s, "value": v} for s, v in sorted(pairs)])
 
     @staticmethod
-    def _where(f: CaseFilter) -> list:
-        where = []
+    def _where(f: CaseFilter) -> builtins.list[sa.ColumnElement[bool]]:
+        where: builtins.list[sa.ColumnElement[bool]] = []
         if f.status:
             where.append(cases.c.status.in_([CaseStatus(s).value for s in f.status]))
         if f.model is not None:

@@ -1,7 +1,8 @@
 """Tables of the case record: one row per case (the record as JSON) and its identifiers.
 
 The ``document`` column holds ``hub.store.case_codec.encode(case)`` (with its
-``schema_version``); the other columns copy what lists filter and sort on. ``version`` is the optimistic-concurrency counter (ETag).
+``schema_version``); the other columns copy what lists filter and sort on. ``version`` is
+the optimistic-concurrency counter (ETag).
 """
 
 from __future__ import annotations

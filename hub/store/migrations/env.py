@@ -18,6 +18,8 @@ def run_migrations_online() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
+    if url is None:
+        raise RuntimeError("no sqlalchemy.url in the Alembic configuration")
     engine = make_engine(url)
     engine.pool = pool.NullPool(engine.pool._creator)  # no lingering connections
     with engine.connect() as connection:
