@@ -58,13 +58,6 @@ class UnitOfWork:
         #: Cases saved and not yet projected, by id (the "seen" set).
         self.saved: dict[str, SavedCase] = {}
 
-    @property
-    def session(self) -> Session:
-        """The transaction's session, open from ``__enter__`` to ``__exit__``."""
-        if self._session is None:
-            raise RuntimeError("the unit of work is not open: use `with UnitOfWork(db) as uow:`")
-        return self._session
-
     def __enter__(self) -> UnitOfWork:
         self._session = self.db.sessions()
         self.saved = {}
