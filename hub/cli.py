@@ -6,12 +6,9 @@ import logging
 
 import click
 
+from hub.commands import celery as celery_commands
+from hub.commands import clients, deliveries, partners
 from hub.config import Settings
-from hub.modules import import_optional
-
-#: Modules under hub/commands exposing a click command or group named ``command``.
-COMMAND_MODULES = ("hub.commands.clients", "hub.commands.partners", "hub.commands.deliveries",
-                   "hub.commands.celery")
 
 
 @click.group()
@@ -31,20 +28,21 @@ def main(ctx: click.Context, database_url: str | None) -> None:
 @click.pass_obj
 def serve(settings: Settings, host: str | None, port: int | None, threads: int) -> None:
     """Serve the hub with waitress (a production WSGI server)."""
-    import waitress
+    import waitress  # the WSGI server is only needed here
 
     from hub import create_app
+    from hub.bootstrap import build_runtime
+    from hub.sync.worker import start_worker_thread
 
     if host:
         settings.host = host
     if port:
         settings.port = port
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    app = create_app(settings)
-    from hub.sync.worker import start_worker_thread
-
+    runtime = build_runtime(settings)
+    app = create_app(runtime)
     # the embedded executor; None when HUB_SYNC_WORKER=false or another executor delivers
-    worker = start_worker_thread(app) if settings.sync_executor == "thread" else None
+    worker = start_worker_thread(runtime) if settings.sync_executor == "thread" else None
     click.echo(f"hub serving on http://{settings.host}:{settings.port} "
                f"(FHIR base /fhir, case API /api/cases)")
     try:
@@ -71,10 +69,6 @@ def db_upgrade(settings: Settings, revision: str) -> None:
     click.echo("database is up to date")
 
 
-for _name in COMMAND_MODULES:
-    _module = import_optional(_name)
-    if _module is None:
-        continue
-    main.add_command(_module.command)
-    if hasattr(_module, "worker_command"):
-        main.add_command(_module.worker_command)
+for _group in (clients.command, partners.command, deliveries.command, celery_commands.command,
+               deliveries.worker_command):
+    main.add_command(_group)

@@ -33,6 +33,8 @@ class Settings:
     sync_executor: str = "thread"
     # Celery executor (hub.sync.celery_app): the broker, RabbitMQ (amqp://) or Redis (redis://)
     celery_broker_url: str = "amqp://guest:guest@127.0.0.1:5672//"
+    # seconds between two polls of a pended prior authorization at the insurer
+    pended_poll_seconds: int = 300
     # paging of list endpoints
     page_size_default: int = 20
     page_size_max: int = 200

@@ -127,7 +127,7 @@ def on_partner_write(uow, event: WriteEvent) -> None:
         raise ValidationFailed(str(err), issues=[Issue(message=str(err),
                                                        path=getattr(err, "path", None))]) from None
     try:
-        uow.save_case(case, partners=current_app.extensions["hub.adapters"].partners,
+        uow.save_case(case, partners=current_app.extensions["hub.runtime"].partners,
                       skip={(event.resource_type, event.id)})
     except StaleCase:
         raise _changed_meanwhile() from None
@@ -143,7 +143,7 @@ def _on_claim_response(uow, event: WriteEvent) -> None:
     try:
         insurer_answers.apply_pas_response_in(
             uow, event.after, insurer=event.principal.organization,
-            partners=current_app.extensions["hub.adapters"].partners)
+            partners=current_app.extensions["hub.runtime"].partners)
     except MappingError as err:
         raise ValidationFailed(str(err), issues=[Issue(message=str(err), path=err.path)]) from None
     except StaleCase:

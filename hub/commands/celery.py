@@ -1,7 +1,7 @@
 """``hub celery``: the Celery executor of the outbox (``worker``) and its trigger (``kick``).
 
 ``hub celery worker`` runs a Celery worker of ``hub.sync.celery_app`` configured from the
-hub's settings (it is ``celery -A hub.sync.celery_app worker`` plus the retry options of
+hub's settings (it is ``celery -A hub.commands.celery worker`` plus the retry options of
 ``hub worker`` and the SQLite migration); options it does not know go to Celery, e.g.
 ``hub celery worker --beat -- --concurrency 8 --pool threads``.
 ``hub celery kick`` sends one ``deliver_due`` task; ``--every SECONDS`` sends a sweep task
@@ -18,7 +18,29 @@ from pathlib import Path
 
 import click
 
+from hub.bootstrap import build_runtime
 from hub.commands.common import settings_of
+from hub.config import Settings
+
+
+def worker_runtime(settings: Settings):
+    """The runtime of one Celery worker process (its database is migrated by the command)."""
+    return build_runtime(settings, migrate=False)
+
+
+def create_worker_app(settings: Settings | None = None, options=None):
+    """The Celery app of a worker: ``hub.sync.celery_app`` with the hub's runtime."""
+    from hub.sync.celery_app import create_celery  # celery is the optional executor
+
+    return create_celery(settings, options, runtime_factory=worker_runtime)
+
+
+def __getattr__(name: str):
+    # ``celery -A hub.commands.celery worker`` looks up ``app``: built on first access, so
+    # that importing this module reads no environment and needs no celery
+    if name in ("app", "celery"):
+        return create_worker_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _queue_option(func):
@@ -56,7 +78,7 @@ def celery_worker(ctx: click.Context, queue: str | None, batch: int | None,
                   schedule_file: str | None, loglevel: str,
                   celery_args: tuple[str, ...]) -> None:
     """Run a Celery worker delivering the outbox (extra options go to Celery)."""
-    from hub.sync.celery_app import ExecutorOptions, create_celery
+    from hub.sync.celery_app import ExecutorOptions  # celery is the optional executor
     from hub.sync.retry import RetryPolicy
 
     settings = settings_of(ctx)
@@ -68,7 +90,7 @@ def celery_worker(ctx: click.Context, queue: str | None, batch: int | None,
         from hub.store.migrate import upgrade  # the embedded database, as hub worker does
 
         upgrade(settings.database_url)
-    app = create_celery(settings, options)
+    app = create_worker_app(settings, options)
     argv = ["worker", f"--loglevel={loglevel}", "--queues", options.queue]
     if beat:
         schedule = schedule_file or str(Path(tempfile.gettempdir())

@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
+from hub import bootstrap
 from hub.config import Settings
-from hub.projection import project_saved
 from hub.store.db import Database
 from hub.store.uow import UnitOfWork
 
@@ -18,14 +18,9 @@ def settings_of(ctx: click.Context) -> Settings:
 
 
 def open_database(settings: Settings) -> Database:
-    """The database of ``settings``; the embedded SQLite one is migrated like ``hub serve``."""
-    db = Database(settings.database_url)
-    db.case_projector = project_saved  # units of work project the cases they save
-    if db.is_sqlite:
-        from hub.store.migrate import upgrade
-
-        upgrade(settings.database_url)
-    return db
+    """The database of ``settings`` as the runtime opens it (``hub.bootstrap``); the
+    embedded SQLite one is migrated like ``hub serve``."""
+    return bootstrap.open_database(settings)
 
 
 def in_unit_of_work(settings: Settings, work, *, commit: bool = True):

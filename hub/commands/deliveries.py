@@ -9,8 +9,10 @@ import threading
 
 import click
 
-from hub.commands.common import in_unit_of_work, open_database, settings_of
+from hub.bootstrap import build_runtime
+from hub.commands.common import in_unit_of_work, settings_of
 from hub.sync import outbox
+from hub.sync.retry import RetryPolicy
 
 
 @click.group("deliveries")
@@ -88,19 +90,14 @@ def worker_command(ctx: click.Context, worker_id: str | None, concurrency: int,
                    lease_seconds: float | None, idle_seconds: float, max_attempts: int,
                    backoff_base: float, backoff_max: float, once: bool) -> None:
     """Deliver the outbox to partners until SIGTERM/SIGINT (several may share PostgreSQL)."""
-    from hub.sync.registry import Adapters
-    from hub.sync.retry import RetryPolicy
-    from hub.sync.worker import Worker, lease_for
-
-    settings = settings_of(ctx)
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    db = open_database(settings)
-    adapters = Adapters(partners_file=settings.partners_file or None)
-    worker = Worker(db, adapters, worker_id, concurrency=concurrency, pulls=True,
-                    lease_seconds=lease_seconds or lease_for(adapters.partners),
-                    policy=RetryPolicy(max_attempts=max_attempts, base_delay=backoff_base,
-                                       max_delay=backoff_max))
+    runtime = build_runtime(settings_of(ctx))
+    db = runtime.db
+    worker = runtime.worker(worker_id, concurrency=concurrency, pulls=True,
+                            lease_seconds=lease_seconds,
+                            policy=RetryPolicy(max_attempts=max_attempts,
+                                               base_delay=backoff_base, max_delay=backoff_max))
     stop = threading.Event()
     try:
         if once:
@@ -112,8 +109,7 @@ def worker_command(ctx: click.Context, worker_id: str | None, concurrency: int,
         worker.run(stop, idle_seconds=idle_seconds)
     finally:
         worker.close()
-        adapters.close()
-        db.dispose()
+        runtime.close()
 
 
 if __name__ == "__main__":  # ``python -m hub.commands.deliveries``: the worker alone

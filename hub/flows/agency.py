@@ -3,7 +3,7 @@
 (a) **Agencies with a FHIR server** (push variant): the projection sends the referral's
 ServiceRequest and Task to the agency partner whose Organization is the referral's agency
 once it is requested, and later only the hub's cancellation. The agency works its own Task
-copy; the hub pulls Task changes and visit Encounters (``hub.sync.pulls``): every Task
+copy; the hub pulls Task changes and visit Encounters (``hub.sync.pulls``, applied by ``hub.flows.pulled``): every Task
 version since the one matching the referral's status is replayed with ``apply_task`` (so
 accept, start and complete between two polls are applied step by step), and visits go
 through ``apply_encounter`` (the Encounter handler of hub.flows.hospital).
@@ -17,15 +17,13 @@ is pulled with ``changes_since`` and each referral state applied with
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from hub import cases as c
 from hub.mappings.agency_json import apply_referral_state
 from hub.mappings.errors import MappingError, Report
 from hub.mappings.referral import apply_task, find_referral
-from hub.sync.handlers import on_delivered
-from hub.sync.pulls import (
-    REFERRAL_FEED, PullContext, apply_fhir_pull, apply_referral_feed, apply_to_case,
-    partners_of,
-)
+from hub.flows.pulled import PullContext, apply_to_case
 
 
 def apply_pulled_task(uow, case: c.Case, data: dict, report: Report,
@@ -46,29 +44,18 @@ def apply_pulled_task(uow, case: c.Case, data: dict, report: Report,
     apply_task(case, data, report)
 
 
-def _apply_state(uow, case: c.Case, state: dict, report: Report) -> None:
+def apply_pulled_state(uow, case: c.Case, state: dict, report: Report) -> None:
+    """An agency-json referral state (from the change feed) applied to the case."""
     apply_referral_state(case, state, report=report)
 
 
-@on_delivered("pull", "Task")
-def pulled_tasks(db, delivery, outcome) -> None:
-    apply_fhir_pull(db, delivery, outcome, apply_pulled_task)
-
-
-@on_delivered("pull", REFERRAL_FEED)
-def pulled_referral_feed(db, delivery, outcome) -> None:
-    apply_referral_feed(db, delivery, outcome, _apply_state)
-
-
-@on_delivered("send", REFERRAL_FEED)
-@on_delivered("cancel", REFERRAL_FEED)
-def referral_answer(db, delivery, outcome) -> None:
+def referral_answer(db, delivery, outcome, *, partners: Mapping) -> None:
     """The state the agency answered to a send or cancel (201/200 + state) is applied: a
     repeat after a lost answer may already show the agency's moves."""
     if not isinstance(outcome.response, dict) or not outcome.response.get("history"):
         return
-    apply_to_case(db, partners_of(outcome), delivery.case_id,
-                  lambda uow, case: _apply_state(uow, case, outcome.response, Report()))
+    apply_to_case(db, partners, delivery.case_id,
+                  lambda uow, case: apply_pulled_state(uow, case, outcome.response, Report()))
 
 
-__all__ = ["apply_pulled_task", "pulled_referral_feed", "pulled_tasks", "referral_answer"]
+__all__ = ["apply_pulled_state", "apply_pulled_task", "referral_answer"]

@@ -3,7 +3,7 @@
 - **Push**: the case's CarePlan and CareTeam are queued by the projection for every
   hospital partner concerned by the case that ``receives`` them (create, then update with
   If-Match); nothing to do here.
-- **Pull** (``hub.sync.pulls``): changed Encounters, CarePlans and CareTeams
+- **Pull** (``hub.sync.pulls`` fetches, ``hub.flows.pulled`` applies): changed Encounters, CarePlans and CareTeams
   (``_lastUpdated=gt{cursor}``) are matched to their case -- by a hub identifier on the
   resource or what it links to, else by the identifiers (MRN...) of the hospital's Patient
   it is about, which must name the patient of exactly one open case -- and applied with
@@ -27,8 +27,7 @@ from hub.mappings import careplan, careteam, encounter
 from hub.mappings.codes import HOME_HEALTH_CATEGORY
 from hub.mappings.datatypes import local_ref
 from hub.mappings.errors import Report
-from hub.sync.handlers import on_delivered
-from hub.sync.pulls import PullContext, apply_fhir_pull
+from hub.flows.pulled import PullContext
 
 #: The service of the referral a home-health discharge opens (X12 service type 42).
 HOME_HEALTH_SERVICE = c.Code(*HOME_HEALTH_CATEGORY)
@@ -101,21 +100,6 @@ def apply_pulled_careplan(uow, case: c.Case, data: dict, report: Report,
 def apply_pulled_careteam(uow, case: c.Case, data: dict, report: Report,
                           ctx: PullContext) -> None:
     careteam.apply_careteam(case, data, report=report)
-
-
-@on_delivered("pull", "Encounter")
-def pulled_encounters(db, delivery, outcome) -> None:
-    apply_fhir_pull(db, delivery, outcome, apply_pulled_encounter)
-
-
-@on_delivered("pull", "CarePlan")
-def pulled_careplans(db, delivery, outcome) -> None:
-    apply_fhir_pull(db, delivery, outcome, apply_pulled_careplan)
-
-
-@on_delivered("pull", "CareTeam")
-def pulled_careteams(db, delivery, outcome) -> None:
-    apply_fhir_pull(db, delivery, outcome, apply_pulled_careteam)
 
 
 __all__ = ["HOME_HEALTH_SERVICE", "agency_from_care_team", "apply_pulled_encounter",

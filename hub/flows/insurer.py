@@ -16,9 +16,10 @@ Answers, from wherever they come, go through ``apply_pas_response`` /
   executor after the delivery is done, with the answer kept in the outbox row);
 * a pended request's final decision posted to the hub as a Backport notification
   (``hub.routes.notifications``);
-* polling (``poll_pended``): the hub re-reads the insurer's ClaimResponse with
-  ``GET [payer]/ClaimResponse?request=Claim/{id}`` for requests still pended (PAS says
-  ``$inquire`` is not for the submitter's polling). A scheduler calls it.
+* polling (``hub.flows.insurer_polling``): while a request is pended, one ``poll`` outbox
+  row per Claim re-reads the insurer's ClaimResponse with
+  ``GET [payer]/ClaimResponse?request=Claim/{id}`` (PAS says ``$inquire`` is not for the
+  submitter's polling), with the lease, retries and ledger of any delivery.
 
 Applying is idempotent and ordered: the applied answer is kept in the FHIR store under the
 hub's id for the request (``ClaimResponse/<uuid5(case, pas-claim-response, request)>``);
@@ -33,7 +34,7 @@ outbox row (``hub.flows.insurer_status.list_coverage_requests``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -69,38 +70,7 @@ class UnknownRequest(BusinessRuleFailed):
     """An answer that matches no request of the hub sent to that insurer (422)."""
 
 
-# --- partners -----------------------------------------------------------------------------
-
-_partner_source: Callable[[], Mapping] | None = None
-
-
-def configure(partners: Callable[[], Mapping] | Mapping | None) -> None:
-    """Where handlers (which run outside any app) get the configured partners from, for
-    the projection of the case's changed resources: a mapping or a callable returning one.
-    None restores the default (the ``HUB_PARTNERS_FILE`` of the environment)."""
-    global _partner_source
-    if partners is None or callable(partners):
-        _partner_source = partners
-    else:
-        fixed = dict(partners)
-        _partner_source = lambda: fixed  # noqa: E731
-
-
-_default_registry = None
-
-
-def handler_partners() -> Mapping:
-    """The partners for handlers: the configured source, else HUB_PARTNERS_FILE."""
-    global _default_registry
-    if _partner_source is not None:
-        return _partner_source()
-    if _default_registry is None:
-        from hub.config import Settings
-        from hub.sync.registry import Adapters
-
-        _default_registry = Adapters(partners_file=Settings.from_env().partners_file or None)
-    return _default_registry.partners
-
+# --- partners ------------------------------------------------------------------------------
 
 def insurer_partner(partners: Mapping, payer_reference: str | None, path: str = "funding_id"):
     """The insurer partner whose ``organization`` is the payer; 422 naming ``path`` if none."""

@@ -1,6 +1,7 @@
 """Insurer answers applied to the case: the synchronous ``$submit`` answers (delivery
 handlers), pended decisions posted as Backport notifications, and polling of pended PAS
-requests at the insurer. See ``hub.flows.insurer`` for the requests and the rules of
+requests at the insurer (the ``poll`` rows of ``hub.flows.insurer_polling``). See
+``hub.flows.insurer`` for the requests and the rules of
 applying (idempotent, ordered, never losing a concurrent case change).
 """
 
@@ -21,13 +22,11 @@ from hub.mappings.errors import MappingError, Report
 from hub.mappings.identity import find_hub_identifier, hub_identifier, resource_id
 from hub.store.concurrency import retrying
 from hub.store.uow import UnitOfWork
-from hub.sync.handlers import on_delivered
-
-
 from hub.flows.insurer import (
-    ELIGIBILITY_RESPONSE_KIND, PAS_STATE, UnknownRequest, handler_partners,
-    insurer_partner,
+    ELIGIBILITY_RESPONSE_KIND, PAS_STATE, UnknownRequest, insurer_partner,
 )
+from hub.flows.insurer_polling import PENDED_POLL_SECONDS, queue_poll, settle_polls
+from hub.sync.outbox import record_summary
 
 log = logging.getLogger(__name__)
 
@@ -140,20 +139,22 @@ def pas_state(response: dict) -> str:
     return PAS_STATE.get(pas.rollup(statuses), "partially-approved")
 
 
-def apply_pas_response(db, data: dict, *, claim_id: str | None = None, insurer: str | None = None,
-                       partners: Mapping | None = None) -> Applied:
+def apply_pas_response(db, data: dict, *, partners: Mapping, claim_id: str | None = None,
+                       insurer: str | None = None,
+                       poll_seconds: float = PENDED_POLL_SECONDS) -> Applied:
     """Apply a PAS answer (response Bundle or ClaimResponse) to the case of its Claim.
 
     ``claim_id``: the Claim the answer must be about (a delivery's); else it is found from
     ``ClaimResponse.request``. ``insurer``: the Organization the answer comes from; the
     Claim must have been sent to it (else UnknownRequest). Idempotent, see the module doc.
+    ``partners``: the runtime's partners (projection; the insurer a pended request is
+    polled at, every ``poll_seconds``).
     """
-    partners = handler_partners() if partners is None else partners
     resp = first_of(data, "ClaimResponse")
 
     def work(uow: UnitOfWork) -> Applied:
         applied = apply_pas_response_in(uow, resp, claim_id=claim_id, insurer=insurer,
-                                        partners=partners)
+                                        partners=partners, poll_seconds=poll_seconds)
         if applied.result == "applied":
             uow.commit()
         return applied
@@ -162,10 +163,14 @@ def apply_pas_response(db, data: dict, *, claim_id: str | None = None, insurer: 
 
 
 def apply_pas_response_in(uow: UnitOfWork, resp: dict, *, claim_id: str | None = None,
-                          insurer: str | None = None, partners: Mapping | None = None) -> Applied:
+                          insurer: str | None = None, partners: Mapping | None = None,
+                          poll_seconds: float = PENDED_POLL_SECONDS) -> Applied:
     """``apply_pas_response`` inside the caller's transaction (it does not commit): the
     FHIR write hook applies a ClaimResponse an insurer POSTs to the hub this way.
+    ``partners`` default to the unit of work's. A pended answer queues the poll of its
+    Claim at the insurer (``hub.flows.insurer_polling``) in the same transaction.
     StaleCase propagates (the caller retries or refuses the write)."""
+    partners = uow.partners if partners is None else partners
     if resp.get("use") != "preauthorization":
         raise MappingError("ClaimResponse.use", "not a prior-authorization response")
     claim = _request_of(uow, resp, "Claim", pas.KIND, claim_id, "ClaimResponse")
@@ -185,11 +190,26 @@ def apply_pas_response_in(uow: UnitOfWork, resp: dict, *, claim_id: str | None =
         if _older(copy, prev.content, "ClaimResponse"):
             return Applied("stale", case.id, part, pas_state(prev.content), case.version)
     report = pas.apply_claim_response(case, copy, request)
-    uow.save_case(case, partners=partners if partners is not None else handler_partners())
+    uow.save_case(case, partners=partners)
     uow.resources.update("ClaimResponse", rid, copy)
+    if state == "pended":
+        _queue_poll(uow, claim, partners, poll_seconds)
+    else:
+        settle_polls(uow.session, claim["id"])
     log.info("prior authorization %s of case %s: %s (case version %s)", part, case.id,
              state, case.version)
     return Applied("applied", case.id, part, state, case.version, report)
+
+
+def _queue_poll(uow: UnitOfWork, claim: dict, partners: Mapping, poll_seconds: float) -> None:
+    insurer = (claim.get("insurer") or {}).get("reference")
+    try:
+        partner = insurer_partner(partners, insurer, path="Claim.insurer")
+    except BusinessRuleFailed:
+        log.warning("Claim/%s is pended but no insurer partner is configured to poll",
+                    claim["id"])
+        return
+    queue_poll(uow.session, partner.id, claim["id"], insurer, after_seconds=poll_seconds)
 
 
 def _check_sender(request: dict, resp: dict, insurer: str | None, path: str) -> None:
@@ -209,11 +229,10 @@ def eligibility_state(response: dict) -> str:
             "queued": "queued"}.get(response.get("outcome"), "submitted")
 
 
-def apply_eligibility_response_to_case(db, data: dict, *, request_id: str | None = None,
-                                       insurer: str | None = None,
-                                       partners: Mapping | None = None) -> Applied:
+def apply_eligibility_response_to_case(db, data: dict, *, partners: Mapping,
+                                       request_id: str | None = None,
+                                       insurer: str | None = None) -> Applied:
     """Apply a CoverageEligibilityResponse to the case of its request (idempotent)."""
-    partners = handler_partners() if partners is None else partners
     resp = first_of(data, "CoverageEligibilityResponse")
 
     def work(uow: UnitOfWork) -> Applied:
@@ -253,27 +272,28 @@ def _answer_body(delivery, outcome) -> dict | None:
     return body if isinstance(body, dict) else None
 
 
-@on_delivered("submit", "Claim")
-def on_pas_submitted(db, delivery, outcome) -> None:
+def on_pas_submitted(db, delivery, outcome, *, partners: Mapping,
+                     poll_seconds: float = PENDED_POLL_SECONDS) -> None:
     """The synchronous PAS answer of a delivered ``Claim/$submit``."""
     body = _answer_body(delivery, outcome)
     if body is None or body.get("resourceType") == "OperationOutcome":
         log.warning("delivery #%s: the insurer answered $submit without a ClaimResponse; "
                     "the request stays submitted", delivery.id)
         return
-    applied = apply_pas_response(db, body, claim_id=delivery.resource_id)
+    applied = apply_pas_response(db, body, claim_id=delivery.resource_id, partners=partners,
+                                 poll_seconds=poll_seconds)
     log.info("delivery #%s: PAS answer %s (%s)", delivery.id, applied.result, applied.state)
 
 
-@on_delivered("submit", "CoverageEligibilityRequest")
-def on_eligibility_submitted(db, delivery, outcome) -> None:
+def on_eligibility_submitted(db, delivery, outcome, *, partners: Mapping) -> None:
     """The synchronous answer of a delivered ``CoverageEligibilityRequest/$submit``."""
     body = _answer_body(delivery, outcome)
     if body is None or body.get("resourceType") == "OperationOutcome":
         log.warning("delivery #%s: the insurer answered $submit without a "
                     "CoverageEligibilityResponse", delivery.id)
         return
-    applied = apply_eligibility_response_to_case(db, body, request_id=delivery.resource_id)
+    applied = apply_eligibility_response_to_case(db, body, request_id=delivery.resource_id,
+                                                 partners=partners)
     log.info("delivery #%s: eligibility answer %s (%s)", delivery.id, applied.result,
              applied.state)
 
@@ -353,7 +373,7 @@ def check_notification(db, note: Notification, insurer: str) -> None:
                 raise
 
 
-# --- polling ------------------------------------------------------------------------------
+# --- polling (hub.flows.insurer_polling) ---------------------------------------------------
 
 
 def pended_requests(db, limit: int = 100, older_than: timedelta = timedelta(0),
@@ -386,35 +406,49 @@ def pended_requests(db, limit: int = 100, older_than: timedelta = timedelta(0),
     return out
 
 
-def poll_pended(db, adapters, *, partners: Mapping | None = None,
-                older_than: timedelta = timedelta(0), limit: int = 100) -> list[Applied]:
-    """Re-read the insurer's ClaimResponse of each pended request and apply what changed.
+def _still_pended(db, claim_id: str) -> bool:
+    with UnitOfWork(db) as uow:
+        claim = uow.resources.read("Claim", claim_id)
+        if claim is None or claim.deleted:
+            return False
+        case_id, part = request_owner(claim.content, pas.KIND)
+        answer = uow.resources.read("ClaimResponse",
+                                    resource_id(case_id, pas.RESPONSE_KIND, part))
+    if answer is None or answer.deleted:
+        return False
+    try:
+        return pas_state(answer.content) == "pended"
+    except MappingError:
+        return False
 
-    ``GET [payer]/ClaimResponse?request=Claim/{id}``, the newest answer (by ``created``)
-    wins; errors of one insurer are logged and do not stop the others. Meant to be run by
-    a scheduler (every few minutes) as a fallback to the insurer's notifications.
-    """
-    partners = getattr(adapters, "partners", None) if partners is None else partners
-    results: list[Applied] = []
-    for case_id, claim_id, insurer in pended_requests(db, limit, older_than):
-        try:
-            partner = insurer_partner(partners, insurer, path="ClaimResponse.insurer")
-            found = list(adapters.get(partner.id).search(
-                "ClaimResponse", {"request": f"Claim/{claim_id}"}))
-        except Exception as exc:  # noqa: BLE001 - one insurer's trouble stops no one
-            log.warning("polling Claim/%s of case %s failed: %s", claim_id, case_id,
-                        type(exc).__name__)
-            continue
-        # only answers about this Claim (a server may match a search loosely)
-        answers = [r for r in found if r.get("resourceType") == "ClaimResponse"
-                   and local_ref((r.get("request") or {}).get("reference")) == f"Claim/{claim_id}"]
-        if not answers:
-            continue
+
+def on_polled(db, delivery, outcome, *, partners: Mapping,
+              poll_seconds: float = PENDED_POLL_SECONDS) -> Applied | None:
+    """The ``poll`` handler: apply the newest of the insurer's answers about the Claim
+    (a server may match a search loosely: answers about other Claims are ignored), then
+    queue the next poll while the request stays pended. The row's response becomes a
+    summary (``answers`` found, what became of the newest)."""
+    claim_id = delivery.resource_id
+    insurer = (delivery.options or {}).get("insurer")
+    found = (outcome.response or {}).get("resources") or []
+    answers = [r for r in found if isinstance(r, dict)
+               and r.get("resourceType") == "ClaimResponse"
+               and local_ref((r.get("request") or {}).get("reference")) == f"Claim/{claim_id}"]
+    applied = None
+    if answers:
         newest = max(answers, key=_created_at)
         try:
-            results.append(apply_pas_response(db, newest, claim_id=claim_id,
-                                              insurer=insurer, partners=partners))
+            applied = apply_pas_response(db, newest, claim_id=claim_id, insurer=insurer,
+                                         partners=partners, poll_seconds=poll_seconds)
         except (HubError, MappingError) as exc:
             log.warning("polled answer for Claim/%s not applied: %s", claim_id,
                         type(exc).__name__)
-    return results
+    summary = {"answers": len(answers), "applied": None if applied is None else {
+        "result": applied.result, "state": applied.state, "request_id": applied.request_id}}
+    with UnitOfWork(db) as uow:
+        record_summary(uow.session, delivery.id, summary)
+        if _still_pended(db, claim_id):
+            queue_poll(uow.session, delivery.partner_id, claim_id, insurer,
+                       after_seconds=poll_seconds)
+        uow.commit()
+    return applied

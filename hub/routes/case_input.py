@@ -61,5 +61,5 @@ def write_case(service, *args, **kwargs):
     of the arguments (services change the objects they are given)."""
     return retrying(current_app.extensions["hub.db"],
                     lambda uow: service(uow, *copy.deepcopy(args), **copy.deepcopy(kwargs)),
-                    partners=current_app.extensions["hub.adapters"].partners,
+                    partners=current_app.extensions["hub.runtime"].partners,
                     what=service.__name__.replace("_", " "))

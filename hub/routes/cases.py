@@ -39,7 +39,7 @@ _case_out = CaseSchema()
 
 def _uow() -> UnitOfWork:
     return UnitOfWork(current_app.extensions["hub.db"],
-                      partners=current_app.extensions["hub.adapters"].partners)
+                      partners=current_app.extensions["hub.runtime"].partners)
 
 
 

@@ -24,7 +24,7 @@ bp = Blueprint("coverage", __name__, url_prefix="/api/cases")
 
 def _uow() -> UnitOfWork:
     return UnitOfWork(current_app.extensions["hub.db"],
-                      partners=current_app.extensions["hub.adapters"].partners)
+                      partners=current_app.extensions["hub.runtime"].partners)
 
 
 def _accepted(submitted: insurer.Submitted):

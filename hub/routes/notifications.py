@@ -69,7 +69,7 @@ def pas_notification():
     except MappingError as err:
         raise ValidationFailed(err.message, path=err.path) from None
     db = current_app.extensions["hub.db"]
-    partners = current_app.extensions["hub.adapters"].partners
+    partners = current_app.extensions["hub.runtime"].partners
     try:
         insurer_answers.check_notification(db, note, org)
     except MappingError as err:

@@ -44,8 +44,9 @@ Configuration: ``HUB_CELERY_BROKER_URL`` (settings, default local RabbitMQ
 ``HUB_CELERY_BATCH`` (deliveries claimed and delivered in parallel per round, default 4),
 plus the database and partners of the hub (``HUB_DATABASE_URL``, ``HUB_PARTNERS_FILE``).
 Run: ``hub celery worker [--beat]`` (migrates SQLite, accepts the retry options of
-``hub worker``, passes other options to Celery), or ``celery -A hub.sync.celery_app
-worker`` with the defaults.
+``hub worker``, passes other options to Celery), or ``celery -A hub.commands.celery
+worker`` with the defaults. Either way each worker process builds the hub's runtime
+(``hub.bootstrap``: database, partners, handlers) through the app's ``runtime_factory``.
 """
 
 from __future__ import annotations
@@ -55,15 +56,16 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from celery import Celery
 from celery.signals import worker_process_shutdown, worker_shutdown
 
 from hub.config import Settings
-from hub.store.db import Database
 from hub.sync import outbox
 from hub.sync.retry import RetryPolicy
+from hub.sync.worker import default_worker_id
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +105,13 @@ class ExecutorOptions:
         return cls(**values)
 
 
-def create_celery(settings: Settings | None = None,
-                  options: ExecutorOptions | None = None) -> Celery:
-    """A Celery app for ``settings`` (default from the environment) with the two tasks."""
+def create_celery(settings: Settings | None = None, options: ExecutorOptions | None = None,
+                  *, runtime_factory: Callable[[Settings], object] | None = None) -> Celery:
+    """A Celery app for ``settings`` (default from the environment) with the two tasks.
+
+    ``runtime_factory(settings)`` builds the hub's runtime (``hub.bootstrap.build_runtime``)
+    in each worker process that runs the tasks; without one the app only sends kicks.
+    """
     settings = settings or Settings.from_env()
     options = options or ExecutorOptions.from_env()
     if options.sweep_seconds <= 0:
@@ -131,6 +137,7 @@ def create_celery(settings: Settings | None = None,
     )
     app.hub_settings = settings
     app.hub_options = options
+    app.hub_runtime_factory = runtime_factory
     _register_tasks(app)
     return app
 
@@ -138,29 +145,24 @@ def create_celery(settings: Settings | None = None,
 # -- the tasks ----------------------------------------------------------------------------
 
 class _Runtime:
-    """Per worker process: the database, the partner adapters and a hub Worker."""
+    """Per worker process: the hub's runtime (``hub.bootstrap``) and a Worker on it."""
 
     def __init__(self, app: Celery) -> None:
-        from hub.sync.registry import Adapters
-        from hub.sync.worker import Worker, default_worker_id, lease_for
-
         settings, options = app.hub_settings, app.hub_options
+        if app.hub_runtime_factory is None:
+            raise RuntimeError("this Celery app only sends kicks: it was made without a "
+                               "runtime (run 'hub celery worker' or "
+                               "'celery -A hub.commands.celery worker')")
         self.pid = os.getpid()
-        self.db = Database(settings.database_url)
-        # the handlers save cases; until hub.bootstrap builds this runtime, wired here
-        from hub.projection import project_saved
-
-        self.db.case_projector = project_saved
-        self.adapters = Adapters(partners_file=settings.partners_file or None)
-        self.worker = Worker(self.db, self.adapters, f"celery:{default_worker_id()}",
-                             policy=options.policy, concurrency=1,
-                             lease_seconds=options.lease_seconds
-                             or lease_for(self.adapters.partners))
+        self.runtime = app.hub_runtime_factory(settings)
+        self.db = self.runtime.db
+        self.worker = self.runtime.worker(f"celery:{default_worker_id()}",
+                                          policy=options.policy, concurrency=1,
+                                          lease_seconds=options.lease_seconds)
 
     def close(self) -> None:
         self.worker.close()
-        self.adapters.close()
-        self.db.dispose()
+        self.runtime.close()
 
 
 _runtime_lock = threading.Lock()
@@ -287,16 +289,8 @@ _default_app: Celery | None = None
 
 
 def get_app() -> Celery:
-    """The app configured from the environment (what ``celery -A hub.sync.celery_app`` runs)."""
+    """The producer app configured from the environment (what ``kick()`` sends with)."""
     global _default_app
     if _default_app is None:
         _default_app = create_celery()
     return _default_app
-
-
-def __getattr__(name: str):
-    # ``celery -A hub.sync.celery_app`` looks up ``app``: built on first access, so that
-    # importing this module reads no environment
-    if name in ("app", "celery"):
-        return get_app()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,7 +12,9 @@ Effects are idempotent, so at-least-once delivery is effectively once:
 - ``delete``: DELETE the linked partner resource (already gone counts as done);
 - ``pull``: read the partner's changes since its cursor (``hub.sync.pulls``); the pull
   handlers apply them to the cases and then move the cursor;
-- ``send`` / ``cancel``: the agency-json referral calls (idempotent at the agency).
+- ``send`` / ``cancel``: the agency-json referral calls (idempotent at the agency);
+- ``poll``: search the partner with the row's query (a pended request's answers); the poll
+  handler applies what it found.
 
 ``deliver`` calls the network only; the executor records the outcome in the database.
 """
@@ -20,11 +22,12 @@ Effects are idempotent, so at-least-once delivery is effectively once:
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 from hub.adapters.errors import PartnerConflict, PartnerError, PartnerRejected
 from hub.sync.outbox import Delivery
+from hub.sync.pulls import fetch_changes
 
 
 class LedgerError(PartnerRejected):
@@ -42,9 +45,6 @@ class Outcome:
     response: dict | None = None
     error: BaseException | None = None
     conflict_version: str | None = None
-    #: In-process context for the post-delivery handler (the configured partners); not
-    #: stored. A handler re-run from the outbox row finds it None.
-    context: dict | None = field(default=None, compare=False, repr=False)
 
 
 def _takes_identifiers(resource: dict) -> bool:
@@ -177,11 +177,8 @@ def _delete(delivery: Delivery, adapter, adapters) -> Outcome:
 
 def _pull(delivery: Delivery, adapter, adapters) -> Outcome:
     """Read the partner's changes since the cursor (applied by the pull handlers)."""
-    from hub.sync.pulls import fetch_changes
-
     changes = fetch_changes(delivery, adapter)
-    return Outcome(True, None, None, 200, changes,
-                   context={"partners": getattr(adapters, "partners", None)})
+    return Outcome(True, None, None, 200, changes)
 
 
 def _send(delivery: Delivery, adapter, adapters) -> Outcome:
@@ -189,7 +186,7 @@ def _send(delivery: Delivery, adapter, adapters) -> Outcome:
     retry; the agency answers 200 to a repeat)."""
     result = adapter.send_referral(delivery.payload or {})
     return Outcome(True, delivery.resource_id, result.state.get("updated_at"), result.status,
-                   result.state, context={"partners": getattr(adapters, "partners", None)})
+                   result.state)
 
 
 def _cancel(delivery: Delivery, adapter, adapters) -> Outcome:
@@ -197,12 +194,19 @@ def _cancel(delivery: Delivery, adapter, adapters) -> Outcome:
     body = delivery.payload or {}
     state = adapter.cancel_referral(delivery.resource_id, body.get("reason") or "cancelled",
                                     body.get("cancelled_at"))
-    return Outcome(True, delivery.resource_id, state.get("updated_at"), 200, state,
-                   context={"partners": getattr(adapters, "partners", None)})
+    return Outcome(True, delivery.resource_id, state.get("updated_at"), 200, state)
+
+
+def _poll(delivery: Delivery, adapter, adapters) -> Outcome:
+    """Search the partner with the row's ``options`` (``search_type``, ``params``); the
+    matches are the row's response, for the poll handler to judge."""
+    options = delivery.options or {}
+    found = list(adapter.search(options["search_type"], dict(options.get("params") or {})))
+    return Outcome(True, None, None, 200, {"resources": found})
 
 
 HANDLERS = {"create": _create, "put": _put, "update": _update, "submit": _submit,
-            "delete": _delete, "pull": _pull, "send": _send, "cancel": _cancel}
+            "delete": _delete, "pull": _pull, "send": _send, "cancel": _cancel, "poll": _poll}
 
 
 def deliver(delivery: Delivery, adapters) -> Outcome:

@@ -27,7 +27,8 @@ from hub.store.sync_tables import outbox, sync_links
 
 #: ``pull`` reads a partner's changes since its cursor (``hub.sync.pulls``); ``send`` and
 #: ``cancel`` are the agency-json referral calls (resource type ``Referral``).
-OPERATIONS = ("create", "update", "put", "submit", "delete", "pull", "send", "cancel")
+#: ``poll`` searches the partner with the row's options (the polls of pended requests).
+OPERATIONS = ("create", "update", "put", "submit", "delete", "pull", "send", "cancel", "poll")
 ACTIVE = ("pending", "in-flight")
 
 
@@ -93,9 +94,10 @@ class Delivery:
 def enqueue(session: Session, *, partner_id: str, resource_type: str, resource_id: str,
             operation: str, payload: dict | None = None, case_id: str | None = None,
             resource_version: str | None = None, options: dict | None = None,
-            now: datetime | None = None) -> int:
+            now: datetime | None = None, not_before: datetime | None = None) -> int:
     """Add a delivery in the caller's transaction (the caller commits); its id.
 
+    ``not_before``: the row is not due before then (default: at once).
     ``case_id`` is the ordering key (default ``Type/id`` of the resource). Writers of one
     case must be serialized (they lock or update the case row first), so that ids follow
     commit order within a case.
@@ -108,7 +110,8 @@ def enqueue(session: Session, *, partner_id: str, resource_type: str, resource_i
         partner_id=partner_id, case_id=case_id or f"{resource_type}/{resource_id}",
         resource_type=resource_type, resource_id=resource_id,
         resource_version=resource_version, operation=operation, payload=payload,
-        options=options, status="pending", attempts=0, next_attempt_at=now, created_at=now))
+        options=options, status="pending", attempts=0, next_attempt_at=not_before or now,
+        created_at=now))
     return result.inserted_primary_key[0]
 
 
@@ -319,3 +322,8 @@ def error_text(message: str, outcome: dict | None) -> str:
     if outcome:
         return f"{message}\nOperationOutcome: {json.dumps(outcome, sort_keys=True)}"
     return message
+
+
+def record_summary(session: Session, delivery_id: int, summary: dict) -> None:
+    """Replace a done row's response with what its handler made of it (the caller commits)."""
+    session.execute(update(outbox).where(outbox.c.id == delivery_id).values(response=summary))

@@ -10,7 +10,8 @@ the partner's timeouts. ``lease_for`` derives a safe lease from the configured p
 
 Pulls are outbox rows too: with ``pulls=True`` (the embedded thread of ``hub serve``) each
 round of the loop first enqueues the pulls that are due (``Worker.schedule_pulls``, see
-hub.sync.pulls), then claims like any delivery.
+hub.sync.pulls), then claims like any delivery. So are the polls of pended prior
+authorizations (``poll`` rows, one per pended claim, queued by the insurer flow).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import logging
 import os
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -27,8 +27,10 @@ from datetime import datetime
 
 from hub.adapters.errors import PartnerError
 from hub.store.db import Database
-from hub.sync import handlers, outbox
+from hub.sync import outbox
 from hub.sync.deliver import Outcome, deliver
+from hub.sync.handlers import Handlers
+from hub.sync.pulls import schedule_pulls
 from hub.sync.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -58,18 +60,18 @@ def _describe(outcome: Outcome) -> str:
 class Worker:
     """Claims due deliveries, delivers them, records the outcome.
 
+    :param handlers: what runs after a delivery is done (the runtime's registry, see
+        ``hub.bootstrap``); None: nothing (a Worker that only delivers).
     :param clock: returns the current aware UTC datetime (tests pin it).
     """
 
     def __init__(self, db: Database, adapters, worker_id: str | None = None, *,
+                 handlers: Handlers | None = None,
                  policy: RetryPolicy | None = None, lease_seconds: float = DEFAULT_LEASE_SECONDS,
                  concurrency: int = 4, clock: Callable[[], datetime] = outbox.utcnow,
-                 pulls: bool = False, pended_poll_seconds: float = 300.0) -> None:
+                 pulls: bool = False) -> None:
         self.db = db
-        #: How often pended prior authorizations are re-read at the insurer (with ``pulls``;
-        #: a fallback to the insurer's notifications).
-        self.pended_poll_seconds = pended_poll_seconds
-        self._next_pended_poll = 0.0
+        self.handlers = handlers if handlers is not None else Handlers()
         #: Whether ``run`` schedules the partners' pulls each round (``hub serve`` and
         #: ``hub worker`` do; a Worker driven by hand or by tests only delivers).
         self.pulls = pulls
@@ -84,21 +86,8 @@ class Worker:
 
     def schedule_pulls(self) -> list[int]:
         """Enqueue the partners' due pulls (``hub.sync.pulls``); done each loop round."""
-        from hub.sync.pulls import schedule_pulls
-
         return schedule_pulls(self.db, getattr(self.adapters, "partners", None) or {},
                               now=self.clock())
-
-    def poll_pended_if_due(self) -> list | None:
-        """Re-read pended PAS answers at the insurers when the interval has passed; None
-        when it is not yet due."""
-        now = time.monotonic()
-        if now < self._next_pended_poll:
-            return None
-        self._next_pended_poll = now + self.pended_poll_seconds
-        from hub.flows.insurer_answers import poll_pended
-
-        return poll_pended(self.db, self.adapters)
 
     def run_once(self) -> int:
         """Claim and deliver one batch; the number of deliveries attempted."""
@@ -124,7 +113,7 @@ class Worker:
             log.info("delivered #%s %s %s/%s to %s", delivery.id, delivery.operation,
                      delivery.resource_type, delivery.resource_id, delivery.partner_id)
             if kept:
-                handlers.handle(self.db, delivery, outcome)
+                self.handlers.handle(self.db, delivery, outcome)
         else:
             decision = self.policy.decide(outcome.error, delivery.attempts)
             text = _describe(outcome)
@@ -149,7 +138,6 @@ class Worker:
             try:
                 if self.pulls:
                     self.schedule_pulls()
-                    self.poll_pended_if_due()
                 busy = self.run_once()
             except Exception:  # noqa: BLE001 - the database may be away; keep going
                 log.exception("sync worker %s: claiming failed", self.worker_id)
@@ -198,28 +186,21 @@ class WorkerThread:
         self.worker.close()
 
 
-def start_worker_thread(app, **options) -> WorkerThread | None:
-    """Start the in-process sync worker of ``app`` (``hub serve``); None when disabled.
+def start_worker_thread(runtime, **options) -> WorkerThread | None:
+    """Start the in-process sync worker of ``runtime`` (``hub serve``); None when disabled.
 
-    Reads the database and settings from ``app.extensions``; the partners come from
-    ``settings.partners_file`` (re-read when it changes). ``options`` go to Worker
-    (policy, concurrency, lease_seconds...) and WorkerThread (idle_seconds). The handle is
-    kept in ``app.extensions["hub.sync_worker"]``; call ``.stop()`` to end it.
+    ``runtime`` is a ``hub.bootstrap.Runtime`` (or a Flask app built from one). ``options``
+    go to ``Runtime.worker`` (policy, concurrency, lease_seconds...) and WorkerThread
+    (idle_seconds). The handle is kept in ``runtime.sync_worker``; call ``.stop()`` to end it.
     """
-    from hub.sync.registry import Adapters
-
-    settings = app.extensions["hub.settings"]
-    if not settings.sync_worker:
+    extensions = getattr(runtime, "extensions", None)
+    if extensions is not None:  # a Flask app: its runtime
+        runtime = extensions["hub.runtime"]
+    if not runtime.settings.sync_worker:
         return None
-    db = app.extensions["hub.db"]
-    adapters = options.pop("adapters", None) or Adapters(
-        partners_file=settings.partners_file or None,
-        identifier_system=options.pop("identifier_system", None)
-        or "urn:fhir-case-hub:resource")
     thread_opts = {k: options.pop(k) for k in ("idle_seconds", "error_seconds")
                    if k in options}
-    options.setdefault("lease_seconds", lease_for(getattr(adapters, "partners", {})))
     options.setdefault("pulls", True)
-    handle = WorkerThread(Worker(db, adapters, **options), **thread_opts).start()
-    app.extensions["hub.sync_worker"] = handle
+    handle = WorkerThread(runtime.worker(**options), **thread_opts).start()
+    runtime.sync_worker = handle
     return handle

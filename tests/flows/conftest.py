@@ -7,11 +7,11 @@ from pathlib import Path
 
 import fhir_validator
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from hub.flows import insurer as flows
 from hub.store.sync_tables import outbox
 from hub.store.uow import UnitOfWork
+from hub.sync.outbox import utcnow
 from hub.sync.partners import Partner, Timeouts
 from hub.sync.registry import Adapters
 
@@ -34,13 +34,18 @@ def db(app):
 
 
 @pytest.fixture
-def partners(app):
-    """The app (and the flows' handlers) see one insurer partner for example-health."""
+def runtime(app):
+    """The app's runtime (``hub.bootstrap``): its database, partners and handlers."""
+    return app.extensions["hub.runtime"]
+
+
+@pytest.fixture
+def partners(runtime):
+    """The runtime (the app and the flows' handlers) has one insurer partner for
+    example-health."""
     registry = Adapters({PARTNER: insurer_partner()})
-    app.extensions["hub.adapters"] = registry
-    flows.configure(lambda: app.extensions["hub.adapters"].partners)
+    runtime.use_adapters(registry)
     yield registry
-    flows.configure(None)
     registry.close()
 
 
@@ -107,3 +112,32 @@ def run_validator(resources: list[dict], tmp_path: Path | None = None) -> list[d
     return fhir_validator.failures(results)
 
 
+def poll_pended_now(runtime) -> list:
+    """Run the polls of pended requests now, as an executor does when they are due: make
+    every pending ``poll`` row due (the others wait), run the runtime's worker until none is
+    left; what each poll applied (``result``, ``state``, ``request_id``), in row order."""
+    from types import SimpleNamespace
+
+    now = utcnow()
+    with runtime.db.engine.begin() as conn:
+        polls = [r.id for r in conn.execute(select(outbox.c.id).where(
+            outbox.c.operation == "poll", outbox.c.status == "pending"))]
+        others = {r.id: r.next_attempt_at for r in conn.execute(
+            select(outbox.c.id, outbox.c.next_attempt_at).where(
+                outbox.c.operation != "poll", outbox.c.status == "pending"))}
+        conn.execute(update(outbox).where(outbox.c.id.in_(polls)).values(next_attempt_at=now))
+        conn.execute(update(outbox).where(outbox.c.id.in_(list(others))).values(
+            next_attempt_at=now.replace(year=now.year + 1)))
+    worker = runtime.worker("poll-test", concurrency=1)
+    try:
+        while worker.run_once():
+            pass
+    finally:
+        worker.close()
+        with runtime.db.engine.begin() as conn:
+            for rid, due in others.items():
+                conn.execute(update(outbox).where(outbox.c.id == rid).values(
+                    next_attempt_at=due))
+    rows = [r for r in outbox_rows(runtime.db, operation="poll") if r["id"] in polls]
+    return [SimpleNamespace(**r["response"]["applied"]) for r in rows
+            if (r["response"] or {}).get("applied")]

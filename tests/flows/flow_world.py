@@ -120,8 +120,9 @@ class HubHarness:
         self.app = app
         self.db = app.extensions["hub.db"]
         self.adapters = Adapters(partners, environ=environ)
-        app.extensions["hub.adapters"] = self.adapters  # the API queues for these partners
-        self.worker = Worker(self.db, self.adapters, "flow-test", policy=FAST, concurrency=2)
+        self.runtime = app.extensions["hub.runtime"]
+        self.runtime.use_adapters(self.adapters)  # the API queues for these partners
+        self.worker = self.runtime.worker("flow-test", policy=FAST, concurrency=2)
 
     def close(self) -> None:
         self.worker.close()

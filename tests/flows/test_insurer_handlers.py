@@ -13,7 +13,6 @@ from hub.flows import insurer as flows
 from hub.flows import insurer_answers as answers
 from hub.mappings.identity import resource_id
 from hub.store.uow import UnitOfWork
-from hub.sync import handlers
 from hub.sync.deliver import Outcome
 from hub.sync.outbox import Delivery
 
@@ -40,9 +39,10 @@ def _answer(delivery: Delivery, decided: dict, rid="cr-1", created=None) -> dict
     return response_bundle(claim_response(claim, decided, rid=rid, created=created), BASE)
 
 
-def _deliver(db, delivery, body):
-    """What an executor does after a successful delivery."""
-    assert handlers.handle(db, delivery, Outcome(True, body.get("id"), None, 200, body))
+def _deliver(runtime, delivery, body):
+    """What an executor does after a successful delivery (the runtime's handlers)."""
+    assert runtime.handlers.handle(runtime.db, delivery,
+                                   Outcome(True, body.get("id"), None, 200, body))
 
 
 PERIOD = ("2026-03-01", "2026-03-31")
@@ -63,11 +63,11 @@ PERIOD = ("2026-03-01", "2026-03-31")
     ({"S9500": Decision("A2", "AUTH-1", quantity=5)},
      {"S9500": D.AUTH_PARTIAL, "G0299": D.AUTH_APPROVED}, "partially-approved"),
 ])
-def test_synchronous_answer_sets_each_item(db, partners, case, decided, expected, state):
+def test_synchronous_answer_sets_each_item(runtime, db, partners, case, decided, expected, state):
     sub = _submit(db, partners, case, "S9500", "G0299")
     delivery = _delivery(db, sub)
     body = _answer(delivery, decided)
-    _deliver(db, delivery, body)
+    _deliver(runtime, delivery, body)
     got = decisions(db, case["id"])
     assert {k: got[k].status for k in expected} == expected
     for code, d in decided.items():
@@ -85,48 +85,48 @@ def test_synchronous_answer_sets_each_item(db, partners, case, decided, expected
     assert load_case(db, case["id"]).version == sub.case.version + 1
 
 
-def test_reapplying_the_same_answer_changes_nothing(db, partners, case):
+def test_reapplying_the_same_answer_changes_nothing(runtime, db, partners, case):
     sub = _submit(db, partners, case, "S9500")
     delivery = _delivery(db, sub)
     body = _answer(delivery, {"S9500": Decision("A1", "AUTH-1")})
-    _deliver(db, delivery, body)
+    _deliver(runtime, delivery, body)
     version = load_case(db, case["id"]).version
     rows = len(outbox_rows(db))
-    _deliver(db, delivery, body)
-    again = answers.apply_pas_response(db, body, claim_id=sub.resource_id)
+    _deliver(runtime, delivery, body)
+    again = answers.apply_pas_response(db, body, claim_id=sub.resource_id, partners=partners.partners)
     assert again.result == "duplicate"
     assert load_case(db, case["id"]).version == version
     assert len(outbox_rows(db)) == rows
 
 
-def test_an_older_answer_never_overwrites_a_newer_decision(db, partners, case):
+def test_an_older_answer_never_overwrites_a_newer_decision(runtime, db, partners, case):
     sub = _submit(db, partners, case, "S9500")
     delivery = _delivery(db, sub)
     pended = _answer(delivery, {"S9500": Decision("A4")}, created="2026-03-01T10:00:00Z")
     final = _answer(delivery, {"S9500": Decision("A1", "AUTH-9")},
                     created="2026-03-01T11:00:00Z")
-    assert answers.apply_pas_response(db, final, claim_id=sub.resource_id).result == "applied"
-    _deliver(db, delivery, pended)  # the synchronous answer, handled late
+    assert answers.apply_pas_response(db, final, claim_id=sub.resource_id, partners=partners.partners).result == "applied"
+    _deliver(runtime, delivery, pended)  # the synchronous answer, handled late
     got = decisions(db, case["id"])["S9500"]
     assert got.status == D.AUTH_APPROVED and got.authorization_number == "AUTH-9"
 
 
-def test_pended_then_final_answer(db, partners, case):
+def test_pended_then_final_answer(runtime, db, partners, case):
     sub = _submit(db, partners, case, "S9500", "G0299")
     delivery = _delivery(db, sub)
-    _deliver(db, delivery, _answer(delivery, {"S9500": Decision("A4")},
+    _deliver(runtime, delivery, _answer(delivery, {"S9500": Decision("A4")},
                                    created="2026-03-01T10:00:00Z"))
     assert decisions(db, case["id"])["S9500"].status == D.AUTH_PENDED
     final = _answer(delivery, {"S9500": Decision("A3", reason="not medically necessary")},
                     created="2026-03-02T10:00:00Z")
-    applied = answers.apply_pas_response(db, final)  # found through ClaimResponse.request
+    applied = answers.apply_pas_response(db, final, partners=partners.partners)  # found through ClaimResponse.request
     assert (applied.result, applied.state) == ("applied", "partially-approved")
     got = decisions(db, case["id"])
     assert got["S9500"].status == D.AUTH_DENIED
     assert got["S9500"].note == "not medically necessary"
 
 
-def test_a_concurrent_case_change_is_not_lost(db, partners, case, monkeypatch):
+def test_a_concurrent_case_change_is_not_lost(runtime, db, partners, case, monkeypatch):
     sub = _submit(db, partners, case, "S9500")
     delivery = _delivery(db, sub)
     real = answers.pas.apply_claim_response
@@ -140,14 +140,14 @@ def test_a_concurrent_case_change_is_not_lost(db, partners, case, monkeypatch):
         return real(case_, data, request, report=report)
 
     monkeypatch.setattr(answers.pas, "apply_claim_response", racing)
-    _deliver(db, delivery, _answer(delivery, {"S9500": Decision("A1", "AUTH-1")}))
+    _deliver(runtime, delivery, _answer(delivery, {"S9500": Decision("A1", "AUTH-1")}))
     assert len(calls) == 2 and calls[1] == calls[0] + 1
     after = load_case(db, case["id"])
     assert after.notes[-1].text == "called the patient"
     assert decisions(db, case["id"])["S9500"].status == D.AUTH_APPROVED
 
 
-def test_eligibility_answer_applied_once(db, partners, case):
+def test_eligibility_answer_applied_once(runtime, db, partners, case):
     with UnitOfWork(db, partners=partners.partners) as uow:
         sub = flows.request_eligibility(uow, case["id"], FUNDING, ["auth-requirements"],
                                         [c.Code(HCPCS, "S9500"), c.Code(HCPCS, "G0299")])
@@ -163,9 +163,9 @@ def test_eligibility_answer_applied_once(db, partners, case):
                                {"productOrService": req["item"][0]["productOrService"],
                                 "authorizationRequired": True},
                                {"productOrService": req["item"][1]["productOrService"]}]}]}
-    _deliver(db, delivery, body)
+    _deliver(runtime, delivery, body)
     version = load_case(db, case["id"]).version
-    _deliver(db, delivery, body)
+    _deliver(runtime, delivery, body)
     assert load_case(db, case["id"]).version == version
     got = decisions(db, case["id"])
     assert (got["S9500"].status, got["G0299"].status) == (D.AUTH_NEEDED, D.COVERED)
@@ -176,29 +176,40 @@ def test_answer_about_another_claim_is_refused(db, partners, case):
     b = _submit(db, partners, case, "G0299")
     body = _answer(_delivery(db, b), {"G0299": Decision("A1", "X")})
     with pytest.raises(answers.MappingError):
-        answers.apply_pas_response(db, body, claim_id=a.resource_id)
+        answers.apply_pas_response(db, body, claim_id=a.resource_id, partners=partners.partners)
     assert decisions(db, case["id"])["S9500"].status == D.AUTH_SUBMITTED
 
 
-def test_answer_without_claimresponse_keeps_submitted(db, partners, case):
+def test_answer_without_claimresponse_keeps_submitted(runtime, db, partners, case):
     sub = _submit(db, partners, case, "S9500")
     delivery = _delivery(db, sub)
-    _deliver(db, delivery, {"resourceType": "OperationOutcome", "issue": [
+    _deliver(runtime, delivery, {"resourceType": "OperationOutcome", "issue": [
         {"severity": "information", "code": "informational"}]})
     assert decisions(db, case["id"])["S9500"].status == D.AUTH_SUBMITTED
 
 
-def test_worker_polls_pended_answers_at_its_interval_only(app):
-    from hub.sync.registry import Adapters
-    from hub.sync.worker import Worker
+def test_a_pended_answer_queues_one_poll_of_its_claim_at_the_interval(runtime, db, partners,
+                                                                      case):
+    from datetime import timedelta
 
-    worker = Worker(app.extensions["hub.db"], Adapters(partners={}), pulls=True,
-                    pended_poll_seconds=3600)
-    try:
-        assert worker.poll_pended_if_due() == []  # due at once: nothing pended yet
-        assert worker.poll_pended_if_due() is None  # not again within the interval
-    finally:
-        worker.close()
+    from hub.flows.insurer_polling import poll_key
+
+    sub = _submit(db, partners, case, "S9500")
+    delivery = _delivery(db, sub)
+    pended = _answer(delivery, {"S9500": Decision("A4")}, created="2026-03-01T10:00:00Z")
+    _deliver(runtime, delivery, pended)
+    _deliver(runtime, delivery, pended)  # at-least-once: the same answer again
+    [poll] = outbox_rows(db, operation="poll")
+    assert (poll["partner_id"], poll["resource_type"], poll["resource_id"], poll["case_id"]) \
+        == (sub.partner_id, "Claim", sub.resource_id, poll_key(sub.resource_id))
+    assert poll["status"] == "pending"
+    assert poll["options"]["params"] == {"request": f"Claim/{sub.resource_id}"}
+    waited = poll["next_attempt_at"] - poll["created_at"]
+    assert waited == timedelta(seconds=runtime.settings.pended_poll_seconds)
+    # a final answer: no further poll is queued for it
+    final = _answer(delivery, {"S9500": Decision("A1", "AUTH-1")}, created="2026-03-02T10:00:00Z")
+    _deliver(runtime, delivery, final)
+    assert len(outbox_rows(db, operation="poll")) == 1
 
 
 def test_answer_posted_to_the_fhir_api_is_applied_once_and_an_older_one_ignored(

@@ -14,15 +14,13 @@ import requests
 from werkzeug.serving import make_server
 
 from hub import cases as c
-from hub.flows import insurer as flows
-from hub.flows import insurer_answers
 from hub.store.uow import UnitOfWork
 from hub.sync.registry import Adapters
 from hub.sync.retry import RetryPolicy
-from hub.sync.worker import Worker, WorkerThread
+from hub.sync.worker import WorkerThread
 
 from .conftest import (FUNDING, HCPCS, ORG, PARTNER, decisions, insurer_partner, outbox_rows,
-                       run_validator)
+                       poll_pended_now, run_validator)
 from .insurer_server import Decision, Fault, InsurerServer, InsurerSimulator, notify
 
 from case_data import river
@@ -53,8 +51,7 @@ def insurer_sim():
 @pytest.fixture
 def live_hub(app, insurer_sim):
     registry = Adapters({PARTNER: insurer_partner(insurer_sim.base_url)})
-    app.extensions["hub.adapters"] = registry
-    flows.configure(lambda: registry.partners)
+    app.extensions["hub.runtime"].use_adapters(registry)
     srv = make_server("127.0.0.1", 0, app, threaded=True)
     base = f"http://127.0.0.1:{srv.server_port}"
     app.extensions["hub.settings"].base_url = base
@@ -64,7 +61,6 @@ def live_hub(app, insurer_sim):
     srv.shutdown()
     srv.server_close()
     thread.join(5)
-    flows.configure(None)
     registry.close()
 
 
@@ -77,7 +73,7 @@ def _wait(condition, timeout=20.0):
     raise AssertionError("timed out")
 
 
-def test_insurer_round_trip(live_hub, insurer_sim, auth_headers, db, tmp_path):
+def test_insurer_round_trip(app, live_hub, insurer_sim, auth_headers, db, tmp_path):
     base, registry = live_hub
     http = requests.Session()
     http.headers.update(auth_headers("system/*.cruds"))
@@ -104,7 +100,8 @@ def test_insurer_round_trip(live_hub, insurer_sim, auth_headers, db, tmp_path):
     # a burst of 500s, then a 429 asking to wait a second
     insurer_sim.inject(Fault(500), Fault(500), Fault(500),
                        Fault(429, {"Retry-After": "1"}))
-    worker = WorkerThread(Worker(db, registry, policy=FAST, concurrency=4, lease_seconds=30),
+    runtime = app.extensions["hub.runtime"]
+    worker = WorkerThread(runtime.worker(policy=FAST, concurrency=4, lease_seconds=30),
                           idle_seconds=0.05).start()
     try:
         _wait(lambda: all(r["status"] == "done"
@@ -132,12 +129,12 @@ def test_insurer_round_trip(live_hub, insurer_sim, auth_headers, db, tmp_path):
     assert answers[1].json()["issue"][0]["diagnostics"].startswith("already applied")
     # ... the other one is found by polling the insurer's ClaimResponse
     insurer_sim.finalize(pended[1])
-    polled = insurer_answers.poll_pended(db, registry)
+    polled = poll_pended_now(runtime)
     polled_codes = [i["productOrService"]["coding"][0]["code"]
                     for i in insurer_sim.claims[pended[1]]["item"]]
     assert [p.result for p in polled] == ["applied"]
     assert polled[0].state == _rollup(polled_codes, insurer_sim)
-    assert insurer_answers.poll_pended(db, registry) == []  # nothing pended any more
+    assert poll_pended_now(runtime) == []  # nothing pended any more
 
     # every request reached the insurer once; the cases hold the insurer's decisions
     claims = Counter(b["entry"][0]["resource"]["identifier"][0]["value"]

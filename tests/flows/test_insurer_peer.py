@@ -4,7 +4,7 @@
 The peer has no ``Claim/$submit``, so the insurer's synchronous "pended" (X12 A4) answer is
 applied the way the submit handler applies it after a delivery. The test then acts as the
 insurer: it writes its ClaimResponses into the peer (the peer validates every write as R4)
-and ``poll_pended`` reads them back with ``GET [peer]/ClaimResponse?request=Claim/{id}``
+and the ``poll`` rows read them back with ``GET [peer]/ClaimResponse?request=Claim/{id}``
 through the insurer partner's FhirRestClient.
 """
 
@@ -20,7 +20,6 @@ from hub.flows import insurer as flows
 from hub.flows import insurer_answers as answers
 from hub.mappings.identity import resource_id
 from hub.store.uow import UnitOfWork
-from hub.sync import handlers
 from hub.sync.deliver import Outcome
 from hub.sync.outbox import Delivery
 from hub.sync.registry import Adapters
@@ -28,7 +27,7 @@ from hub.sync.registry import Adapters
 from peer_fhir import start_peer, stop_peer
 
 from .conftest import (FUNDING, HCPCS, ORG, PARTNER, decisions, insurer_partner, load_case,
-                       outbox_rows, stored)
+                       outbox_rows, poll_pended_now, stored)
 from .insurer_server import Decision, claim_response, response_bundle
 
 pytestmark = pytest.mark.integration
@@ -53,10 +52,8 @@ def peer() -> str:
 def partners(app, peer):
     """Overrides conftest's: the example-health insurer partner's base_url is the peer."""
     registry = Adapters({PARTNER: insurer_partner(peer)})
-    app.extensions["hub.adapters"] = registry
-    flows.configure(lambda: registry.partners)
+    app.extensions["hub.runtime"].use_adapters(registry)
     yield registry
-    flows.configure(None)
     registry.close()
 
 
@@ -95,7 +92,7 @@ def insurer(peer):
         ins.close()
 
 
-def _submit_pended(db, partners, case, code: str) -> tuple[flows.Submitted, dict]:
+def _submit_pended(runtime, db, partners, case, code: str) -> tuple[flows.Submitted, dict]:
     """A PAS request for ``code`` whose synchronous $submit answer was "pended" (A4);
     (the submission, the Claim the insurer received)."""
     with UnitOfWork(db, partners=partners.partners) as uow:
@@ -107,13 +104,14 @@ def _submit_pended(db, partners, case, code: str) -> tuple[flows.Submitted, dict
     pended = response_bundle(claim_response(claim, {code: Decision("A4")}, rid=f"cr-{code}",
                                             created=PENDED_AT), "https://insurer.example/fhir")
     # what an executor does after the delivery: the submit handler applies the answer
-    assert handlers.handle(db, delivery, Outcome(True, pended["id"], None, 200, pended))
+    assert runtime.handlers.handle(db, delivery, Outcome(True, pended["id"], None, 200, pended))
     assert decisions(db, case["id"])[code].status == D.AUTH_PENDED
     return sub, claim
 
 
-def test_polling_the_insurer_applies_its_final_decision_once(db, partners, case, insurer):
-    sub, claim = _submit_pended(db, partners, case, "S9500")
+def test_polling_the_insurer_applies_its_final_decision_once(runtime, db, partners, case,
+                                                             insurer):
+    sub, claim = _submit_pended(runtime, db, partners, case, "S9500")
     assert answers.pended_requests(db) == [(case["id"], sub.resource_id, ORG)]
     # the insurer's server holds its pended answer and, later, the final one
     insurer.answer(claim, {"S9500": Decision("A4")}, PENDED_AT)
@@ -121,7 +119,7 @@ def test_polling_the_insurer_applies_its_final_decision_once(db, partners, case,
     assert final["request"]["reference"] == f"Claim/{sub.resource_id}"
     before = load_case(db, case["id"]).version
 
-    polled = answers.poll_pended(db, partners)
+    polled = poll_pended_now(runtime)
 
     assert [(p.result, p.state, p.request_id) for p in polled] == \
         [("applied", "approved", sub.id)]
@@ -138,7 +136,7 @@ def test_polling_the_insurer_applies_its_final_decision_once(db, partners, case,
 
     # polling again changes nothing
     rows = len(outbox_rows(db))
-    assert answers.poll_pended(db, partners) == []
+    assert poll_pended_now(runtime) == []
     assert load_case(db, case["id"]).version == version
     assert len(outbox_rows(db)) == rows
     # and the same answer read again from the peer is a duplicate, not a new case version
@@ -148,9 +146,9 @@ def test_polling_the_insurer_applies_its_final_decision_once(db, partners, case,
     assert load_case(db, case["id"]).version == version
 
 
-def test_an_answer_about_another_claim_is_not_applied(db, partners, case, insurer):
-    a, claim_a = _submit_pended(db, partners, case, "S9500")
-    b, claim_b = _submit_pended(db, partners, case, "G0299")
+def test_an_answer_about_another_claim_is_not_applied(runtime, db, partners, case, insurer):
+    a, claim_a = _submit_pended(runtime, db, partners, case, "S9500")
+    b, claim_b = _submit_pended(runtime, db, partners, case, "G0299")
     # the insurer decided B only; the peer also holds a newer answer about a Claim that is
     # not the hub's, deciding A's service
     insurer.answer(claim_b, {"G0299": Decision("A1", "AUTH-B", PERIOD)}, FINAL_AT)
@@ -158,7 +156,7 @@ def test_an_answer_about_another_claim_is_not_applied(db, partners, case, insure
                    about="someone-elses-claim")
     before = load_case(db, case["id"]).version
 
-    polled = answers.poll_pended(db, partners)
+    polled = poll_pended_now(runtime)
 
     assert [(p.result, p.request_id) for p in polled] == [("applied", b.id)]
     got = decisions(db, case["id"])
@@ -173,5 +171,5 @@ def test_an_answer_about_another_claim_is_not_applied(db, partners, case, insure
 
     # A stays pended and polling it again finds nothing new
     assert answers.pended_requests(db) == [(case["id"], a.resource_id, ORG)]
-    assert answers.poll_pended(db, partners) == []
+    assert poll_pended_now(runtime) == []
     assert load_case(db, case["id"]).version == version

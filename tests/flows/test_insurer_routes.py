@@ -106,7 +106,7 @@ def test_unknown_case_and_request(api, case):
 
 
 @pytest.fixture
-def pended(api, case, db):
+def pended(api, case, db, partners):
     """A prior authorization whose synchronous answer was pended (A4)."""
     resp = _pa(api, case, "S9500")
     request_id = resp.get_json()["id"]
@@ -115,7 +115,7 @@ def pended(api, case, db):
     first = response_bundle(claim_response(claim, {"S9500": Decision("A4")}, rid="cr-7",
                                            created="2026-03-01T10:00:00Z"),
                             "https://insurer.example/fhir")
-    answers.apply_pas_response(db, first, claim_id=claim["id"])
+    answers.apply_pas_response(db, first, claim_id=claim["id"], partners=partners.partners)
     final = response_bundle(claim_response(claim, {"S9500": Decision(
         "A1", "AUTH-77", ("2026-03-02", "2026-04-01"))}, rid="cr-7",
         created="2026-03-01T12:00:00Z"), "https://insurer.example/fhir")

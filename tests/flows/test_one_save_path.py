@@ -23,7 +23,6 @@ from hub.flows import insurer_answers
 from hub.mappings.identity import resource_id
 from hub.store.case_tables import cases
 from hub.store.sync_tables import outbox
-from hub.sync import handlers
 from hub.sync.deliver import Outcome
 from hub.sync.outbox import Delivery
 from hub.sync.partners import Partner
@@ -138,7 +137,7 @@ def _partners() -> Adapters:
 @pytest.fixture
 def world(app, api):
     registry = _partners()
-    app.extensions["hub.adapters"] = registry
+    app.extensions["hub.runtime"].use_adapters(registry)
     body = river()
     for member in body["care_team"]:
         if member.get("on_behalf_of"):
@@ -199,8 +198,9 @@ def test_partner_fhir_write(world, client, auth_headers):
     assert stored["referrals"][0]["status"] == "accepted"
 
 
-def test_pulled_change(world):
+def test_pulled_change(app, world):
     db, registry, case = world
+    handlers = app.extensions["hub.runtime"].handlers
     encounter = {"resourceType": "Encounter", "id": "enc-1", "meta": {"versionId": "1"},
                  "status": "in-progress",
                  "class": {"system": V3, "code": "IMP", "display": "inpatient encounter"},
@@ -212,8 +212,7 @@ def test_pulled_change(world):
                         resource_type="Encounter", resource_id="_changes", operation="pull")
 
     def pull():
-        outcome = Outcome(True, http_status=200, response={"resources": [encounter]},
-                          context={"partners": registry.partners})
+        outcome = Outcome(True, http_status=200, response={"resources": [encounter]})
         if not handlers.handle(db, delivery, outcome):  # the handler failed (logged)
             raise Injected("the pull handler failed")
 

@@ -264,13 +264,14 @@ def test_in_process_worker_thread(app, partner_server, partner_app, tmp_path):
     partners.write_text(json.dumps({"partners": [{
         "id": "st-marys", "kind": "hospital", "base_url": partner_server.base_url,
         "timeouts": {"connect": 1, "read": 2}}]}))
-    app.extensions["hub.settings"].partners_file = str(partners)
+    runtime = app.extensions["hub.runtime"]
+    runtime.use_adapters(Adapters(partners_file=str(partners)))  # the runtime's registry
     assert start_worker_thread(app) is None  # settings.sync_worker is off in tests
     app.extensions["hub.settings"].sync_worker = True
     handle = start_worker_thread(app, policy=FAST, idle_seconds=0.02)
     db: Database = app.extensions["hub.db"]
     try:
-        assert app.extensions["hub.sync_worker"] is handle and handle.alive
+        assert runtime.sync_worker is handle and handle.alive
         row_id = enqueue(db, "cp-1")
         deadline = time.monotonic() + 5
         while row(db, row_id).status != "done":
