@@ -20,7 +20,7 @@ from hub.store.db import Database
 from hub.store.migrate import upgrade
 from hub.sync.handlers import Handlers
 from hub.sync.registry import Adapters
-from hub.sync.worker import Worker, lease_for
+from hub.sync.worker import Worker, WorkerThread, lease_for
 
 
 @dataclass
@@ -32,7 +32,7 @@ class Runtime:
     adapters: Adapters
     handlers: Handlers = field(default_factory=Handlers)
     #: The in-process worker thread (``hub serve``), once started.
-    sync_worker: object | None = None
+    sync_worker: WorkerThread | None = None
 
     @property
     def partners(self) -> Mapping:

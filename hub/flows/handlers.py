@@ -34,8 +34,11 @@ def register_handlers(handlers: Handlers, partners: Callable[[], Mapping], *,
 
     for rtype, apply in PULL_APPLIERS.items():
         handlers.register("pull", rtype, pull(apply))
-    handlers.register("pull", REFERRAL_FEED, lambda db, delivery, outcome: apply_referral_feed(
-        db, delivery, outcome, agency.apply_pulled_state, partners()))
+
+    def referral_feed(db, delivery, outcome) -> None:
+        apply_referral_feed(db, delivery, outcome, agency.apply_pulled_state, partners())
+
+    handlers.register("pull", REFERRAL_FEED, referral_feed)
 
     def referral_answer(db, delivery, outcome) -> None:
         agency.referral_answer(db, delivery, outcome, partners=partners())

@@ -182,7 +182,7 @@ def note_refusal(db: Database, partners: Mapping, case_id: str, partner_id: str,
 
     try:
         apply_to_case(db, partners, case_id, change)
-    except Exception:  # noqa: BLE001 - the pull summary still lists the refusal
+    except Exception:
         log.exception("could not note a refused %s on its case", what)
 
 

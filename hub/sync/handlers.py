@@ -3,7 +3,7 @@
 A ``Handlers`` registry maps an (operation, resource type) pair to a handler, e.g.
 ("submit", "Claim") to map a PAS response into the case's coverage decisions. The runtime
 (``hub.bootstrap``) builds one registry and has the flows register their handlers in it
-explicitly (``hub.flows.register_handlers``); nothing registers by being imported. Every
+explicitly (``hub.flows.handlers.register_handlers``); nothing registers by being imported. Every
 executor calls ``handle`` after it has recorded the delivery as done; the answer is kept in
 the outbox row (``outbox.response``), so a handler that fails is logged and can be re-run
 from there. Handlers must be idempotent: at-least-once delivery may call them twice.
@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[object, object, object], None]  # (db, delivery, outcome)
+#: ``fn(db, delivery, outcome)``; what it returns is ignored.
+Handler = Callable[[Any, Any, Any], object]
 
 
 class Handlers:
@@ -47,7 +49,7 @@ class Handlers:
             return True
         try:
             fn(db, delivery, outcome)
-        except Exception:  # noqa: BLE001 - the answer stays in the outbox row for a re-run
+        except Exception:
             log.exception("delivery #%s: applying the partner's answer failed", delivery.id)
             return False
         return True
