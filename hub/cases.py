@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
+from hub import clock
 from hub.case_terms import (  # the record's vocabulary, re-exported (see __all__)
     CASE_TRANSITIONS,
     FINAL_CASE_STATUSES,
@@ -123,8 +124,8 @@ def new_id() -> str:
 
 
 def utcnow() -> datetime:
-    """Now, timezone-aware UTC, to the second."""
-    return datetime.now(UTC).replace(microsecond=0)
+    """The case record's now: ``hub.clock``'s, to the second."""
+    return clock.utcnow().replace(microsecond=0)
 
 
 # --- value objects -----------------------------------------------------------------------

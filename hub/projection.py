@@ -28,6 +28,7 @@ from hub import cases as c
 from hub.mappings.case_bundle import case_to_fhir
 from hub.mappings.datatypes import local_ref
 from hub.mappings.merge import merge_onto_previous
+from hub.mappings.meta import strip_meta
 from hub.store.sync_tables import outbox, sync_links
 from hub.sync.outbox import enqueue
 
@@ -39,10 +40,6 @@ class Written:
     resource_type: str
     id: str
     version_id: int
-
-
-def _without_meta(resource: dict) -> dict:
-    return {k: v for k, v in resource.items() if k != "meta"}
 
 
 def organizations_of(case: c.Case) -> set[str]:
@@ -97,7 +94,7 @@ def project_case(uow, case: c.Case, partners: Mapping | None = None,
         previous = uow.resources.read(rtype, rid)
         before = None if previous is None or previous.deleted else previous.content
         content = merge_onto_previous(resource, before)
-        if before is not None and _without_meta(content) == _without_meta(before):
+        if before is not None and strip_meta(content, None) == strip_meta(before, None):
             continue
         stored = uow.resources.update(rtype, rid, content)
         written.append(Written(rtype, rid, stored.version_id))

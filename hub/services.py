@@ -18,9 +18,10 @@ against the new version: 412).
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 
 from hub import cases as c
+from hub import clock
 from hub.errors import BusinessRuleFailed, Conflict, NotFound, PreconditionFailed
 from hub.store.case_repo import CaseFilter, CasePage
 from hub.store.uow import UnitOfWork
@@ -123,7 +124,7 @@ def record_review(uow: UnitOfWork, case_id: str, expected_version: int | None,
     case = _load(uow, case_id, expected_version)
     fields = dict(review)
     if fields.get("due") is None:
-        fields["due"] = case.next_review_due or date.today()
+        fields["due"] = case.next_review_due or clock.today()
     try:
         case.record_review(c.Review(**fields))
     except c.CaseRuleError as err:

@@ -16,7 +16,8 @@ from urllib.parse import parse_qsl
 
 from hub.errors import BadRequest, HubError, Issue, MethodNotAllowed, PreconditionFailed
 from hub.fhirapi import interactions as ia
-from hub.fhirstore.dates import instant, utcnow
+from hub.clock import utcnow
+from hub.fhirstore.dates import instant
 from hub.fhirapi.search import search
 from hub.fhirstore.searchparams import split_reference
 

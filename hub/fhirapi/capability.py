@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from hub.fhir import FHIR_VERSION
-from hub.fhirstore.dates import instant, utcnow
+from hub.clock import utcnow
+from hub.fhirstore.dates import instant
 from hub.fhirstore.searchparams import SPECIAL, SUPPORTED_TYPES, params_for
 
 INTERACTIONS = ("read", "vread", "update", "delete", "history-instance", "history-type",

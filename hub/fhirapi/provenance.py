@@ -10,7 +10,8 @@ own clients get none. The Provenance is an ordinary resource of the store: searc
 
 from __future__ import annotations
 
-from hub.fhirstore.dates import instant, utcnow
+from hub.clock import utcnow
+from hub.fhirstore.dates import instant
 
 DATA_OPERATION = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
 PARTICIPANT_TYPE = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"

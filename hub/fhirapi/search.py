@@ -6,7 +6,8 @@ import uuid
 from urllib.parse import urlencode
 
 from hub.fhirstore.compartments import visible_only
-from hub.fhirstore.dates import date_range, instant, utcnow
+from hub.clock import utcnow
+from hub.fhirstore.dates import date_range, instant
 from hub.fhirapi.interactions import Ctx, history
 from hub.fhirstore.query import parse_search
 from hub.errors import BadRequest

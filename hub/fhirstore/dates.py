@@ -65,11 +65,8 @@ def period_range(period: dict) -> tuple[datetime, datetime]:
     return low, high
 
 
-def utcnow() -> datetime:
-    """Now as a naive UTC datetime with microseconds (the store's timestamps)."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
 def instant(value: datetime) -> str:
-    """A naive UTC datetime as a FHIR instant."""
+    """A datetime (aware, or naive UTC as the store keeps them) as a FHIR instant."""
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
     return value.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"

@@ -21,12 +21,15 @@ from sqlalchemy.orm import Session
 from hub.fhirstore import searchsql
 from hub.fhirstore.compartments import condition as compartment_condition
 from hub.fhirstore.compartments import link_rows
-from hub.fhirstore.dates import instant, utcnow
+from hub.clock import utcnow
+from hub.etag import weak_etag
+from hub.fhirstore.dates import instant
 from hub.fhirstore.query import SearchQuery
 from hub.fhirstore.searchparams import index_rows
 from hub.fhirstore.tables import conditional_keys as CK
 from hub.fhirstore.tables import resources as R
 from hub.fhirstore.tables import search_index as SI
+from hub.mappings.meta import strip_meta
 from hub.store.concurrency import ConcurrentWrite
 
 
@@ -55,7 +58,7 @@ class StoredResource:
 
     @property
     def etag(self) -> str:
-        return f'W/"{self.version_id}"'
+        return weak_etag(self.version_id)
 
     @property
     def reference(self) -> str:
@@ -142,18 +145,16 @@ class ResourceRepository:
     def _write(self, rtype: str, rid: str, content: dict | None,
                prev: StoredResource | None, method: str) -> StoredResource:
         version = prev.version_id + 1 if prev else 1
-        now = utcnow()
+        now = utcnow().replace(tzinfo=None)  # stored as naive UTC
         if prev and now <= prev.last_updated:
             now = prev.last_updated + timedelta(microseconds=1)
         if content is not None:
-            content = dict(content)
-            content["id"] = rid
-            meta = {k: v for k, v in (content.get("meta") or {}).items()
-                    if k not in ("versionId", "lastUpdated")}
-            content["meta"] = {"versionId": str(version), "lastUpdated": instant(now), **meta}
-            content = {"resourceType": rtype, "id": rid, "meta": content["meta"],
-                       **{k: v for k, v in content.items()
-                          if k not in ("resourceType", "id", "meta")}}
+            rest = strip_meta(content)
+            meta = {"versionId": str(version), "lastUpdated": instant(now),
+                    **rest.pop("meta", {})}
+            rest.pop("resourceType", None)
+            rest.pop("id", None)
+            content = {"resourceType": rtype, "id": rid, "meta": meta, **rest}
         if prev is not None:
             flipped = self.session.execute(update(R).where(
                 R.c.res_type == rtype, R.c.res_id == rid, R.c.version_id == prev.version_id,

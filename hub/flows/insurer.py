@@ -46,6 +46,7 @@ from hub.mappings import pas
 from hub.mappings.coverage import upsert_decision
 from hub.mappings.datatypes import local_ref
 from hub.mappings.errors import MappingError
+from hub.mappings.meta import strip_meta
 from hub.store.uow import UnitOfWork
 from hub.sync.outbox import enqueue
 
@@ -174,17 +175,6 @@ def _bump(uow: UnitOfWork, case: c.Case) -> None:
     uow.flush()
 
 
-def _without_server_meta(resource: dict) -> dict:
-    out = dict(resource)
-    meta = {k: v for k, v in (out.get("meta") or {}).items()
-            if k not in ("versionId", "lastUpdated")}
-    out.pop("meta", None)
-    if meta:
-        out = {"resourceType": out["resourceType"], "id": out["id"], "meta": meta,
-               **{k: v for k, v in out.items() if k not in ("resourceType", "id")}}
-    return out
-
-
 def request_eligibility(uow: UnitOfWork, case_id: str, funding_id: str, purposes: list[str],
                         services: list[c.Code], *, expected_version: int | None = None,
                         category: c.Code | None = None, serviced=None,
@@ -212,7 +202,7 @@ def request_eligibility(uow: UnitOfWork, case_id: str, funding_id: str, purposes
     stored = uow.resources.update("CoverageEligibilityRequest", resource["id"], resource)
     delivery = enqueue(uow.session, partner_id=partner.id,
                        resource_type="CoverageEligibilityRequest", resource_id=stored.id,
-                       operation="submit", payload=_without_server_meta(stored.content),
+                       operation="submit", payload=strip_meta(stored.content),
                        case_id=case.id, resource_version=str(stored.version_id),
                        options={"operation": "$submit"})
     uow.commit()

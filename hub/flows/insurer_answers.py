@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
+from hub.clock import utcnow
 from hub.errors import BusinessRuleFailed, HubError
 from hub.fhirstore.query import parse_search
 from hub.mappings import eligibility as elig
@@ -20,6 +21,7 @@ from hub.mappings.codes import hub_naming_system
 from hub.mappings.datatypes import local_ref, parse_datetime
 from hub.mappings.errors import MappingError, Report
 from hub.mappings.identity import find_hub_identifier, hub_identifier, resource_id
+from hub.mappings.meta import strip_meta
 from hub.store.concurrency import retrying
 from hub.store.uow import UnitOfWork
 from hub.flows.insurer import (
@@ -109,9 +111,7 @@ def _response_copy(resp: dict, rid: str, request: dict, kind: str, response_kind
 
 
 def _same(stored: dict, new: dict) -> bool:
-    strip = lambda r: {k: v for k, v in r.items() if k != "meta"}  # noqa: E731
-    return strip(stored) == strip(new) and \
-        (stored.get("meta") or {}).get("profile") == (new.get("meta") or {}).get("profile")
+    return strip_meta(stored) == strip_meta(new)
 
 
 def _older(new: dict, stored: dict, path: str) -> bool:
@@ -380,7 +380,7 @@ def pended_requests(db, limit: int = 100, older_than: timedelta = timedelta(0),
                     now: datetime | None = None) -> list[tuple[str, str, str]]:
     """(case id, Claim id, insurer reference) of PAS requests whose applied answer is
     pended and was applied at least ``older_than`` ago."""
-    now = now or datetime.now(timezone.utc)
+    now = now or utcnow()
     system = hub_naming_system(pas.RESPONSE_KIND)
     q = parse_search("ClaimResponse", [("identifier", f"{system}|"), ("_count", "1000")],
                      max_count=1000)

@@ -4,13 +4,12 @@ answer JSON with the case's ETag (``W/"<version>"``). Errors are HubErrors (JSON
 
 from __future__ import annotations
 
-from datetime import date
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, request, url_for
 from marshmallow import ValidationError
 
-from hub import services
+from hub import clock, services
 from hub.cases import Case
 from hub.etag import weak_etag
 from hub.errors import (
@@ -94,7 +93,7 @@ def search_cases():
     criteria = CaseFilter(
         status=query.get("status", []), identifier=query.get("identifier"),
         model=query.get("model"), program=query.get("program"),
-        overdue_as_of=query.get("as_of", date.today()) if query.get("overdue") else None)
+        overdue_as_of=query.get("as_of", clock.today()) if query.get("overdue") else None)
     with _uow() as uow:
         page = services.list_cases(uow, criteria, limit, offset)
     following = None

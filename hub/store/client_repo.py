@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from hub.clock import utcnow
 from hub.security import validate_client_scope, validate_jwks
 from hub.store.client_tables import client_assertion_jtis, clients, hub_key
 
@@ -140,7 +141,7 @@ class ClientRepository:
             secret = secrets.token_urlsafe(32)
             secret_hash = generate_password_hash(secret, method=SECRET_HASH_METHOD)
         client = Client(client_id=secrets.token_hex(16), name=name, scope=scope,
-                        organization=organization, created_at=datetime.now(timezone.utc),
+                        organization=organization, created_at=utcnow(),
                         revoked_at=None, secret_hash=secret_hash, jwks=jwks)
         self.session.execute(insert(clients).values(
             client_id=client.client_id, name=name, secret_hash=secret_hash,
@@ -169,7 +170,7 @@ class ClientRepository:
         self.session.execute(
             update(clients)
             .where(clients.c.client_id == client_id, clients.c.revoked_at.is_(None))
-            .values(revoked_at=datetime.now(timezone.utc)))
+            .values(revoked_at=utcnow()))
         return self.get(client_id)
 
     def use_jti(self, client_id: str, jti: str, expires_at: int, now: int) -> bool:
@@ -194,7 +195,7 @@ def load_or_create_token_secret(session: Session) -> str:
     if secret is None:
         _insert_ignoring_conflict(session, hub_key, {
             "id": 1, "secret": secrets.token_urlsafe(48),
-            "created_at": datetime.now(timezone.utc)})
+            "created_at": utcnow()})
         secret = session.execute(query).scalar_one()
         session.commit()
     return secret

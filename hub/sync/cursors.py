@@ -7,11 +7,12 @@ with ``set_cursor`` in the same transaction as what it applied.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from hub.clock import utcnow
 from hub.store.sync_tables import sync_cursors
 
 
@@ -24,7 +25,7 @@ def get_cursor(session: Session, partner_id: str, resource_type: str) -> str | N
 
 def set_cursor(session: Session, partner_id: str, resource_type: str, cursor: str) -> None:
     """Store the cursor in the caller's transaction (the caller commits)."""
-    now = datetime.now(timezone.utc)
+    now = utcnow()
     where = (sync_cursors.c.partner_id == partner_id,
              sync_cursors.c.resource_type == resource_type)
     if not session.execute(update(sync_cursors).where(*where)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from hub.adapters.errors import PartnerConflict, PartnerError, PartnerRejected
+from hub.mappings.meta import strip_meta
 from hub.sync.outbox import Delivery
 from hub.sync.pulls import fetch_changes
 
@@ -76,14 +77,8 @@ def _hub_identifier(delivery: Delivery, adapters) -> tuple[str, str]:
 
 def _outgoing(delivery: Delivery) -> dict:
     """A copy of the payload without our server-managed meta (version, lastUpdated)."""
-    resource = copy.deepcopy(delivery.payload or {})
+    resource = copy.deepcopy(strip_meta(delivery.payload or {}))
     resource.setdefault("resourceType", delivery.resource_type)
-    meta = resource.get("meta")
-    if isinstance(meta, dict):
-        meta.pop("versionId", None)
-        meta.pop("lastUpdated", None)
-        if not meta:
-            resource.pop("meta")
     return resource
 
 

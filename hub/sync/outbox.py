@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from hub.clock import utcnow
 from hub.store.db import OUTBOX_WRITTEN, Database
 from hub.store.sync_tables import outbox, sync_links
 
@@ -30,10 +31,6 @@ from hub.store.sync_tables import outbox, sync_links
 #: ``poll`` searches the partner with the row's options (the polls of pended requests).
 OPERATIONS = ("create", "update", "put", "submit", "delete", "pull", "send", "cancel", "poll")
 ACTIVE = ("pending", "in-flight")
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 @dataclass

@@ -28,10 +28,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, text
 
 from hub.adapters.errors import PartnerRejected
+from hub.clock import utcnow
 from hub.store.db import Database
 from hub.store.sync_tables import outbox
 from hub.sync.cursors import latest_last_updated
-from hub.sync.outbox import ACTIVE, Delivery, enqueue, utcnow
+from hub.sync.outbox import ACTIVE, Delivery, enqueue
 
 log = logging.getLogger(__name__)
 

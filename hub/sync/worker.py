@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from hub.adapters.errors import PartnerError
+from hub.clock import utcnow
 from hub.store.db import Database
 from hub.sync import outbox
 from hub.sync.deliver import Outcome, deliver
@@ -68,7 +69,7 @@ class Worker:
     def __init__(self, db: Database, adapters, worker_id: str | None = None, *,
                  handlers: Handlers | None = None,
                  policy: RetryPolicy | None = None, lease_seconds: float = DEFAULT_LEASE_SECONDS,
-                 concurrency: int = 4, clock: Callable[[], datetime] = outbox.utcnow,
+                 concurrency: int = 4, clock: Callable[[], datetime] = utcnow,
                  pulls: bool = False) -> None:
         self.db = db
         self.handlers = handlers if handlers is not None else Handlers()
