@@ -9,9 +9,21 @@ import click
 from hub.commands import celery as celery_commands
 from hub.commands import clients, deliveries, partners
 from hub.config import Settings
+from hub.extras import MissingExtra
 
 
-@click.group()
+class HubGroup(click.Group):
+    """The ``hub`` group: a part whose extra is not installed is an error message, not a
+    traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except MissingExtra as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=HubGroup)
 @click.option("--database-url", envvar="HUB_DATABASE_URL", default=None,
               help="SQLAlchemy URL (default sqlite:///hub.db; HUB_DATABASE_URL).")
 @click.pass_context

@@ -23,7 +23,9 @@ def test_case_record_imports_only_the_standard_library_and_its_vocabulary():
         foreign = {n for n in imported if n.split(".")[0] in
                    {"flask", "sqlalchemy", "requests", "fhir", "marshmallow", "werkzeug"}}
         assert not foreign, (module, foreign)
-        assert {n for n in imported if n.startswith("hub")} <= {"hub.case_terms"}, module
+        # its vocabulary, and the hub's clock (a standard-library leaf, checked below)
+        assert {n for n in imported if n.startswith("hub")} <= {"hub.case_terms", "hub",
+                                                                  "hub.clock"}, module
 
 
 def test_adapters_do_not_depend_on_flask_or_routes():
@@ -69,7 +71,22 @@ def test_security_rules_are_pure_and_the_guards_sit_with_the_routes():
 
 
 def test_small_shared_helpers_import_nothing_of_the_hub():
-    for module in ("etag.py",):
+    for module in ("etag.py", "clock.py", "extras.py"):
         imported = _imports(HUB / module)
         assert not {n for n in imported if n.startswith("hub")}, module
         assert not {n for n in imported if n.split(".")[0] in _WEB}, module
+
+
+def test_one_clock_and_one_etag_format():
+    """Only hub/clock.py reads the system clock; only hub/etag.py writes ``W/"..."``."""
+    for path in sorted(HUB.rglob("*.py")):
+        text = path.read_text()
+        tree = ast.parse(text)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and node.func.attr in ("now", "utcnow", "today") \
+                    and isinstance(node.func.value, ast.Name) \
+                    and node.func.value.id in ("datetime", "date"):
+                assert path.name == "clock.py", f"{path.relative_to(HUB)}:{node.lineno}"
+        if path.name != "etag.py":
+            assert "W/\"{" not in text, path.relative_to(HUB)

@@ -8,6 +8,8 @@ from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.extras import MissingExtra
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -36,7 +38,12 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    try:
+        return create_engine(url, pool_pre_ping=True)
+    except ModuleNotFoundError as exc:  # the database's driver is not installed
+        if url.startswith("postgresql"):
+            raise MissingExtra("PostgreSQL", "postgres", exc.name) from exc
+        raise
 
 
 #: Session.info key set by a write that queued outbox rows (see ``Database.on_outbox_commit``).

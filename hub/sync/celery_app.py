@@ -59,13 +59,17 @@ from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from celery import Celery
-from celery.signals import worker_process_shutdown, worker_shutdown
-
 from hub.config import Settings
+from hub.extras import MissingExtra
 from hub.sync import outbox
 from hub.sync.retry import RetryPolicy
 from hub.sync.worker import default_worker_id
+
+try:  # the Celery executor is optional: pip install 'fhir-case-hub[celery]'
+    from celery import Celery
+    from celery.signals import worker_process_shutdown, worker_shutdown
+except ModuleNotFoundError as exc:
+    raise MissingExtra("the Celery executor", "celery", exc.name) from exc
 
 log = logging.getLogger(__name__)
 
