@@ -37,7 +37,7 @@ class Scope:
     perms: frozenset[str]
 
     @classmethod
-    def parse(cls, text: str) -> "Scope":
+    def parse(cls, text: str) -> Scope:
         m = _SCOPE_RE.match(text.strip())
         if not m:
             raise ValueError(f"not a SMART scope: {text!r}")

@@ -7,7 +7,7 @@ interactions, and their results become responses (ETag, Last-Modified, Location)
 from __future__ import annotations
 
 import json
-from datetime import timezone
+from datetime import UTC
 from email.utils import format_datetime
 
 from flask import Response, current_app, request
@@ -101,7 +101,7 @@ def version_headers(res: StoredResource, location: bool = False) -> dict[str, st
     """ETag, Last-Modified and (for writes) Location of a stored version."""
     headers = {"ETag": res.etag,
                "Last-Modified": format_datetime(res.last_updated.replace(
-                   tzinfo=timezone.utc), usegmt=True)}
+                   tzinfo=UTC), usegmt=True)}
     if location:
         headers["Location"] = f"{base_url()}/{res.type}/{res.id}/_history/{res.version_id}"
     return headers

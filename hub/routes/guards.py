@@ -11,8 +11,7 @@ import functools
 
 from flask import current_app, g, request
 
-from hub.security import (Principal, bearer_token, encode_access_token, principal_from_token,
-                          revoked_client)
+from hub.security import Principal, bearer_token, encode_access_token, principal_from_token, revoked_client
 
 
 def token_secret() -> str:
