@@ -78,8 +78,14 @@ def test_small_shared_helpers_import_nothing_of_the_hub():
 
 
 def test_one_clock_and_one_etag_format():
-    """Only hub/clock.py reads the system clock; only hub/etag.py writes ``W/"..."``."""
+    """Only hub/clock.py reads the system clock; only hub/etag.py writes ``W/"..."``.
+
+    The adapters are the exception: they import nothing of the hub outside hub.adapters
+    (an import-linter contract), so they keep their own.
+    """
     for path in sorted(HUB.rglob("*.py")):
+        if path.parent.name == "adapters":
+            continue
         text = path.read_text()
         tree = ast.parse(text)
         for node in ast.walk(tree):

@@ -6,8 +6,6 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from hub.clock import utcnow
-
 
 class PartnerError(Exception):
     """A partner call failed; ``response`` is the ``requests.Response`` when there was one.
@@ -116,7 +114,7 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    now = now or utcnow()
+    now = now or datetime.now(UTC)
     return max(0.0, (when - now).total_seconds())
 
 

@@ -18,7 +18,6 @@ import requests
 
 from hub.adapters.errors import PartnerError, PartnerRejected, PartnerUnavailable, error_for_response
 from hub.adapters.smart_auth import NoAuth
-from hub.etag import etag_text, weak_etag
 
 FHIR_JSON = "application/fhir+json"
 USER_AGENT = "fhir-case-hub"
@@ -40,12 +39,8 @@ class FhirResponse:
     @property
     def version_id(self) -> str | None:
         """The version from ETag ``W/"3"``, else from Location ``/_history/3``, else meta."""
-        try:
-            version = etag_text(self.etag)
-        except ValueError:  # a malformed ETag: the other sources may still tell
-            version = None
-        if version:
-            return version
+        if self.etag:
+            return self.etag.removeprefix("W/").strip('"')
         match = _LOCATION.search(urlsplit(self.location).path) if self.location else None
         if match and match.group("vid"):
             return match.group("vid")
@@ -58,6 +53,11 @@ class FhirResponse:
         if match:
             return match.group("id")
         return (self.resource or {}).get("id")
+
+
+def weak_etag(version_id: str) -> str:
+    """``W/"{version}"``, the If-Match value for a version id."""
+    return f'W/"{version_id}"'
 
 
 class FhirRestClient:

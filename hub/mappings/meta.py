@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 #: The meta elements a FHIR server sets on each version it stores.
 SERVER_META = ("versionId", "lastUpdated")
 
 
-def strip_meta(resource: dict, keys: Iterable[str] | None = SERVER_META) -> dict:
+def strip_meta(resource: dict[str, Any],
+               keys: Iterable[str] | None = SERVER_META) -> dict[str, Any]:
     """A shallow copy of ``resource`` without the ``keys`` of its meta (all of meta if None).
 
     By default the server-managed elements go and the rest (profile, tag, security,
