@@ -20,7 +20,7 @@ def strip_meta(resource: dict[str, Any],
     meta = resource.get("meta")
     kept = {} if keys is None or not isinstance(meta, dict) else {
         k: v for k, v in meta.items() if k not in set(keys)}
-    head = {k: resource[k] for k in ("resourceType", "id") if k in resource}
+    head: dict[str, Any] = {k: resource[k] for k in ("resourceType", "id") if k in resource}
     if kept:
         head["meta"] = kept
     return {**head, **{k: v for k, v in resource.items()
