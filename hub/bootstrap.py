@@ -63,7 +63,8 @@ def open_database(settings: Settings, *, migrate: bool | None = None) -> Databas
     """The database of ``settings``, its units of work projecting the cases they save;
     migrated when ``migrate`` (by default only SQLite, the hub's embedded database;
     PostgreSQL is migrated with ``hub db upgrade``)."""
-    db = Database(settings.database_url)
+    # absolute references to the hub's own FHIR base are local ones (search index)
+    db = Database(settings.database_url, fhir_base=settings.public_base_url + "/fhir")
     db.case_projector = project_saved
     if migrate if migrate is not None else db.is_sqlite:
         upgrade(settings.database_url)

@@ -5,11 +5,21 @@ from __future__ import annotations
 from hub.fhir import FHIR_VERSION
 from hub.clock import utcnow
 from hub.fhirstore.dates import instant
+from hub.fhirstore.query import MAX_CHAIN
 from hub.fhirstore.searchparams import SPECIAL, SUPPORTED_TYPES, params_for
 
 INTERACTIONS = ("read", "vread", "update", "delete", "history-instance", "history-type",
                 "create", "search-type")
 _SPECIAL_DOCS = {"_id": "token", "_lastUpdated": "date"}
+
+
+def _reference_doc(sp) -> str:
+    targets = ", ".join(sp.targets) if sp.targets else "any type"
+    return (f"Reference to {targets}; local references only (an absolute URL of another "
+            f"server matches only that URL). Chaining supported, up to {MAX_CHAIN} levels: "
+            f"{sp.name}:Type.param or {sp.name}.param, with the parameters of the served "
+            "types (e.g. subject:Patient.name); an unknown type modifier or chained "
+            "parameter is 400.")
 
 
 def _resource(rtype: str) -> dict:
@@ -19,7 +29,10 @@ def _resource(rtype: str) -> dict:
                "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated"}
               for name, kind in _SPECIAL_DOCS.items() if name in SPECIAL]
     for sp in params_for(rtype).values():
-        params.append({"name": sp.name, "type": sp.type})
+        param = {"name": sp.name, "type": sp.type}
+        if sp.type == "reference":
+            param["documentation"] = _reference_doc(sp)
+        params.append(param)
     ref_params = [sp.name for sp in params_for(rtype).values() if sp.type == "reference"]
     rev = sorted({f"{src}:{sp.name}" for src in SUPPORTED_TYPES
                   for sp in params_for(src).values() if sp.type == "reference"

@@ -116,7 +116,8 @@ def history(ctx: Ctx, rtype: str, rid: str | None, since, count: int, offset: in
 
 def parse_condition(ctx: Ctx, rtype: str, items: list[tuple[str, str]]) -> SearchQuery:
     """A conditional interaction's query: strict, every parameter must be understood."""
-    q = parse_search(rtype, items, strict=True, default_count=2, max_count=2)
+    q = parse_search(rtype, items, strict=True, default_count=2, max_count=2,
+                     local_base=ctx.repo.local_base)
     if not q.criteria:
         raise BadRequest("a conditional interaction needs search criteria")
     q.count, q.offset, q.includes, q.revincludes = 2, 0, [], []

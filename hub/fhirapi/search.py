@@ -40,6 +40,7 @@ def search(ctx: Ctx, rtype: str, items: list[tuple[str, str]], *, base: str,
     check_type(rtype)
     ctx.require(rtype, "s")
     q = parse_search(rtype, items, strict=strict, default_count=ctx.default_count,
+                     local_base=ctx.repo.local_base,
                      max_count=ctx.max_count)
     q.compartment = ctx.compartment
     bundle = _bundle("searchset")

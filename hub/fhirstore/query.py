@@ -14,7 +14,9 @@ from urllib.parse import urlencode
 
 from hub.errors import BadRequest, Issue
 from hub.fhirstore.dates import date_range
-from hub.fhirstore.searchparams import SPECIAL, SearchParam, params_for, split_reference
+from hub.fhir import model_class
+from hub.fhirstore.searchparams import (SPECIAL, SUPPORTED_TYPES, SearchParam, params_for,
+                                        reference_target)
 
 DATE_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb")
 _MODIFIERS = {
@@ -47,12 +49,20 @@ class RefValue:
     id: str
 
 
+@dataclass(frozen=True)
+class ChainValue:
+    """``subject:Patient.name=peter``: the resources of ``type`` matching ``criterion``."""
+
+    type: str
+    criterion: "Criterion"
+
+
 @dataclass
 class Criterion:
     """One search parameter occurrence: its values are ORed."""
 
     name: str
-    kind: str  # token | reference | date | string | number | _id | _lastUpdated
+    kind: str  # token | reference | date | string | number | _id | _lastUpdated | chain
     modifier: str | None
     values: list
     param: SearchParam | None = None
@@ -128,15 +138,16 @@ def parse_date(text: str) -> DateValue:
     return DateValue(prefix, low, high)
 
 
-def parse_reference(text: str, type_modifier: str | None) -> RefValue:
-    target = split_reference(text)
+def parse_reference(text: str, type_modifier: str | None,
+                    local_base: str | None = None) -> RefValue:
+    target = reference_target(text, local_base)
     if target is None:
         raise BadRequest(f"not a valid reference search value: {text!r}")
     rtype, rid = target
     return RefValue(type_modifier or rtype, rid)
 
 
-def _parse_value(kind: str, modifier: str | None, text: str):
+def _parse_value(kind: str, modifier: str | None, text: str, local_base: str | None):
     if modifier == "missing":
         if text not in ("true", "false"):
             raise BadRequest(":missing takes true or false")
@@ -146,13 +157,22 @@ def _parse_value(kind: str, modifier: str | None, text: str):
     if kind in ("date", "_lastUpdated"):
         return parse_date(text)
     if kind == "reference":
-        return parse_reference(text, modifier)
+        return parse_reference(text, modifier, local_base)
     if kind == "number":
         try:
             return float(text)
         except ValueError:
             raise BadRequest(f"not a number: {text!r}") from None
     return text
+
+
+def is_resource_type(name: str) -> bool:
+    """Whether ``name`` is an R4 resource type (a type modifier may name any of them)."""
+    try:
+        model_class(name)
+    except (ValueError, KeyError, AttributeError, TypeError):
+        return False
+    return True
 
 
 def _include(text: str, rev: bool, resource_type: str) -> Include:
@@ -174,10 +194,13 @@ def _include(text: str, rev: bool, resource_type: str) -> Include:
 
 
 def parse_search(resource_type: str, items: list[tuple[str, str]], *, strict: bool = False,
-                 default_count: int = 20, max_count: int = 200) -> SearchQuery:
-    """Parse ``items`` (name, value) of a search on ``resource_type``; BadRequest if bad."""
+                 default_count: int = 20, max_count: int = 200,
+                 local_base: str | None = None) -> SearchQuery:
+    """Parse ``items`` (name, value) of a search on ``resource_type``; BadRequest if bad.
+
+    ``local_base`` is the hub's FHIR base: absolute reference values under it are local.
+    """
     q = SearchQuery(resource_type, count=default_count)
-    params = params_for(resource_type)
 
     def unknown(message: str, code: str = "not-supported", path: str | None = None) -> None:
         if strict:
@@ -186,33 +209,102 @@ def parse_search(resource_type: str, items: list[tuple[str, str]], *, strict: bo
 
     for key, raw in items:
         name, _, modifier = key.partition(":")
-        modifier = modifier or None
         if name in _RESULT_PARAMS:
-            _result_param(q, name, modifier, raw, max_count, unknown)
+            _result_param(q, name, modifier or None, raw, max_count, unknown)
             continue
-        if name in SPECIAL:
-            kind, sp = name, None
-            if modifier is not None:
-                raise BadRequest(f"modifier :{modifier} is not supported on {name}")
-        elif name in params:
-            sp = params[name]
-            kind = sp.type
-            allowed = _MODIFIERS[kind]
-            type_modifier = kind == "reference" and modifier and modifier[:1].isupper()
-            if modifier not in allowed and not type_modifier:
-                raise BadRequest(f"modifier :{modifier} is not supported on {name}",
-                                 issues=[Issue(f"modifier :{modifier} is not supported on "
-                                               f"{name}", code="not-supported")])
-        else:
+        crit = _criterion(resource_type, key, raw, local_base, 0)
+        if crit is _UNKNOWN:
             unknown(f"unknown search parameter {key!r} on {resource_type} was ignored")
             continue
-        values = raw.split(",") if modifier == "missing" else split_values(raw)
-        parsed = [_parse_value(kind, modifier, v) for v in values if v != ""]
-        if not parsed:
-            continue
-        q.criteria.append(Criterion(name, kind, modifier, parsed, sp))
-        q.used.append((key, raw))
+        if crit is not None:
+            q.criteria.append(crit)
+            q.used.append((key, raw))
     return q
+
+
+_UNKNOWN = Criterion("", "", None, [])
+#: How many references a chain may follow (``subject:Patient.organization.name``: 2).
+MAX_CHAIN = 2
+
+
+def _bad(message: str, code: str = "not-supported", path: str | None = None) -> BadRequest:
+    return BadRequest(message, issues=[Issue(message, code=code, path=path)])
+
+
+def _criterion(rtype: str, key: str, raw: str, local_base: str | None,
+               depth: int) -> Criterion | None:
+    """One parameter of a search on ``rtype`` (``_UNKNOWN`` if not a parameter of it;
+    None if it has no value). A chain (``subject:Patient.name``) parses its tail as a
+    parameter of each target type."""
+    head, dot, tail = key.partition(".")
+    name, _, modifier = head.partition(":")
+    modifier = modifier or None
+    params = params_for(rtype)
+    if dot:
+        return _chain(rtype, params.get(name), name, modifier, tail, raw, local_base, depth)
+    if name in SPECIAL:
+        kind, sp = name, None
+        if modifier is not None:
+            raise _bad(f"modifier :{modifier} is not supported on {name}")
+    elif name in params:
+        sp = params[name]
+        kind = sp.type
+        if modifier not in _MODIFIERS[kind]:
+            if kind != "reference" or not modifier[:1].isupper():
+                raise _bad(f"modifier :{modifier} is not supported on {name}")
+            _type_modifier(sp, modifier, known_only=False)
+    else:
+        return _UNKNOWN
+    values = raw.split(",") if modifier == "missing" else split_values(raw)
+    parsed = [_parse_value(kind, modifier, v, local_base) for v in values if v != ""]
+    if not parsed:
+        return None
+    return Criterion(name, kind, modifier, parsed, sp)
+
+
+def _type_modifier(sp: SearchParam, modifier: str, known_only: bool) -> None:
+    """400 unless ``modifier`` is a resource type ``sp`` may point to (a served type when
+    the search goes on through it, a chain)."""
+    if known_only and modifier not in SUPPORTED_TYPES:
+        raise _bad(f"{sp.name}:{modifier}: {modifier} is not a resource type this server "
+                   "searches", path=f"{sp.name}:{modifier}")
+    if not known_only and not is_resource_type(modifier):
+        raise _bad(f"{sp.name}:{modifier}: {modifier} is not a FHIR resource type",
+                   path=f"{sp.name}:{modifier}")
+    if sp.targets and modifier not in sp.targets:
+        raise _bad(f"{sp.name} does not refer to {modifier}", path=f"{sp.name}:{modifier}")
+
+
+def _chain(rtype: str, sp: SearchParam | None, name: str, modifier: str | None, tail: str,
+           raw: str, local_base: str | None, depth: int) -> Criterion | None:
+    """A chained parameter: ``name[:Type].tail`` on the resources ``name`` refers to."""
+    key = f"{name}{':' + modifier if modifier else ''}.{tail}"
+    if sp is None or sp.type != "reference":
+        raise _bad(f"{key}: {name} is not a reference search parameter of {rtype}, it "
+                   "can't be chained", path=key)
+    if depth >= MAX_CHAIN:
+        raise _bad(f"{key}: chains of more than {MAX_CHAIN} references are not supported",
+                   path=key)
+    chained_name = tail.partition(".")[0].partition(":")[0]
+    if modifier:
+        _type_modifier(sp, modifier, known_only=True)
+        types = [modifier]
+    else:
+        types = [t for t in (sp.targets or SUPPORTED_TYPES)
+                 if chained_name in params_for(t) or chained_name in SPECIAL]
+    values = []
+    for target in types:
+        inner = _criterion(target, tail, raw, local_base, depth + 1)
+        if inner is _UNKNOWN:
+            continue
+        if inner is None:
+            return None
+        values.append(ChainValue(target, inner))
+    if not values:
+        where = modifier or "any type " + name + " refers to"
+        raise _bad(f"{key}: {chained_name!r} is not a search parameter of {where}",
+                   path=key)
+    return Criterion(name, "chain", None, values, sp)
 
 
 def _result_param(q: SearchQuery, name: str, modifier, raw: str, max_count: int,

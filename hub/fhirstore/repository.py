@@ -31,6 +31,7 @@ from hub.fhirstore.tables import resources as R
 from hub.fhirstore.tables import search_index as SI
 from hub.mappings.meta import strip_meta
 from hub.store.concurrency import ConcurrentWrite
+from hub.store.db import FHIR_BASE
 
 
 _EMPTY_INDEX_ROW = {c.name: None for c in SI.columns if c.name != "row_id"}
@@ -82,6 +83,11 @@ class ResourceRepository:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+
+    @property
+    def local_base(self) -> str | None:
+        """The hub's own FHIR base URL (absolute references under it are local)."""
+        return self.session.info.get(FHIR_BASE)
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -171,7 +177,7 @@ class ResourceRepository:
         self.session.execute(delete(SI).where(SI.c.res_type == rtype, SI.c.res_id == rid))
         if content is not None:
             rows = [{**_EMPTY_INDEX_ROW, "res_type": rtype, "res_id": rid, **r}
-                    for r in (*index_rows(content), *link_rows(content))]
+                    for r in (*index_rows(content, self.local_base), *link_rows(content))]
             if rows:
                 self.session.execute(insert(SI), rows)
         return StoredResource(rtype, rid, version, now, content is None, content, method)

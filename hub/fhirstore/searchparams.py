@@ -88,6 +88,7 @@ _DEFS: dict[str, list[SearchParam]] = {
         _p("name", "string", "name"), _p("family", "string", "name.family"),
         _p("given", "string", "name.given"), _p("birthdate", "date", "birthDate"),
         _p("gender", "token", "gender"),
+        _p("organization", "reference", "managingOrganization"),
     ],
     "Condition": [
         *_patient(), _p("clinical-status", "token", "clinicalStatus"),
@@ -196,6 +197,31 @@ def split_reference(ref: str) -> tuple[str | None, str] | None:
     return None
 
 
+def reference_target(ref: str, local_base: str | None = None
+                     ) -> tuple[str | None, str] | None:
+    """(type, key) of a literal reference as the search index keeps it.
+
+    Relative references, and absolute ones under the hub's own FHIR base ``local_base``,
+    are local: (type, id). An absolute reference to another server stays absolute: (type,
+    its URL without ``_history``), so it never matches (or includes) a local resource of
+    the same id (the CapabilityStatement's referencePolicy is ``local``). None for
+    contained (``#x``) and ``urn:`` references.
+    """
+    if not ref or "://" not in ref:
+        return split_reference(ref)
+    url = ref.split("?")[0].rstrip("/")
+    base = (local_base or "").rstrip("/")
+    if base and url.startswith(base + "/"):
+        return split_reference(url[len(base) + 1:])
+    target = split_reference(url)
+    if target is None or target[0] is None:
+        return None
+    parts = url.split("/")
+    if len(parts) >= 4 and parts[-2] == "_history":
+        parts = parts[:-2]
+    return target[0], "/".join(parts)[:255]
+
+
 def _tokens(value) -> list[tuple[str | None, str]]:
     if isinstance(value, bool):
         return [(None, "true" if value else "false")]
@@ -233,18 +259,19 @@ def _dates(value):
     return []
 
 
-def index_rows(resource: dict) -> list[dict]:
-    """The ``search_index`` rows of a resource (without res_type/res_id)."""
+def index_rows(resource: dict, local_base: str | None = None) -> list[dict]:
+    """The ``search_index`` rows of a resource (without res_type/res_id); absolute
+    references under ``local_base`` (the hub's FHIR base) are indexed as local ones."""
     rows: list[dict] = []
     for sp in params_for(resource["resourceType"]).values():
         for path in sp.paths:
             for value in values_at(resource, path):
-                rows.extend(_rows_for(sp, value))
+                rows.extend(_rows_for(sp, value, local_base))
     unique = {tuple(sorted(r.items())): r for r in rows}
     return list(unique.values())
 
 
-def _rows_for(sp: SearchParam, value) -> list[dict]:
+def _rows_for(sp: SearchParam, value, local_base: str | None = None) -> list[dict]:
     name = sp.name
     try:
         if sp.type == "token":
@@ -253,7 +280,7 @@ def _rows_for(sp: SearchParam, value) -> list[dict]:
         if sp.type == "reference":
             if not isinstance(value, dict):
                 return []
-            target = split_reference(value.get("reference", ""))
+            target = reference_target(value.get("reference", ""), local_base)
             if target is None:
                 return []
             rtype, rid = target

@@ -11,7 +11,8 @@ from __future__ import annotations
 from sqlalchemy import and_, exists, false, func, not_, or_, select
 
 from hub.fhirstore.compartments import condition as compartment_condition
-from hub.fhirstore.query import Criterion, DateValue, RefValue, SearchQuery, TokenValue
+from hub.fhirstore.query import (ChainValue, Criterion, DateValue, RefValue, SearchQuery,
+                                 TokenValue)
 from hub.fhirstore.searchparams import normalize_string, params_for
 from hub.fhirstore.tables import resources as R
 from hub.fhirstore.tables import search_index as SI
@@ -77,7 +78,7 @@ def _checked(rtype: str, name: str, *conds):
 #: How selective a criterion usually is (lower drives the query): a search is driven by
 #: the list of ids of its most selective criterion, and the others are checked per
 #: candidate, so no query builds the id list of a common value such as status=requested.
-_SELECTIVITY = {"_id": 0, "reference": 1, "string": 2, "date": 3, "number": 3, "token": 4,
+_SELECTIVITY = {"_id": 0, "reference": 1, "chain": 2, "string": 2, "date": 3, "number": 3, "token": 4,
                 "_lastUpdated": 5}
 
 
@@ -89,9 +90,28 @@ def _selectivity(crit: Criterion) -> int:
     return _SELECTIVITY.get(crit.kind, 6)
 
 
-def criterion_condition(rtype: str, crit: Criterion, drive: bool = True):
+def _chain_condition(rtype: str, crit: Criterion, compartment: str | None):
+    """``subject:Patient.name=peter``: the resources whose ``subject`` index row points at
+    a current Patient (in the caller's compartment) that matches ``name=peter``."""
+    alternatives = []
+    for cv in crit.values:
+        cv: ChainValue
+        targets = select(R.c.res_id).where(
+            R.c.res_type == cv.type, R.c.current.is_(True), R.c.deleted.is_(False),
+            criterion_condition(cv.type, cv.criterion, True, compartment))
+        if compartment:
+            targets = targets.where(compartment_condition(cv.type, compartment, R.c.res_id))
+        alternatives.append(and_(SI.c.ref_type == cv.type,
+                                 SI.c.ref_id.in_(targets.correlate(None))))
+    return R.c.res_id.in_(_indexed(rtype, crit.name, or_(*alternatives)))
+
+
+def criterion_condition(rtype: str, crit: Criterion, drive: bool = True,
+                        compartment: str | None = None):
     """The WHERE condition on ``resources`` for one criterion: an id list when it drives
     the query, a correlated check of the candidate's index rows otherwise."""
+    if crit.kind == "chain":
+        return _chain_condition(rtype, crit, compartment)
     if crit.kind == "_id":
         ids = [v for v in crit.values]
         return R.c.res_id.in_(ids)
@@ -118,7 +138,7 @@ def base_select(q: SearchQuery):
     if q.compartment:
         stmt = stmt.where(compartment_condition(q.resource_type, q.compartment, R.c.res_id))
     for i, crit in enumerate(sorted(q.criteria, key=_selectivity)):
-        stmt = stmt.where(criterion_condition(q.resource_type, crit, drive=i == 0))
+        stmt = stmt.where(criterion_condition(q.resource_type, crit, i == 0, q.compartment))
     return stmt
 
 
