@@ -78,7 +78,8 @@ def _checked(rtype: str, name: str, *conds):
 #: How selective a criterion usually is (lower drives the query): a search is driven by
 #: the list of ids of its most selective criterion, and the others are checked per
 #: candidate, so no query builds the id list of a common value such as status=requested.
-_SELECTIVITY = {"_id": 0, "reference": 1, "chain": 2, "string": 2, "date": 3, "number": 3, "token": 4,
+_SELECTIVITY = {"_id": 0, "reference": 1, "chain": 2, "string": 2, "date": 3, "number": 3,
+                "token": 4,
                 "_lastUpdated": 5}
 
 
@@ -138,7 +139,8 @@ def base_select(q: SearchQuery):
     if q.compartment:
         stmt = stmt.where(compartment_condition(q.resource_type, q.compartment, R.c.res_id))
     for i, crit in enumerate(sorted(q.criteria, key=_selectivity)):
-        stmt = stmt.where(criterion_condition(q.resource_type, crit, i == 0, q.compartment))
+        stmt = stmt.where(criterion_condition(q.resource_type, crit, i == 0,
+                                              q.compartment))
     return stmt
 
 
