@@ -9,9 +9,10 @@ from hub.fhirstore.compartments import visible_only
 from hub.clock import utcnow
 from hub.fhirstore.dates import date_range, instant
 from hub.fhirapi.interactions import Ctx, history
-from hub.fhirstore.query import parse_search
+from hub.fhirapi.subsetting import subset
+from hub.fhirstore.query import Cursor, parse_search
 from hub.errors import BadRequest
-from hub.fhirstore.repository import StoredResource
+from hub.fhirstore.repository import Page, StoredResource
 
 
 def _bundle(kind: str) -> dict:
@@ -19,8 +20,11 @@ def _bundle(kind: str) -> dict:
             "meta": {"lastUpdated": instant(utcnow())}, "type": kind}
 
 
-def _entry(base: str, res: StoredResource, mode: str | None = None) -> dict:
-    entry = {"fullUrl": f"{base}/{res.type}/{res.id}", "resource": res.content}
+def _entry(base: str, res: StoredResource, mode: str | None = None, q=None) -> dict:
+    content = res.content
+    if q is not None and (q.summary or q.elements):  # _elements: the matches only
+        content = subset(content, q.summary, q.elements if mode == "match" else ())
+    entry = {"fullUrl": f"{base}/{res.type}/{res.id}", "resource": content}
     if mode:
         entry["search"] = {"mode": mode}
     return entry
@@ -30,6 +34,54 @@ def warnings_outcome(warnings: list[str]) -> dict:
     return {"resourceType": "OperationOutcome",
             "issue": [{"severity": "warning", "code": "not-supported", "diagnostics": w}
                       for w in warnings]}
+
+
+#: Bounds of ``_include:iterate`` / ``_revinclude:iterate``: rounds and included resources.
+MAX_INCLUDE_ROUNDS = 5
+MAX_INCLUDED = 1000
+
+
+def _included(ctx: Ctx, q, page: list[StoredResource], hidden: set[str]
+              ) -> list[StoredResource]:
+    """What ``_include``/``_revinclude`` add to the page: every include applied to the
+    matches, then the ``:iterate`` ones to what the previous round added, until a round
+    adds nothing new (at most MAX_INCLUDE_ROUNDS rounds and MAX_INCLUDED resources; a
+    warning says when the bound cut it short). Only resources the caller may see count."""
+    repo = ctx.repo
+    seen = {(r.type, r.id) for r in page}
+    out: list[StoredResource] = []
+    frontier: list[StoredResource] = page
+    includes, revincludes = q.includes, q.revincludes
+    for _ in range(MAX_INCLUDE_ROUNDS):
+        if not frontier or not (includes or revincludes):
+            return out
+        by_type: dict[str, list[str]] = {}
+        for res in frontier:
+            by_type.setdefault(res.type, []).append(res.id)
+        found: list[StoredResource] = []
+        for rtype, ids in by_type.items():
+            incs = [i for i in includes if i.source in ("*", rtype)]
+            found += repo.included(rtype, ids, incs) + repo.revincluded(rtype, ids,
+                                                                         revincludes)
+        frontier = []
+        for res in visible_only(repo.session, ctx.compartment, found):
+            if (res.type, res.id) in seen:
+                continue
+            seen.add((res.type, res.id))
+            if not ctx.principal.allows(res.type, "r"):
+                hidden.add(res.type)
+                continue
+            if len(out) >= MAX_INCLUDED:
+                q.warnings.append(f"_include/_revinclude stopped at {MAX_INCLUDED} "
+                                  "included resources")
+                return out
+            out.append(res)
+            frontier.append(res)
+        includes = [i for i in includes if i.iterate]
+        revincludes = [i for i in revincludes if i.iterate]
+    if frontier and (includes or revincludes):
+        q.warnings.append(f"_include:iterate stopped after {MAX_INCLUDE_ROUNDS} rounds")
+    return out
 
 
 def search(ctx: Ctx, rtype: str, items: list[tuple[str, str]], *, base: str,
@@ -49,37 +101,20 @@ def search(ctx: Ctx, rtype: str, items: list[tuple[str, str]], *, base: str,
     if q.total != "none" or q.summary == "count" or q.count == 0:
         total = repo.count(q)
         bundle["total"] = total
-    links = [{"relation": "self", "url": f"{base}/{rtype}?{q.link_query(q.offset)}"}]
+    links = [{"relation": "self",
+              "url": f"{base}/{rtype}?{q.link_query(q.offset, q.cursor)}"}]
     entries: list[dict] = []
     if q.summary != "count" and q.count > 0:
-        page = repo.search(q)
-        entries = [_entry(base, r, "match") for r in page]
-        ids = [r.id for r in page]
-        extra = visible_only(repo.session, ctx.compartment,
-                             repo.included(rtype, ids, q.includes)
-                             + repo.revincluded(rtype, ids, q.revincludes))
-        seen = {(r.type, r.id) for r in page}
-        hidden = set()
-        for res in extra:
-            if (res.type, res.id) in seen:
-                continue
-            seen.add((res.type, res.id))
-            if not ctx.principal.allows(res.type, "r"):
-                hidden.add(res.type)
-                continue
-            entries.append(_entry(base, res, "include"))
+        found = repo.page(q)
+        page = found.resources
+        entries = [_entry(base, r, "match", q) for r in page]
+        hidden: set[str] = set()
+        entries += [_entry(base, res, "include", q)
+                    for res in _included(ctx, q, page, hidden)]
         if hidden:
             q.warnings.append("included resources of type(s) " + ", ".join(sorted(hidden))
                               + " were left out: the scope does not allow reading them")
-        more = (q.offset + q.count < total) if total is not None else len(page) == q.count
-        if q.offset:
-            links.append({"relation": "first", "url": f"{base}/{rtype}?{q.link_query(0)}"})
-            prev = max(0, q.offset - q.count)
-            links.append({"relation": "previous",
-                          "url": f"{base}/{rtype}?{q.link_query(prev)}"})
-        if more:
-            links.append({"relation": "next",
-                          "url": f"{base}/{rtype}?{q.link_query(q.offset + q.count)}"})
+        links += _page_links(q, found, f"{base}/{rtype}")
     bundle["link"] = links
     if q.warnings:
         entries.append({"fullUrl": f"urn:uuid:{uuid.uuid4()}",
@@ -88,6 +123,35 @@ def search(ctx: Ctx, rtype: str, items: list[tuple[str, str]], *, base: str,
     if entries:
         bundle["entry"] = entries
     return bundle
+
+
+def _page_links(q, found: Page, url: str) -> list[dict]:
+    """first/previous/next links: keyset cursors when the page has keys, else offsets."""
+    if found.keys is None:
+        links = []
+        if q.offset:
+            prev = max(0, q.offset - q.count)
+            links += [{"relation": "first", "url": f"{url}?{q.link_query(0)}"},
+                      {"relation": "previous", "url": f"{url}?{q.link_query(prev)}"}]
+        if found.more:
+            links.append({"relation": "next",
+                          "url": f"{url}?{q.link_query(q.offset + q.count)}"})
+        return links
+    backwards = q.cursor is not None and q.cursor.before
+    has_prev = found.more if backwards else (q.cursor is not None and
+                                             q.cursor.key is not None)
+    has_next = backwards or found.more
+    links = []
+    if has_prev and found.keys:
+        key, rid = found.keys[0]
+        prev = Cursor(found.snapshot, key, rid, before=True)
+        links += [{"relation": "first", "url": f"{url}?{q.link_query(0)}"},
+                  {"relation": "previous", "url": f"{url}?{q.link_query(0, prev)}"}]
+    if has_next and found.keys:
+        key, rid = found.keys[-1]
+        links.append({"relation": "next",
+                      "url": f"{url}?{q.link_query(0, Cursor(found.snapshot, key, rid))}"})
+    return links
 
 
 def history_bundle(ctx: Ctx, rtype: str, rid: str | None, args, *, base: str) -> dict:

@@ -7,6 +7,8 @@ a value that can't be parsed (a bad date, an unsupported modifier) is always a 4
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,8 +28,9 @@ _MODIFIERS = {
     "date": {None, "missing"},
     "number": {None, "missing"},
 }
-_RESULT_PARAMS = {"_count", "_offset", "_sort", "_include", "_revinclude", "_total",
-                  "_summary", "_format", "_pretty"}
+_RESULT_PARAMS = {"_count", "_offset", "_cursor", "_sort", "_include", "_revinclude", "_total",
+                  "_summary", "_elements", "_format", "_pretty"}
+SUMMARY_MODES = ("true", "text", "data", "count", "false")
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,37 @@ class Include:
     source: str  # resource type holding the reference, or "*"
     param: str  # reference parameter name, or "*"
     target: str | None = None
+    iterate: bool = False  # _include:iterate: applied to included resources too
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a keyset page starts: after (or, ``before``, ahead of) the row whose sort key
+    is ``key`` (an instant for _lastUpdated, an id for _id) and id ``res_id``, in the
+    search as it stood at ``snapshot`` (rows keep the place they had then)."""
+
+    snapshot: datetime
+    key: datetime | str | None = None
+    res_id: str | None = None
+    before: bool = False
+
+    def token(self) -> str:
+        key = self.key.isoformat() if isinstance(self.key, datetime) else self.key
+        raw = json.dumps([self.snapshot.isoformat(), key, self.res_id, int(self.before),
+                          isinstance(self.key, datetime)], separators=(",", ":"))
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @classmethod
+    def parse(cls, token: str) -> "Cursor":
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            snap, key, res_id, before, dated = json.loads(raw)
+            return cls(datetime.fromisoformat(snap),
+                       datetime.fromisoformat(key) if dated and key else key,
+                       res_id, bool(before))
+        except (ValueError, TypeError):
+            raise _bad(f"_cursor {token!r} is not a cursor this server made", code="value",
+                       path="_cursor") from None
 
 
 @dataclass
@@ -84,25 +118,33 @@ class SearchQuery:
     sort: list[tuple[str, bool]] = field(default_factory=list)  # (name, descending)
     count: int = 20
     offset: int = 0
+    cursor: Cursor | None = None  # keyset paging (the links' _cursor)
     total: str = "accurate"
     summary: str | None = None
+    elements: tuple[str, ...] = ()  # _elements: top-level element names
     warnings: list[str] = field(default_factory=list)
     used: list[tuple[str, str]] = field(default_factory=list)  # kept params, for links
     compartment: str | None = None  # the Organization a bound caller is restricted to
 
-    def link_query(self, offset: int | None = None) -> str:
-        """The query string of a link to this search (at ``offset``)."""
+    def link_query(self, offset: int | None = None, cursor: Cursor | None = None) -> str:
+        """The query string of a link to this search (at ``offset``, or ``cursor``)."""
         items = list(self.used)
-        items += [("_include", _include_text(i)) for i in self.includes]
-        items += [("_revinclude", _include_text(i)) for i in self.revincludes]
+        items += [("_include" + (":iterate" if i.iterate else ""), _include_text(i))
+                  for i in self.includes]
+        items += [("_revinclude" + (":iterate" if i.iterate else ""), _include_text(i))
+                  for i in self.revincludes]
         if self.sort:
             items.append(("_sort", ",".join(("-" if d else "") + n for n, d in self.sort)))
         if self.summary:
             items.append(("_summary", self.summary))
+        if self.elements:
+            items.append(("_elements", ",".join(self.elements)))
         if self.total != "accurate":
             items.append(("_total", self.total))
         items.append(("_count", str(self.count)))
-        if offset:
+        if cursor is not None:
+            items.append(("_cursor", cursor.token()))
+        elif offset:
             items.append(("_offset", str(offset)))
         return urlencode(items)
 
@@ -175,9 +217,9 @@ def is_resource_type(name: str) -> bool:
     return True
 
 
-def _include(text: str, rev: bool, resource_type: str) -> Include:
+def _include(text: str, rev: bool, resource_type: str, iterate: bool = False) -> Include:
     if text == "*":
-        return Include("*", "*")
+        return Include("*", "*", None, iterate)
     parts = text.split(":")
     if len(parts) not in (2, 3):
         raise BadRequest(f"not a valid include: {text!r}")
@@ -188,9 +230,12 @@ def _include(text: str, rev: bool, resource_type: str) -> Include:
             raise BadRequest(f"{source}:{param} is not a reference search parameter",
                              issues=[Issue(f"{source}:{param} is not a supported reference "
                                            "search parameter", code="not-supported")])
-    if not rev and source != resource_type:
+    if not rev and not iterate and source != resource_type:
         raise BadRequest(f"_include {text!r} does not start with {resource_type}")
-    return Include(source, param, parts[2] if len(parts) == 3 else None)
+    target = parts[2] if len(parts) == 3 else None
+    if target is not None and not is_resource_type(target):
+        raise _bad(f"_include {text!r}: {target} is not a FHIR resource type")
+    return Include(source, param, target, iterate)
 
 
 def parse_search(resource_type: str, items: list[tuple[str, str]], *, strict: bool = False,
@@ -317,15 +362,20 @@ def _result_param(q: SearchQuery, name: str, modifier, raw: str, max_count: int,
                     path="_count")
         else:
             q.count = min(count, max_count)
+    elif name == "_cursor":
+        q.cursor = Cursor.parse(raw)
     elif name == "_offset":
         try:
             q.offset = max(0, int(raw))
         except ValueError:
             raise BadRequest(f"_offset must be an integer, not {raw!r}") from None
     elif name in ("_include", "_revinclude"):
+        if modifier not in (None, "iterate", "recurse"):  # recurse: the STU3 name
+            raise _bad(f"{name}:{modifier} is not supported (only :iterate)")
         target = q.includes if name == "_include" else q.revincludes
         for text in raw.split(","):
-            target.append(_include(text, name == "_revinclude", q.resource_type))
+            target.append(_include(text, name == "_revinclude", q.resource_type,
+                                   modifier is not None))
     elif name == "_sort":
         params = params_for(q.resource_type)
         for item in raw.split(","):
@@ -340,7 +390,12 @@ def _result_param(q: SearchQuery, name: str, modifier, raw: str, max_count: int,
             raise BadRequest("_total must be none, estimate or accurate")
         q.total = raw
     elif name == "_summary":
-        if raw == "count":
-            q.summary = "count"
-        elif raw != "false":
-            unknown(f"_summary={raw} is not supported and was ignored")
+        if raw not in SUMMARY_MODES:
+            raise _bad(f"_summary must be one of {', '.join(SUMMARY_MODES)}, not {raw!r}",
+                       code="value", path="_summary")
+        q.summary = None if raw == "false" else raw
+    elif name == "_elements":
+        names = [n.strip() for n in raw.split(",") if n.strip()]
+        # Patient.name is read as name; only top-level elements are subset
+        q.elements += tuple(n.split(".", 1)[1] if "." in n and n[:1].isupper() else n
+                            for n in names)

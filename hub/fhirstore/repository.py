@@ -18,7 +18,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from hub.fhirstore import searchsql
+from hub.fhirstore import keyset, searchsql
 from hub.fhirstore.compartments import condition as compartment_condition
 from hub.fhirstore.compartments import link_rows
 from hub.clock import utcnow
@@ -66,6 +66,18 @@ class StoredResource:
         return f"{self.type}/{self.id}"
 
 
+@dataclass
+class Page:
+    """A page of search matches. ``more``: there are rows past it in its direction (for a
+    page read backwards, before it). Keyset pages carry the snapshot of the search and the
+    (sort key, id) of each row, to make the cursors of the next and previous pages."""
+
+    resources: list[StoredResource]
+    more: bool
+    snapshot: datetime | None = None
+    keys: list[tuple] | None = None
+
+
 def _row(rtype: str, row) -> StoredResource:
     m = row._mapping
     content = json.loads(m["content"]) if m.get("content") else None
@@ -87,7 +99,7 @@ class ResourceRepository:
     @property
     def local_base(self) -> str | None:
         """The hub's own FHIR base URL (absolute references under it are local)."""
-        return self.session.info.get(FHIR_BASE)
+        return getattr(self.session, "info", {}).get(FHIR_BASE)
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -238,6 +250,31 @@ class ResourceRepository:
         rows = self.session.execute(searchsql.ordered_page(q)).all()
         return [StoredResource(q.resource_type, r.res_id, r.version_id, r.last_updated,
                                False, json.loads(r.content)) for r in rows]
+
+    def page(self, q: SearchQuery) -> "Page":
+        """One page of a search: by keyset (``_lastUpdated``/``_id`` order, see
+        ``keyset``) or by offset (other orders, or an explicit ``_offset``)."""
+        if keyset.keyset_sort(q) is None:
+            rows = self.session.execute(
+                searchsql.ordered_page(q).limit(q.count + 1)).all() if q.count else []
+            return Page([self._found(q, r) for r in rows[:q.count]], len(rows) > q.count)
+        snapshot = q.cursor.snapshot if q.cursor else keyset.snapshot_of(utcnow())
+        if q.count == 0:
+            return Page([], False, snapshot=snapshot)
+        parts, descending = keyset.page_selects(q, snapshot, q.count + 1)
+        rows = keyset.merge([self.session.execute(stmt).all() for stmt in parts],
+                            descending, q.count + 1)
+        more = len(rows) > q.count
+        rows = rows[:q.count]
+        if q.cursor is not None and q.cursor.before:
+            rows.reverse()  # a previous page was read backwards
+        keys = [(r.sort_key, r.res_id) for r in rows]
+        return Page([self._found(q, r) for r in rows], more, snapshot, keys)
+
+    @staticmethod
+    def _found(q: SearchQuery, r) -> StoredResource:
+        return StoredResource(q.resource_type, r.res_id, r.version_id, r.last_updated,
+                              False, json.loads(r.content))
 
     def count(self, q: SearchQuery) -> int:
         return self.session.execute(searchsql.count_select(q)).scalar_one()

@@ -104,3 +104,113 @@ def test_capability_statement_declares_chaining(fhir):
     obs = next(r for r in meta["rest"][0]["resource"] if r["type"] == "Observation")
     subject = next(p for p in obs["searchParam"] if p["name"] == "subject")
     assert "chain" in subject["documentation"].lower()
+
+
+def _part_of_chain(fhir, n: int) -> list[str]:
+    ids = []
+    for i in range(n):
+        t = {**task("Patient/p1"), "id": f"chain{i}"}
+        if i:
+            t["partOf"] = [{"reference": f"Task/chain{i - 1}"}]
+        fhir.put(f"/fhir/Task/chain{i}", t)
+        ids.append(f"Task/chain{i}")
+    return ids
+
+
+def test_include_iterate_follows_until_nothing_new(fhir):
+    fhir.put("/fhir/Patient/p1", {**patient(), "id": "p1"})
+    chain = _part_of_chain(fhir, 4)
+    plain = fhir.get("/fhir/Task?_id=chain3&_include=Task:part-of").get_json()
+    assert _ids(plain, "include") == {"Task/chain2"}
+    it = fhir.get("/fhir/Task?_id=chain3&_include:iterate=Task:part-of").get_json()
+    assert _ids(it, "include") == set(chain[:3])
+    nxt = [link for link in it["link"] if link["relation"] == "self"][0]["url"]
+    assert "_include%3Aiterate=Task%3Apart-of" in nxt
+    # a cycle ends: chain0 part of chain3
+    fhir.put("/fhir/Task/chain0", {**task("Patient/p1"), "id": "chain0",
+                                   "partOf": [{"reference": "Task/chain3"}]})
+    cyc = fhir.get("/fhir/Task?_id=chain3&_include:iterate=Task:part-of").get_json()
+    assert _ids(cyc, "include") == set(chain[:3])
+    # across types: Task -> ServiceRequest (focus) -> Patient (subject, iterate)
+    sr = fhir.create(service_request("Patient/p1"))
+    t = fhir.create(task("Patient/p1", f"ServiceRequest/{sr['id']}"))
+    two = fhir.get(f"/fhir/Task?_id={t['id']}&_include=Task:focus"
+                   "&_include:iterate=ServiceRequest:subject").get_json()
+    assert _ids(two, "include") == {f"ServiceRequest/{sr['id']}", "Patient/p1"}
+    # without :iterate an include must start with the searched type
+    bad = fhir.get(f"/fhir/Task?_id={t['id']}&_include=ServiceRequest:subject")
+    assert bad.status_code == 400
+
+
+def test_revinclude_iterate(fhir):
+    fhir.put("/fhir/Patient/p1", {**patient(), "id": "p1"})
+    sr = fhir.create(service_request("Patient/p1"))
+    t = fhir.create(task("Patient/p2-not-stored", f"ServiceRequest/{sr['id']}"))
+    once = fhir.get("/fhir/Patient?_id=p1&_revinclude=ServiceRequest:subject"
+                    "&_revinclude=Task:focus").get_json()
+    assert _ids(once, "include") == {f"ServiceRequest/{sr['id']}"}
+    it = fhir.get("/fhir/Patient?_id=p1&_revinclude=ServiceRequest:subject"
+                  "&_revinclude:iterate=Task:focus").get_json()
+    assert _ids(it, "include") == {f"ServiceRequest/{sr['id']}", f"Task/{t['id']}"}
+    assert fhir.get("/fhir/Patient?_revinclude:deep=Task:focus").status_code == 400
+
+
+SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+             "code": "SUBSETTED"}
+
+
+def _match(fhir, url: str) -> dict:
+    body = fhir.get(url).get_json()
+    [entry] = [e for e in body["entry"] if e["search"]["mode"] == "match"]
+    return entry["resource"]
+
+
+def _full_observation() -> dict:
+    return {**_observation("Patient/p1"),
+            "text": {"status": "generated",
+                     "div": '<div xmlns="http://www.w3.org/1999/xhtml">Heart rate 72</div>'},
+            "valueQuantity": {"value": 72, "unit": "/min", "system": "http://unitsofmeasure.org",
+                              "code": "/min"},
+            "note": [{"text": "at rest"}], "method": {"text": "palpation"}}
+
+
+def test_summary_modes(fhir):
+    fhir.put("/fhir/Patient/p1", {**patient(), "id": "p1"})
+    obs = fhir.create(_full_observation())
+    url = f"/fhir/Observation?_id={obs['id']}"
+    full = _match(fhir, url)
+    assert full == obs and SUBSETTED not in full["meta"].get("tag", [])
+    assert _match(fhir, url + "&_summary=false") == obs
+    true = _match(fhir, url + "&_summary=true")
+    assert set(true) == {"resourceType", "id", "meta", "status", "code", "subject",
+                         "valueQuantity"}
+    assert SUBSETTED in true["meta"]["tag"] and true["meta"]["versionId"] == "1"
+    text = _match(fhir, url + "&_summary=text")
+    assert set(text) == {"resourceType", "id", "meta", "text", "status", "code"}
+    assert SUBSETTED in text["meta"]["tag"]
+    data = _match(fhir, url + "&_summary=data")
+    assert set(data) == set(obs) - {"text"} and SUBSETTED in data["meta"]["tag"]
+    count = fhir.get(url + "&_summary=count").get_json()
+    assert count["total"] == 1 and "entry" not in count
+    assert fhir.get(url + "&_summary=maybe").status_code == 400
+    # the subset is in the links, so the next page is subset the same way
+    body = fhir.get(url + "&_summary=true").get_json()
+    assert "_summary=true" in body["link"][0]["url"]
+
+
+def test_elements_keeps_mandatory_id_and_meta_and_tags(fhir):
+    fhir.put("/fhir/Patient/p1", {**patient(), "id": "p1"})
+    obs = fhir.create(_full_observation())
+    url = f"/fhir/Observation?_id={obs['id']}"
+    got = _match(fhir, url + "&_elements=note,value")
+    assert set(got) == {"resourceType", "id", "meta", "status", "code", "note",
+                        "valueQuantity"}
+    assert got["meta"]["tag"] == [SUBSETTED]
+    assert got["meta"]["lastUpdated"] == obs["meta"]["lastUpdated"]
+    # included resources are not subset by _elements
+    body = fhir.get(url + "&_elements=Observation.note&_include=Observation:subject")
+    entries = body.get_json()["entry"]
+    assert set(entries[0]["resource"]) == {"resourceType", "id", "meta", "status", "code",
+                                           "note"}
+    included = [e["resource"] for e in entries if e["search"]["mode"] == "include"]
+    assert included and "name" in included[0] and "tag" not in included[0]["meta"]
