@@ -13,16 +13,16 @@ before it commits, so a transaction still open at the first page may commit a ve
 older than the first page later; its row must not move then. (A write that takes longer
 than ``SETTLE`` from its timestamp to its commit could still move its row.)
 
-Two queries make a page: the rows not written since the snapshot, by the indexed
-``last_updated`` column, and the few written since, whose sort key is looked up in their
-versions. The two are merged in Python.
+A page is the rows not updated since the snapshot, by the indexed ``last_updated``
+column, merged (in Python) with the few updated since, whose sort key is looked up in
+their versions; that second query only runs when an index probe finds such a row.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, exists, false, func, or_, select, true
 
 from hub.fhirstore.query import Cursor, SearchQuery
 from hub.fhirstore.searchsql import base_select
@@ -44,7 +44,7 @@ def keyset_sort(q: SearchQuery) -> tuple[str, bool] | None:
 
 
 #: Seconds between the first page and the snapshot of a search (see above).
-SETTLE = 60.0
+SETTLE = 10.0
 
 
 def snapshot_of(now: datetime) -> datetime:
@@ -63,6 +63,18 @@ def _key_at_snapshot(snapshot: datetime):
     return func.coalesce(at_snapshot, created, R.c.last_updated).label(None)
 
 
+def _updated_since(rtype: str, snapshot: datetime):
+    """Rows of ``rtype`` with a version after the first written since ``snapshot`` (by the
+    ``(res_type, current, last_updated)`` index)."""
+    recent = select(_OLD.c.res_id).where(*_recent(rtype, snapshot))
+    return R.c.res_id.in_(recent.correlate(None))
+
+
+def _recent(rtype: str, snapshot: datetime) -> tuple:
+    return (_OLD.c.res_type == rtype, _OLD.c.current == true(),
+            _OLD.c.last_updated > snapshot, _OLD.c.version_id > 1)
+
+
 def _after(key, res_id_col, cursor: Cursor, descending: bool):
     """Rows strictly after the cursor's (key, id) in the page's direction."""
     if cursor.key is None:
@@ -72,36 +84,68 @@ def _after(key, res_id_col, cursor: Cursor, descending: bool):
     return or_(key > cursor.key, and_(key == cursor.key, res_id_col > cursor.res_id))
 
 
-def page_selects(q: SearchQuery, snapshot: datetime, limit: int):
-    """The selects (res_id, version_id, last_updated, content, sort_key) of a page, and
-    whether their rows run in descending order. Each is ordered and limited already."""
+def _page_select(q: SearchQuery, key, which, drive: bool, cursor: Cursor,
+                 descending: bool, limit: int):
+    stmt = base_select(q, drive=drive).add_columns(key.label("sort_key"))
+    if which is not None:
+        stmt = stmt.where(which)
+    after = _after(key, R.c.res_id, cursor, descending)
+    if after is not None:
+        stmt = stmt.where(after)
+    order = (key.desc(), R.c.res_id.desc()) if descending else (key.asc(), R.c.res_id.asc())
+    return stmt.order_by(*order).limit(limit)
+
+
+def _direction(q: SearchQuery, snapshot: datetime) -> tuple[str, Cursor, bool]:
     name, desc = keyset_sort(q) or ("_lastUpdated", False)
     cursor = q.cursor or Cursor(snapshot)
-    descending = desc != cursor.before  # a previous page runs the other way
-    if name == "_id":  # ids never change: one query
-        keys = [(R.c.res_id, None)]
-    else:
-        unchanged = R.c.last_updated <= snapshot
-        keys = [(R.c.last_updated, unchanged), (_key_at_snapshot(snapshot), ~unchanged)]
-    parts = []
-    for key, which in keys:
-        stmt = base_select(q).add_columns(key.label("sort_key"))
-        if which is not None:
-            stmt = stmt.where(which)
-        after = _after(key, R.c.res_id, cursor, descending)
-        if after is not None:
-            stmt = stmt.where(after)
-        order = (key.desc(), R.c.res_id.desc()) if descending else (key.asc(),
-                                                                     R.c.res_id.asc())
-        parts.append(stmt.order_by(*order).limit(limit))
-    return parts, descending
+    return name, cursor, desc != cursor.before  # a previous page runs the other way
+
+
+def page_select(q: SearchQuery, snapshot: datetime, limit: int):
+    """The select (res_id, version_id, last_updated, content, sort_key) of the rows of a
+    page not updated since the snapshot, ordered and limited; and whether it runs in
+    descending order."""
+    name, cursor, descending = _direction(q, snapshot)
+    if name == "_id":  # ids never change
+        stmt = _page_select(q, R.c.res_id, None, True, cursor, descending, limit)
+        return stmt.add_columns(false().label("any_updated")), descending
+    # a row keeps the place of its lastUpdated unless a version after the first was
+    # written since the snapshot (a first version's place is its place for good)
+    kept = or_(R.c.last_updated <= snapshot, R.c.version_id == 1)
+    stmt = _page_select(q, R.c.last_updated, kept, True, cursor, descending, limit)
+    # in the same statement (the same view of the data): whether any row was updated
+    recent = exists(select(_OLD.c.res_id).where(*_recent(q.resource_type, snapshot)))
+    return stmt.add_columns(recent.label("any_updated")), descending
+
+
+def updated_select(q: SearchQuery, snapshot: datetime, limit: int):
+    """The select of the rows updated since the snapshot that belong to the page, at the
+    place they had (None for an ``_id`` order). Run it after ``page_select`` and only if
+    that found rows updated (its ``any_updated`` column, or ``any_updated`` when it found
+    no rows): a row updated in between may come twice (``merge`` keeps one), none is
+    missed."""
+    name, cursor, descending = _direction(q, snapshot)
+    if name == "_id":
+        return None
+    return _page_select(q, _key_at_snapshot(snapshot), _updated_since(
+        q.resource_type, snapshot), False, cursor, descending, limit)
+
+
+def any_updated(rtype: str, snapshot: datetime):
+    """Whether any row of ``rtype`` was updated since ``snapshot`` (one index probe)."""
+    return select(_OLD.c.res_id).where(*_recent(rtype, snapshot)).limit(1)
 
 
 def merge(parts: list[list], descending: bool, limit: int) -> list:
-    """The first ``limit`` rows of the parts in page order."""
-    rows = sorted([r for part in parts for r in part], key=lambda r: (r.sort_key, r.res_id),
-                  reverse=descending)
+    """The first ``limit`` rows of the parts in page order, each row once."""
+    unique = {}
+    for part in parts:
+        for row in part:
+            unique.setdefault(row.res_id, row)
+    rows = sorted(unique.values(), key=lambda r: (r.sort_key, r.res_id), reverse=descending)
     return rows[:limit]
 
 
-__all__ = ["SETTLE", "keyset_sort", "merge", "page_selects", "snapshot_of"]
+__all__ = ["SETTLE", "any_updated", "keyset_sort", "merge", "page_select", "snapshot_of",
+           "updated_select"]

@@ -261,9 +261,15 @@ class ResourceRepository:
         snapshot = q.cursor.snapshot if q.cursor else keyset.snapshot_of(utcnow())
         if q.count == 0:
             return Page([], False, snapshot=snapshot)
-        parts, descending = keyset.page_selects(q, snapshot, q.count + 1)
-        rows = keyset.merge([self.session.execute(stmt).all() for stmt in parts],
-                            descending, q.count + 1)
+        first, descending = keyset.page_select(q, snapshot, q.count + 1)
+        parts = [self.session.execute(first).all()]
+        updated = parts[0][0].any_updated if parts[0] else \
+            keyset.keyset_sort(q)[0] != "_id" and self.session.execute(
+                keyset.any_updated(q.resource_type, snapshot)).first() is not None
+        if updated:
+            parts.append(self.session.execute(
+                keyset.updated_select(q, snapshot, q.count + 1)).all())
+        rows = keyset.merge(parts, descending, q.count + 1)
         more = len(rows) > q.count
         rows = rows[:q.count]
         if q.cursor is not None and q.cursor.before:

@@ -131,15 +131,16 @@ def criterion_condition(rtype: str, crit: Criterion, drive: bool = True,
     return R.c.res_id.in_(_indexed(rtype, crit.name, matches))
 
 
-def base_select(q: SearchQuery):
+def base_select(q: SearchQuery, drive: bool = True):
     """The current, not deleted resources of the type that match every criterion (and
-    are in the caller's compartment, if it is bound to an organization)."""
+    are in the caller's compartment, if it is bound to an organization). With ``drive``
+    False no criterion drives: the caller adds the condition that does."""
     stmt = select(R.c.res_id, R.c.version_id, R.c.last_updated, R.c.content).where(
         R.c.res_type == q.resource_type, R.c.current.is_(True), R.c.deleted.is_(False))
     if q.compartment:
         stmt = stmt.where(compartment_condition(q.resource_type, q.compartment, R.c.res_id))
     for i, crit in enumerate(sorted(q.criteria, key=_selectivity)):
-        stmt = stmt.where(criterion_condition(q.resource_type, crit, i == 0,
+        stmt = stmt.where(criterion_condition(q.resource_type, crit, drive and i == 0,
                                               q.compartment))
     return stmt
 
