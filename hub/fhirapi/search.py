@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from urllib.parse import urlencode
 
-from hub.fhirstore.compartments import visible_only
 from hub.clock import utcnow
-from hub.fhirstore.dates import date_range, instant
+from hub.errors import BadRequest
 from hub.fhirapi.interactions import Ctx, history
 from hub.fhirapi.subsetting import subset
+from hub.fhirstore.compartments import visible_only
+from hub.fhirstore.dates import date_range, instant
 from hub.fhirstore.query import Cursor, parse_search
-from hub.errors import BadRequest
 from hub.fhirstore.repository import Page, StoredResource
 
 

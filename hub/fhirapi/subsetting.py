@@ -10,7 +10,7 @@ Pure: no Flask, no SQL.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 from hub.fhir import model_class
 
@@ -29,7 +29,7 @@ class Elements:
     names: frozenset[str]
 
 
-@lru_cache(maxsize=None)
+@cache
 def elements_of(resource_type: str) -> Elements:
     summary, mandatory, names = set(), set(), set()
     choices: dict[str, set[str]] = {}

@@ -20,9 +20,11 @@ their versions; that second query only runs when an index probe finds such a row
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, exists, false, func, or_, select, true
+from sqlalchemy import ColumnElement, Row, Select, and_, exists, false, func, or_, select, true
 
 from hub.fhirstore.query import Cursor, SearchQuery
 from hub.fhirstore.searchsql import base_select
@@ -51,7 +53,7 @@ def snapshot_of(now: datetime) -> datetime:
     return now - timedelta(seconds=SETTLE)
 
 
-def _key_at_snapshot(snapshot: datetime):
+def _key_at_snapshot(snapshot: datetime) -> ColumnElement[Any]:
     """The lastUpdated of the version of the candidate row current at ``snapshot``, or of
     its first version if it was created after."""
     at_snapshot = select(func.max(_OLD.c.last_updated)).where(
@@ -63,19 +65,20 @@ def _key_at_snapshot(snapshot: datetime):
     return func.coalesce(at_snapshot, created, R.c.last_updated).label(None)
 
 
-def _updated_since(rtype: str, snapshot: datetime):
+def _updated_since(rtype: str, snapshot: datetime) -> ColumnElement[bool]:
     """Rows of ``rtype`` with a version after the first written since ``snapshot`` (by the
     ``(res_type, current, last_updated)`` index)."""
     recent = select(_OLD.c.res_id).where(*_recent(rtype, snapshot))
     return R.c.res_id.in_(recent.correlate(None))
 
 
-def _recent(rtype: str, snapshot: datetime) -> tuple:
+def _recent(rtype: str, snapshot: datetime) -> tuple[ColumnElement[bool], ...]:
     return (_OLD.c.res_type == rtype, _OLD.c.current == true(),
             _OLD.c.last_updated > snapshot, _OLD.c.version_id > 1)
 
 
-def _after(key, res_id_col, cursor: Cursor, descending: bool):
+def _after(key: ColumnElement[Any], res_id_col: ColumnElement[Any], cursor: Cursor,
+           descending: bool) -> ColumnElement[bool] | None:
     """Rows strictly after the cursor's (key, id) in the page's direction."""
     if cursor.key is None:
         return None
@@ -84,9 +87,9 @@ def _after(key, res_id_col, cursor: Cursor, descending: bool):
     return or_(key > cursor.key, and_(key == cursor.key, res_id_col > cursor.res_id))
 
 
-def _page_select(q: SearchQuery, key, which, drive: bool, cursor: Cursor,
-                 descending: bool, limit: int):
-    stmt = base_select(q, drive=drive).add_columns(key.label("sort_key"))
+def _page_select(q: SearchQuery, key: ColumnElement[Any], which: ColumnElement[bool] | None,
+                 drive: bool, cursor: Cursor, descending: bool, limit: int) -> Select[Any]:
+    stmt: Select[Any] = base_select(q, drive=drive).add_columns(key.label("sort_key"))
     if which is not None:
         stmt = stmt.where(which)
     after = _after(key, R.c.res_id, cursor, descending)
@@ -102,7 +105,7 @@ def _direction(q: SearchQuery, snapshot: datetime) -> tuple[str, Cursor, bool]:
     return name, cursor, desc != cursor.before  # a previous page runs the other way
 
 
-def page_select(q: SearchQuery, snapshot: datetime, limit: int):
+def page_select(q: SearchQuery, snapshot: datetime, limit: int) -> tuple[Select[Any], bool]:
     """The select (res_id, version_id, last_updated, content, sort_key) of the rows of a
     page not updated since the snapshot, ordered and limited; and whether it runs in
     descending order."""
@@ -119,7 +122,7 @@ def page_select(q: SearchQuery, snapshot: datetime, limit: int):
     return stmt.add_columns(recent.label("any_updated")), descending
 
 
-def updated_select(q: SearchQuery, snapshot: datetime, limit: int):
+def updated_select(q: SearchQuery, snapshot: datetime, limit: int) -> Select[Any] | None:
     """The select of the rows updated since the snapshot that belong to the page, at the
     place they had (None for an ``_id`` order). Run it after ``page_select`` and only if
     that found rows updated (its ``any_updated`` column, or ``any_updated`` when it found
@@ -132,14 +135,14 @@ def updated_select(q: SearchQuery, snapshot: datetime, limit: int):
         q.resource_type, snapshot), False, cursor, descending, limit)
 
 
-def any_updated(rtype: str, snapshot: datetime):
+def any_updated(rtype: str, snapshot: datetime) -> Select[Any]:
     """Whether any row of ``rtype`` was updated since ``snapshot`` (one index probe)."""
     return select(_OLD.c.res_id).where(*_recent(rtype, snapshot)).limit(1)
 
 
-def merge(parts: list[list], descending: bool, limit: int) -> list:
+def merge(parts: list[Sequence[Row[Any]]], descending: bool, limit: int) -> list[Row[Any]]:
     """The first ``limit`` rows of the parts in page order, each row once."""
-    unique = {}
+    unique: dict[str, Row[Any]] = {}
     for part in parts:
         for row in part:
             unique.setdefault(row.res_id, row)

@@ -15,10 +15,9 @@ from datetime import datetime
 from urllib.parse import urlencode
 
 from hub.errors import BadRequest, Issue
-from hub.fhirstore.dates import date_range
 from hub.fhir import model_class
-from hub.fhirstore.searchparams import (SPECIAL, SUPPORTED_TYPES, SearchParam, params_for,
-                                        reference_target)
+from hub.fhirstore.dates import date_range
+from hub.fhirstore.searchparams import SPECIAL, SUPPORTED_TYPES, SearchParam, params_for, reference_target
 
 DATE_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb")
 _MODIFIERS = {
@@ -57,7 +56,7 @@ class ChainValue:
     """``subject:Patient.name=peter``: the resources of ``type`` matching ``criterion``."""
 
     type: str
-    criterion: "Criterion"
+    criterion: Criterion
 
 
 @dataclass
@@ -97,7 +96,7 @@ class Cursor:
         return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
     @classmethod
-    def parse(cls, token: str) -> "Cursor":
+    def parse(cls, token: str) -> Cursor:
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
             snap, key, res_id, before, dated = json.loads(raw)

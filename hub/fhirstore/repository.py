@@ -33,7 +33,6 @@ from hub.mappings.meta import strip_meta
 from hub.store.concurrency import ConcurrentWrite
 from hub.store.db import FHIR_BASE
 
-
 _EMPTY_INDEX_ROW = {c.name: None for c in SI.columns if c.name != "row_id"}
 
 
@@ -251,14 +250,15 @@ class ResourceRepository:
         return [StoredResource(q.resource_type, r.res_id, r.version_id, r.last_updated,
                                False, json.loads(r.content)) for r in rows]
 
-    def page(self, q: SearchQuery) -> "Page":
+    def page(self, q: SearchQuery) -> Page:
         """One page of a search: by keyset (``_lastUpdated``/``_id`` order, see
         ``keyset``) or by offset (other orders, or an explicit ``_offset``)."""
         if keyset.keyset_sort(q) is None:
             rows = self.session.execute(
                 searchsql.ordered_page(q).limit(q.count + 1)).all() if q.count else []
             return Page([self._found(q, r) for r in rows[:q.count]], len(rows) > q.count)
-        snapshot = q.cursor.snapshot if q.cursor else keyset.snapshot_of(utcnow())
+        snapshot = q.cursor.snapshot if q.cursor else keyset.snapshot_of(
+            utcnow().replace(tzinfo=None))  # naive UTC, as stored
         if q.count == 0:
             return Page([], False, snapshot=snapshot)
         first, descending = keyset.page_select(q, snapshot, q.count + 1)

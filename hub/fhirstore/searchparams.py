@@ -184,7 +184,7 @@ def values_at(resource: dict, path: str) -> list:
 
 def split_reference(ref: str) -> tuple[str | None, str] | None:
     """(type, id) of a literal reference: relative, absolute or versioned; None if local."""
-    if not ref or ref.startswith("#") or ref.startswith("urn:"):
+    if not ref or ref.startswith(("#", "urn:")):
         return None
     ref = ref.split("?")[0]
     parts = ref.rstrip("/").split("/")

@@ -11,8 +11,7 @@ from __future__ import annotations
 from sqlalchemy import and_, exists, false, func, not_, or_, select
 
 from hub.fhirstore.compartments import condition as compartment_condition
-from hub.fhirstore.query import (ChainValue, Criterion, DateValue, RefValue, SearchQuery,
-                                 TokenValue)
+from hub.fhirstore.query import ChainValue, Criterion, DateValue, RefValue, SearchQuery, TokenValue
 from hub.fhirstore.searchparams import normalize_string, params_for
 from hub.fhirstore.tables import resources as R
 from hub.fhirstore.tables import search_index as SI
@@ -114,7 +113,7 @@ def criterion_condition(rtype: str, crit: Criterion, drive: bool = True,
     if crit.kind == "chain":
         return _chain_condition(rtype, crit, compartment)
     if crit.kind == "_id":
-        ids = [v for v in crit.values]
+        ids = list(crit.values)
         return R.c.res_id.in_(ids)
     if crit.kind == "_lastUpdated":
         return or_(*[date_condition(R.c.last_updated, R.c.last_updated, v)

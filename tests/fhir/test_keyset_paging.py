@@ -5,8 +5,8 @@ import threading
 from urllib.parse import urlsplit
 
 import pytest
-
 from fhirapi_helpers import patient
+
 from hub.fhirstore import keyset
 
 

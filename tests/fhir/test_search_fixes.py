@@ -2,7 +2,6 @@
 _summary/_elements."""
 
 import pytest
-
 from fhirapi_helpers import organization, patient, service_request, task
 
 STRICT = {"Prefer": "handling=strict"}
@@ -124,7 +123,7 @@ def test_include_iterate_follows_until_nothing_new(fhir):
     assert _ids(plain, "include") == {"Task/chain2"}
     it = fhir.get("/fhir/Task?_id=chain3&_include:iterate=Task:part-of").get_json()
     assert _ids(it, "include") == set(chain[:3])
-    nxt = [link for link in it["link"] if link["relation"] == "self"][0]["url"]
+    nxt = next(link for link in it["link"] if link["relation"] == "self")["url"]
     assert "_include%3Aiterate=Task%3Apart-of" in nxt
     # a cycle ends: chain0 part of chain3
     fhir.put("/fhir/Task/chain0", {**task("Patient/p1"), "id": "chain0",
