@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from hub.fhir import FHIR_VERSION
 from hub.clock import utcnow
+from hub.fhir import FHIR_VERSION
 from hub.fhirstore.dates import instant
 from hub.fhirstore.query import MAX_CHAIN
 from hub.fhirstore.searchparams import SPECIAL, SUPPORTED_TYPES, params_for

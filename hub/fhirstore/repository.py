@@ -18,11 +18,11 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from hub.clock import utcnow
+from hub.etag import weak_etag
 from hub.fhirstore import keyset, searchsql
 from hub.fhirstore.compartments import condition as compartment_condition
 from hub.fhirstore.compartments import link_rows
-from hub.clock import utcnow
-from hub.etag import weak_etag
 from hub.fhirstore.dates import instant
 from hub.fhirstore.query import SearchQuery
 from hub.fhirstore.searchparams import index_rows
