@@ -28,7 +28,6 @@ from hub.mappings import careplan, careteam, eligibility, encounter, goal, refer
 from hub.mappings.errors import MappingError, Report
 from hub.mappings.identity import is_hub_system
 from hub.services import rule_error
-from hub.store.case_repo import StaleCase
 
 log = logging.getLogger(__name__)
 
@@ -126,11 +125,9 @@ def on_partner_write(uow, event: WriteEvent) -> None:
     except MappingError as err:
         raise ValidationFailed(str(err), issues=[Issue(message=str(err),
                                                        path=getattr(err, "path", None))]) from None
-    try:
-        uow.save_case(case, partners=current_app.extensions["hub.runtime"].partners,
-                      skip={(event.resource_type, event.id)})
-    except StaleCase:
-        raise _changed_meanwhile() from None
+    # a concurrent case change raises StaleCase: the FHIR runner re-runs the whole write
+    uow.save_case(case, partners=current_app.extensions["hub.runtime"].partners,
+                  skip={(event.resource_type, event.id)})
     log.info("applied %s/%s to case version %s (%d report items)", event.resource_type,
              event.id, case.version, len(report.items))
 
@@ -146,14 +143,6 @@ def _on_claim_response(uow, event: WriteEvent) -> None:
             partners=current_app.extensions["hub.runtime"].partners)
     except MappingError as err:
         raise ValidationFailed(str(err), issues=[Issue(message=str(err), path=err.path)]) from None
-    except StaleCase:
-        raise _changed_meanwhile() from None
-
-
-def _changed_meanwhile():
-    """A concurrent case change during a partner's FHIR write: the write is refused (409)
-    and the partner retries it (its If-Match / conditional semantics stay its own)."""
-    return rule_error(c.CaseRuleError("the case changed meanwhile; retry", "status"))
 
 
 def init_app(app) -> None:

@@ -1,4 +1,4 @@
-"""Running FHIR interactions in a unit of work, retried on conditional-create races.
+"""Running FHIR interactions in a unit of work, re-run when they lose a race.
 
 HTTP-agnostic: the caller (``hub.routes.fhir``) passes who is calling; a ``FhirRunner``
 holds what every interaction needs besides (database, write hooks, page sizes).
@@ -6,26 +6,18 @@ holds what every interaction needs besides (database, write hooks, page sizes).
 
 from __future__ import annotations
 
-import logging
-import random
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy.exc import OperationalError
-
-from hub.errors import Conflict
 from hub.fhirapi.hooks import WriteHook
 from hub.fhirapi.interactions import Ctx
-from hub.fhirstore.repository import ConditionalKeyTaken
 from hub.security import Principal
+from hub.store.concurrency import retrying
 from hub.store.db import Database
 from hub.store.uow import UnitOfWork
 
 T = TypeVar("T")
-log = logging.getLogger(__name__)
-RETRIES = 8
 
 
 @dataclass(frozen=True)
@@ -48,21 +40,15 @@ class FhirRunner:
     def write(self, principal: Principal, fn: Callable[[Ctx], T]) -> T:
         """Run ``fn`` in one transaction and commit; all or nothing.
 
-        A conditional create that lost a race (``ConditionalKeyTaken``) or a SQLite writer
-        that found the database locked is retried from the start with a fresh transaction,
-        where the search now finds the winner's resource.
+        A write that lost a race (a conditional create whose key was claimed first, the
+        case of a partner's resource saved meanwhile, a busy or serializing database) is
+        re-run from the start in a fresh transaction by the hub's one retry policy
+        (``hub.store.concurrency.retrying``), where it reads the winner's state.
         """
-        for attempt in range(RETRIES):
-            with UnitOfWork(self.db) as uow:
-                try:
-                    result = fn(self._ctx(uow, principal))
-                    uow.commit()
-                    return result
-                except ConditionalKeyTaken:
-                    log.info("conditional create raced; retrying (attempt %d)", attempt + 1)
-                except OperationalError as exc:
-                    if not (self.db.is_sqlite and "locked" in str(exc.orig)):
-                        raise
-                    log.info("sqlite database locked; retrying (attempt %d)", attempt + 1)
-            time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
-        raise Conflict("the write kept conflicting with concurrent writes; retry it")
+
+        def work(uow: UnitOfWork) -> T:
+            result = fn(self._ctx(uow, principal))
+            uow.commit()
+            return result
+
+        return retrying(self.db, work, what="FHIR write")

@@ -51,8 +51,8 @@ def retrying(db: Database, work: Callable[[UnitOfWork], T], *, partners: Mapping
                 return work(uow)
         except (ConcurrentWrite, IntegrityError, OperationalError) as exc:
             if attempt + 1 == attempts:
-                raise ConcurrentChange(f"the case kept changing during this {what}; "
-                                       "retry") from exc
+                raise ConcurrentChange(f"this {what} kept losing to concurrent changes; "
+                                       "retry it") from exc
             log.info("%s: concurrent change (%s), retrying", what, type(exc).__name__)
             time.sleep(min(0.5, 0.01 * 2 ** attempt) * random.random())
     raise AssertionError("unreachable")  # pragma: no cover
