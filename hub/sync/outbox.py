@@ -31,6 +31,8 @@ from hub.store.sync_tables import outbox, sync_links
 #: ``poll`` searches the partner with the row's options (the polls of pended requests).
 OPERATIONS = ("create", "update", "put", "submit", "delete", "pull", "send", "cancel", "poll")
 ACTIVE = ("pending", "in-flight")
+#: Operations that only read from the partner: no resource there, so no link in the ledger.
+READS = ("pull", "poll")
 
 
 @dataclass
@@ -169,6 +171,8 @@ def claim(db: Database, worker_id: str, *, limit: int = 1, lease_seconds: float 
                     delivery.cursor = get_cursor(conn, delivery.partner_id,
                                                  delivery.resource_type)
                     continue
+                if delivery.operation in READS:
+                    continue
                 delivery.link = _load_link(conn, delivery.resource_type, delivery.resource_id,
                                            delivery.partner_id)
     return claimed
@@ -212,8 +216,8 @@ def mark_done(db: Database, delivery: Delivery, worker_id: str, *, remote_id: st
             return False
         if delivery.operation == "delete":
             _save_link(conn, delivery, remote_version=None, last_ack_at=now, last_error=None)
-        elif delivery.operation == "pull":
-            pass  # a pull has no resource at the partner; its cursor moves when applied
+        elif delivery.operation in READS:
+            pass  # nothing of ours at the partner (a pull's cursor moves when applied)
         elif remote_id is not None or delivery.operation != "submit":
             _save_link(conn, delivery, remote_id=remote_id, remote_version=remote_version,
                        last_ack_at=now, last_error=None, conflict_version=None,
@@ -244,7 +248,7 @@ def mark_failed(db: Database, delivery: Delivery, worker_id: str, *, error: str,
         if not conn.execute(update(outbox).where(_owned(delivery, worker_id))
                             .values(**values)).rowcount:
             return False
-        if delivery.operation == "pull":
+        if delivery.operation in READS:
             return True  # no resource link: the row itself shows the error
         link = {"last_error": error}
         if http_status == 412:
