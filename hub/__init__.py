@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 from hub.config import Settings
 
@@ -29,7 +30,8 @@ def create_app(runtime=None, *, migrate: bool | None = None) -> Flask:
                                 migrate=migrate)
     app = Flask(__name__)
     app.config["JSON_SORT_KEYS"] = False
-    app.json.sort_keys = False
+    if isinstance(app.json, DefaultJSONProvider):
+        app.json.sort_keys = False
     app.extensions["hub.runtime"] = runtime
     # shorthands of the runtime's parts, for the routes
     app.extensions["hub.settings"] = runtime.settings

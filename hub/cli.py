@@ -30,7 +30,7 @@ class HubGroup(click.Group):
 def main(ctx: click.Context, database_url: str | None) -> None:
     """fhir-case-hub: FHIR R4 interoperability hub for medical case management."""
     overrides = {"database_url": database_url} if database_url else {}
-    ctx.obj = Settings.from_env(**overrides)
+    ctx.obj = Settings.from_env(None, **overrides)
 
 
 @main.command()

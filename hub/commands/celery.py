@@ -118,7 +118,7 @@ def kick_command(ctx: click.Context, queue: str | None, batch: int | None,
         if every is None:
             try:
                 kick(app, batch=batch, raise_errors=True)
-            except Exception as exc:  # noqa: BLE001 - any broker failure
+            except Exception as exc:
                 raise click.ClickException(
                     f"cannot reach the Celery broker ({type(exc).__name__}: {exc})") from None
             click.echo(f"kicked queue {app.conf.task_default_queue}")

@@ -10,8 +10,17 @@ import requests
 
 from hub.adapters.errors import PartnerError
 from hub.commands.common import settings_of
-from hub.sync.partners import (AUTH_TYPES, DEFAULT_POLL_SECONDS, KINDS, PROTOCOLS, SMART_ALGS,
-                               PartnerFileError, PartnerSchema, load_partners, save_partners)
+from hub.sync.partners import (
+    AUTH_TYPES,
+    DEFAULT_POLL_SECONDS,
+    KINDS,
+    PROTOCOLS,
+    SMART_ALGS,
+    PartnerFileError,
+    PartnerSchema,
+    load_partners,
+    save_partners,
+)
 from hub.sync.registry import build_adapter, build_auth
 
 

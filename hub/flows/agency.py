@@ -3,10 +3,11 @@
 (a) **Agencies with a FHIR server** (push variant): the projection sends the referral's
 ServiceRequest and Task to the agency partner whose Organization is the referral's agency
 once it is requested, and later only the hub's cancellation. The agency works its own Task
-copy; the hub pulls Task changes and visit Encounters (``hub.sync.pulls``, applied by ``hub.flows.pulled``): every Task
-version since the one matching the referral's status is replayed with ``apply_task`` (so
-accept, start and complete between two polls are applied step by step), and visits go
-through ``apply_encounter`` (the Encounter handler of hub.flows.hospital).
+copy; the hub pulls Task changes and visit Encounters (``hub.sync.pulls`` fetches,
+``hub.flows.pulled`` applies): every Task version since the one matching the referral's
+status is replayed with ``apply_task`` (so accept, start and complete between two polls
+are applied step by step), and visits go through ``apply_encounter`` (the Encounter
+handler of hub.flows.hospital).
 
 (b) **agency-json** agencies: ``send`` / ``cancel`` outbox rows (queued by the projection
 when a referral addressed to the agency becomes requested / is cancelled) post the
@@ -20,10 +21,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from hub import cases as c
+from hub.flows.pulled import PullContext, apply_to_case
 from hub.mappings.agency_json import apply_referral_state
 from hub.mappings.errors import MappingError, Report
 from hub.mappings.referral import apply_task, find_referral
-from hub.flows.pulled import PullContext, apply_to_case
 
 
 def apply_pulled_task(uow, case: c.Case, data: dict, report: Report,

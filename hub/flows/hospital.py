@@ -3,12 +3,12 @@
 - **Push**: the case's CarePlan and CareTeam are queued by the projection for every
   hospital partner concerned by the case that ``receives`` them (create, then update with
   If-Match); nothing to do here.
-- **Pull** (``hub.sync.pulls`` fetches, ``hub.flows.pulled`` applies): changed Encounters, CarePlans and CareTeams
-  (``_lastUpdated=gt{cursor}``) are matched to their case -- by a hub identifier on the
-  resource or what it links to, else by the identifiers (MRN...) of the hospital's Patient
-  it is about, which must name the patient of exactly one open case -- and applied with
-  ``apply_encounter``, ``apply_careplan``, ``apply_careteam``. Our own copies coming back
-  are skipped.
+- **Pull** (``hub.sync.pulls`` fetches, ``hub.flows.pulled`` applies): changed
+  Encounters, CarePlans and CareTeams (``_lastUpdated=gt{cursor}``) are matched to their
+  case -- by a hub identifier on the resource or what it links to, else by the
+  identifiers (MRN...) of the hospital's Patient it is about, which must name the patient
+  of exactly one open case -- and applied with ``apply_encounter``, ``apply_careplan``,
+  ``apply_careteam``. Our own copies coming back are skipped.
 - **Discharge planning**: a discharge to home health (NUBC 06,
   ``needs_home_health_referral``) opens the referral workflow in the same transaction: a
   draft home-health referral on the case (the agency from the case's care team when
@@ -23,11 +23,11 @@ import uuid
 from collections.abc import Mapping
 
 from hub import cases as c
+from hub.flows.pulled import PullContext
 from hub.mappings import careplan, careteam, encounter
 from hub.mappings.codes import HOME_HEALTH_CATEGORY
 from hub.mappings.datatypes import local_ref
 from hub.mappings.errors import Report
-from hub.flows.pulled import PullContext
 
 #: The service of the referral a home-health discharge opens (X12 service type 42).
 HOME_HEALTH_SERVICE = c.Code(*HOME_HEALTH_CATEGORY)
@@ -54,7 +54,7 @@ def agency_from_care_team(case: c.Case, partners: Mapping) -> c.Party | None:
                                    f"Organization/{member.id}"))
         for party in parties:
             ref = local_ref(party.reference) if party is not None else None
-            if ref in agencies:
+            if party is not None and ref is not None and ref in agencies:
                 found.setdefault(ref, c.Party(party.name, party.identifier, ref))
     return next(iter(found.values())) if len(found) == 1 else None
 

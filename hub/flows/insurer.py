@@ -37,7 +37,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-
+from typing import Any
 
 from hub import cases as c
 from hub.errors import BusinessRuleFailed, Conflict, NotFound, PreconditionFailed
@@ -153,7 +153,9 @@ def _referenced(uow: UnitOfWork, parties: list[c.Party | None]) -> dict[str, dic
     stand-in that is stored now (the hub's FHIR API then resolves the request's links)."""
     out: dict[str, dict] = {}
     for party in parties:
-        ref = local_ref(party.reference) if party is not None and party.reference else None
+        if party is None:
+            continue
+        ref = local_ref(party.reference) if party.reference else None
         if not ref or ref.count("/") != 1 or ref in out:
             continue
         rtype, rid = ref.split("/")
@@ -262,7 +264,7 @@ def request_prior_authorization(uow: UnitOfWork, case_id: str, funding_id: str,
         decision = upsert_decision(funding, c.CoverageDecision(
             service=item.service, status=_D.AUTH_SUBMITTED, period=item.period,
             quantity=item.quantity, note=f"prior authorization request {request_id}"))
-        kwargs = {}
+        kwargs: dict[str, Any] = {}
         if isinstance(item, pas.PriorAuthItem):
             pa = item
             pa.decision_id = decision.id

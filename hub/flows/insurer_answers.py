@@ -10,11 +10,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from hub.clock import utcnow
 from hub.errors import BusinessRuleFailed, HubError
 from hub.fhirstore.query import parse_search
+from hub.flows.insurer import (
+    ELIGIBILITY_RESPONSE_KIND,
+    PAS_STATE,
+    UnknownRequest,
+    insurer_partner,
+)
+from hub.flows.insurer_polling import PENDED_POLL_SECONDS, queue_poll, settle_polls
 from hub.mappings import eligibility as elig
 from hub.mappings import pas
 from hub.mappings.codes import hub_naming_system
@@ -24,10 +31,6 @@ from hub.mappings.identity import find_hub_identifier, hub_identifier, resource_
 from hub.mappings.meta import strip_meta
 from hub.store.concurrency import retrying
 from hub.store.uow import UnitOfWork
-from hub.flows.insurer import (
-    ELIGIBILITY_RESPONSE_KIND, PAS_STATE, UnknownRequest, insurer_partner,
-)
-from hub.flows.insurer_polling import PENDED_POLL_SECONDS, queue_poll, settle_polls
 from hub.sync.outbox import record_summary
 
 log = logging.getLogger(__name__)
@@ -128,7 +131,7 @@ def _created_at(resp: dict) -> datetime:
         return _EPOCH
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def pas_state(response: dict) -> str:
@@ -226,7 +229,7 @@ def _check_sender(request: dict, resp: dict, insurer: str | None, path: str) -> 
 
 def eligibility_state(response: dict) -> str:
     return {"complete": "complete", "partial": "partial", "error": "error",
-            "queued": "queued"}.get(response.get("outcome"), "submitted")
+            "queued": "queued"}.get(str(response.get("outcome")), "submitted")
 
 
 def apply_eligibility_response_to_case(db, data: dict, *, partners: Mapping,
@@ -377,7 +380,7 @@ def check_notification(db, note: Notification, insurer: str) -> None:
 
 
 def pended_requests(db, limit: int = 100, older_than: timedelta = timedelta(0),
-                    now: datetime | None = None) -> list[tuple[str, str, str]]:
+                    now: datetime | None = None) -> list[tuple[str, str, str | None]]:
     """(case id, Claim id, insurer reference) of PAS requests whose applied answer is
     pended and was applied at least ``older_than`` ago."""
     now = now or utcnow()
@@ -394,7 +397,7 @@ def pended_requests(db, limit: int = 100, older_than: timedelta = timedelta(0),
                 continue
             applied = stored.last_updated
             if applied.tzinfo is None:
-                applied = applied.replace(tzinfo=timezone.utc)
+                applied = applied.replace(tzinfo=UTC)
             if now - applied < older_than:
                 continue
             claim = local_ref((stored.content.get("request") or {}).get("reference")) or ""

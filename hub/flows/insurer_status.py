@@ -3,20 +3,19 @@ answer and the outbox row (nothing is duplicated)."""
 
 from __future__ import annotations
 
-
 from sqlalchemy import select
 
 from hub import cases as c
 from hub.errors import NotFound
 from hub.fhirstore.query import parse_search
+from hub.flows.insurer import ELIGIBILITY, ELIGIBILITY_RESPONSE_KIND, PRIOR_AUTH
+from hub.flows.insurer_answers import eligibility_state, pas_state, request_owner
 from hub.mappings import eligibility as elig
 from hub.mappings import pas
 from hub.mappings.identity import find_hub_identifier, resource_id
 from hub.mappings.patient import patient_id
 from hub.store.sync_tables import outbox
 from hub.store.uow import UnitOfWork
-from hub.flows.insurer import ELIGIBILITY, ELIGIBILITY_RESPONSE_KIND, PRIOR_AUTH
-from hub.flows.insurer_answers import request_owner, eligibility_state, pas_state
 
 
 def _deliveries(uow: UnitOfWork, case_id: str) -> dict[tuple[str, str], dict]:
@@ -74,10 +73,10 @@ def _describe(uow: UnitOfWork, case: c.Case, request: dict, deliveries: dict) ->
                             "end": d.period.end and d.period.end.isoformat()}
                            if d and d.period else None)})
     else:
-        req = elig.eligibility_request_from_fhir(request, case=case)
-        out["funding_id"] = req.funding_id
-        out["purposes"] = req.purposes
-        out["services"] = [{"system": s.system, "code": s.code} for s in req.services]
+        asked = elig.eligibility_request_from_fhir(request, case=case)
+        out["funding_id"] = asked.funding_id
+        out["purposes"] = asked.purposes
+        out["services"] = [{"system": s.system, "code": s.code} for s in asked.services]
     return out
 
 

@@ -4,10 +4,10 @@
 the ``pull`` handlers the runtime registers (``hub.flows.handlers``) call
 ``apply_fhir_pull`` / ``apply_referral_feed`` here: each changed resource is matched to
 its case and applied in one unit of work (``UnitOfWork.save_case``: a new version,
-projected on commit); then the cursor moves (``hub.sync.cursors``). A handler that fails leaves the cursor where it was,
-so the next pull reads the same changes again: applying is idempotent (our own writes
-coming back are recognised by the version in the sync ledger and skipped; re-applied
-states change nothing).
+projected on commit); then the cursor moves (``hub.sync.cursors``). A handler that fails
+leaves the cursor where it was, so the next pull reads the same changes again: applying
+is idempotent (our own writes coming back are recognised by the version in the sync
+ledger and skipped; re-applied states change nothing).
 
 **Which case a pulled resource belongs to** (``case_for``): (1) a hub identifier on the
 resource or on what it links to (``hub.inbound.case_id_of``), after the partner's ids of
@@ -274,10 +274,11 @@ def apply_referral_feed(db: Database, delivery: Delivery, outcome,
             if case_id is None:
                 counts["unmatched"] += 1
                 continue
+            def change(uow, case, state: dict = state) -> None:
+                apply(uow, case, state, Report())
+
             try:
-                counts[apply_to_case(db, partners, case_id,
-                                     lambda uow, case, s=state: apply(uow, case, s,
-                                                                      Report()))] += 1
+                counts[apply_to_case(db, partners, case_id, change)] += 1
             except (c.CaseRuleError, MappingError) as err:
                 message = getattr(err, "message", None) or str(err)
                 log.warning("pull #%s: referral %s from %s refused: %s", delivery.id, rid,

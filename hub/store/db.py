@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine
@@ -68,7 +70,7 @@ class Database:
         self.on_outbox_commit: list = []
         #: Projects a case saved in a unit of work into the FHIR store and the outbox on
         #: commit (``hub.projection.project_saved``); set once by the runtime.
-        self.case_projector = None
+        self.case_projector: Callable[..., Any] | None = None
         event.listen(self.sessions, "after_commit", self._after_commit)
         event.listen(self.sessions, "after_rollback",
                      lambda session: session.info.pop(OUTBOX_WRITTEN, None))

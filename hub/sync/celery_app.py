@@ -55,9 +55,9 @@ import logging
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 from hub.config import Settings
 from hub.extras import MissingExtra
@@ -93,10 +93,10 @@ class ExecutorOptions:
     sweep_seconds: float = DEFAULT_SWEEP_SECONDS
     batch: int = DEFAULT_BATCH
     lease_seconds: float | None = None  # None: lease_for(partners), as hub worker
-    policy: RetryPolicy = RetryPolicy()
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
 
     @classmethod
-    def from_env(cls, environ=None, **overrides) -> "ExecutorOptions":
+    def from_env(cls, environ=None, **overrides) -> ExecutorOptions:
         env = os.environ if environ is None else environ
         values: dict = {}
         if env.get("HUB_CELERY_QUEUE"):
@@ -253,7 +253,7 @@ def _register_tasks(app: Celery) -> None:
         if schedule_pulls is not None:  # as each round of the hub worker loop does
             try:
                 schedule_pulls()
-            except Exception:  # noqa: BLE001 - deliveries go on; the next sweep retries
+            except Exception:
                 log.exception("sweep: scheduling the partners' pulls failed")
         count = drain(self.app, batch)
         if count:
@@ -280,7 +280,7 @@ def kick(app: Celery | None = None, *, batch: int | None = None,
                                                   interval_step=0.2, timeout=KICK_TIMEOUT)
             app.send_task(task, kwargs={"batch": batch}, countdown=countdown,
                           expires=expires, retry=False, producer=producer)
-    except Exception as exc:  # noqa: BLE001 - the outbox has the rows; never fail a write
+    except Exception as exc:
         if raise_errors:
             raise
         log.warning("celery kick not sent (%s: %s); the sweep will deliver",

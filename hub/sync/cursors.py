@@ -8,15 +8,17 @@ with ``set_cursor`` in the same transaction as what it applied.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from hub.clock import utcnow
 from hub.store.sync_tables import sync_cursors
 
 
-def get_cursor(session: Session, partner_id: str, resource_type: str) -> str | None:
+def get_cursor(session: Session | Connection, partner_id: str, resource_type: str) -> str | None:
     """The stored cursor, or None before the first pull."""
     return session.execute(select(sync_cursors.c.cursor).where(
         sync_cursors.c.partner_id == partner_id,
@@ -28,8 +30,9 @@ def set_cursor(session: Session, partner_id: str, resource_type: str, cursor: st
     now = utcnow()
     where = (sync_cursors.c.partner_id == partner_id,
              sync_cursors.c.resource_type == resource_type)
-    if not session.execute(update(sync_cursors).where(*where)
-                           .values(cursor=cursor, updated_at=now)).rowcount:
+    updated = cast(CursorResult[Any], session.execute(
+        update(sync_cursors).where(*where).values(cursor=cursor, updated_at=now)))
+    if not updated.rowcount:
         session.execute(insert(sync_cursors).values(partner_id=partner_id,
                                                     resource_type=resource_type,
                                                     cursor=cursor, updated_at=now))

@@ -70,8 +70,8 @@ def _has_identifier_list(resource_type: str) -> bool:
 
 def _hub_identifier(delivery: Delivery, adapters) -> tuple[str, str]:
     options = delivery.options or {}
-    system = options.get("identifier_system") or getattr(
-        adapters, "identifier_system", "urn:fhir-case-hub:resource")
+    system = str(options.get("identifier_system") or getattr(
+        adapters, "identifier_system", "urn:fhir-case-hub:resource"))
     return system, f"{delivery.resource_type}/{delivery.resource_id}"
 
 
@@ -214,6 +214,6 @@ def deliver(delivery: Delivery, adapters) -> Outcome:
         handler = HANDLERS[delivery.operation]
         adapter = adapters.get(delivery.partner_id)
         return handler(delivery, adapter, adapters)
-    except Exception as exc:  # noqa: BLE001 - every failure is recorded, none is lost
+    except Exception as exc:
         return Outcome(False, http_status=getattr(exc, "status", None),
                        response=getattr(exc, "outcome", None), error=exc)

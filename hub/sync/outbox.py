@@ -18,8 +18,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 from sqlalchemy import and_, exists, func, insert, or_, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from hub.clock import utcnow
@@ -78,7 +80,7 @@ class Delivery:
     cursor: str | None = field(default=None, compare=False)
 
     @classmethod
-    def from_row(cls, row) -> "Delivery":
+    def from_row(cls, row) -> Delivery:
         return cls(**{c.name: row._mapping[c.name] for c in outbox.columns})
 
     def to_dict(self) -> dict:
@@ -105,13 +107,16 @@ def enqueue(session: Session, *, partner_id: str, resource_type: str, resource_i
         raise ValueError(f"unknown outbox operation {operation!r} (one of {OPERATIONS})")
     now = now or utcnow()
     session.info[OUTBOX_WRITTEN] = True  # executors are woken after the commit
-    result = session.execute(insert(outbox).values(
+    result = cast(CursorResult[Any], session.execute(insert(outbox).values(
         partner_id=partner_id, case_id=case_id or f"{resource_type}/{resource_id}",
         resource_type=resource_type, resource_id=resource_id,
         resource_version=resource_version, operation=operation, payload=payload,
         options=options, status="pending", attempts=0, next_attempt_at=not_before or now,
-        created_at=now))
-    return result.inserted_primary_key[0]
+        created_at=now)))
+    key = result.inserted_primary_key
+    if key is None:  # pragma: no cover - every supported database returns it
+        raise RuntimeError("the database did not return the new outbox row's id")
+    return int(key[0])
 
 
 def _claimable(now: datetime):
@@ -236,8 +241,8 @@ def mark_failed(db: Database, delivery: Delivery, worker_id: str, *, error: str,
     False if our lease was lost (another worker owns the row now).
     """
     now = now or utcnow()
-    values = {"last_error": error, "last_status": http_status, "claimed_by": None,
-              "claimed_until": None}
+    values: dict[str, Any] = {"last_error": error, "last_status": http_status,
+                              "claimed_by": None, "claimed_until": None}
     if response is not None:
         values["response"] = response
     if retry_in is None:
@@ -250,7 +255,7 @@ def mark_failed(db: Database, delivery: Delivery, worker_id: str, *, error: str,
             return False
         if delivery.operation in READS:
             return True  # no resource link: the row itself shows the error
-        link = {"last_error": error}
+        link: dict[str, Any] = {"last_error": error}
         if http_status == 412:
             link.update(conflict_version=conflict_version, conflict_at=now)
         _save_link(conn, delivery, **link)

@@ -31,10 +31,10 @@ import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, ClassVar
 
 import yaml
-from marshmallow import (Schema, ValidationError, fields, post_load, pre_load, validate,
-                         validates_schema)
+from marshmallow import Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
 
 KINDS = ("hospital", "insurer", "agency")
 PROTOCOLS = ("fhir", "agency-json")
@@ -105,7 +105,7 @@ class Partner:
 
     def to_dict(self) -> dict:
         """The file form (what ``add`` writes)."""
-        out = {"id": self.id, "kind": self.kind, "protocol": self.protocol,
+        out: dict[str, Any] = {"id": self.id, "kind": self.kind, "protocol": self.protocol,
                "base_url": self.base_url, "auth": self.auth.to_dict()}
         if self.organization:
             out["organization"] = self.organization
@@ -141,7 +141,7 @@ class AuthSchema(Schema):
     key_env = fields.String(validate=validate.Regexp(
         ENV_NAME, error="Must be the name of an environment variable."))
 
-    SHAPES = {
+    SHAPES: ClassVar[dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
         "none": ((), ()),
         "client-secret": (("token_url", "client_id", "client_secret_env"), ("scope",)),
         "smart-backend": (("token_url", "client_id", "private_key_file", "kid", "alg"),
@@ -228,10 +228,8 @@ class PartnerSchema(Schema):
 def _flatten(messages, prefix: str, out: dict[str, list[str]]) -> None:
     if isinstance(messages, dict):
         for key, sub in messages.items():
-            if isinstance(key, int):
-                path = f"{prefix}[{key}]"
-            else:
-                path = f"{prefix}.{key}" if prefix else str(key)
+            path = f"{prefix}[{key}]" if isinstance(key, int) else \
+                f"{prefix}.{key}" if prefix else str(key)
             _flatten(sub, path, out)
     elif isinstance(messages, list) and all(isinstance(m, str) for m in messages):
         out.setdefault(prefix, []).extend(messages)

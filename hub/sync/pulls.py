@@ -25,7 +25,7 @@ import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, text
+from sqlalchemy import ColumnElement, or_, select, text
 
 from hub.adapters.errors import PartnerRejected
 from hub.clock import utcnow
@@ -68,7 +68,7 @@ def pull_key(resource_type: str) -> str:
 def _pull_wanted(session, partner_id: str, resource_type: str,
                  due_after: datetime | None) -> bool:
     """No pull of this type is pending or in flight, nor was one made after ``due_after``."""
-    recent = [outbox.c.status.in_(ACTIVE)]
+    recent: list[ColumnElement[bool]] = [outbox.c.status.in_(ACTIVE)]
     if due_after is not None:
         recent.append(outbox.c.created_at > due_after)
     row = session.execute(select(outbox.c.id).where(

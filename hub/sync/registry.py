@@ -30,6 +30,14 @@ def _secret(partner: Partner, env_name: str | None, environ: Mapping[str, str]) 
     return value
 
 
+def _given(partner: Partner, value: str | None, name: str) -> str:
+    """A required auth field (the partners file schema requires it; checked again here)."""
+    if not value:
+        raise PartnerConfigError(f"partner {partner.id}: auth.{name} is not set",
+                                 partner=partner.id)
+    return value
+
+
 def build_auth(partner: Partner, environ: Mapping[str, str] | None = None, *, session=None):
     """The auth object of a partner, secrets resolved from ``environ``."""
     env = os.environ if environ is None else environ
@@ -38,19 +46,23 @@ def build_auth(partner: Partner, environ: Mapping[str, str] | None = None, *, se
     common = {"scope": auth.scope, "session": session, "timeout": timeout,
               "partner": partner.id}
     if auth.type == "client-secret":
-        return ClientSecretAuth(auth.token_url, auth.client_id,
+        return ClientSecretAuth(_given(partner, auth.token_url, "token_url"),
+                                _given(partner, auth.client_id, "client_id"),
                                 _secret(partner, auth.client_secret_env, env), **common)
     if auth.type == "smart-backend":
         try:
-            key = Path(auth.private_key_file).read_bytes()
+            key = Path(_given(partner, auth.private_key_file, "private_key_file")).read_bytes()
         except OSError as exc:
             raise PartnerConfigError(f"partner {partner.id}: cannot read private_key_file "
                                      f"{auth.private_key_file}: {exc.strerror}",
                                      partner=partner.id) from exc
-        return SmartBackendAuth(auth.token_url, auth.client_id, key, kid=auth.kid,
-                                alg=auth.alg, **common)
+        return SmartBackendAuth(_given(partner, auth.token_url, "token_url"),
+                                _given(partner, auth.client_id, "client_id"), key,
+                                kid=_given(partner, auth.kid, "kid"),
+                                alg=_given(partner, auth.alg, "alg"), **common)
     if auth.type == "api-key":
-        return ApiKeyAuth(auth.header, _secret(partner, auth.key_env, env))
+        return ApiKeyAuth(_given(partner, auth.header, "header"),
+                          _secret(partner, auth.key_env, env))
     return NoAuth()
 
 
@@ -95,7 +107,7 @@ class Adapters:
 
     def _reload_if_changed(self) -> None:
         try:
-            mtime = os.stat(self.partners_file).st_mtime
+            mtime: float | None = os.stat(self.partners_file or "").st_mtime
         except OSError:
             mtime = None
         if mtime != self._mtime:

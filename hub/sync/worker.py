@@ -116,7 +116,8 @@ class Worker:
             if kept:
                 self.handlers.handle(self.db, delivery, outcome)
         else:
-            decision = self.policy.decide(outcome.error, delivery.attempts)
+            error = outcome.error or RuntimeError("the delivery failed without an error")
+            decision = self.policy.decide(error, delivery.attempts)
             text = _describe(outcome)
             kept = outbox.mark_failed(self.db, delivery, self.worker_id, error=text,
                                       http_status=outcome.http_status,
@@ -140,7 +141,7 @@ class Worker:
                 if self.pulls:
                     self.schedule_pulls()
                 busy = self.run_once()
-            except Exception:  # noqa: BLE001 - the database may be away; keep going
+            except Exception:
                 log.exception("sync worker %s: claiming failed", self.worker_id)
                 stop.wait(error_seconds)
                 continue
@@ -172,7 +173,7 @@ class WorkerThread:
             target=worker.run, args=(self._stop,), name=f"hub-sync-{worker.worker_id}",
             kwargs={"idle_seconds": idle_seconds, "error_seconds": error_seconds}, daemon=True)
 
-    def start(self) -> "WorkerThread":
+    def start(self) -> WorkerThread:
         self._thread.start()
         return self
 

@@ -35,7 +35,7 @@ def test_sync_imports_nothing_above_it():
 
 def test_importing_the_executors_loads_no_flow():
     code = ("import sys, hub.sync.worker, hub.sync.celery_app, hub.sync.deliver\n"
-            "print(sorted(m for m in sys.modules if m.startswith(%r)))" % (ABOVE_SYNC,))
+            f"print(sorted(m for m in sys.modules if m.startswith({ABOVE_SYNC!r})))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=60)
     assert out.stdout.strip() == "[]", out.stdout
