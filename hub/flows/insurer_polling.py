@@ -16,8 +16,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
+from hub.clock import utcnow
 from hub.store.sync_tables import outbox
-from hub.sync.outbox import ACTIVE, enqueue, utcnow
+from hub.sync.outbox import ACTIVE, enqueue
 
 #: The outbox operation and resource type of a poll row.
 POLL = "poll"
