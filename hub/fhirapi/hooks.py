@@ -11,8 +11,10 @@ or raise a ``HubError`` to refuse the write; either way it is one transaction.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
+
+from hub.security import Principal
 
 EXTENSION = "hub.fhir_write_hooks"
 
@@ -27,7 +29,7 @@ class WriteEvent:
     before: dict | None
     after: dict | None  # None on delete
     version_id: int
-    principal: object  # hub.security.Principal
+    principal: Principal
 
 
 WriteHook = Callable[[object, WriteEvent], None]

@@ -24,21 +24,22 @@ from hub.fhirapi.hooks import WriteEvent
 from hub.fhirstore.query import SearchQuery, parse_search
 from hub.fhirapi.validation import check_type, valid_id, validate_resource
 from hub.security import Principal
-from hub.fhirstore.repository import StoredResource, VersionConflict
+from hub.fhirstore.repository import ResourceRepository, StoredResource, VersionConflict
+from hub.store.uow import UnitOfWork
 
 
 @dataclass
 class Ctx:
     """Everything an interaction needs: the transaction, the caller and the hooks."""
 
-    uow: object  # hub.store.uow.UnitOfWork
+    uow: UnitOfWork
     principal: Principal
     hooks: list = field(default_factory=list)
     default_count: int = 20
     max_count: int = 200
 
     @property
-    def repo(self):
+    def repo(self) -> ResourceRepository:
         return self.uow.resources
 
     def require(self, resource_type: str, perm: str) -> None:
@@ -197,16 +198,17 @@ def update(ctx: Ctx, rtype: str, rid: str, body: dict, if_match: int | None) -> 
     prev = ctx.repo.read(rtype, rid)
     if prev is not None and not ctx.visible(rtype, rid):
         raise _not_found(rtype, rid)
-    live = prev is not None and not prev.deleted
+    before = prev.content if prev is not None and not prev.deleted else None
+    live = before is not None
     if if_match is not None and (prev is None or prev.version_id != if_match):
         raise PreconditionFailed(
             f"If-Match version {if_match} is not the current version of {rtype}/{rid}",
             headers={"ETag": prev.etag} if prev else None)
-    if rtype == "Task" and live:
+    if rtype == "Task" and before is not None:
         if if_match is None:
             raise PreconditionRequired("an update of a Task needs If-Match with its version",
                                        path="If-Match")
-        task_rules.check_task_transition(prev.content, body, ctx.principal.organization)
+        task_rules.check_task_transition(before, body, ctx.principal.organization)
     try:
         res = ctx.repo.update(rtype, rid, body,
                               expected_version=prev.version_id if prev else None)
@@ -214,7 +216,7 @@ def update(ctx: Ctx, rtype: str, rid: str, body: dict, if_match: int | None) -> 
         if if_match is not None:
             raise PreconditionFailed(str(exc)) from None
         raise Conflict(str(exc)) from None
-    _hooks(ctx, "update", prev.content if live else None, res)
+    _hooks(ctx, "update", before, res)
     return Result(200 if live else 201, res, f"updated {rtype}/{rid}")
 
 
