@@ -6,10 +6,14 @@ import logging
 
 import click
 
+from hub import create_app
+from hub.bootstrap import build_runtime
 from hub.commands import celery as celery_commands
 from hub.commands import clients, deliveries, partners
 from hub.config import Settings
 from hub.extras import MissingExtra
+from hub.store.migrate import upgrade
+from hub.sync.worker import start_worker_thread
 
 
 class HubGroup(click.Group):
@@ -42,10 +46,6 @@ def serve(settings: Settings, host: str | None, port: int | None, threads: int) 
     """Serve the hub with waitress (a production WSGI server)."""
     import waitress  # the WSGI server is only needed here
 
-    from hub import create_app
-    from hub.bootstrap import build_runtime
-    from hub.sync.worker import start_worker_thread
-
     if host:
         settings.host = host
     if port:
@@ -75,8 +75,6 @@ def db() -> None:
 @click.pass_obj
 def db_upgrade(settings: Settings, revision: str) -> None:
     """Apply the Alembic migrations to HUB_DATABASE_URL."""
-    from hub.store.migrate import upgrade
-
     upgrade(settings.database_url, revision)
     click.echo("database is up to date")
 

@@ -25,6 +25,7 @@ from datetime import timezone
 from sqlalchemy import select
 
 from hub import cases as c
+from hub.mappings.agency_json import referral_to_agency_json
 from hub.mappings.case_bundle import case_to_fhir
 from hub.mappings.datatypes import local_ref
 from hub.mappings.merge import merge_onto_previous
@@ -161,8 +162,6 @@ def _queue_agency_json_calls(uow, case: c.Case, partners: Mapping) -> None:
     targets = [p for p in partners.values() if p.protocol == "agency-json" and p.organization]
     if not targets:
         return
-    from hub.mappings.agency_json import referral_to_agency_json
-
     for referral in case.referrals:
         agency = referral.agency.reference if referral.agency is not None else None
         partner = next((p for p in targets if agency and local_ref(agency) == p.organization),

@@ -21,6 +21,8 @@ import click
 from hub.bootstrap import build_runtime
 from hub.commands.common import settings_of
 from hub.config import Settings
+from hub.store.migrate import upgrade
+from hub.sync.retry import RetryPolicy
 
 
 def worker_runtime(settings: Settings):
@@ -79,7 +81,6 @@ def celery_worker(ctx: click.Context, queue: str | None, batch: int | None,
                   celery_args: tuple[str, ...]) -> None:
     """Run a Celery worker delivering the outbox (extra options go to Celery)."""
     from hub.sync.celery_app import ExecutorOptions  # celery is the optional executor
-    from hub.sync.retry import RetryPolicy
 
     settings = settings_of(ctx)
     options = ExecutorOptions.from_env(
@@ -87,9 +88,7 @@ def celery_worker(ctx: click.Context, queue: str | None, batch: int | None,
         policy=RetryPolicy(max_attempts=max_attempts, base_delay=backoff_base,
                            max_delay=backoff_max))
     if settings.database_url.startswith("sqlite"):
-        from hub.store.migrate import upgrade  # the embedded database, as hub worker does
-
-        upgrade(settings.database_url)
+        upgrade(settings.database_url)  # the embedded database, as hub worker does
     app = create_worker_app(settings, options)
     argv = ["worker", f"--loglevel={loglevel}", "--queues", options.queue]
     if beat:
@@ -111,7 +110,7 @@ def celery_worker(ctx: click.Context, queue: str | None, batch: int | None,
 def kick_command(ctx: click.Context, queue: str | None, batch: int | None,
                  every: float | None) -> None:
     """Send a deliver_due task (once, or every --every seconds)."""
-    from hub.sync.celery_app import SWEEP, ExecutorOptions, create_celery, kick
+    from hub.sync.celery_app import SWEEP, ExecutorOptions, create_celery, kick  # celery is optional
 
     app = create_celery(settings_of(ctx), ExecutorOptions.from_env(queue=queue))
     try:

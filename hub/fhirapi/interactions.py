@@ -13,18 +13,23 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
-from hub.errors import (Conflict, Gone, Issue, NotFound, PreconditionFailed,
-                        PreconditionRequired, BadRequest)
+from hub.errors import BadRequest, Conflict, Gone, Issue, NotFound, PreconditionFailed, PreconditionRequired
 from hub.etag import etag_version
 from hub.fhirapi import provenance, task_rules
-from hub.fhirstore import compartments
 from hub.fhirapi.hooks import WriteEvent
-from hub.fhirstore.query import SearchQuery, parse_search
 from hub.fhirapi.validation import check_type, valid_id, validate_resource
+from hub.fhirstore import compartments
+from hub.fhirstore.query import SearchQuery, parse_search
+from hub.fhirstore.repository import (
+    ConditionalKeyTaken,
+    ResourceRepository,
+    StoredResource,
+    VersionConflict,
+    new_resource_id,
+)
 from hub.security import Principal
-from hub.fhirstore.repository import ResourceRepository, StoredResource, VersionConflict
 from hub.store.uow import UnitOfWork
 
 
@@ -154,8 +159,6 @@ def create(ctx: Ctx, rtype: str, body: dict, if_none_exist: str | None = None,
     ctx.require(rtype, "c")
     validate_resource(body, expected_type=rtype)
     if if_none_exist:
-        from urllib.parse import parse_qsl
-
         items = parse_qsl(if_none_exist.split("?", 1)[-1], keep_blank_values=True)
         matches = find_conditional(ctx, rtype, items)
         if len(matches) > 1:
@@ -170,8 +173,6 @@ def create(ctx: Ctx, rtype: str, body: dict, if_none_exist: str | None = None,
 
 
 def _new_id() -> str:
-    from hub.fhirstore.repository import new_resource_id
-
     return new_resource_id()
 
 
@@ -182,8 +183,6 @@ def _claim(ctx: Ctx, rtype: str, items, rid: str) -> None:
     if holder is not None:
         q = parse_condition(ctx, rtype, [*items, ("_id", holder)])
         if ctx.repo.search(q):
-            from hub.fhirstore.repository import ConditionalKeyTaken
-
             raise ConditionalKeyTaken(key)  # committed meanwhile: retry finds it
     ctx.repo.claim_conditional_key(rtype, key, rid, holder)
 

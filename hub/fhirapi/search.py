@@ -9,6 +9,7 @@ from hub.clock import utcnow
 from hub.errors import BadRequest
 from hub.fhirapi.interactions import Ctx, history
 from hub.fhirapi.subsetting import subset
+from hub.fhirapi.validation import check_type
 from hub.fhirstore.compartments import visible_only
 from hub.fhirstore.dates import date_range, instant
 from hub.fhirstore.query import Cursor, parse_search
@@ -87,8 +88,6 @@ def _included(ctx: Ctx, q, page: list[StoredResource], hidden: set[str]
 def search(ctx: Ctx, rtype: str, items: list[tuple[str, str]], *, base: str,
            strict: bool = False) -> dict:
     """The searchset Bundle of a search on ``rtype`` (items: the request's parameters)."""
-    from hub.fhirapi.validation import check_type
-
     check_type(rtype)
     ctx.require(rtype, "s")
     q = parse_search(rtype, items, strict=strict, default_count=ctx.default_count,

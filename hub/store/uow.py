@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
+from hub.store.client_repo import ClientRepository
 from hub.store.db import Database
 
 if TYPE_CHECKING:  # typing only: the repositories import the tables, opened lazily below
@@ -135,18 +136,18 @@ class UnitOfWork:
 
     @property
     def cases(self):
+        # imported here: hub.store.case_repo -> hub.store.concurrency imports this module
         from hub.store.case_repo import CaseRepository
 
         return self._repo("cases", CaseRepository)
 
     @property
     def clients(self):
-        from hub.store.client_repo import ClientRepository
-
         return self._repo("clients", ClientRepository)
 
     @property
     def resources(self):
+        # imported here: hub.fhirstore.repository -> hub.store.concurrency imports this module
         from hub.fhirstore.repository import ResourceRepository
 
         return self._repo("resources", ResourceRepository)

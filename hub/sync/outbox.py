@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from hub.clock import utcnow
 from hub.store.db import OUTBOX_WRITTEN, Database
 from hub.store.sync_tables import outbox, sync_links
+from hub.sync.cursors import get_cursor
 
 #: ``pull`` reads a partner's changes since its cursor (``hub.sync.pulls``); ``send`` and
 #: ``cancel`` are the agency-json referral calls (resource type ``Referral``).
@@ -171,8 +172,6 @@ def claim(db: Database, worker_id: str, *, limit: int = 1, lease_seconds: float 
         with db.engine.connect() as conn:
             for delivery in claimed:
                 if delivery.operation == "pull":
-                    from hub.sync.cursors import get_cursor
-
                     delivery.cursor = get_cursor(conn, delivery.partner_id,
                                                  delivery.resource_type)
                     continue

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 
+from hub.adapters.agency_json import AgencyJsonClient
 from hub.adapters.errors import PartnerConfigError
 from hub.adapters.fhir_rest import FhirRestClient
 from hub.adapters.smart_auth import ApiKeyAuth, ClientSecretAuth, NoAuth, SmartBackendAuth
@@ -69,8 +70,6 @@ def build_auth(partner: Partner, environ: Mapping[str, str] | None = None, *, se
 def build_adapter(partner: Partner, environ: Mapping[str, str] | None = None):
     """The protocol adapter configured for ``partner``."""
     if partner.protocol == "agency-json":
-        from hub.adapters.agency_json import AgencyJsonClient
-
         return AgencyJsonClient.from_partner(partner, environ)
     if partner.protocol != "fhir":
         raise PartnerConfigError(f"partner {partner.id}: protocol {partner.protocol} has no "
