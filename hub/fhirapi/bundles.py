@@ -19,6 +19,7 @@ from hub.fhirapi import interactions as ia
 from hub.clock import utcnow
 from hub.fhirstore.dates import instant
 from hub.fhirapi.search import search
+from hub.fhirapi.validation import validate_bundle
 from hub.fhirstore.searchparams import split_reference
 
 _STATUS_TEXT = {200: "200 OK", 201: "201 Created", 204: "204 No Content"}
@@ -175,14 +176,18 @@ def _prepare(ctx: ia.Ctx, entries: list[Entry]) -> None:
 
 
 def _with_entry(err: HubError, e: Entry) -> HubError:
+    rtype = e.path.split("/")[0]
     for issue in err.issues:
         issue.message = f"Bundle.entry[{e.index}] ({e.method} {e.path}): {issue.message}"
+        if issue.path and (issue.path == rtype or issue.path.startswith(rtype + ".")):
+            issue.path = f"Bundle.entry[{e.index}].resource{issue.path[len(rtype):]}"
     err.message = err.issues[0].message if err.issues else err.message
     return err
 
 
 def transaction(ctx: ia.Ctx, bundle: dict, base: str, prefer: str | None) -> dict:
     """Process a transaction Bundle in ``ctx``'s transaction; HubError fails all of it."""
+    validate_bundle(bundle)
     entries = _entries(bundle)
     _check_duplicates(entries)
     order = sorted(entries, key=lambda e: (_ORDER[e.method], e.index))
@@ -219,6 +224,7 @@ def _check_duplicates(entries: list[Entry]) -> None:
 
 def batch(run_entry, bundle: dict, base: str, prefer: str | None) -> dict:
     """Process a batch: ``run_entry(fn)`` runs ``fn(ctx)`` in its own transaction."""
+    validate_bundle(bundle)
     entries = _entries(bundle)
     for e in entries:
         try:

@@ -1,66 +1,25 @@
-"""Validation of incoming FHIR resources: JSON, resource type, R4 model, required bindings.
+"""Validation of incoming FHIR resources: JSON, resource type, strict R4 pass, R4 model.
 
 Everything fails as a ``HubError`` whose OperationOutcome issues carry ``expression``
-paths (``Task.status``, ``Task.input[1]``). The R4B models are lenient on some status
-codes, so the required bindings of the status elements of the supported types are
-checked here against the R4 code lists (DOMAIN.md section 2).
+paths (``Task.status``, ``Task.input[1]``). The body is parsed with ``hub.fhirjson.codec``
+(duplicate keys refused, decimals kept as written), then checked by the strict pass of
+``hub.fhirjson.strict`` (JSON types, unknown/empty/null elements, cardinality, required
+bindings, invariants, reference target types, from the generated R4 table), and only then by
+the R4B models (which coerce, so they come last). A resource that cannot be read as R4
+answers 400; one that can but breaks a binding, an invariant or a reference rule, 422.
 """
 
 from __future__ import annotations
 
-import json
 import re
 
 from pydantic import ValidationError
 
 from hub.errors import BadRequest, Issue, NotFound, ValidationFailed
 from hub.fhir import model_class, parse_resource
-from hub.fhirstore.searchparams import SUPPORTED_TYPES, values_at
-
-_REQUEST_STATUS = ("draft", "active", "on-hold", "revoked", "completed", "entered-in-error",
-                   "unknown")
-_REQUEST_INTENT = ("proposal", "plan", "directive", "order", "original-order", "reflex-order",
-                   "filler-order", "instance-order", "option")
-_FM_STATUS = ("active", "cancelled", "draft", "entered-in-error")
-_ELIGIBILITY_PURPOSE = ("auth-requirements", "benefits", "discovery", "validation")
-_REMITTANCE_OUTCOME = ("queued", "complete", "error", "partial")
-_CLAIM_USE = ("claim", "preauthorization", "predetermination")
-
-#: Required bindings checked explicitly: type -> element path -> allowed codes.
-REQUIRED_BINDINGS: dict[str, dict[str, tuple[str, ...]]] = {
-    "Task": {
-        "status": ("draft", "requested", "received", "accepted", "rejected", "ready",
-                   "cancelled", "in-progress", "on-hold", "failed", "completed",
-                   "entered-in-error"),
-        "intent": ("unknown", *_REQUEST_INTENT),
-        "priority": ("routine", "urgent", "asap", "stat"),
-    },
-    "CarePlan": {
-        "status": _REQUEST_STATUS,
-        "intent": ("proposal", "plan", "order", "option"),
-        "activity.detail.status": ("not-started", "scheduled", "in-progress", "on-hold",
-                                   "completed", "cancelled", "stopped", "unknown",
-                                   "entered-in-error"),
-    },
-    "ServiceRequest": {"status": _REQUEST_STATUS, "intent": _REQUEST_INTENT,
-                       "priority": ("routine", "urgent", "asap", "stat")},
-    "Encounter": {"status": ("planned", "arrived", "triaged", "in-progress", "onleave",
-                             "finished", "cancelled", "entered-in-error", "unknown")},
-    "Coverage": {"status": _FM_STATUS},
-    "Goal": {"lifecycleStatus": ("proposed", "planned", "accepted", "active", "on-hold",
-                                 "completed", "cancelled", "entered-in-error", "rejected")},
-    "CareTeam": {"status": ("proposed", "active", "suspended", "inactive",
-                            "entered-in-error")},
-    "EpisodeOfCare": {"status": ("planned", "waitlist", "active", "onhold", "finished",
-                                 "cancelled", "entered-in-error")},
-    "CoverageEligibilityRequest": {"status": _FM_STATUS, "purpose": _ELIGIBILITY_PURPOSE},
-    "CoverageEligibilityResponse": {"status": _FM_STATUS, "purpose": _ELIGIBILITY_PURPOSE,
-                                    "outcome": _REMITTANCE_OUTCOME},
-    "Claim": {"status": _FM_STATUS, "use": _CLAIM_USE},
-    "ClaimResponse": {"status": _FM_STATUS, "use": _CLAIM_USE,
-                      "outcome": _REMITTANCE_OUTCOME},
-    "Patient": {"gender": ("male", "female", "other", "unknown")},
-}
+from hub.fhirjson import codec
+from hub.fhirjson.strict import check_resource, has_structural
+from hub.fhirstore.searchparams import SUPPORTED_TYPES
 
 _ID_RE = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
@@ -72,7 +31,11 @@ def valid_id(rid: str) -> bool:
 def load_json(raw: bytes | str) -> dict:
     """The JSON object of a request body; BadRequest if it isn't one."""
     try:
-        data = json.loads(raw)
+        data = codec.loads(raw, strict=True)
+    except codec.DuplicateKeys as exc:
+        raise BadRequest("the body repeats JSON keys", issues=[Issue(
+            "a JSON key appears twice in this object", code="structure", path=path)
+            for path in exc.paths]) from None
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("the body is not valid JSON", issues=[Issue(
             "the body is not valid JSON", code="structure")]) from None
@@ -123,6 +86,7 @@ def validate_resource(data: dict, *, expected_type: str | None = None,
     if expected_id is not None and data.get("id") != expected_id:
         raise BadRequest(f"the resource id {data.get('id')!r} does not match the URL id "
                          f"{expected_id!r}", path=f"{rtype}.id")
+    raise_issues(check_resource(data), rtype)
     try:
         parse_resource(data)
     except ValidationError as exc:
@@ -131,21 +95,25 @@ def validate_resource(data: dict, *, expected_type: str | None = None,
                   for err in exc.errors(include_input=False, include_url=False)]
         raise BadRequest(f"{len(issues)} invalid element(s) in {rtype}", issues=issues) \
             from None
-    issues = binding_issues(data)
-    if issues:
-        raise ValidationFailed(f"{len(issues)} code(s) outside a required value set",
-                               issues=issues)
     return data
 
 
-def binding_issues(data: dict) -> list[Issue]:
-    """Codes outside the required value sets of the status elements."""
-    rtype = data["resourceType"]
-    issues = []
-    for path, codes in REQUIRED_BINDINGS.get(rtype, {}).items():
-        for value in values_at(data, path):
-            if isinstance(value, str) and value not in codes:
-                issues.append(Issue(f"{value!r} is not in the required value set of "
-                                    f"{rtype}.{path}", code="code-invalid",
-                                    path=f"{rtype}.{path}"))
-    return issues
+def raise_issues(issues: list[Issue], what: str) -> None:
+    """Raise the strict pass's issues: 400 if any is structural, else 422."""
+    if not issues:
+        return
+    if has_structural(issues):
+        raise BadRequest(f"{len(issues)} invalid element(s) in {what}", issues=issues)
+    raise ValidationFailed(f"{what} breaks {len(issues)} R4 rule(s) (bindings, invariants, "
+                           "reference types)", issues=issues)
+
+
+def check_strict(data: dict, what: str) -> None:
+    """The strict pass over a whole resource (nested resources included); 400/422 if bad."""
+    raise_issues(check_resource(data), what)
+
+
+def validate_bundle(bundle: dict) -> None:
+    """The strict pass over a transaction/batch Bundle itself; its entries' resources are
+    checked one by one as they are written (so a bad batch entry fails alone)."""
+    raise_issues(check_resource(bundle, nested=False), "the Bundle")

@@ -9,7 +9,6 @@ Both surface as ``VersionConflict``.
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from hub.clock import utcnow
 from hub.etag import weak_etag
+from hub.fhirjson import codec
 from hub.fhirstore import keyset, searchsql
 from hub.fhirstore.compartments import condition as compartment_condition
 from hub.fhirstore.compartments import link_rows
@@ -79,7 +79,7 @@ class Page:
 
 def _row(rtype: str, row) -> StoredResource:
     m = row._mapping
-    content = json.loads(m["content"]) if m.get("content") else None
+    content = codec.loads(m["content"]) if m.get("content") else None
     return StoredResource(rtype if rtype else m["res_type"], m["res_id"], m["version_id"],
                           m["last_updated"], bool(m.get("deleted", False)), content,
                           m.get("method"))
@@ -182,7 +182,7 @@ class ResourceRepository:
             self.session.execute(insert(R).values(
                 res_type=rtype, res_id=rid, version_id=version, last_updated=now,
                 deleted=content is None, current=True, method=method,
-                content=json.dumps(content, separators=(",", ":")) if content else None))
+                content=codec.dumps(content) if content else None))
         except IntegrityError:
             raise VersionConflict(f"{rtype}/{rid} changed concurrently") from None
         self.session.execute(delete(SI).where(SI.c.res_type == rtype, SI.c.res_id == rid))
@@ -248,7 +248,7 @@ class ResourceRepository:
             return []
         rows = self.session.execute(searchsql.ordered_page(q)).all()
         return [StoredResource(q.resource_type, r.res_id, r.version_id, r.last_updated,
-                               False, json.loads(r.content)) for r in rows]
+                               False, codec.loads(r.content)) for r in rows]
 
     def page(self, q: SearchQuery) -> Page:
         """One page of a search: by keyset (``_lastUpdated``/``_id`` order, see
@@ -280,7 +280,7 @@ class ResourceRepository:
     @staticmethod
     def _found(q: SearchQuery, r) -> StoredResource:
         return StoredResource(q.resource_type, r.res_id, r.version_id, r.last_updated,
-                              False, json.loads(r.content))
+                              False, codec.loads(r.content))
 
     def count(self, q: SearchQuery) -> int:
         return self.session.execute(searchsql.count_select(q)).scalar_one()

@@ -6,7 +6,6 @@ interactions, and their results become responses (ETag, Last-Modified, Location)
 
 from __future__ import annotations
 
-import json
 from datetime import UTC
 from email.utils import format_datetime
 
@@ -18,6 +17,7 @@ from hub.fhirapi.context import FhirRunner
 from hub.fhirapi.hooks import write_hooks
 from hub.fhirapi.interactions import if_match_version
 from hub.fhirapi.validation import load_json
+from hub.fhirjson import codec
 from hub.fhirstore.repository import StoredResource
 
 JSON_TYPES = {"application/fhir+json", "application/json", "application/json+fhir"}
@@ -88,7 +88,7 @@ def base_url() -> str:
 
 def fhir_response(body: dict | None, status: int = 200,
                   headers: dict[str, str] | None = None) -> Response:
-    resp = Response(json.dumps(body, separators=(",", ":")) if body is not None else b"",
+    resp = Response(codec.dumps(body) if body is not None else b"",
                     status=status, mimetype=FHIR_JSON)
     for key, value in (headers or {}).items():
         resp.headers[key] = value

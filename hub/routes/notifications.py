@@ -19,6 +19,7 @@ from flask import Blueprint, Response, current_app, request
 
 from hub.errors import BadRequest, Forbidden, HubError, UnsupportedMediaType, ValidationFailed
 from hub.fhir import FHIR_JSON
+from hub.fhirapi.validation import check_strict, load_json
 from hub.flows import insurer_answers
 from hub.mappings.errors import MappingError
 from hub.routes.guards import check_scope
@@ -42,12 +43,10 @@ def _fhir_error(err: HubError):
 def _bundle() -> dict:
     if request.mimetype not in (FHIR_JSON, "application/json"):
         raise UnsupportedMediaType("send the notification as application/fhir+json")
-    try:
-        data = json.loads(request.get_data(as_text=True) or "null")
-    except ValueError:
-        raise BadRequest("the body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise BadRequest("the body must be a JSON object (a notification Bundle)")
+    data = load_json(request.get_data() or b"null")
+    if data.get("resourceType") != "Bundle":
+        raise BadRequest("the body must be a notification Bundle", path="Bundle.resourceType")
+    check_strict(data, "the notification")
     return data
 
 

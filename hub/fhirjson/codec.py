@@ -1,0 +1,141 @@
+"""FHIR JSON text <-> Python, without losing what the sender wrote.
+
+* ``loads`` parses every JSON number with a fraction or exponent as a ``FhirDecimal``: a
+  ``float`` (so everything downstream computes with it) that remembers its text, so ``105.00``
+  is stored and served as ``105.00`` and ``1.0e-400`` is still known to be no integer.
+  ``NaN``/``Infinity`` are refused (not JSON). ``strict=True`` (request bodies) also refuses
+  duplicate keys, naming where they are.
+* ``dumps`` writes compact JSON and every ``FhirDecimal`` as it was written. Bodies without a
+  decimal whose text differs from Python's own spelling go through the C encoder unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from json.encoder import (_make_iterencode, encode_basestring_ascii,  # type: ignore[attr-defined]
+                          encode_basestring)
+from typing import Any
+
+
+class FhirDecimal(float):
+    """A JSON decimal: its float value, and ``text``, the digits as written."""
+
+    __slots__ = ("text",)
+    text: str
+
+    def __new__(cls, text: str) -> "FhirDecimal":
+        obj = super().__new__(cls, text)
+        obj.text = text
+        return obj
+
+    def __repr__(self) -> str:
+        return self.text
+
+    __str__ = __repr__
+
+    def __reduce__(self):  # copy/deepcopy/pickle keep the text
+        return (FhirDecimal, (self.text,))
+
+
+class DuplicateKeys(ValueError):
+    """A JSON object with the same key twice; ``paths`` names each one."""
+
+    def __init__(self, paths: list[str]) -> None:
+        super().__init__("duplicate JSON key(s): " + ", ".join(paths))
+        self.paths = paths
+
+
+class _DupDict(dict):
+    """An object that had duplicate keys (only built while parsing)."""
+
+    duplicates: list[str]
+
+
+def _pairs_strict(pairs: list[tuple[str, Any]]) -> dict:
+    obj = dict(pairs)
+    if len(obj) == len(pairs):
+        return obj
+    dup = _DupDict(obj)
+    seen: set[str] = set()
+    dup.duplicates = [k for k, _ in pairs if k in seen or seen.add(k)]  # type: ignore[func-returns-value]
+    return dup
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+_DECODER = json.JSONDecoder(parse_float=FhirDecimal, parse_constant=_no_constant)
+_STRICT_DECODER = json.JSONDecoder(parse_float=FhirDecimal, parse_constant=_no_constant,
+                                   object_pairs_hook=_pairs_strict)
+
+
+def loads(raw: str | bytes, *, strict: bool = False) -> Any:
+    """Parse JSON text; ValueError if it is not JSON, DuplicateKeys (strict) for repeated keys."""
+    text = raw.decode("utf-8") if isinstance(raw, (bytes, bytearray)) else raw
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if not strict:
+        return _DECODER.decode(text)
+    data = _STRICT_DECODER.decode(text)
+    paths: list[str] = []
+    _find_duplicates(data, _root_name(data), paths)
+    if paths:
+        raise DuplicateKeys(paths)
+    return data
+
+
+def _root_name(data: Any) -> str:
+    if isinstance(data, dict) and isinstance(data.get("resourceType"), str):
+        return data["resourceType"]
+    return "$"
+
+
+def _find_duplicates(node: Any, path: str, out: list[str]) -> None:
+    if isinstance(node, dict):
+        if type(node) is _DupDict:
+            out.extend(f"{path}.{key}" for key in node.duplicates)
+        for key, value in node.items():
+            if isinstance(value, (dict, list)):
+                _find_duplicates(value, f"{path}.{key}", out)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            if isinstance(value, (dict, list)):
+                _find_duplicates(value, f"{path}[{i}]", out)
+
+
+def _has_own_text(node: Any) -> bool:
+    """Whether a decimal in ``node`` is spelt otherwise than ``float.__repr__`` spells it."""
+    if isinstance(node, dict):
+        return any(_has_own_text(v) for v in node.values() if not isinstance(v, str))
+    if isinstance(node, list):
+        return any(_has_own_text(v) for v in node if not isinstance(v, str))
+    if type(node) is FhirDecimal:
+        return node.text != float.__repr__(node)
+    return False
+
+
+def _floatstr(o: float) -> str:
+    if type(o) is FhirDecimal:
+        return o.text
+    if o != o or o in (float("inf"), float("-inf")):
+        raise ValueError(f"{o!r} is not a JSON number")
+    return float.__repr__(o)
+
+
+def dumps(obj: Any, *, ensure_ascii: bool = True) -> str:
+    """Compact JSON; decimals as they were written."""
+    if not _has_own_text(obj):
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=ensure_ascii,
+                          allow_nan=False)
+    encode = encode_basestring_ascii if ensure_ascii else encode_basestring
+    chunks = _make_iterencode({}, _default, encode, None, _floatstr, ":", ",", False, False,
+                              True)(obj, 0)
+    return "".join(chunks)
+
+
+def _default(o: Any) -> Any:
+    raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
+
+
+__all__ = ["DuplicateKeys", "FhirDecimal", "dumps", "loads"]
