@@ -22,6 +22,7 @@ from marshmallow import (
 )
 
 from hub import cases as c
+from hub.mappings import code_checks
 
 #: Parts of a case only the server sets. Status and history move through transitions,
 #: plan approval through its own endpoint, reviews and notes are appended by theirs.
@@ -456,9 +457,25 @@ def _mark_read_only(node: dict, path: tuple, read_only: set[str]) -> None:
             _mark_read_only(sub, (*path, key), read_only)
 
 
+class _CodesChecked:
+    """Input whose codes and identifiers must be able to become valid FHIR (absolute URI
+    systems, codes of the systems the hub knows from its tables) and whose birth dates are
+    not in the future: ``hub.mappings.code_checks``, each failing field named."""
+
+    @validates_schema
+    def _codes(self, data, **_kw):
+        found = code_checks.problems(data)
+        if found:
+            raise ValidationError(found)
+
+
+class CaseInputSchema(_CodesChecked, CaseSchema):
+    """What a client sends on create and update (the stored record is read unchecked)."""
+
+
 def case_input_schema() -> CaseSchema:
     """The schema of a client's case on create and update: server-owned parts read-only."""
-    return CaseSchema(dump_only=SERVER_OWNED)
+    return CaseInputSchema(dump_only=SERVER_OWNED)
 
 
 # --- requests of the lifecycle endpoints ---------------------------------------------------
@@ -525,7 +542,7 @@ class CaseQuerySchema(Schema):
 ELIGIBILITY_PURPOSES = ("auth-requirements", "benefits", "discovery", "validation")
 
 
-class EligibilityRequestInputSchema(Schema):
+class EligibilityRequestInputSchema(_CodesChecked, Schema):
     """``POST /api/cases/<id>/eligibility-requests``: a question to the payer of a funding
     source (CoverageEligibilityRequest/$submit)."""
 
@@ -562,7 +579,7 @@ class PriorAuthItemInputSchema(Schema):
     period = Opt(PeriodSchema)
 
 
-class PriorAuthRequestInputSchema(Schema):
+class PriorAuthRequestInputSchema(_CodesChecked, Schema):
     """``POST /api/cases/<id>/prior-authorizations``: a Da Vinci PAS request."""
 
     class Meta:
