@@ -1,12 +1,13 @@
 """FHIR JSON text <-> Python, without losing what the sender wrote.
 
-* ``loads`` parses every JSON number with a fraction or exponent as a ``FhirDecimal``: a
-  ``float`` (so everything downstream computes with it) that remembers its text, so ``105.00``
-  is stored and served as ``105.00`` and ``1.0e-400`` is still known to be no integer.
+* ``loads`` parses a JSON number with a fraction or exponent that Python would spell
+  otherwise (``105.00``, ``1.0e-400``) as a ``FhirDecimal``: a ``float`` (so everything
+  downstream computes with it) that remembers its text, so ``105.00`` is stored and served as
+  ``105.00`` and ``1.0e-400`` is still known to be no integer; others are plain floats.
   ``NaN``/``Infinity`` are refused (not JSON). ``strict=True`` (request bodies) also refuses
   duplicate keys, naming where they are.
-* ``dumps`` writes compact JSON and every ``FhirDecimal`` as it was written. Bodies without a
-  decimal whose text differs from Python's own spelling go through the C encoder unchanged.
+* ``dumps`` writes compact JSON and every ``FhirDecimal`` as it was written. Bodies without
+  one go through the C encoder unchanged.
 """
 
 from __future__ import annotations
@@ -61,12 +62,18 @@ def _pairs_strict(pairs: list[tuple[str, Any]]) -> dict:
     return dup
 
 
+def _parse_float(text: str) -> float:
+    """A plain float when Python spells it back as written (``1.5``), else a FhirDecimal."""
+    value = float(text)
+    return value if float.__repr__(value) == text else FhirDecimal(text)
+
+
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
-_DECODER = json.JSONDecoder(parse_float=FhirDecimal, parse_constant=_no_constant)
-_STRICT_DECODER = json.JSONDecoder(parse_float=FhirDecimal, parse_constant=_no_constant,
+_DECODER = json.JSONDecoder(parse_float=_parse_float, parse_constant=_no_constant)
+_STRICT_DECODER = json.JSONDecoder(parse_float=_parse_float, parse_constant=_no_constant,
                                    object_pairs_hook=_pairs_strict)
 
 
@@ -110,9 +117,7 @@ def _has_own_text(node: Any) -> bool:
         return any(_has_own_text(v) for v in node.values() if not isinstance(v, str))
     if isinstance(node, list):
         return any(_has_own_text(v) for v in node if not isinstance(v, str))
-    if type(node) is FhirDecimal:
-        return node.text != float.__repr__(node)
-    return False
+    return type(node) is FhirDecimal
 
 
 def _floatstr(o: float) -> str:

@@ -44,6 +44,10 @@ class Structure:
     is_resource: bool = False
 
 
+_NUMBER_TYPES = (int, float, FhirDecimal)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
 def _calendar_ok(text: str) -> bool:
     if len(text) < 10:
         return True
@@ -66,7 +70,7 @@ def _primitive_checker(name: str, json_kind: str, regex: str | None) -> Callable
                 f"a {name} must be a JSON true or false, not {_shown(value)}"
     elif name == "decimal":
         def check(value: Any) -> str | None:
-            if type(value) is FhirDecimal or type(value) is int:
+            if type(value) in _NUMBER_TYPES:
                 return None
             return f"a decimal must be a JSON number, not {_shown(value)}"
     elif low is not None:
@@ -85,6 +89,8 @@ def _primitive_checker(name: str, json_kind: str, regex: str | None) -> Callable
                 return f"an empty string is not a valid {name}"
             if pattern is not None and not pattern.fullmatch(value):
                 return f"{_shown(value)} is not a valid {name}"
+            if _CONTROL.search(value):
+                return f"a {name} cannot contain control characters other than tab, CR, LF"
             if dated and not _calendar_ok(value):
                 return f"{_shown(value)} is not a calendar date"
             if len(value) > 1048576:

@@ -108,6 +108,7 @@ VARIANTS = [
     ("Patient", "name", [{}], 400, "Patient.name[0]"),
     ("Patient", "name[0].given", [""], 400, "Patient.name[0].given[0]"),
     ("Patient", "name[0].given", [None], 400, "Patient.name[0].given[0]"),
+    ("Patient", "name[0].family", "Mül\u0000ler", 400, "Patient.name[0].family"),
     ("Patient", "gender", None, 400, "Patient.gender"),
     ("Patient", "meta", {}, 400, "Patient.meta"),
     ("Patient", "name[0]._given", [{"id": "a"}, None], 400, "Patient.name[0].given"),
