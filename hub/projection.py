@@ -25,6 +25,7 @@ from datetime import timezone
 from sqlalchemy import select
 
 from hub import cases as c
+from hub.fhirjson.strict import require_valid_outgoing
 from hub.mappings.agency_json import referral_to_agency_json
 from hub.mappings.case_bundle import case_to_fhir
 from hub.mappings.datatypes import local_ref
@@ -97,6 +98,7 @@ def project_case(uow, case: c.Case, partners: Mapping | None = None,
         content = merge_onto_previous(resource, before)
         if before is not None and strip_meta(content, None) == strip_meta(before, None):
             continue
+        require_valid_outgoing(content)  # nothing invalid is stored or queued for a partner
         stored = uow.resources.update(rtype, rid, content)
         written.append(Written(rtype, rid, stored.version_id))
         for partner in concerned:

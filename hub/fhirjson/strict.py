@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from hub.errors import Issue
+from hub.errors import Issue, ValidationFailed
 from hub.fhirjson.invariants import INVARIANTS
 from hub.fhirjson.tables import PRIMITIVES, RESOURCE_TYPES, STRUCTURES, Element, Structure
 from hub.fhirjson.xhtml import xhtml_problem
@@ -54,6 +54,21 @@ def check_resource(data: Any, path: str | None = None, *, nested: bool = True) -
     root = _Root(nested=nested)
     _resource(data, path, root, depth=0)
     return root.issues
+
+
+def require_valid_outgoing(resource: dict) -> None:
+    """Nothing invalid leaves the hub: a resource about to be stored and sent to a partner
+    must pass the strict pass, else the write that made it fails (422, each FHIR path named,
+    prefixed with the resource) and nothing is stored or queued."""
+    issues = check_resource(resource)
+    if not issues:
+        return
+    ref = f"{resource.get('resourceType')}/{resource.get('id')}"
+    for issue in issues:
+        issue.message = f"{ref}: {issue.message}"
+        issue.code = "business-rule" if issue.code in STRUCTURAL_CODES else issue.code
+    raise ValidationFailed(f"the write would send invalid FHIR ({ref}, {len(issues)} "
+                           "issue(s)); nothing was stored", issues=issues)
 
 
 def has_structural(issues: list[Issue]) -> bool:
@@ -310,4 +325,4 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-__all__ = ["STRUCTURAL_CODES", "check_resource", "has_structural"]
+__all__ = ["STRUCTURAL_CODES", "check_resource", "has_structural", "require_valid_outgoing"]

@@ -41,6 +41,7 @@ from typing import Any
 
 from hub import cases as c
 from hub.errors import BusinessRuleFailed, Conflict, NotFound, PreconditionFailed
+from hub.fhirjson.strict import require_valid_outgoing
 from hub.mappings import eligibility as elig
 from hub.mappings import pas
 from hub.mappings.coverage import upsert_decision
@@ -201,6 +202,7 @@ def request_eligibility(uow: UnitOfWork, case_id: str, funding_id: str, purposes
                                   f"{asked})", author=by))
     _bump(uow, case)
     _referenced(uow, [funding.payer, provider])
+    require_valid_outgoing(resource)
     stored = uow.resources.update("CoverageEligibilityRequest", resource["id"], resource)
     delivery = enqueue(uow.session, partner_id=partner.id,
                        resource_type="CoverageEligibilityRequest", resource_id=stored.id,
@@ -285,6 +287,7 @@ def request_prior_authorization(uow: UnitOfWork, case_id: str, funding_id: str,
                                         resources=_referenced(uow, [funding.payer, provider]))
     except MappingError as err:
         raise _mapping_failed(err) from None
+    require_valid_outgoing(bundle)
     claim = bundle["entry"][0]["resource"]
     stored = uow.resources.update("Claim", claim["id"], claim)
     for entry in bundle["entry"][1:]:  # the request's own parts (provider stand-in)

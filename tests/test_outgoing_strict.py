@@ -1,0 +1,73 @@
+"""Nothing invalid leaves: each resource is strictly validated before it is stored and queued
+for a partner; a failure refuses the whole write, names the FHIR path, and stores nothing."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from case_data import river
+from hub.cases import Code
+from hub.errors import ValidationFailed
+from hub.fhirstore.tables import resources as resources_table
+from hub.schemas import CaseSchema
+from hub.store.case_tables import cases as cases_table
+from hub.store.sync_tables import outbox
+from hub.store.uow import UnitOfWork
+
+HOSPITAL = "Organization/lakeside"
+
+
+@pytest.fixture
+def settings(settings, tmp_path):
+    partners = tmp_path / "partners.yaml"
+    partners.write_text(f"""
+partners:
+  - id: lakeside
+    kind: hospital
+    protocol: fhir
+    base_url: http://127.0.0.1:9/fhir
+    organization: {HOSPITAL}
+    auth: {{type: none}}
+    receives: [CarePlan, CareTeam]
+    poll_seconds: 900
+""")
+    settings.partners_file = str(partners)
+    return settings
+
+
+def _counts(app) -> tuple[int, int, int]:
+    with app.extensions["hub.db"].engine.connect() as conn:
+        return tuple(conn.execute(select(func.count()).select_from(t)).scalar_one()
+                     for t in (cases_table, resources_table, outbox))
+
+
+def _case(role_system: str):
+    body = river()
+    body["care_team"][0]["on_behalf_of"] = {"name": "Lakeside", "reference": HOSPITAL}
+    case = CaseSchema().load({**body, "id": "case-strict-1", "version": 1,
+                              "status": "intake", "opened_at": "2026-11-01T10:00:00Z"})
+    case.care_team[0].role = Code(role_system, "768832004")
+    return case
+
+
+def test_an_invalid_projection_refuses_the_write_and_stores_nothing(app):
+    db = app.extensions["hub.db"]
+    partners = app.extensions["hub.adapters"].partners
+    with pytest.raises(ValidationFailed) as exc:
+        with UnitOfWork(db, partners) as uow:
+            uow.add_case(_case("SNOMED CT"))  # past the case API's checks: a service bug
+            uow.commit()
+    paths = [i.path for i in exc.value.issues]
+    assert any(p.startswith("CareTeam.participant[0].role[0].coding[0].system") for p in paths)
+    assert exc.value.status == 422
+    assert _counts(app) == (0, 0, 0)
+
+
+def test_a_valid_projection_is_stored_and_queued(app):
+    db = app.extensions["hub.db"]
+    with UnitOfWork(db, app.extensions["hub.adapters"].partners) as uow:
+        uow.add_case(_case("http://snomed.info/sct"))
+        uow.commit()
+    stored_cases, stored_resources, queued = _counts(app)
+    assert stored_cases == 1 and stored_resources > 3 and queued >= 2
