@@ -80,8 +80,10 @@ class Generator:
                 if res["resourceType"] == "StructureDefinition" and \
                         res.get("derivation") != "constraint" and res["kind"] != "logical":
                     self.sds[res["name"]] = res
-        # the constraint profiles used as datatypes (SimpleQuantity, MoneyQuantity) are Quantity
-        self.schema = json.load(open(defs / "fhir.schema.json", encoding="utf-8"))["definitions"]
+        # (the constraint profiles used as datatypes, SimpleQuantity and MoneyQuantity, are
+        # Quantity: their element types say Quantity)
+        with open(defs / "fhir.schema.json", encoding="utf-8") as fh:
+            self.schema = json.load(fh)["definitions"]
         self.valuesets: dict[str, dict] = {}
         self.codesystems: dict[str, dict] = {}
         for name in ("valuesets.json", "v3-codesystems.json"):

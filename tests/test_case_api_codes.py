@@ -6,8 +6,8 @@ from datetime import date, timedelta
 
 import pytest
 import sqlalchemy as sa
-
 from case_data import minimal, river
+
 from hub.cases import Code
 from hub.mappings import code_checks
 from hub.mappings.codes import CASE_STATUS_SYSTEM

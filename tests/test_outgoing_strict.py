@@ -4,9 +4,9 @@ for a partner; a failure refuses the whole write, names the FHIR path, and store
 from __future__ import annotations
 
 import pytest
+from case_data import river
 from sqlalchemy import func, select
 
-from case_data import river
 from hub.cases import Code
 from hub.errors import ValidationFailed
 from hub.fhirstore.tables import resources as resources_table
@@ -53,11 +53,10 @@ def _case(role_system: str):
 
 def test_an_invalid_projection_refuses_the_write_and_stores_nothing(app):
     db = app.extensions["hub.db"]
-    partners = app.extensions["hub.adapters"].partners
-    with pytest.raises(ValidationFailed) as exc:
-        with UnitOfWork(db, partners) as uow:
-            uow.add_case(_case("SNOMED CT"))  # past the case API's checks: a service bug
-            uow.commit()
+    partners = app.extensions["hub.runtime"].partners
+    with pytest.raises(ValidationFailed) as exc, UnitOfWork(db, partners) as uow:
+        uow.add_case(_case("SNOMED CT"))  # past the case API's checks: a service bug
+        uow.commit()
     paths = [i.path for i in exc.value.issues]
     assert any(p.startswith("CareTeam.participant[0].role[0].coding[0].system") for p in paths)
     assert exc.value.status == 422
@@ -66,7 +65,7 @@ def test_an_invalid_projection_refuses_the_write_and_stores_nothing(app):
 
 def test_a_valid_projection_is_stored_and_queued(app):
     db = app.extensions["hub.db"]
-    with UnitOfWork(db, app.extensions["hub.adapters"].partners) as uow:
+    with UnitOfWork(db, app.extensions["hub.runtime"].partners) as uow:
         uow.add_case(_case("http://snomed.info/sct"))
         uow.commit()
     stored_cases, stored_resources, queued = _counts(app)

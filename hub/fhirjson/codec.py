@@ -13,8 +13,7 @@
 from __future__ import annotations
 
 import json
-from json.encoder import (_make_iterencode, encode_basestring_ascii,  # type: ignore[attr-defined]
-                          encode_basestring)
+from json.encoder import _make_iterencode, encode_basestring, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 
@@ -24,7 +23,7 @@ class FhirDecimal(float):
     __slots__ = ("text",)
     text: str
 
-    def __new__(cls, text: str) -> "FhirDecimal":
+    def __new__(cls, text: str) -> FhirDecimal:
         obj = super().__new__(cls, text)
         obj.text = text
         return obj

@@ -9,8 +9,9 @@ R4 expression (quoted above each function). Not checked: those needing ``resolve
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any, Callable, Iterable
+from typing import Any
 
 Found = Iterable[tuple[str, str, str]]
 UCUM = "http://unitsofmeasure.org"
@@ -170,7 +171,8 @@ def rng_2(obj: dict) -> Found:
         lv, hv = low.get("value"), high.get("value")
         same_unit = low.get("code") == high.get("code") and low.get("system") == \
             high.get("system")
-        if _number(lv) and _number(hv) and same_unit and lv > hv:
+        if isinstance(lv, (int, float)) and isinstance(hv, (int, float)) and \
+                not isinstance(lv, bool) and not isinstance(hv, bool) and same_unit and lv > hv:
             yield ("low is greater than high", ".low", "rng-2")
 
 

@@ -45,7 +45,7 @@ class _Root:
     issues: list[Issue] = field(default_factory=list)
     nested: bool = True  # walk resources inside (Bundle.entry.resource) or leave them
     local_refs: set[str] = field(default_factory=set)
-    contained: dict[str, str] = field(default_factory=dict)  # id -> resourceType
+    contained: dict[str, str | None] = field(default_factory=dict)  # id -> resourceType
 
 
 def check_resource(data: Any, path: str | None = None, *, nested: bool = True) -> list[Issue]:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from hub.fhirjson.codec import FhirDecimal
 
@@ -73,13 +74,15 @@ def _primitive_checker(name: str, json_kind: str, regex: str | None) -> Callable
             if type(value) in _NUMBER_TYPES:
                 return None
             return f"a decimal must be a JSON number, not {_shown(value)}"
-    elif low is not None:
+    elif low is not None and high is not None:
+        lowest, highest = low, high
+
         def check(value: Any) -> str | None:
             if type(value) is not int:
                 return f"an {name} must be a JSON number without fraction or exponent, " \
                        f"not {_shown(value)}"
-            if not low <= value <= high:
-                return f"{value} is out of the range of an {name} ({low}..{high})"
+            if not lowest <= value <= highest:
+                return f"{value} is out of the range of an {name} ({lowest}..{highest})"
             return None
     else:
         def check(value: Any) -> str | None:
@@ -159,5 +162,13 @@ def value_set(url: str) -> dict[str, frozenset[str]] | None:
     return {s: frozenset(c) for s, c in vs.items()} if vs else None
 
 
-__all__ = ["Element", "PRIMITIVES", "RESOURCE_TYPES", "STRUCTURES", "SUPPORTED", "Structure",
-           "code_system", "value_set"]
+__all__ = [
+    "PRIMITIVES",
+    "RESOURCE_TYPES",
+    "STRUCTURES",
+    "SUPPORTED",
+    "Element",
+    "Structure",
+    "code_system",
+    "value_set",
+]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from hub import cases as c
@@ -86,11 +86,11 @@ def code_problems(code: c.Code) -> dict[str, list[str]]:
 
 def problems(value: Any, today: date | None = None) -> dict[str, Any]:
     """Nested ``{field: {index: {field: [message]}}}`` of everything wrong in ``value``."""
-    latest_birth = today or (datetime.now(timezone.utc) + timedelta(hours=14)).date()
+    latest_birth = today or (datetime.now(UTC) + timedelta(hours=14)).date()
     return _walk(value, latest_birth) or {}
 
 
-def _walk(value: Any, latest_birth: date) -> dict | None:
+def _walk(value: Any, latest_birth: date) -> dict[Any, Any] | None:
     if isinstance(value, c.Code):
         return code_problems(value) or None
     if isinstance(value, c.Identifier):
@@ -98,22 +98,21 @@ def _walk(value: Any, latest_birth: date) -> dict | None:
             return {"system": [f"Not an absolute URI: {value.system[:60]!r}."]}
         return None
     if isinstance(value, (list, tuple)):
-        found = {i: sub for i, item in enumerate(value)
-                 if (sub := _walk(item, latest_birth))}
-        return found or None
+        items = {i: sub for i, item in enumerate(value) if (sub := _walk(item, latest_birth))}
+        return items or None
     if isinstance(value, dict):
-        found = {k: sub for k, item in value.items() if (sub := _walk(item, latest_birth))}
-        return found or None
+        keyed = {k: sub for k, item in value.items() if (sub := _walk(item, latest_birth))}
+        return keyed or None
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        found = {}
+        fields_found: dict[str, Any] = {}
         for f in dataclasses.fields(value):
             sub = _walk(getattr(value, f.name), latest_birth)
             if sub:
-                found[f.name] = sub
+                fields_found[f.name] = sub
         if isinstance(value, c.Patient) and value.birth_date is not None \
                 and value.birth_date > latest_birth:
-            found["birth_date"] = ["Must not be in the future."]
-        return found or None
+            fields_found["birth_date"] = ["Must not be in the future."]
+        return fields_found or None
     return None
 
 

@@ -11,7 +11,6 @@ import copy
 import json
 
 import pytest
-
 from fhirapi_helpers import patient
 
 FHIR_JSON = "application/fhir+json"
