@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from hub import cases as c
+from hub.clock import utcnow
 from hub.fhirjson.tables import code_system
 from hub.mappings import codes as terms
 
@@ -86,7 +87,7 @@ def code_problems(code: c.Code) -> dict[str, list[str]]:
 
 def problems(value: Any, today: date | None = None) -> dict[str, Any]:
     """Nested ``{field: {index: {field: [message]}}}`` of everything wrong in ``value``."""
-    latest_birth = today or (datetime.now(UTC) + timedelta(hours=14)).date()
+    latest_birth = today or (utcnow() + timedelta(hours=14)).date()
     return _walk(value, latest_birth) or {}
 
 
