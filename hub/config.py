@@ -38,6 +38,20 @@ class Settings:
     # paging of list endpoints
     page_size_default: int = 20
     page_size_max: int = 200
+    # limits on what one request may ask (hub.limits; answered 413/400 before any work)
+    max_body_bytes: int = 8 * 1024 * 1024
+    max_json_depth: int = 64
+    max_bundle_entries: int = 1000
+    max_batch_searches: int = 20
+    max_batch_results: int = 1000  # sum of the page sizes of a batch's searches
+    max_response_bytes: int = 32 * 1024 * 1024  # reads and searches
+    max_string_length: int = 1024 * 1024  # any string of a FHIR resource (attachments)
+    max_text_length: int = 10_000  # any string of a case-API body (summary, notes)
+    max_offset: int = 100_000  # _offset, offset
+    # response headers: browser origins allowed by CORS (space or comma separated)
+    cors_origins: str = ""
+    # outbound calls to URLs a client names (partner tests): allowed origins or hosts
+    outbound_allowlist: str = ""
     extra: dict = field(default_factory=dict)
 
     @classmethod

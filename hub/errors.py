@@ -83,6 +83,18 @@ class PreconditionFailed(HubError):
     status, code = 412, "conflict"
 
 
+class PayloadTooLarge(HubError):
+    """A request over a configured limit (body size, Bundle entries, batch work)."""
+
+    status, code = 413, "too-costly"
+
+
+class TooCostly(HubError):
+    """A request whose answer would exceed a configured limit (response size)."""
+
+    status, code = 400, "too-costly"
+
+
 class UnsupportedMediaType(HubError):
     status, code = 415, "not-supported"
 

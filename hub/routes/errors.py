@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import traceback
 
 from flask import Blueprint, Response, json, request
 from werkzeug.exceptions import HTTPException
@@ -19,7 +20,7 @@ _HTTP_CODES = {400: "structure", 401: "login", 403: "forbidden", 404: "not-found
 
 
 def _is_fhir() -> bool:
-    return request.path == "/fhir" or request.path.startswith("/fhir/")
+    return request.path == "/fhir" or request.path.startswith(("/fhir/", "/notifications/"))
 
 
 def render_error(err: HubError) -> Response:
@@ -50,9 +51,25 @@ def handle_http_error(err: HTTPException):
     return resp
 
 
+def _safe_trace(err: BaseException) -> str:
+    """Where ``err`` was raised (frames and source lines), without its message: database
+    errors quote rows and values (PostgreSQL's DETAIL), other messages may quote input."""
+    parts = []
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        code = getattr(getattr(err, "orig", None), "sqlstate", None) or getattr(
+            err, "sqlstate", None)
+        parts.append(f"{type(err).__module__}.{type(err).__name__}"
+                     + (f" (SQLSTATE {code})" if code else "") + "\n"
+                     + "".join(traceback.format_tb(err.__traceback__)))
+        err = err.__cause__ or err.__context__
+    return "\n caused by ".join(parts)
+
+
 @bp.app_errorhandler(Exception)
 def handle_unexpected(err: Exception):
-    # Log the type and traceback only: request bodies may hold patient data.
-    log.error("unhandled %s on %s %s", type(err).__name__, request.method, request.path,
-              exc_info=err)
+    # The type and the frames only: messages and request data may hold patient data.
+    log.error("unhandled %s on %s %s\n%s", type(err).__name__, request.method, request.path,
+              _safe_trace(err))
     return render_error(HubError("internal error"))
