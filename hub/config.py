@@ -21,8 +21,16 @@ class Settings:
     port: int = 8080
     # public base URL (token audience, absolute links); derived from host/port when empty
     base_url: str = ""
-    # security: HMAC key for access tokens; when empty one is generated and kept in the db
+    # security: access-token keys (hub.signing_keys): a JWKS file (mode 0600) or JWKS JSON;
+    # secret_key is one HS256 secret (signs when neither is set, else only verifies)
+    signing_key_file: str = ""
+    signing_keys: str = ""
     secret_key: str = ""
+    # failed token requests allowed per client id and per source address (Flask-Limiter
+    # rate strings), counted in memory or in Redis (redis://...) when a URL is given
+    token_failures_per_client: str = "10 per minute"
+    token_failures_per_address: str = "30 per minute"
+    ratelimit_storage_url: str = "memory://"
     token_lifetime_seconds: int = 300
     client_assertion_max_seconds: int = 300
     # partners and sync

@@ -15,12 +15,12 @@ import re
 import secrets
 import time
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import jwt
 
 from hub.errors import Forbidden, Unauthorized
 
-ACCESS_TOKEN_ALG = "HS256"
 #: Longest access-token lifetime the hub issues (SMART: expires_in should be <= 300).
 MAX_TOKEN_LIFETIME = 300
 #: Client-assertion algorithms (SMART Backend Services) and the key each needs: (kty, crv).
@@ -197,10 +197,29 @@ class Principal:
             raise Forbidden(f"scope does not allow '{perm}' on {resource}", path=None)
 
 
-def encode_access_token(secret: str, issuer: str, client_id: str, scope: str,
+class TokenKeys(Protocol):
+    """The hub's signing keys (``hub.signing_keys.KeyRing``): the newest signs, ``kid``
+    picks the one that verifies."""
+
+    def sign(self, claims: dict) -> str: ...
+
+    def for_token(self, header: dict) -> Any: ...  # .verify_key, .alg; None if unknown
+
+
+def _verification(keys: "TokenKeys | str", header: dict) -> tuple[Any, str] | None:
+    """(key, algorithm) that must verify a token with this header; a plain string is one
+    HS256 secret."""
+    if isinstance(keys, str):
+        return keys, "HS256"
+    key = keys.for_token(header)
+    return (key.verify_key, key.alg) if key is not None else None
+
+
+def encode_access_token(keys: "TokenKeys | str", issuer: str, client_id: str, scope: str,
                         organization: str | None, lifetime: int,
                         now: int | None = None) -> str:
-    """A signed (HS256) access token for ``client_id`` valid ``lifetime`` seconds."""
+    """An access token for ``client_id`` valid ``lifetime`` seconds, signed by the newest
+    key of ``keys`` (its ``kid`` in the header)."""
     issued = int(time.time()) if now is None else now
     claims = {
         "iss": issuer,
@@ -212,7 +231,9 @@ def encode_access_token(secret: str, issuer: str, client_id: str, scope: str,
     }
     if organization:
         claims["org"] = organization
-    return jwt.encode(claims, secret, algorithm=ACCESS_TOKEN_ALG)
+    if isinstance(keys, str):
+        return jwt.encode(claims, keys, algorithm="HS256")
+    return keys.sign(claims)
 
 
 def _invalid_token(message: str) -> Unauthorized:
@@ -228,18 +249,34 @@ def bearer_token(authorization: str | None) -> str:
     return token.strip()
 
 
-def principal_from_token(token: str, secret: str, issuer: str) -> Principal:
+def principal_from_token(token: str, keys: "TokenKeys | str", issuer: str,
+                         max_lifetime: int = MAX_TOKEN_LIFETIME,
+                         now: int | None = None) -> Principal:
     """The Principal of a valid access token of this hub, or Unauthorized saying why not.
 
+    The token's ``kid`` picks the key and the key fixes the algorithm; a token whose
+    lifetime (``exp - iat``) exceeds ``max_lifetime`` or issued in the future is refused.
     Whether the client is still active is the caller's check (it needs the database).
     """
     try:
-        claims = jwt.decode(token, secret, algorithms=[ACCESS_TOKEN_ALG], issuer=issuer,
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        raise _invalid_token("the access token is not valid") from None
+    verification = _verification(keys, header)
+    if verification is None or header.get("alg") != verification[1]:
+        raise _invalid_token("the access token is not valid")
+    try:
+        claims = jwt.decode(token, verification[0], algorithms=[verification[1]],
+                            issuer=issuer,
                             options={"require": ["exp", "iat", "iss", "sub", "scope"]})
     except jwt.ExpiredSignatureError:
         raise _invalid_token("the access token has expired") from None
     except jwt.PyJWTError:
         raise _invalid_token("the access token is not valid") from None
+    current = int(time.time()) if now is None else now
+    if not isinstance(claims["iat"], int) or not isinstance(claims["exp"], int) \
+            or claims["exp"] - claims["iat"] > max_lifetime or claims["iat"] > current + 60:
+        raise _invalid_token("the access token's lifetime is longer than this hub issues")
     try:
         scopes = parse_scopes(claims["scope"])
     except (ValueError, AttributeError):

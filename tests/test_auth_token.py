@@ -8,12 +8,13 @@ import jwt
 import pytest
 from flask import Blueprint
 from sqlalchemy import create_engine, select
+from sqlalchemy import inspect as sa_inspect
 from werkzeug.security import check_password_hash
 
 from hub import create_app
 from hub.config import Settings
-from hub.routes.guards import current_principal, require_scope, token_secret
-from hub.store.client_tables import clients, hub_key
+from hub.routes.guards import current_principal, require_scope
+from hub.store.client_tables import clients
 from hub.store.uow import UnitOfWork
 
 TOKEN_URL = "http://hub.test/auth/token"
@@ -292,43 +293,49 @@ def test_token_of_another_issuer_is_401(protected, client, register, settings):
     assert client.get("/probe/task", headers=bearer(token)).status_code == 401
 
 
-# --- the token key kept in the database ---------------------------------------------------
+# --- the token keys: never in the database (hub.signing_keys; issue 9 item 9) ------------
 
-def test_without_secret_key_all_apps_share_the_database_key(app, database_url):
+def test_without_configured_keys_sqlite_apps_share_a_generated_0600_key_file(tmp_path):
+    from hub.store.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    upgrade(url)
+
     def make():
-        return create_app(Settings(database_url=database_url, secret_key="",
+        return create_app(Settings(database_url=url, secret_key="",
                                    base_url="http://hub.test"), migrate=False)
 
     first, second = make(), make()
     try:
-        key = first.extensions["hub.token_secret"]
-        assert key and second.extensions["hub.token_secret"] == key
+        key_file = tmp_path / "hub.db.signing-keys.json"
+        assert key_file.stat().st_mode & 0o777 == 0o600
+        assert (tmp_path / "hub.db").stat().st_mode & 0o777 == 0o600
+        ring = first.extensions["hub.signing_keys"]
+        assert ring.signer.alg == "ES256"
+        assert second.extensions["hub.signing_keys"].signer.kid == ring.signer.kid
         with first.extensions["hub.db"].engine.connect() as conn:
-            assert conn.execute(select(hub_key.c.secret)).scalars().all() == [key]
+            tables = set(sa_inspect(conn).get_table_names())
+        assert "hub_key" not in tables
         with UnitOfWork(first.extensions["hub.db"]) as uow:
             registered, secret = uow.clients.create("shared", "system/*.read")
             uow.commit()
         token = token_request(first.test_client(), headers=basic(
             registered.client_id, secret)).get_json()["access_token"]
-        jwt.decode(token, key, algorithms=["HS256"])  # signed with the shared key
+        assert jwt.get_unverified_header(token)["kid"] == ring.signer.kid
+        jwks = second.test_client().get("/.well-known/jwks.json").get_json()
+        public = jwt.PyJWK(jwks["keys"][0]).key
+        jwt.decode(token, public, algorithms=["ES256"], issuer="http://hub.test")
     finally:
         first.extensions["hub.db"].dispose()
         second.extensions["hub.db"].dispose()
 
 
-def test_database_key_is_read_on_first_use_when_not_migrated_at_start(tmp_path):
-    from hub.store.migrate import upgrade
+def test_postgresql_without_configured_keys_refuses_to_start():
+    from hub.signing_keys import SigningKeyError
 
-    url = f"sqlite:///{tmp_path / 'late.db'}"
-    app = create_app(Settings(database_url=url, secret_key=""), migrate=False)
-    try:
-        assert app.extensions["hub.token_secret"] is None
-        upgrade(url)
-        with app.app_context():
-            key = token_secret()
-        assert key and app.extensions["hub.token_secret"] == key
-    finally:
-        app.extensions["hub.db"].dispose()
+    with pytest.raises(SigningKeyError, match="HUB_SIGNING_KEY_FILE"):
+        create_app(Settings(database_url="postgresql+psycopg://nobody@127.0.0.1:1/none",
+                            secret_key=""), migrate=False)
 
 
 # --- discovery and schema -----------------------------------------------------------------
@@ -354,7 +361,7 @@ def test_migration_matches_the_table_definitions(app):
 
     from hub.store.tables import metadata
 
-    mine = {"clients", "client_assertion_jtis", "hub_key"}
+    mine = {"clients", "client_assertion_jtis", "hub_key"}  # hub_key: dropped in both
 
     def touches_mine(diff):
         if isinstance(diff, list):
@@ -371,23 +378,22 @@ def test_migration_matches_the_table_definitions(app):
     assert [d for d in diffs if touches_mine(d)] == []
 
 
-def test_concurrent_first_use_agrees_on_one_key(app):
-    """Workers starting together race to create the key: all read the same one."""
+def test_concurrent_first_use_agrees_on_one_key(tmp_path):
+    """Workers starting together race to create the key file: all read the same key."""
     from concurrent.futures import ThreadPoolExecutor
     from threading import Barrier
 
-    from hub.store.client_repo import load_or_create_token_secret
+    from hub.signing_keys import load_keyring
 
-    db, barrier = app.extensions["hub.db"], Barrier(6)
+    barrier = Barrier(6)
 
     def start(_):
         barrier.wait()
-        with UnitOfWork(db) as uow:
-            return load_or_create_token_secret(uow.session)
+        return load_keyring(sqlite=True, sqlite_path=tmp_path / "race.db").signer.kid
 
     with ThreadPoolExecutor(6) as pool:
-        keys = set(pool.map(start, range(6)))
-    assert len(keys) == 1
+        kids = set(pool.map(start, range(6)))
+    assert len(kids) == 1
 
 
 def test_concurrent_replays_of_one_jti_let_one_through(app, register):

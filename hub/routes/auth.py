@@ -16,12 +16,14 @@ from urllib.parse import unquote_plus
 
 import jwt
 from flask import Blueprint, Flask, current_app, jsonify, request
-from sqlalchemy.exc import SQLAlchemyError
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 
 from hub.routes.guards import issue_access_token
 from hub.security import ASSERTION_ALGS, MAX_TOKEN_LIFETIME, assertion_key, grant_scopes
-from hub.store.client_repo import Client, check_unknown_secret, load_or_create_token_secret
-from hub.store.db import Database
+from hub.signing_keys import load_keyring
+from hub.store.client_repo import Client, check_unknown_secret
+from hub.store.db import Database, sqlite_file
 from hub.store.uow import UnitOfWork
 
 bp = Blueprint("auth", __name__)
@@ -229,7 +231,8 @@ def token():
         client = _authenticate_client(params)
         scope = _granted_scope(client, params.get("scope"))
     except OAuthError as err:
-        log.info("token request refused: %s", err.error)
+        log.info("token request refused for client %s: %s (%s)", _claimed_client_id(),
+                 err.error, err.description)
         return err.response()
     lifetime = min(_settings().token_lifetime_seconds, MAX_TOKEN_LIFETIME)
     access_token, expires_in = issue_access_token(client.client_id, scope,
@@ -260,23 +263,71 @@ def _client_active(db: Database, client_id: str) -> bool:
         return uow.clients.is_active(client_id)
 
 
-def _token_secret(db: Database) -> str:
-    with UnitOfWork(db) as uow:
-        return load_or_create_token_secret(uow.session)
+def _claimed_client_id() -> str:
+    """The client id a token request claims (Basic user, client_id, or the assertion's
+    iss), for the log: quoted and cut to 64 characters; never the secret."""
+    claimed = None
+    try:
+        basic = _basic_credentials()
+        claimed = basic[0] if basic else None
+    except OAuthError:
+        pass
+    claimed = claimed or request.form.get("client_id")
+    if not claimed and request.form.get("client_assertion"):
+        try:
+            claimed = jwt.decode(request.form["client_assertion"],
+                                 options={"verify_signature": False}).get("iss")
+        except jwt.PyJWTError:
+            claimed = None
+    return repr(str(claimed)[:64]) if claimed else "(none)"
+
+
+def _client_key() -> str:
+    """The rate-limit key of a token request: the client id it claims."""
+    return "client:" + _claimed_client_id()
+
+
+def _failed(response) -> bool:
+    return response.status_code in (400, 401)
+
+
+def _not_token_request() -> bool:
+    return request.path != TOKEN_PATH
+
+
+@bp.get("/.well-known/jwks.json")
+def jwks():
+    """The public keys of the hub's access tokens (ES256/RS256; HS256 keys never)."""
+    resp = jsonify(current_app.extensions["hub.signing_keys"].public_jwks())
+    resp.headers["Cache-Control"] = "public, max-age=300"
+    return resp
+
+
+def _limit_token_failures(app: Flask) -> Limiter:
+    """Failed token requests per claimed client id and per source address: past the
+    limit every request of that client or address is 429 with Retry-After until the
+    window ends. Only failures count (``deduct_when``); successes are never limited."""
+    settings = app.extensions["hub.settings"]
+    limiter = Limiter(get_remote_address, app=app, storage_uri=settings.ratelimit_storage_url,
+                      headers_enabled=True, retry_after="delta-seconds",
+                      strategy="moving-window")
+    limiter.limit(settings.token_failures_per_client, key_func=_client_key,
+                  deduct_when=_failed, exempt_when=_not_token_request,
+                  scope="token-client")(bp)
+    limiter.limit(settings.token_failures_per_address,
+                  key_func=lambda: "address:" + (get_remote_address() or "?"),
+                  deduct_when=_failed, exempt_when=_not_token_request,
+                  scope="token-address")(bp)
+    return limiter
 
 
 def init_app(app: Flask) -> None:
-    """Check clients on every request; share the token key through the database."""
+    """Check clients on every request; load the token keys; limit failed token requests."""
     db = app.extensions["hub.db"]
+    settings = app.extensions["hub.settings"]
     app.extensions["hub.client_active"] = functools.partial(_client_active, db)
-    if app.extensions["hub.settings"].secret_key:
-        app.extensions["hub.token_secret"] = app.extensions["hub.settings"].secret_key
-        return
-    loader = functools.partial(_token_secret, db)
-    app.extensions["hub.token_secret_loader"] = loader
-    try:
-        app.extensions["hub.token_secret"] = loader()
-    except SQLAlchemyError:
-        # Not migrated yet (PostgreSQL before `hub db upgrade`): read it on first use.
-        log.warning("access-token key not readable yet; it will be read on first use")
-        app.extensions["hub.token_secret"] = None
+    app.extensions["hub.signing_keys"] = load_keyring(
+        signing_key_file=settings.signing_key_file, signing_keys=settings.signing_keys,
+        secret_key=settings.secret_key, sqlite=db.is_sqlite,
+        sqlite_path=sqlite_file(settings.database_url))
+    app.extensions["hub.token_limiter"] = _limit_token_failures(app)

@@ -2,7 +2,7 @@
 
 The rules (scopes, tokens, principals) are pure, in ``hub.security``; this module reads
 them from the request and the app: the bearer token of ``Authorization``, the token
-secret and settings in ``app.extensions``, the caller kept in ``flask.g`` per request.
+keys and settings in ``app.extensions``, the caller kept in ``flask.g`` per request.
 """
 
 from __future__ import annotations
@@ -11,30 +11,28 @@ import functools
 
 from flask import current_app, g, request
 
-from hub.security import Principal, bearer_token, encode_access_token, principal_from_token, revoked_client
+from hub.security import (MAX_TOKEN_LIFETIME, Principal, bearer_token, encode_access_token,
+                          principal_from_token, revoked_client)
+from hub.signing_keys import KeyRing
 
 
-def token_secret() -> str:
-    """The HMAC key of access tokens: HUB_SECRET_KEY, or the key kept in the database.
+def signing_keys() -> KeyRing:
+    """The keys of the hub's access tokens (``hub.signing_keys``, loaded at start)."""
+    return current_app.extensions["hub.signing_keys"]
 
-    When the key could not be read at start (database not migrated yet), it is read on
-    first use through ``app.extensions["hub.token_secret_loader"]``.
-    """
-    secret = current_app.extensions.get("hub.token_secret")
-    if not secret:
-        loader = current_app.extensions.get("hub.token_secret_loader")
-        if loader is None:
-            raise RuntimeError("no access-token secret is configured")
-        secret = current_app.extensions["hub.token_secret"] = loader()
-    return secret
+
+def max_token_lifetime() -> int:
+    """The longest lifetime (exp - iat) of a token this hub issues and accepts."""
+    return min(current_app.extensions["hub.settings"].token_lifetime_seconds,
+               MAX_TOKEN_LIFETIME)
 
 
 def issue_access_token(client_id: str, scope: str, organization: str | None = None,
                        lifetime: int | None = None) -> tuple[str, int]:
     """A signed access token for ``client_id``; returns (token, expires_in seconds)."""
     settings = current_app.extensions["hub.settings"]
-    expires_in = lifetime or settings.token_lifetime_seconds
-    token = encode_access_token(token_secret(), settings.public_base_url, client_id, scope,
+    expires_in = min(lifetime or settings.token_lifetime_seconds, max_token_lifetime())
+    token = encode_access_token(signing_keys(), settings.public_base_url, client_id, scope,
                                 organization, expires_in)
     return token, expires_in
 
@@ -49,7 +47,8 @@ def authenticate() -> Principal:
     """The Principal of the bearer token of this request, or Unauthorized."""
     token = bearer_token(request.headers.get("Authorization"))
     settings = current_app.extensions["hub.settings"]
-    principal = principal_from_token(token, token_secret(), settings.public_base_url)
+    principal = principal_from_token(token, signing_keys(), settings.public_base_url,
+                                     max_token_lifetime())
     if not _client_is_active(principal.client_id):
         raise revoked_client()
     return principal

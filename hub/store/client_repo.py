@@ -1,4 +1,4 @@
-"""ClientRepository: registered API clients, the client-assertion replay guard, hub key.
+"""ClientRepository: registered API clients and the client-assertion replay guard.
 
 Client secrets are generated here, shown once to whoever creates the client, and stored
 only as a werkzeug password hash.
@@ -21,7 +21,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from hub.clock import utcnow
 from hub.security import validate_client_scope, validate_jwks
-from hub.store.client_tables import client_assertion_jtis, clients, hub_key
+from hub.store.client_tables import client_assertion_jtis, clients
 
 #: The secrets are 256-bit random strings, not passwords: a slow KDF adds no safety against
 #: guessing, only CPU cost on every token request (which an attacker can trigger), so a
@@ -183,19 +183,3 @@ class ClientRepository:
             delete(client_assertion_jtis).where(client_assertion_jtis.c.expires_at < now))
         return _insert_ignoring_conflict(self.session, client_assertion_jtis, {
             "client_id": client_id, "jti": jti, "expires_at": expires_at})
-
-
-def load_or_create_token_secret(session: Session) -> str:
-    """The hub's access-token key from ``hub_key``, created by the first process to ask.
-
-    Race-safe across processes: insert-if-absent on the single row, then read what won.
-    """
-    query = select(hub_key.c.secret).where(hub_key.c.id == 1)
-    secret = session.execute(query).scalar_one_or_none()
-    if secret is None:
-        _insert_ignoring_conflict(session, hub_key, {
-            "id": 1, "secret": secrets.token_urlsafe(48),
-            "created_at": utcnow()})
-        secret = session.execute(query).scalar_one()
-        session.commit()
-    return secret

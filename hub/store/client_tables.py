@@ -1,4 +1,5 @@
-"""Tables of API clients, used client-assertion ids and the hub's token-signing key.
+"""Tables of API clients and used client-assertion ids (token keys are not kept here:
+see hub.signing_keys).
 
 Times that only get compared (assertion expiry) are stored as integer epoch seconds so that
 SQLite and PostgreSQL behave the same; times shown to people are timezone-aware datetimes.
@@ -6,8 +7,7 @@ SQLite and PostgreSQL behave the same; times shown to people are timezone-aware 
 
 from __future__ import annotations
 
-from sqlalchemy import (BigInteger, CheckConstraint, Column, DateTime, ForeignKey, Integer,
-                        String, Table, Text)
+from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, String, Table, Text
 
 from hub.store.db import metadata
 
@@ -31,13 +31,4 @@ client_assertion_jtis = Table(
            primary_key=True),
     Column("jti", String(255), primary_key=True),
     Column("expires_at", BigInteger, nullable=False, index=True),
-)
-
-#: One row: the HMAC key of access tokens when HUB_SECRET_KEY is unset (shared by workers).
-hub_key = Table(
-    "hub_key", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=False),
-    Column("secret", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    CheckConstraint("id = 1", name="single_row"),
 )
