@@ -143,16 +143,25 @@ def new_es256_jwk() -> dict:
 
 
 def write_key_file(path: str | Path, jwks: dict, *, exclusive: bool = False) -> None:
-    """Write ``jwks`` to ``path`` with mode 0600 (atomically replacing it, unless
-    ``exclusive``: then FileExistsError if another process made it first)."""
+    """Write ``jwks`` to ``path`` with mode 0600, atomically: the file appears complete or
+    not at all. ``exclusive``: FileExistsError if another process made it first (the file
+    is published with a hard link, which fails when the name exists)."""
     path = Path(path)
     data = json.dumps(jwks, indent=2).encode()
-    target = path if exclusive else path.with_name(f".{path.name}.{secrets.token_hex(4)}")
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    if not exclusive:
-        os.replace(target, path)
+    staged = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if exclusive:
+            os.link(staged, path)
+        else:
+            os.replace(staged, path)
+    finally:
+        if staged.exists():
+            staged.unlink()
 
 
 def rotate_key_file(path: str | Path, keep: int = 3) -> str:
