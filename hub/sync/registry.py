@@ -15,6 +15,7 @@ from pathlib import Path
 from hub.adapters.agency_json import AgencyJsonClient
 from hub.adapters.errors import PartnerConfigError
 from hub.adapters.fhir_rest import FhirRestClient
+from hub.adapters.outbound import GuardedSession, OutboundPolicy
 from hub.adapters.smart_auth import ApiKeyAuth, ClientSecretAuth, NoAuth, SmartBackendAuth
 from hub.sync.partners import Partner, load_partners
 
@@ -67,15 +68,29 @@ def build_auth(partner: Partner, environ: Mapping[str, str] | None = None, *, se
     return NoAuth()
 
 
+def outbound_session(partner: Partner, environ: Mapping[str, str] | None = None):
+    """The partner's HTTP session: it reaches only the partner's configured URLs and the
+    origins of ``HUB_OUTBOUND_ALLOWLIST`` (no redirect or link elsewhere)."""
+    env = os.environ if environ is None else environ
+    try:
+        policy = OutboundPolicy.of([partner.base_url, partner.auth.token_url],
+                                   env.get("HUB_OUTBOUND_ALLOWLIST", ""))
+    except ValueError as exc:
+        raise PartnerConfigError(str(exc), partner=partner.id) from None
+    return GuardedSession(policy, partner.id)
+
+
 def build_adapter(partner: Partner, environ: Mapping[str, str] | None = None):
     """The protocol adapter configured for ``partner``."""
     if partner.protocol == "agency-json":
-        return AgencyJsonClient.from_partner(partner, environ)
+        return AgencyJsonClient.from_partner(partner, environ,
+                                             session=outbound_session(partner, environ))
     if partner.protocol != "fhir":
         raise PartnerConfigError(f"partner {partner.id}: protocol {partner.protocol} has no "
                                  f"adapter yet", partner=partner.id)
     client = FhirRestClient(partner.id, partner.base_url,
-                            timeout=(partner.timeouts.connect, partner.timeouts.read))
+                            timeout=(partner.timeouts.connect, partner.timeouts.read),
+                            session=outbound_session(partner, environ))
     # the token requests share the partner's session (one connection pool per partner)
     client.auth = build_auth(partner, environ, session=client.session)
     return client
