@@ -28,6 +28,12 @@ ASSERTION_ALGS = {"RS384": ("RSA", None), "ES384": ("EC", "P-384")}
 _PERM_ORDER = "cruds"
 _V1 = {"read": frozenset("rs"), "write": frozenset("cud"), "*": frozenset("cruds")}
 _SCOPE_RE = re.compile(r"^(system|user|patient)/([A-Za-z]+|\*)\.([a-z*]+)$")
+#: Hub resources that no wildcard covers: the outbox (``/admin``, payloads of every
+#: partner) needs ``system/Delivery.<perms>`` by name, never ``system/*.read``.
+EXPLICIT_ONLY = frozenset({"Delivery"})
+#: What a client bound to a partner Organization may never hold: the case API and the
+#: admin API span every partner's patients, and a wildcard would include them.
+NOT_FOR_BOUND_CLIENTS = frozenset({"*", "Case"}) | EXPLICIT_ONLY
 
 
 @dataclass(frozen=True)
@@ -50,9 +56,14 @@ class Scope:
             raise ValueError(f"not a SMART scope: {text!r}")
         return cls(context, resource, granted)
 
+    def covers(self, resource: str) -> bool:
+        """Whether this scope names ``resource`` (a wildcard names every FHIR type and
+        Case, never the EXPLICIT_ONLY hub resources)."""
+        return self.resource == resource or (self.resource == "*"
+                                             and resource not in EXPLICIT_ONLY)
+
     def allows(self, resource: str, perm: str) -> bool:
-        return self.context == "system" and self.resource in ("*", resource) \
-            and perm in self.perms
+        return self.context == "system" and self.covers(resource) and perm in self.perms
 
 
 def parse_scopes(text: str) -> list[Scope]:
@@ -80,13 +91,24 @@ def validate_client_scope(text: str) -> str:
     return " ".join(dict.fromkeys(text.split()))
 
 
+def validate_bound_client_scope(text: str) -> str:
+    """The scope of a client bound to a partner Organization, or ValueError: no wildcard,
+    no case scope, no delivery scope (they reach beyond the partner's compartment)."""
+    text = validate_client_scope(text)
+    for raw, scope in zip(text.split(), parse_scopes(text)):
+        if scope.resource in NOT_FOR_BOUND_CLIENTS:
+            raise ValueError(f"a client bound to an organization cannot hold {raw!r}: name "
+                             f"the FHIR resource types it needs (e.g. system/Task.rs)")
+    return text
+
+
 def _grant_one(requested: Scope, allowed: list[Scope]) -> list[Scope]:
     """The parts of one requested scope that the allowed scopes cover, per resource."""
     pieces: dict[str, frozenset[str]] = {}
     for allow in allowed:
         if allow.context != requested.context or requested.context != "system":
             continue
-        if allow.resource in ("*", requested.resource):
+        if allow.covers(requested.resource):
             resource = requested.resource
         elif requested.resource == "*":
             resource = allow.resource

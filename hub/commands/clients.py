@@ -8,6 +8,7 @@ import click
 
 from hub.commands.common import in_unit_of_work
 from hub.config import Settings
+from hub.security import validate_bound_client_scope
 
 
 def _read_jwks(path: str) -> dict:
@@ -44,7 +45,9 @@ def create(settings: Settings, name: str, scope: str, organization: str | None,
 
     def work(uow):
         try:
-            return uow.clients.create(name, scope, organization=organization, jwks=jwks)
+            bound_scope = validate_bound_client_scope(scope) if organization else scope
+            return uow.clients.create(name, bound_scope, organization=organization,
+                                      jwks=jwks)
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
 

@@ -7,8 +7,9 @@
   ``POST /admin/deliveries/retry?all_dead=true`` every dead one (``hub.sync.outbox.replay``;
   ``accept_remote_version=true`` after a human looked at a 412 conflict).
 
-Scopes: ``system/Delivery.rs`` to read, ``system/Delivery.u`` to replay. Clients bound to a
-partner Organization are refused: the outbox spans every partner.
+Scopes: ``system/Delivery.rs`` to read, ``system/Delivery.u`` to replay, named explicitly:
+no wildcard (``system/*.read``) covers Delivery. Clients bound to a partner Organization
+are refused (403): the outbox spans every partner.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from hub.errors import BadRequest, Conflict, Forbidden, NotFound
-from hub.routes.guards import current_principal, require_scope
+from hub.routes.guards import current_principal, refuse_bound_clients, require_scope
 from hub.sync import outbox
 from hub.store.sync_tables import OUTBOX_STATUSES
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+bp.before_request(refuse_bound_clients)
 _PRIVATE = ("payload", "response")
 _TRUE = ("1", "true", "yes")
 

@@ -24,12 +24,13 @@ from hub.schemas import (
     TransitionRequestSchema,
     case_input_schema,
 )
-from hub.routes.guards import require_scope
+from hub.routes.guards import refuse_bound_clients, require_scope
 from hub.store.case_repo import CaseFilter
 from hub.routes.case_input import caller_id, expected_version, load_body, write_case
 from hub.store.uow import UnitOfWork
 
 bp = Blueprint("cases", __name__, url_prefix="/api/cases")
+bp.before_request(refuse_bound_clients)
 _case_out = CaseSchema()
 
 

@@ -16,10 +16,11 @@ from hub.etag import weak_etag
 from hub.flows import insurer, insurer_status
 from hub.routes.case_input import caller_id, expected_version, load_body, write_case
 from hub.schemas import EligibilityRequestInputSchema, PriorAuthRequestInputSchema
-from hub.routes.guards import require_scope
+from hub.routes.guards import refuse_bound_clients, require_scope
 from hub.store.uow import UnitOfWork
 
 bp = Blueprint("coverage", __name__, url_prefix="/api/cases")
+bp.before_request(refuse_bound_clients)
 
 
 def _uow() -> UnitOfWork:

@@ -11,6 +11,7 @@ import functools
 
 from flask import current_app, g, request
 
+from hub.errors import Forbidden
 from hub.security import (MAX_TOKEN_LIFETIME, Principal, bearer_token, encode_access_token,
                           principal_from_token, revoked_client)
 from hub.signing_keys import KeyRing
@@ -81,3 +82,13 @@ def require_scope(resource: str, perm: str):
         return wrapped
 
     return decorator
+
+
+def refuse_bound_clients() -> None:
+    """Blueprint guard of the APIs that span every partner (``/api/cases``, ``/admin``):
+    401 without a token, 403 for a client bound to a partner Organization."""
+    if request.method == "OPTIONS":
+        return
+    if current_principal().organization:
+        raise Forbidden("clients bound to a partner organization cannot use this API; "
+                        "they use /fhir, where they see their compartment")
