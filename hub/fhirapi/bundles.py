@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl
 from hub.errors import BadRequest, HubError, Issue, MethodNotAllowed, PreconditionFailed
 from hub.fhirapi import interactions as ia
 from hub.clock import utcnow
+from hub.fhirapi.validation import check_type
 from hub.fhirstore.dates import instant
 from hub.fhirapi.search import search
 from hub.fhirapi.validation import validate_bundle
@@ -98,7 +99,11 @@ def _resolve_references(ctx: ia.Ctx, node, refmap: dict[str, str]) -> None:
 
 
 def _conditional_reference(ctx: ia.Ctx, value: str) -> str:
+    """The ``Type/id`` of the single match of a conditional reference. It is a search
+    whose answer (the id) the caller gets back: ``s`` and ``r`` on the target type."""
     rtype, _, qs = value.partition("?")
+    check_type(rtype)
+    ctx.require(rtype, "rs")
     matches = ia.find_conditional(ctx, rtype, parse_qsl(qs, keep_blank_values=True))
     if len(matches) != 1:
         raise PreconditionFailed(f"conditional reference {value} matches {len(matches)} "

@@ -48,8 +48,12 @@ class Ctx:
         return self.uow.resources
 
     def require(self, resource_type: str, perm: str) -> None:
-        """403 unless the caller's scopes grant ``perm`` on the type."""
-        self.principal.require(resource_type, perm)
+        """403 unless the caller's scopes grant each letter of ``perm`` on the type."""
+        for letter in perm:
+            self.principal.require(resource_type, letter)
+
+    def may(self, resource_type: str, perm: str) -> bool:
+        return self.principal.allows(resource_type, perm)
 
     @property
     def compartment(self) -> str | None:
@@ -111,9 +115,10 @@ def vread(ctx: Ctx, rtype: str, rid: str, vid: str) -> Result:
 
 
 def history(ctx: Ctx, rtype: str, rid: str | None, since, count: int, offset: int):
-    """(versions newest first, total) of a resource or of a type."""
+    """(versions newest first, total) of a resource or of a type. SMART: instance history
+    is ``r``; type history is ``s``, and the versions it returns are bodies: ``r`` too."""
     check_type(rtype)
-    ctx.require(rtype, "r")
+    ctx.require(rtype, "r" if rid is not None else "rs")
     if rid is not None and not (ctx.repo.exists_ever(rtype, rid) and ctx.visible(rtype, rid)):
         raise _not_found(rtype, rid)
     return ctx.repo.history(rtype, rid, since=since, count=count, offset=offset,
@@ -154,9 +159,13 @@ def _hooks(ctx: Ctx, interaction: str, before: dict | None, res: StoredResource)
 
 def create(ctx: Ctx, rtype: str, body: dict, if_none_exist: str | None = None,
            rid: str | None = None) -> Result:
-    """Create (201); with ``if_none_exist`` 200 and the match if one exists, 412 if many."""
+    """Create (201); with ``if_none_exist`` 200 and the match if one exists, 412 if many.
+
+    Scopes: ``c``; a conditional create is a search too (``s``), and the match is handed
+    back only to a caller that may read it (``r``): otherwise 200 without the resource.
+    """
     check_type(rtype)
-    ctx.require(rtype, "c")
+    ctx.require(rtype, "cs" if if_none_exist else "c")
     validate_resource(body, expected_type=rtype)
     if if_none_exist:
         items = parse_qsl(if_none_exist.split("?", 1)[-1], keep_blank_values=True)
@@ -164,6 +173,9 @@ def create(ctx: Ctx, rtype: str, body: dict, if_none_exist: str | None = None,
         if len(matches) > 1:
             raise PreconditionFailed(f"If-None-Exist matches more than one {rtype}")
         if matches:
+            if not ctx.may(rtype, "r"):
+                return Result(200, None, "an existing resource matched If-None-Exist; "
+                                         "nothing was created")
             return Result(200, matches[0], "an existing resource matched If-None-Exist")
         rid = rid or _new_id()
         _claim(ctx, rtype, items, rid)
@@ -188,7 +200,10 @@ def _claim(ctx: Ctx, rtype: str, items, rid: str) -> None:
 
 
 def update(ctx: Ctx, rtype: str, rid: str, body: dict, if_match: int | None) -> Result:
-    """Update (200) or create with the client's id (201); If-Match is optimistic locking."""
+    """Update (200) or create with the client's id (201); If-Match is optimistic locking.
+
+    Scopes: ``u``; creating through PUT (no live version) needs ``c`` as well.
+    """
     check_type(rtype)
     ctx.require(rtype, "u")
     if not valid_id(rid):
@@ -199,6 +214,8 @@ def update(ctx: Ctx, rtype: str, rid: str, body: dict, if_match: int | None) -> 
         raise _not_found(rtype, rid)
     before = prev.content if prev is not None and not prev.deleted else None
     live = before is not None
+    if not live:
+        ctx.require(rtype, "c")
     if if_match is not None and (prev is None or prev.version_id != if_match):
         raise PreconditionFailed(
             f"If-Match version {if_match} is not the current version of {rtype}/{rid}",
@@ -221,9 +238,10 @@ def update(ctx: Ctx, rtype: str, rid: str, body: dict, if_match: int | None) -> 
 
 def conditional_update(ctx: Ctx, rtype: str, items: list[tuple[str, str]], body: dict,
                        if_match: int | None) -> Result:
-    """``PUT Type?query``: update the single match, create if none, 412 if many."""
+    """``PUT Type?query``: update the single match, create if none, 412 if many.
+    Scopes: ``u`` and ``s`` (the query), ``c`` when nothing matches."""
     check_type(rtype)
-    ctx.require(rtype, "u")
+    ctx.require(rtype, "us")
     matches = find_conditional(ctx, rtype, items)
     if len(matches) > 1:
         raise PreconditionFailed(f"the conditional update matches more than one {rtype}")
@@ -262,9 +280,9 @@ def delete(ctx: Ctx, rtype: str, rid: str) -> Result:
 
 def conditional_delete(ctx: Ctx, rtype: str, items: list[tuple[str, str]]) -> Result:
     """``DELETE Type?query`` (R4 conditional delete, single): no match or one match is an
-    ordinary delete (204), several matches 412."""
+    ordinary delete (204), several matches 412. Scopes: ``d`` and ``s`` (the query)."""
     check_type(rtype)
-    ctx.require(rtype, "d")
+    ctx.require(rtype, "ds")
     matches = find_conditional(ctx, rtype, items)
     if len(matches) > 1:
         raise PreconditionFailed(f"the conditional delete matches more than one {rtype}")

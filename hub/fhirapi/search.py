@@ -97,13 +97,19 @@ def search(ctx: Ctx, rtype: str, items: list[tuple[str, str]], *, base: str,
     bundle = _bundle("searchset")
     repo = ctx.repo
     total = None
-    if q.total != "none" or q.summary == "count" or q.count == 0:
+    # SMART: searching is ``s``, the bodies of the matches are reads (``r``): without
+    # ``r`` the matches are counted, not returned (a scope is a ceiling: 200, left out)
+    readable = ctx.principal.allows(rtype, "r")
+    if not readable:
+        q.warnings.append(f"the scope allows searching {rtype} (s) but not reading it "
+                          f"(r): the matches are counted, not returned")
+    if q.total != "none" or q.summary == "count" or q.count == 0 or not readable:
         total = repo.count(q)
         bundle["total"] = total
     links = [{"relation": "self",
               "url": f"{base}/{rtype}?{q.link_query(q.offset, q.cursor)}"}]
     entries: list[dict] = []
-    if q.summary != "count" and q.count > 0:
+    if q.summary != "count" and q.count > 0 and readable:
         found = repo.page(q)
         page = found.resources
         entries = [_entry(base, r, "match", q) for r in page]

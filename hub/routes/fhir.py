@@ -19,8 +19,9 @@ from hub.fhirapi import interactions as ia
 from hub.fhirapi.capability import capability_statement
 from hub.fhirapi.interactions import Ctx
 from hub.fhirapi.search import history_bundle, search
-from hub.routes.fhir_http import (base_url, check_format, fhir_response, if_match, json_body,
-                                  prefer, runner, version_headers, write_response)
+from hub.routes.fhir_http import (base_url, check_format, fhir_response, if_match,
+                                  information_outcome, json_body, prefer, runner,
+                                  version_headers, write_response)
 from hub.routes.guards import current_principal
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
@@ -101,6 +102,8 @@ def create(rtype: str):
     body = json_body()
     if_none_exist = request.headers.get("If-None-Exist")
     result = run_write(lambda ctx: ia.create(ctx, rtype, body, if_none_exist))
+    if result.resource is None:  # a match the caller may not read: no body, no Location
+        return fhir_response(information_outcome(result.message), result.status)
     return write_response(result.resource, result.status, result.message)
 
 
