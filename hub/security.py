@@ -228,7 +228,7 @@ class TokenKeys(Protocol):
     def for_token(self, header: dict) -> Any: ...  # .verify_key, .alg; None if unknown
 
 
-def _verification(keys: "TokenKeys | str", header: dict) -> tuple[Any, str] | None:
+def _verification(keys: TokenKeys | str, header: dict) -> tuple[Any, str] | None:
     """(key, algorithm) that must verify a token with this header; a plain string is one
     HS256 secret."""
     if isinstance(keys, str):
@@ -237,7 +237,7 @@ def _verification(keys: "TokenKeys | str", header: dict) -> tuple[Any, str] | No
     return (key.verify_key, key.alg) if key is not None else None
 
 
-def encode_access_token(keys: "TokenKeys | str", issuer: str, client_id: str, scope: str,
+def encode_access_token(keys: TokenKeys | str, issuer: str, client_id: str, scope: str,
                         organization: str | None, lifetime: int,
                         now: int | None = None) -> str:
     """An access token for ``client_id`` valid ``lifetime`` seconds, signed by the newest
@@ -271,7 +271,7 @@ def bearer_token(authorization: str | None) -> str:
     return token.strip()
 
 
-def principal_from_token(token: str, keys: "TokenKeys | str", issuer: str,
+def principal_from_token(token: str, keys: TokenKeys | str, issuer: str,
                          max_lifetime: int = MAX_TOKEN_LIFETIME,
                          now: int | None = None) -> Principal:
     """The Principal of a valid access token of this hub, or Unauthorized saying why not.

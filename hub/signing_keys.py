@@ -17,13 +17,15 @@ published at ``/.well-known/jwks.json``; or HS256 (``kty: oct``, >= 32 bytes), n
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import stat
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -41,11 +43,11 @@ class SigningKeyError(ValueError):
 class SigningKey:
     kid: str
     alg: str
-    key: object  # HMAC secret (bytes) or a private key object
+    key: Any  # HMAC secret (bytes) or a private key object
     public_jwk: dict | None = None  # asymmetric keys only
 
     @property
-    def verify_key(self):
+    def verify_key(self) -> Any:
         return self.key if self.alg == "HS256" else self.key.public_key()
 
 
@@ -84,7 +86,7 @@ def key_from_jwk(jwk: dict) -> SigningKey:
     if not isinstance(jwk, dict) or not isinstance(jwk.get("kid"), str) or not jwk["kid"]:
         raise SigningKeyError("every signing key needs a 'kid'")
     kid, kty = jwk["kid"], jwk.get("kty")
-    alg = _ALGS.get((kty, jwk.get("crv")))
+    alg = _ALGS.get((str(kty), jwk.get("crv")))
     if alg is None or jwk.get("alg", alg) != alg:
         raise SigningKeyError(f"signing key {kid!r}: use ES256 (EC P-256), RS256 or HS256 (oct)")
     if alg == "HS256":
@@ -137,7 +139,7 @@ def new_es256_jwk() -> dict:
     """A fresh private ES256 JWK with a dated ``kid``."""
     private = ec.generate_private_key(ec.SECP256R1())
     jwk = ECAlgorithm.to_jwk(private, as_dict=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     jwk.update(kid=f"es256-{stamp}-{secrets.token_hex(3)}", alg="ES256", use="sig")
     return jwk
 
@@ -178,10 +180,9 @@ def rotate_key_file(path: str | Path, keep: int = 3) -> str:
 
 def _generated_beside(db_file: Path) -> tuple[SigningKey, ...]:
     path = db_file.with_name(db_file.name + ".signing-keys.json")
-    try:
+    # another process of this hub may have made it first: then use theirs
+    with contextlib.suppress(FileExistsError):
         write_key_file(path, {"keys": [new_es256_jwk()]}, exclusive=True)
-    except FileExistsError:
-        pass  # another process of this hub made it: use theirs
     return read_key_file(path)
 
 

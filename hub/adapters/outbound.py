@@ -61,7 +61,7 @@ class OutboundPolicy:
         self.origins = frozenset(origins)
 
     @classmethod
-    def of(cls, urls: Iterable[str | None], allowlist: str = "") -> "OutboundPolicy":
+    def of(cls, urls: Iterable[str | None], allowlist: str = "") -> OutboundPolicy:
         """The origins of ``urls`` (configured partner URLs) and of the allowlist text."""
         found = {origin_of(u) for u in urls if u}
         return cls({o for o in found if o} | parse_allowlist(allowlist))

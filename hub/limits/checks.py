@@ -91,10 +91,10 @@ def check_strings(data, root: str, max_length: int, api: str = "fhir") -> Proble
                 problem = _string_problem(k, path, None, 256, api)
                 if problem:
                     return Problem(f"a key of {problem.message}", problem.path)
-                stack.append((v, path + (k,), k))
+                stack.append((v, (*path, k), k))
         elif isinstance(node, list):
             for i, v in enumerate(node):
-                stack.append((v, path + (i,), key))
+                stack.append((v, (*path, i), key))
     return None
 
 

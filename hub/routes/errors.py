@@ -51,11 +51,12 @@ def handle_http_error(err: HTTPException):
     return resp
 
 
-def _safe_trace(err: BaseException) -> str:
+def _safe_trace(first: BaseException) -> str:
     """Where ``err`` was raised (frames and source lines), without its message: database
     errors quote rows and values (PostgreSQL's DETAIL), other messages may quote input."""
-    parts = []
-    seen = set()
+    parts: list[str] = []
+    seen: set[int] = set()
+    err: BaseException | None = first
     while err is not None and id(err) not in seen:
         seen.add(id(err))
         code = getattr(getattr(err, "orig", None), "sqlstate", None) or getattr(

@@ -12,8 +12,14 @@ import functools
 from flask import current_app, g, request
 
 from hub.errors import Forbidden
-from hub.security import (MAX_TOKEN_LIFETIME, Principal, bearer_token, encode_access_token,
-                          principal_from_token, revoked_client)
+from hub.security import (
+    MAX_TOKEN_LIFETIME,
+    Principal,
+    bearer_token,
+    encode_access_token,
+    principal_from_token,
+    revoked_client,
+)
 from hub.signing_keys import KeyRing
 
 

@@ -16,8 +16,14 @@ import re
 from flask import Flask, current_app, g, request
 
 from hub.errors import BadRequest, HubError, Issue, NotFound, PayloadTooLarge, TooCostly
-from hub.limits.checks import (INT4_MAX, check_bundle, check_integer_param, check_strings,
-                               nesting_depth_exceeds, only_reads)
+from hub.limits.checks import (
+    INT4_MAX,
+    check_bundle,
+    check_integer_param,
+    check_strings,
+    nesting_depth_exceeds,
+    only_reads,
+)
 from hub.routes.errors import render_error
 
 _VERSION_PATH = re.compile(r"/_history/(\d+)/?$")
@@ -78,9 +84,9 @@ def _check_body() -> None:
     except (ValueError, RecursionError):
         return  # the endpoint answers its own 400 for malformed JSON
     api = "case" if request.path.startswith("/api/") else "fhir"
-    root = "" if api == "case" else (data.get("resourceType") if isinstance(data, dict)
-                                     and isinstance(data.get("resourceType"), str)
-                                     and data["resourceType"].isalpha() else "$")
+    rtype = data.get("resourceType") if isinstance(data, dict) else None
+    fhir_root = rtype if isinstance(rtype, str) and rtype.isalpha() else "$"
+    root = "" if api == "case" else fhir_root
     limit = settings.max_text_length if api == "case" else settings.max_string_length
     problem = check_strings(data, root, limit, api)
     if problem:

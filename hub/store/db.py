@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -40,10 +41,8 @@ def sqlite_file(url: str) -> Path | None:
 def create_private_file(path: Path) -> None:
     """Create ``path`` readable and writable by its owner only (0600) unless it exists;
     SQLite gives its -wal and -shm files the mode of the database file."""
-    try:
+    with contextlib.suppress(FileExistsError):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    except FileExistsError:
-        pass
 
 
 def make_engine(url: str) -> Engine:

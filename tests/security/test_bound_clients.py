@@ -8,10 +8,10 @@ from __future__ import annotations
 import base64
 
 import pytest
+from case_data import minimal
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from case_data import minimal
 from hub.cli import main
 from hub.store.case_tables import cases
 from hub.store.uow import UnitOfWork

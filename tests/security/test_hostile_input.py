@@ -10,12 +10,12 @@ import json
 import socket
 
 import pytest
+from case_data import minimal
+from loopback import LoopbackServer
 from sqlalchemy import func, select
 
-from case_data import minimal
 from hub.fhirstore.tables import resources
 from hub.store.case_tables import cases
-from loopback import LoopbackServer
 
 FHIR = "application/fhir+json"
 
@@ -151,7 +151,7 @@ def test_the_worklist_page_is_bounded(make_app, auth_headers):
     small = make_app(max_response_bytes=2000)
     hdr = auth_headers("system/*.cruds system/Case.cruds")
     client = small.test_client()
-    for i in range(5):
+    for _ in range(5):
         assert client.post("/api/cases", json=minimal(
             assessment={"summary": "s" * 900}), headers=hdr).status_code == 201
     _problem(client.get("/api/cases?limit=5", headers=hdr), 400)

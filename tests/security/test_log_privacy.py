@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
+from case_data import minimal
 from flask import Blueprint
 
-from case_data import minimal
 from hub.fhirstore.tables import resources
 
 FHIR = "application/fhir+json"
@@ -31,7 +31,7 @@ def _failing_write_app(app):
     @bp.post("/test-only/failing-write")
     def failing_write():
         row = {"res_type": "Patient", "res_id": "dup", "version_id": 1, "deleted": False,
-               "last_updated": datetime.now(timezone.utc),
+               "last_updated": datetime.now(UTC),
                "content": json.dumps({"name": FAMILY, "mrn": MRN, "member": MEMBER,
                                       "birthDate": BIRTH})}
         with app.extensions["hub.db"].engine.begin() as conn:
@@ -120,7 +120,6 @@ def test_hostile_input_with_patient_data_leaves_none_in_the_log(client, auth_hea
 def test_engine_hides_statement_parameters(app):
     engine = app.extensions["hub.db"].engine
     assert engine.hide_parameters is True
-    with pytest.raises(sa.exc.DBAPIError) as caught:
-        with engine.begin() as conn:
-            conn.execute(sa.text("SELECT CAST(:v AS INTEGER) + nosuchcolumn"), {"v": MRN})
+    with pytest.raises(sa.exc.DBAPIError) as caught, engine.begin() as conn:
+        conn.execute(sa.text("SELECT CAST(:v AS INTEGER) + nosuchcolumn"), {"v": MRN})
     assert MRN not in str(caught.value)

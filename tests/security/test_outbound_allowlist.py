@@ -10,12 +10,12 @@ checked against the same list.
 from __future__ import annotations
 
 import pytest
+from loopback import LoopbackServer
 from werkzeug.wrappers import Request, Response
 
 from hub.adapters.outbound import OutboundPolicy, OutboundRefused, parse_allowlist
 from hub.sync.partners import parse_partners
 from hub.sync.registry import build_adapter
-from loopback import LoopbackServer
 
 
 class Recorder:
