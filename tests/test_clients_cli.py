@@ -35,8 +35,10 @@ def get_token(client, client_id, secret, scope=None):
 
 
 def test_create_prints_id_and_secret_once(hub, client, app):
+    # unbound: a client bound to an organization may not hold Case or wildcard scopes
+    # (issue 9 item 2, tests/security/test_bound_clients.py)
     result = hub("clients", "create", "St Mary's EHR", "--scope",
-                 "system/Case.cruds system/*.read", "--organization", "Organization/st-marys")
+                 "system/Case.cruds system/*.read")
     assert result.exit_code == 0, result.output
     lines = dict(line.split(": ", 1) for line in result.stdout.splitlines())
     client_id, secret = lines["client_id"], lines["client_secret"]
@@ -46,7 +48,7 @@ def test_create_prints_id_and_secret_once(hub, client, app):
     with UnitOfWork(app.extensions["hub.db"]) as uow:
         stored = uow.clients.get(client_id)
     assert (stored.name, stored.scope, stored.organization) == (
-        "St Mary's EHR", "system/Case.cruds system/*.read", "Organization/st-marys")
+        "St Mary's EHR", "system/Case.cruds system/*.read", None)
     assert secret not in (stored.secret_hash or "")
 
 

@@ -9,6 +9,7 @@ import click
 from hub.commands.common import in_unit_of_work
 from hub.config import Settings
 from hub.security import validate_bound_client_scope
+from hub.store.client_repo import validate_organization
 
 
 def _read_jwks(path: str) -> dict:
@@ -45,7 +46,9 @@ def create(settings: Settings, name: str, scope: str, organization: str | None,
 
     def work(uow):
         try:
-            bound_scope = validate_bound_client_scope(scope) if organization else scope
+            # the organization's form first, then what a bound client may hold
+            bound = validate_organization(organization) is not None
+            bound_scope = validate_bound_client_scope(scope) if bound else scope
             return uow.clients.create(name, bound_scope, organization=organization,
                                       jwks=jwks)
         except ValueError as exc:
