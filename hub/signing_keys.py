@@ -23,13 +23,14 @@ import os
 import secrets
 import stat
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
+from hub.clock import utcnow
 
 _ALGS = {("EC", "P-256"): "ES256", ("RSA", None): "RS256", ("oct", None): "HS256"}
 LEGACY_KID = "hub-secret"
@@ -139,7 +140,7 @@ def new_es256_jwk() -> dict:
     """A fresh private ES256 JWK with a dated ``kid``."""
     private = ec.generate_private_key(ec.SECP256R1())
     jwk = ECAlgorithm.to_jwk(private, as_dict=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    stamp = utcnow().strftime("%Y%m%dT%H%M%S")
     jwk.update(kid=f"es256-{stamp}-{secrets.token_hex(3)}", alg="ES256", use="sig")
     return jwk
 
