@@ -6,6 +6,7 @@ PostgreSQL); by default a SQLite file in a temporary directory.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import pytest
@@ -93,3 +94,20 @@ def auth_headers(app, client):
         return {"Authorization": f"Bearer {tokens[scope, organization]}"}
 
     return make
+
+
+@pytest.fixture
+def make_app(settings):
+    """Factory: an app on the test database with ``settings`` changed by ``overrides``
+    (the security tests use small limits so that their probes stay cheap)."""
+    made = []
+
+    def make(**overrides):
+        made_app = create_app(dataclasses.replace(settings, **overrides), migrate=False)
+        made_app.config["TESTING"] = True
+        made.append(made_app)
+        return made_app
+
+    yield make
+    for made_app in made:
+        made_app.extensions["hub.db"].dispose()
