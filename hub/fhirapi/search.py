@@ -189,6 +189,8 @@ def history_bundle(ctx: Ctx, rtype: str, rid: str | None, args, *, base: str) ->
             method, status = "DELETE", "204 No Content"
         elif v.version_id == 1:  # created by POST, or by PUT with the client's id
             method, status = v.method or "POST", "201 Created"
+        elif v.created:  # a PUT after a delete creates the resource again
+            method, status = "PUT", "201 Created"
         else:
             method, status = "PUT", "200 OK"
         entry = {"fullUrl": f"{base}/{url}"}

@@ -55,6 +55,7 @@ class StoredResource:
     deleted: bool
     content: dict | None
     method: str | None = None  # POST, PUT or DELETE: how the version was written
+    created: bool | None = None  # (history) whether it created the resource (or re-created)
 
     @property
     def etag(self) -> str:
@@ -235,10 +236,17 @@ class ResourceRepository:
         if compartment:
             conds.append(compartment_condition(rtype, compartment, R.c.res_id))
         total = self.session.execute(select(func.count()).where(*conds)).scalar_one()
-        rows = self.session.execute(select(R).where(*conds).order_by(
-            R.c.last_updated.desc(), R.c.res_id, R.c.version_id.desc()
-        ).offset(offset).limit(count)).all()
-        return [_row(rtype, r) for r in rows], total
+        before = R.alias("r_before")
+        previous_deleted = select(before.c.deleted).where(
+            before.c.res_type == R.c.res_type, before.c.res_id == R.c.res_id,
+            before.c.version_id == R.c.version_id - 1).scalar_subquery()
+        rows = self.session.execute(select(R, previous_deleted.label("after_delete")).where(
+            *conds).order_by(R.c.last_updated.desc(), R.c.res_id, R.c.version_id.desc()
+                             ).offset(offset).limit(count)).all()
+        versions = [_row(rtype, r) for r in rows]
+        for version, row in zip(versions, rows):
+            version.created = version.version_id == 1 or bool(row.after_delete)
+        return versions, total
 
     # --- search ---------------------------------------------------------------------------
 

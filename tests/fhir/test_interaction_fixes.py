@@ -44,6 +44,13 @@ def test_history_shows_a_put_create_as_put(fhir):
                                           "200 OK")
     assert requests[(posted["id"], "1")] == ({"method": "POST", "url": "Organization"},
                                              "201 Created")
+    # a PUT after a delete creates the resource again: 201
+    assert fhir.delete("/fhir/Organization/org-put").status_code == 204
+    fhir.put("/fhir/Organization/org-put", {**organization("Back"), "id": "org-put"})
+    hist = fhir.get("/fhir/Organization/org-put/_history").get_json()
+    assert [(e["request"]["method"], e["response"]["status"]) for e in hist["entry"]] == [
+        ("PUT", "201 Created"), ("DELETE", "204 No Content"), ("PUT", "200 OK"),
+        ("PUT", "201 Created")]
 
 
 @pytest.mark.parametrize("kind", ["transaction", "batch"])
