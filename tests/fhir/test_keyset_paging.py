@@ -86,11 +86,10 @@ def test_previous_links_walk_back_over_the_same_pages(fhir):
 
 def test_a_concurrent_writer_while_paging(fhir, client, auth_headers):
     """A writer thread creates and updates rows the whole time the search pages."""
-    from conftest import FhirClient
-
     initial = [fhir.put(f"/fhir/Patient/c{i:02d}", {**patient(), "id": f"c{i:02d}"}
                         ).get_json()["id"] for i in range(60)]
-    writer = FhirClient(client.application.test_client(), auth_headers(), [])
+    # a second client of the same app, like the ``fhir`` fixture's, for the writer thread
+    writer = type(fhir)(client.application.test_client(), auth_headers(), [])
     stop = threading.Event()
     errors: list[str] = []
 
