@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import calendar
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 MIN_DATE = datetime(1, 1, 1)
 MAX_DATE = datetime(9999, 12, 31, 23, 59, 59, 999999)
@@ -58,7 +59,7 @@ def date_range(text: str) -> tuple[datetime, datetime]:
     return low, low + span - timedelta(microseconds=1)
 
 
-def period_range(period: dict) -> tuple[datetime, datetime]:
+def period_range(period: dict[str, Any]) -> tuple[datetime, datetime]:
     """The range of a FHIR Period; an open end is unbounded."""
     low = date_range(period["start"])[0] if period.get("start") else MIN_DATE
     high = date_range(period["end"])[1] if period.get("end") else MAX_DATE
@@ -68,5 +69,5 @@ def period_range(period: dict) -> tuple[datetime, datetime]:
 def instant(value: datetime) -> str:
     """A datetime (aware, or naive UTC as the store keeps them) as a FHIR instant."""
     if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        value = value.astimezone(UTC).replace(tzinfo=None)
     return value.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"

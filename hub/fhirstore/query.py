@@ -10,8 +10,10 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlencode
 
 from hub.errors import BadRequest, Issue
@@ -66,7 +68,7 @@ class Criterion:
     name: str
     kind: str  # token | reference | date | string | number | _id | _lastUpdated | chain
     modifier: str | None
-    values: list
+    values: list[Any]
     param: SearchParam | None = None
 
 
@@ -188,7 +190,7 @@ def parse_reference(text: str, type_modifier: str | None,
     return RefValue(type_modifier or rtype, rid)
 
 
-def _parse_value(kind: str, modifier: str | None, text: str, local_base: str | None):
+def _parse_value(kind: str, modifier: str | None, text: str, local_base: str | None) -> Any:
     if modifier == "missing":
         if text not in ("true", "false"):
             raise BadRequest(":missing takes true or false")
@@ -281,8 +283,8 @@ def _criterion(rtype: str, key: str, raw: str, local_base: str | None,
     None if it has no value). A chain (``subject:Patient.name``) parses its tail as a
     parameter of each target type."""
     head, dot, tail = key.partition(".")
-    name, _, modifier = head.partition(":")
-    modifier = modifier or None
+    name, _, given = head.partition(":")
+    modifier = given or None
     params = params_for(rtype)
     if dot:
         return _chain(rtype, params.get(name), name, modifier, tail, raw, local_base, depth)
@@ -293,7 +295,7 @@ def _criterion(rtype: str, key: str, raw: str, local_base: str | None,
     elif name in params:
         sp = params[name]
         kind = sp.type
-        if modifier not in _MODIFIERS[kind]:
+        if modifier is not None and modifier not in _MODIFIERS[kind]:  # None: every kind
             if kind != "reference" or not modifier[:1].isupper():
                 raise _bad(f"modifier :{modifier} is not supported on {name}")
             _type_modifier(sp, modifier, known_only=False)
@@ -351,8 +353,8 @@ def _chain(rtype: str, sp: SearchParam | None, name: str, modifier: str | None, 
     return Criterion(name, "chain", None, values, sp)
 
 
-def _result_param(q: SearchQuery, name: str, modifier, raw: str, max_count: int,
-                  unknown) -> None:
+def _result_param(q: SearchQuery, name: str, modifier: str | None, raw: str, max_count: int,
+                  unknown: Callable[..., None]) -> None:
     if name == "_count":
         count = int(raw) if re.fullmatch(r"[0-9]{1,9}", raw.strip()) else None
         if count is None:  # lenient: the default page size, and a warning in the Bundle

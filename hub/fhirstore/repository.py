@@ -12,8 +12,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.engine import CursorResult, Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,7 +26,7 @@ from hub.fhirstore import keyset, searchsql
 from hub.fhirstore.compartments import condition as compartment_condition
 from hub.fhirstore.compartments import link_rows
 from hub.fhirstore.dates import instant
-from hub.fhirstore.query import SearchQuery
+from hub.fhirstore.query import Include, SearchQuery
 from hub.fhirstore.searchparams import index_rows
 from hub.fhirstore.tables import conditional_keys as CK
 from hub.fhirstore.tables import resources as R
@@ -53,7 +55,7 @@ class StoredResource:
     version_id: int
     last_updated: datetime
     deleted: bool
-    content: dict | None
+    content: dict[str, Any] | None
     method: str | None = None  # POST, PUT or DELETE: how the version was written
     created: bool | None = None  # (history) whether it created the resource (or re-created)
 
@@ -75,10 +77,10 @@ class Page:
     resources: list[StoredResource]
     more: bool
     snapshot: datetime | None = None
-    keys: list[tuple] | None = None
+    keys: list[tuple[Any, str]] | None = None
 
 
-def _row(rtype: str, row) -> StoredResource:
+def _row(rtype: str, row: Row[Any]) -> StoredResource:
     m = row._mapping
     content = codec.loads(m["content"]) if m.get("content") else None
     return StoredResource(rtype if rtype else m["res_type"], m["res_id"], m["version_id"],
@@ -141,11 +143,11 @@ class ResourceRepository:
 
     # --- writes ---------------------------------------------------------------------------
 
-    def create(self, rtype: str, content: dict, rid: str | None = None) -> StoredResource:
+    def create(self, rtype: str, content: dict[str, Any], rid: str | None = None) -> StoredResource:
         """Store version 1 of a new resource (a server id unless ``rid`` is given)."""
         return self._write(rtype, rid or new_resource_id(), content, None, "POST")
 
-    def update(self, rtype: str, rid: str, content: dict,
+    def update(self, rtype: str, rid: str, content: dict[str, Any],
                expected_version: int | None = None) -> StoredResource:
         """Store the next version (or version 1); VersionConflict if not ``expected_version``."""
         prev = self.read(rtype, rid)
@@ -160,7 +162,7 @@ class ResourceRepository:
             return None
         return self._write(rtype, rid, None, prev, "DELETE")
 
-    def _write(self, rtype: str, rid: str, content: dict | None,
+    def _write(self, rtype: str, rid: str, content: dict[str, Any] | None,
                prev: StoredResource | None, method: str) -> StoredResource:
         version = prev.version_id + 1 if prev else 1
         now = utcnow().replace(tzinfo=None)  # stored as naive UTC
@@ -174,9 +176,9 @@ class ResourceRepository:
             rest.pop("id", None)
             content = {"resourceType": rtype, "id": rid, "meta": meta, **rest}
         if prev is not None:
-            flipped = self.session.execute(update(R).where(
+            flipped = cast(CursorResult[Any], self.session.execute(update(R).where(
                 R.c.res_type == rtype, R.c.res_id == rid, R.c.version_id == prev.version_id,
-                R.c.current.is_(True)).values(current=False))
+                R.c.current.is_(True)).values(current=False)))
             if flipped.rowcount != 1:
                 raise VersionConflict(f"{rtype}/{rid} changed concurrently")
         try:
@@ -215,9 +217,9 @@ class ResourceRepository:
             except IntegrityError:
                 raise ConditionalKeyTaken(key) from None
             return
-        swapped = self.session.execute(update(CK).where(
+        swapped = cast(CursorResult[Any], self.session.execute(update(CK).where(
             CK.c.res_type == rtype, CK.c.query_key == key, CK.c.res_id == stale_holder
-        ).values(res_id=rid))
+        ).values(res_id=rid)))
         if swapped.rowcount != 1:
             raise ConditionalKeyTaken(key)
 
@@ -261,7 +263,8 @@ class ResourceRepository:
     def page(self, q: SearchQuery) -> Page:
         """One page of a search: by keyset (``_lastUpdated``/``_id`` order, see
         ``keyset``) or by offset (other orders, or an explicit ``_offset``)."""
-        if keyset.keyset_sort(q) is None:
+        sort = keyset.keyset_sort(q)
+        if sort is None:
             rows = self.session.execute(
                 searchsql.ordered_page(q).limit(q.count + 1)).all() if q.count else []
             return Page([self._found(q, r) for r in rows[:q.count]], len(rows) > q.count)
@@ -272,11 +275,11 @@ class ResourceRepository:
         first, descending = keyset.page_select(q, snapshot, q.count + 1)
         parts = [self.session.execute(first).all()]
         updated = parts[0][0].any_updated if parts[0] else \
-            keyset.keyset_sort(q)[0] != "_id" and self.session.execute(
+            sort[0] != "_id" and self.session.execute(
                 keyset.any_updated(q.resource_type, snapshot)).first() is not None
-        if updated:
-            parts.append(self.session.execute(
-                keyset.updated_select(q, snapshot, q.count + 1)).all())
+        since = keyset.updated_select(q, snapshot, q.count + 1) if updated else None
+        if since is not None:  # None for an _id order: nothing moves
+            parts.append(self.session.execute(since).all())
         rows = keyset.merge(parts, descending, q.count + 1)
         more = len(rows) > q.count
         rows = rows[:q.count]
@@ -286,14 +289,15 @@ class ResourceRepository:
         return Page([self._found(q, r) for r in rows], more, snapshot, keys)
 
     @staticmethod
-    def _found(q: SearchQuery, r) -> StoredResource:
+    def _found(q: SearchQuery, r: Row[Any]) -> StoredResource:
         return StoredResource(q.resource_type, r.res_id, r.version_id, r.last_updated,
                               False, codec.loads(r.content))
 
     def count(self, q: SearchQuery) -> int:
-        return self.session.execute(searchsql.count_select(q)).scalar_one()
+        return int(self.session.execute(searchsql.count_select(q)).scalar_one())
 
-    def included(self, rtype: str, ids: list[str], includes) -> list[StoredResource]:
+    def included(self, rtype: str, ids: list[str],
+                 includes: list[Include]) -> list[StoredResource]:
         """The resources that the resources ``ids`` of ``rtype`` reference (_include)."""
         if not ids or not includes:
             return []
@@ -301,7 +305,8 @@ class ResourceRepository:
             searchsql.include_targets(rtype, ids, includes)).all()]
         return self.read_many(sorted(pairs))
 
-    def revincluded(self, rtype: str, ids: list[str], revincludes) -> list[StoredResource]:
+    def revincluded(self, rtype: str, ids: list[str],
+                    revincludes: list[Include]) -> list[StoredResource]:
         """The resources that reference the resources ``ids`` of ``rtype`` (_revinclude)."""
         if not ids or not revincludes:
             return []

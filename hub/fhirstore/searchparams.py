@@ -10,7 +10,10 @@ target is a Patient). ``index_rows(resource)`` turns a resource into the rows of
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from hub.fhirstore.dates import date_range, period_range
 
@@ -165,7 +168,7 @@ def normalize_string(text: str) -> str:
     return " ".join(plain.lower().split())
 
 
-def _walk(node, parts: list[str]):
+def _walk(node: Any, parts: list[str]) -> Iterator[Any]:
     if isinstance(node, list):
         for item in node:
             yield from _walk(item, parts)
@@ -177,7 +180,7 @@ def _walk(node, parts: list[str]):
         yield from _walk(node[parts[0]], parts[1:])
 
 
-def values_at(resource: dict, path: str) -> list:
+def values_at(resource: dict[str, Any], path: str) -> list[Any]:
     """Every value at a dotted element path, lists flattened."""
     return list(_walk(resource, path.split(".")))
 
@@ -222,7 +225,7 @@ def reference_target(ref: str, local_base: str | None = None
     return target[0], "/".join(parts)[:255]
 
 
-def _tokens(value) -> list[tuple[str | None, str]]:
+def _tokens(value: Any) -> list[tuple[str | None, str]]:
     if isinstance(value, bool):
         return [(None, "true" if value else "false")]
     if isinstance(value, str):
@@ -238,7 +241,7 @@ def _tokens(value) -> list[tuple[str | None, str]]:
     return []
 
 
-def _strings(value) -> list[str]:
+def _strings(value: Any) -> list[str]:
     if isinstance(value, str):
         return [value]
     if isinstance(value, dict):
@@ -251,7 +254,7 @@ def _strings(value) -> list[str]:
     return []
 
 
-def _dates(value):
+def _dates(value: Any) -> list[tuple[datetime, datetime]]:
     if isinstance(value, str):
         return [date_range(value)]
     if isinstance(value, dict) and ("start" in value or "end" in value):
@@ -259,10 +262,10 @@ def _dates(value):
     return []
 
 
-def index_rows(resource: dict, local_base: str | None = None) -> list[dict]:
+def index_rows(resource: dict[str, Any], local_base: str | None = None) -> list[dict[str, Any]]:
     """The ``search_index`` rows of a resource (without res_type/res_id); absolute
     references under ``local_base`` (the hub's FHIR base) are indexed as local ones."""
-    rows: list[dict] = []
+    rows: list[dict[str, Any]] = []
     for sp in params_for(resource["resourceType"]).values():
         for path in sp.paths:
             for value in values_at(resource, path):
@@ -271,7 +274,7 @@ def index_rows(resource: dict, local_base: str | None = None) -> list[dict]:
     return list(unique.values())
 
 
-def _rows_for(sp: SearchParam, value, local_base: str | None = None) -> list[dict]:
+def _rows_for(sp: SearchParam, value: Any, local_base: str | None = None) -> list[dict[str, Any]]:
     name = sp.name
     try:
         if sp.type == "token":

@@ -8,10 +8,21 @@ is stable.
 
 from __future__ import annotations
 
-from sqlalchemy import and_, exists, false, func, not_, or_, select
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import ColumnElement, Exists, Select, and_, exists, false, func, not_, or_, select
 
 from hub.fhirstore.compartments import condition as compartment_condition
-from hub.fhirstore.query import ChainValue, Criterion, DateValue, RefValue, SearchQuery, TokenValue
+from hub.fhirstore.query import (
+    ChainValue,
+    Criterion,
+    DateValue,
+    Include,
+    RefValue,
+    SearchQuery,
+    TokenValue,
+)
 from hub.fhirstore.searchparams import normalize_string, params_for
 from hub.fhirstore.tables import resources as R
 from hub.fhirstore.tables import search_index as SI
@@ -21,7 +32,8 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def date_condition(low_col, high_col, v: DateValue):
+def date_condition(low_col: ColumnElement[Any], high_col: ColumnElement[Any],
+                   v: DateValue) -> ColumnElement[bool]:
     """Resource range [low_col, high_col] against the search range of ``v``."""
     contained = and_(low_col >= v.low, high_col <= v.high)
     return {
@@ -36,10 +48,10 @@ def date_condition(low_col, high_col, v: DateValue):
     }[v.prefix]
 
 
-def _value_condition(crit: Criterion, value):
+def _value_condition(crit: Criterion, value: Any) -> ColumnElement[bool]:
     if crit.kind == "token":
         v: TokenValue = value
-        conds = []
+        conds: list[ColumnElement[bool]] = []
         if v.system == "":
             conds.append(SI.c.token_system.is_(None))
         elif v.system is not None:
@@ -53,22 +65,23 @@ def _value_condition(crit: Criterion, value):
         return and_(cond, SI.c.ref_type == r.type) if r.type else cond
     if crit.kind == "string":
         if crit.modifier == "exact":
-            return SI.c.string_exact == value
+            return SI.c.string_exact == str(value)
         norm = _like_escape(normalize_string(value))
         pattern = f"%{norm}%" if crit.modifier == "contains" else f"{norm}%"
         return SI.c.string_value.like(pattern, escape="\\")
     if crit.kind == "date":
         return date_condition(SI.c.date_low, SI.c.date_high, value)
     if crit.kind == "number":
-        return SI.c.number == value
+        number: ColumnElement[bool] = SI.c.number == value
+        return number
     raise ValueError(crit.kind)
 
 
-def _indexed(rtype: str, name: str, *conds):
+def _indexed(rtype: str, name: str, *conds: ColumnElement[bool]) -> Select[tuple[str]]:
     return select(SI.c.res_id).where(SI.c.res_type == rtype, SI.c.param == name, *conds)
 
 
-def _checked(rtype: str, name: str, *conds):
+def _checked(rtype: str, name: str, *conds: ColumnElement[bool]) -> Exists:
     """A correlated check of one resource's index rows (``ix_search_index_resource``)."""
     return exists().where(SI.c.res_type == rtype, SI.c.res_id == R.c.res_id,
                           SI.c.param == name, *conds)
@@ -90,12 +103,13 @@ def _selectivity(crit: Criterion) -> int:
     return _SELECTIVITY.get(crit.kind, 6)
 
 
-def _chain_condition(rtype: str, crit: Criterion, compartment: str | None):
+def _chain_condition(rtype: str, crit: Criterion,
+                     compartment: str | None) -> ColumnElement[bool]:
     """``subject:Patient.name=peter``: the resources whose ``subject`` index row points at
     a current Patient (in the caller's compartment) that matches ``name=peter``."""
     alternatives = []
+    cv: ChainValue
     for cv in crit.values:
-        cv: ChainValue
         targets = select(R.c.res_id).where(
             R.c.res_type == cv.type, R.c.current.is_(True), R.c.deleted.is_(False),
             criterion_condition(cv.type, cv.criterion, True, compartment))
@@ -107,7 +121,7 @@ def _chain_condition(rtype: str, crit: Criterion, compartment: str | None):
 
 
 def criterion_condition(rtype: str, crit: Criterion, drive: bool = True,
-                        compartment: str | None = None):
+                        compartment: str | None = None) -> ColumnElement[bool]:
     """The WHERE condition on ``resources`` for one criterion: an id list when it drives
     the query, a correlated check of the candidate's index rows otherwise."""
     if crit.kind == "chain":
@@ -130,7 +144,7 @@ def criterion_condition(rtype: str, crit: Criterion, drive: bool = True,
     return R.c.res_id.in_(_indexed(rtype, crit.name, matches))
 
 
-def base_select(q: SearchQuery, drive: bool = True):
+def base_select(q: SearchQuery, drive: bool = True) -> Select[Any]:
     """The current, not deleted resources of the type that match every criterion (and
     are in the caller's compartment, if it is bound to an organization). With ``drive``
     False no criterion drives: the caller adds the condition that does."""
@@ -144,7 +158,7 @@ def base_select(q: SearchQuery, drive: bool = True):
     return stmt
 
 
-def _sort_key(q: SearchQuery, name: str, desc: bool):
+def _sort_key(q: SearchQuery, name: str, desc: bool) -> ColumnElement[Any]:
     if name == "_id":
         return R.c.res_id
     if name == "_lastUpdated":
@@ -157,7 +171,7 @@ def _sort_key(q: SearchQuery, name: str, desc: bool):
                               SI.c.param == name).scalar_subquery())
 
 
-def ordered_page(q: SearchQuery):
+def ordered_page(q: SearchQuery) -> Select[Any]:
     """The page ``[offset, offset+count)`` of the search, in a stable order."""
     order = []
     for name, desc in q.sort or [("_lastUpdated", False)]:
@@ -167,15 +181,15 @@ def ordered_page(q: SearchQuery):
     return base_select(q).order_by(*order).offset(q.offset).limit(q.count)
 
 
-def count_select(q: SearchQuery):
+def count_select(q: SearchQuery) -> Select[Any]:
     return select(func.count()).select_from(base_select(q).subquery())
 
 
-def include_targets(rtype: str, ids: list[str], includes) -> object:
+def include_targets(rtype: str, ids: list[str], includes: Iterable[Include]) -> Select[Any]:
     """(ref_type, ref_id) of what the page's resources reference, for ``_include``."""
-    conds = []
+    conds: list[ColumnElement[bool]] = []
     for inc in includes:
-        cond = SI.c.ref_type.is_not(None)
+        cond: ColumnElement[bool] = SI.c.ref_type.is_not(None)
         if inc.param != "*":
             cond = and_(cond, SI.c.param == inc.param)
         if inc.target:
@@ -186,11 +200,11 @@ def include_targets(rtype: str, ids: list[str], includes) -> object:
     ).distinct()
 
 
-def revinclude_sources(rtype: str, ids: list[str], revincludes) -> object:
+def revinclude_sources(rtype: str, ids: list[str], revincludes: Iterable[Include]) -> Select[Any]:
     """(res_type, res_id) of what references the page's resources, for ``_revinclude``."""
-    conds = []
+    conds: list[ColumnElement[bool]] = []
     for inc in revincludes:
-        cond = SI.c.ref_type == rtype
+        cond: ColumnElement[bool] = SI.c.ref_type == rtype
         if inc.source != "*":
             cond = and_(cond, SI.c.res_type == inc.source)
         if inc.param != "*":

@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import (Boolean, Column, DateTime, Float, Index, Integer, String, Table, Text)
+from sqlalchemy import Boolean, Column, DateTime, Float, Index, Integer, String, Table, Text
 
 from hub.store.db import metadata
 
