@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from dataclasses import dataclass
 
 
@@ -31,7 +33,7 @@ class HubError(Exception):
     def to_problem(self) -> dict:
         """The JSON body of /api errors: a message and each failing field by its path."""
         body: dict = {"status": self.status, "message": self.message}
-        errors = {}
+        errors: dict[str, list[str]] = {}
         for issue in self.issues:
             if issue.path:
                 errors.setdefault(issue.path, []).append(issue.message)
@@ -43,7 +45,7 @@ class HubError(Exception):
         """The FHIR body: an OperationOutcome with one issue per problem."""
         issues = []
         for issue in self.issues:
-            entry = {"severity": issue.severity, "code": issue.code,
+            entry: dict[str, Any] = {"severity": issue.severity, "code": issue.code,
                      "diagnostics": issue.message}
             if issue.path:
                 entry["expression"] = [issue.path]
@@ -113,7 +115,7 @@ class PreconditionRequired(HubError):
     status, code = 428, "required"
 
 
-def validation_failed(messages: dict, prefix: str = "") -> ValidationFailed:
+def validation_failed(messages: dict[str, Any] | list[Any], prefix: str = "") -> ValidationFailed:
     """A ValidationFailed from marshmallow-style nested messages, one Issue per leaf path."""
     issues: list[Issue] = []
 

@@ -135,7 +135,7 @@ def on_partner_write(uow, event: WriteEvent) -> None:
 def _on_claim_response(uow, event: WriteEvent) -> None:
     """An insurer's PAS answer POSTed to the hub: applied like a notification or a polled
     answer (the hub keeps its copy; the same answer twice or an older one changes nothing)."""
-    if case_id_of(uow, event.after) is None:
+    if event.after is None or case_id_of(uow, event.after) is None:
         return  # not about a request of the hub
     try:
         insurer_answers.apply_pas_response_in(

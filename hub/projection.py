@@ -18,7 +18,7 @@ cancelled, in the same transaction as the case change.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from datetime import timezone
 
@@ -78,8 +78,8 @@ def project_saved(uow, saved) -> list[Written]:
 
 
 def project_case(uow, case: c.Case, partners: Mapping | None = None,
-                 skip: set[tuple[str, str]] = frozenset(),
-                 no_echo: set[tuple[str, str, str]] = frozenset()) -> list[Written]:
+                 skip: Set[tuple[str, str]] = frozenset(),
+                 no_echo: Set[tuple[str, str, str]] = frozenset()) -> list[Written]:
     """Store new versions of the case's changed resources and queue them for partners.
 
     ``skip`` names resources (type, id) not to rewrite: the one a partner has just written

@@ -9,6 +9,8 @@ ISO 8601 and datetimes must carry a timezone.
 
 from __future__ import annotations
 
+from typing import Any
+
 import re
 
 from marshmallow import (
@@ -377,7 +379,7 @@ class CaseSchema(_Record):
             node.setdefault(path[-1], []).append(message)
 
         def raw_list(path: tuple) -> list:
-            node = raw
+            node: Any = raw
             for key in path:
                 node = node.get(key) if isinstance(node, dict) else None
             return node if isinstance(node, list) else []

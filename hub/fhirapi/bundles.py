@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from typing import Any, cast
 from urllib.parse import parse_qsl
 
 from hub.errors import BadRequest, HubError, Issue, MethodNotAllowed, PreconditionFailed
@@ -62,8 +63,13 @@ def _status(code: int) -> str:
     return _STATUS_TEXT.get(code, str(code))
 
 
+def _body(e: Entry) -> dict[str, Any]:
+    """The resource of a POST/PUT entry (its presence was checked when the Bundle was read)."""
+    return cast(dict[str, Any], e.resource)
+
+
 def _write_entry(res, code: int, prefer: str | None, message: str) -> dict:
-    response = {"status": _status(code)}
+    response: dict[str, Any] = {"status": _status(code)}
     if res is not None and res.content is not None:
         response.update(location=f"{res.type}/{res.id}/_history/{res.version_id}",
                         etag=res.etag, lastModified=instant(res.last_updated))
@@ -123,26 +129,26 @@ def _execute(ctx: ia.Ctx, e: Entry, base: str, prefer: str | None) -> dict:
         result = ia.conditional_delete(ctx, rtype, e.query)
         return _write_entry(None, 204, prefer, result.message)
     if e.method == "POST" and len(parts) == 1:
-        result = ia.create(ctx, rtype, e.resource, e.request.get("ifNoneExist"), e.new_id)
+        result = ia.create(ctx, rtype, _body(e), e.request.get("ifNoneExist"), e.new_id)
         return _write_entry(result.resource, result.status, prefer, result.message)
     if e.method == "PUT" and len(parts) == 2:
-        result = ia.update(ctx, rtype, parts[1], e.resource, if_match)
+        result = ia.update(ctx, rtype, parts[1], _body(e), if_match)
         return _write_entry(result.resource, result.status, prefer, result.message)
     if e.method == "PUT" and len(parts) == 1 and e.query:
-        result = ia.conditional_update(ctx, rtype, e.query, e.resource, if_match)
+        result = ia.conditional_update(ctx, rtype, e.query, _body(e), if_match)
         return _write_entry(result.resource, result.status, prefer, result.message)
     if e.method in ("GET", "HEAD"):
         if len(parts) == 1:
             return {"resource": search(ctx, rtype, e.query, base=base),
                     "response": {"status": "200 OK"}}
-        result = ia.read(ctx, rtype, parts[1]) if len(parts) == 2 else \
+        found = ia.read(ctx, rtype, parts[1]) if len(parts) == 2 else \
             ia.vread(ctx, rtype, parts[1], parts[3]) if len(parts) == 4 and \
             parts[2] == "_history" else None
-        if result is None:
+        if found is None or found.resource is None:
             raise BadRequest(f"unsupported GET {e.path}")
-        return {"resource": result.resource.content,
-                "response": {"status": "200 OK", "etag": result.resource.etag,
-                             "lastModified": instant(result.resource.last_updated)}}
+        return {"resource": found.resource.content,
+                "response": {"status": "200 OK", "etag": found.resource.etag,
+                             "lastModified": instant(found.resource.last_updated)}}
     raise MethodNotAllowed(f"{e.method} {e.path} is not supported in a Bundle")
 
 
@@ -166,7 +172,7 @@ def _prepare(ctx: ia.Ctx, entries: list[Entry]) -> None:
             e.new_id = matches[0].id if len(matches) == 1 else (
                 (e.resource or {}).get("id") or ia._new_id())
             if len(matches) != 1:
-                e.resource = {**e.resource, "id": e.new_id}
+                e.resource = {**_body(e), "id": e.new_id}
             target = f"{rtype}/{e.new_id}"
         else:
             continue
@@ -248,8 +254,8 @@ def _batch_entry(ctx: ia.Ctx, e: Entry, base: str, prefer: str | None) -> dict:
 
 
 def _response_bundle(kind: str, entries: list[Entry]) -> dict:
-    bundle = {"resourceType": "Bundle", "id": str(uuid.uuid4()),
-              "meta": {"lastUpdated": instant(utcnow())}, "type": kind}
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "id": str(uuid.uuid4()),
+                              "meta": {"lastUpdated": instant(utcnow())}, "type": kind}
     if entries:  # FHIR JSON has no empty arrays: an empty transaction answers no entry
         bundle["entry"] = [e.response for e in sorted(entries, key=lambda x: x.index)]
     return bundle

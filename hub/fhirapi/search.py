@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import uuid
 from urllib.parse import urlencode
 
@@ -23,9 +25,9 @@ def _bundle(kind: str) -> dict:
 
 def _entry(base: str, res: StoredResource, mode: str | None = None, q=None) -> dict:
     content = res.content
-    if q is not None and (q.summary or q.elements):  # _elements: the matches only
+    if content is not None and q is not None and (q.summary or q.elements):  # _elements: the matches only
         content = subset(content, q.summary, q.elements if mode == "match" else ())
-    entry = {"fullUrl": f"{base}/{res.type}/{res.id}", "resource": content}
+    entry: dict[str, Any] = {"fullUrl": f"{base}/{res.type}/{res.id}", "resource": content}
     if mode:
         entry["search"] = {"mode": mode}
     return entry
@@ -147,12 +149,12 @@ def _page_links(q, found: Page, url: str) -> list[dict]:
                                              q.cursor.key is not None)
     has_next = backwards or found.more
     links = []
-    if has_prev and found.keys:
+    if has_prev and found.keys and found.snapshot is not None:
         key, rid = found.keys[0]
         prev = Cursor(found.snapshot, key, rid, before=True)
         links += [{"relation": "first", "url": f"{url}?{q.link_query(0)}"},
                   {"relation": "previous", "url": f"{url}?{q.link_query(0, prev)}"}]
-    if has_next and found.keys:
+    if has_next and found.keys and found.snapshot is not None:
         key, rid = found.keys[-1]
         links.append({"relation": "next",
                       "url": f"{url}?{q.link_query(0, Cursor(found.snapshot, key, rid))}"})
@@ -193,7 +195,7 @@ def history_bundle(ctx: Ctx, rtype: str, rid: str | None, args, *, base: str) ->
             method, status = "PUT", "201 Created"
         else:
             method, status = "PUT", "200 OK"
-        entry = {"fullUrl": f"{base}/{url}"}
+        entry: dict[str, Any] = {"fullUrl": f"{base}/{url}"}
         if v.content is not None:
             entry["resource"] = v.content
         entry["request"] = {"method": method, "url": url if method != "POST" else v.type}

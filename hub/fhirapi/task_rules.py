@@ -10,6 +10,8 @@ state. The partner-compartment and case-mapping work reuse ``actor_for`` and
 
 from __future__ import annotations
 
+from typing import cast
+
 from hub.cases import (REFERRAL_REASON_REQUIRED, REFERRAL_TRANSITIONS, Actor,
                        ReferralStatus)
 from hub.errors import BusinessRuleFailed, Conflict, Forbidden, Issue
@@ -55,13 +57,13 @@ def check_task_transition(old: dict | None, new: dict, organization: str | None)
         return
     actor = actor_for(organization, old, new)
     try:
-        to = ReferralStatus(after)
+        to = ReferralStatus(cast(str, after))  # None or unknown: ValueError
     except ValueError:
         message = f"a referral Task cannot move to {after}"
         raise Conflict(message, issues=[Issue(message, code="business-rule",
                                               path="Task.status")]) from None
     try:
-        frm = ReferralStatus(before)
+        frm = ReferralStatus(cast(str, before))
     except ValueError:
         frm = None
     allowed = REFERRAL_TRANSITIONS[actor].get(frm, frozenset()) if frm else frozenset()

@@ -133,7 +133,7 @@ def _unverified_assertion(assertion: str) -> tuple[dict, dict]:
 def _verify_assertion(client: Client, assertion: str, header: dict) -> dict:
     """The claims of ``assertion`` once its key, signature, iss/sub, aud and exp check out."""
     try:
-        key = assertion_key(client.jwks, header["kid"], header["alg"])
+        key = assertion_key(client.jwks or {}, header["kid"], header["alg"])
     except LookupError as exc:
         raise OAuthError("invalid_client", str(exc)) from None
     try:

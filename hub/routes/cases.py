@@ -4,6 +4,8 @@ answer JSON with the case's ETag (``W/"<version>"``). Errors are HubErrors (JSON
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, request, url_for
@@ -48,7 +50,7 @@ def _answer(case: Case, status: int = 200, *, created: bool = False) -> Response
     body = _case_out.dump(case)
     due = case.next_review_due
     body["next_review_due"] = due.isoformat() if due else None
-    resp = current_app.json.response(body)
+    resp = cast(Response, current_app.json.response(body))
     resp.status_code = status
     resp.headers["ETag"] = weak_etag(case.version)
     if created:
@@ -80,7 +82,7 @@ def read_case(case_id: str):
 @require_scope("Case", "s")
 def search_cases():
     """Cases by status, patient identifier, model, program, overdue review; paged."""
-    args = {k: v for k, v in request.args.items() if k != "status"}
+    args: dict[str, Any] = {k: v for k, v in request.args.items() if k != "status"}
     statuses = [s for v in request.args.getlist("status") for s in v.split(",") if s]
     if statuses:
         args["status"] = statuses

@@ -46,8 +46,9 @@ def handle_http_error(err: HTTPException):
                                      code=_HTTP_CODES.get(err.code or 500, "exception"))])
     wrapped.status = err.code or 500
     resp = render_error(wrapped)
-    if err.code == 405 and getattr(err, "valid_methods", None):
-        resp.headers["Allow"] = ", ".join(err.valid_methods)
+    valid_methods = getattr(err, "valid_methods", None)
+    if err.code == 405 and valid_methods:
+        resp.headers["Allow"] = ", ".join(valid_methods)
     return resp
 
 

@@ -8,7 +8,8 @@ OperationOutcome by ``hub.routes.errors``.
 
 from __future__ import annotations
 
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 from urllib.parse import parse_qsl
 
 from flask import Blueprint, request
@@ -19,13 +20,36 @@ from hub.fhirapi import interactions as ia
 from hub.fhirapi.capability import capability_statement
 from hub.fhirapi.interactions import Ctx
 from hub.fhirapi.search import history_bundle, search
-from hub.routes.fhir_http import (base_url, check_format, fhir_response, if_match,
-                                  information_outcome, json_body, prefer, runner,
-                                  version_headers, write_response)
+from hub.fhirstore.repository import StoredResource
+from hub.routes.fhir_http import (
+    base_url,
+    check_format,
+    fhir_response,
+    if_match,
+    information_outcome,
+    json_body,
+    prefer,
+    runner,
+    version_headers,
+    write_response,
+)
 from hub.routes.guards import current_principal
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
 T = TypeVar("T")
+
+
+def _resource_body() -> dict[str, Any]:
+    """The body of a create or update; one that is no JSON object is refused by the
+    interaction's validation (with its OperationOutcome)."""
+    return cast(dict[str, Any], json_body())
+
+
+def _stored(result: ia.Result) -> StoredResource:
+    """The version a read or write produced (every one of them produces one)."""
+    if result.resource is None:
+        raise RuntimeError(f"the interaction produced no resource ({result.message})")
+    return result.resource
 
 
 @bp.before_request
@@ -65,8 +89,8 @@ def metadata():
 def bundle():
     """A transaction or batch Bundle."""
     body = json_body()
-    if body.get("resourceType") != "Bundle" or body.get("type") not in ("transaction",
-                                                                          "batch"):
+    if not isinstance(body, dict) or body.get("resourceType") != "Bundle" or body.get(
+            "type") not in ("transaction", "batch"):
         raise BadRequest("POST /fhir takes a Bundle of type transaction or batch",
                          path="Bundle.type")
     base, want = base_url(), prefer("return")
@@ -99,7 +123,7 @@ def search_post(rtype: str):
 
 @bp.post("/<rtype>")
 def create(rtype: str):
-    body = json_body()
+    body = _resource_body()
     if_none_exist = request.headers.get("If-None-Exist")
     result = run_write(lambda ctx: ia.create(ctx, rtype, body, if_none_exist))
     if result.resource is None:  # a match the caller may not read: no body, no Location
@@ -112,11 +136,11 @@ def conditional_update(rtype: str):
     items = _query_items()
     if not items:
         raise BadRequest("PUT on a type needs search criteria (conditional update)")
-    body = json_body()
+    body = _resource_body()
     if_match_version = if_match()
     result = run_write(lambda ctx: ia.conditional_update(ctx, rtype, items, body,
                                                          if_match_version))
-    return write_response(result.resource, result.status, result.message)
+    return write_response(_stored(result), result.status, result.message)
 
 
 @bp.delete("/<rtype>")
@@ -131,15 +155,15 @@ def conditional_delete(rtype: str):
 @bp.get("/<rtype>/<rid>")
 def read(rtype: str, rid: str):
     result = run_read(lambda ctx: ia.read(ctx, rtype, rid))
-    return fhir_response(result.resource.content, 200, version_headers(result.resource))
+    return fhir_response(_stored(result).content, 200, version_headers(_stored(result)))
 
 
 @bp.put("/<rtype>/<rid>")
 def update(rtype: str, rid: str):
-    body = json_body()
+    body = _resource_body()
     if_match_version = if_match()
     result = run_write(lambda ctx: ia.update(ctx, rtype, rid, body, if_match_version))
-    return write_response(result.resource, result.status, result.message)
+    return write_response(_stored(result), result.status, result.message)
 
 
 @bp.delete("/<rtype>/<rid>")
@@ -165,4 +189,4 @@ def history_instance(rtype: str, rid: str):
 @bp.get("/<rtype>/<rid>/_history/<vid>")
 def vread(rtype: str, rid: str, vid: str):
     result = run_read(lambda ctx: ia.vread(ctx, rtype, rid, vid))
-    return fhir_response(result.resource.content, 200, version_headers(result.resource))
+    return fhir_response(_stored(result).content, 200, version_headers(_stored(result)))

@@ -10,6 +10,7 @@ import json
 import re
 import secrets
 from dataclasses import dataclass, field
+from typing import overload
 from datetime import datetime, timezone
 
 from sqlalchemy import delete, insert, select, update
@@ -32,6 +33,10 @@ _ORGANIZATION_RE = re.compile(r"^Organization/[A-Za-z0-9\-.]{1,64}$")
 _DUMMY_HASH = generate_password_hash(secrets.token_urlsafe(8), method=SECRET_HASH_METHOD)
 
 
+@overload
+def _utc(value: datetime) -> datetime: ...
+@overload
+def _utc(value: None) -> None: ...
 def _utc(value: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes; every stored time is UTC."""
     if value is not None and value.tzinfo is None:
