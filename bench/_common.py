@@ -16,8 +16,8 @@ import os
 import platform
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 #: The waitress settings of ``hub serve`` (hub/cli.py), used for the hub and its baseline.
 WAITRESS_CONFIG = {"threads": 8, "ident": "fhir-case-hub"}
@@ -128,7 +128,7 @@ class ServerProcess:
         self._conn.close()
         self._process.close()
 
-    def __enter__(self) -> "ServerProcess":
+    def __enter__(self) -> ServerProcess:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -194,7 +194,7 @@ class LoadResult:
     def throughput(self) -> float:
         return self.done / self.wall if self.wall > 0 else 0.0
 
-    def merge(self, other: "LoadResult") -> "LoadResult":
+    def merge(self, other: LoadResult) -> LoadResult:
         out = LoadResult(self.latencies + other.latencies, self.wall + other.wall,
                          dict(self.unexpected), self.errors + other.errors,
                          self.timed_out or other.timed_out)
@@ -241,7 +241,7 @@ def run_load(base_url: str, make_request: Callable[[int], Request], total: int, 
                 try:
                     resp = session.request(method, base_url + path, data=body,
                                            headers=headers, timeout=(5, 60))
-                except Exception as exc:  # noqa: BLE001 - counted, the batch goes on
+                except Exception as exc:
                     with lock:
                         result.errors.append(f"{type(exc).__name__}: {exc}"[:200])
                     continue
@@ -292,7 +292,7 @@ def ms(seconds: float) -> str:
 def machine_line() -> str:
     """CPU count, load average and Python: printed with every run."""
     try:
-        load = "%.2f %.2f %.2f" % os.getloadavg()
+        load = "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
     except OSError:
         load = "n/a"
     return (f"machine: {os.cpu_count()} cores, load average {load}, "

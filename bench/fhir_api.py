@@ -41,9 +41,21 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make ``bench`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import (Captured, FixedAnswers, LoadResult, ServerProcess, capture, dumps,
-                           machine_line, ms, percentile, print_table, ratio, ratio_line,
-                           run_load)
+from bench._common import (
+    Captured,
+    FixedAnswers,
+    LoadResult,
+    ServerProcess,
+    capture,
+    dumps,
+    machine_line,
+    ms,
+    percentile,
+    print_table,
+    ratio,
+    ratio_line,
+    run_load,
+)
 
 FHIR_JSON = "application/fhir+json"
 #: Each owner Organization gets about this many Tasks, whatever N: the search answers a
@@ -339,7 +351,7 @@ def load(db, size: int, *, loader: str = "bulk", batch: int = 2000, seed: int = 
                 seen.add(rtype)
                 samples.append((rtype, body))
         try:
-            verify_bulk_writer(db, samples + [("Organization", organization("x", "x"))])
+            verify_bulk_writer(db, [*samples, ("Organization", organization("x", "x"))])
         except (NotImplementedError, RuntimeError) as exc:
             print(f"warning: {exc}; loading with ResourceRepository.create instead",
                   file=sys.stderr)
@@ -531,7 +543,7 @@ def run_scenarios(hub_url: str, base_url: str, loaded: Loaded, tokens: TokenSour
     per_round = max(1, opts.requests // opts.rounds)
     for scenario in SCENARIOS:
         results[scenario] = {"hub": LoadResult(), "baseline": LoadResult()}
-        for target, url in (("hub", hub_url), ("baseline", base_url)):
+        for _target, url in (("hub", hub_url), ("baseline", base_url)):
             make = request_maker(scenario, loaded, tokens.headers(), opts.seed + 1)
             run_load(url, make, opts.warmup, concurrency=opts.concurrency,
                      expect=EXPECT[scenario], time_limit=opts.batch_time_limit)

@@ -23,8 +23,7 @@ def create_app(runtime=None, *, migrate: bool | None = None) -> Flask:
     # must not load the web layer. Each component is named: a renamed module fails loudly.
     from hub import inbound
     from hub.bootstrap import Runtime, build_runtime
-    from hub.routes import (admin, auth, cases, coverage, errors, fhir, headers, health,
-                            limits, notifications)
+    from hub.routes import admin, auth, cases, coverage, errors, fhir, headers, health, limits, notifications
 
     if not isinstance(runtime, Runtime):
         runtime = build_runtime(runtime if isinstance(runtime, Settings) else None,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Set
 from dataclasses import dataclass
-from datetime import timezone
+from datetime import UTC
 
 from sqlalchemy import select
 
@@ -180,7 +180,7 @@ def _queue_agency_json_calls(uow, case: c.Case, partners: Mapping) -> None:
             last = referral.history[-1] if referral.history else None
             body = {"reason": referral.status_reason or "cancelled by the case manager"}
             if last is not None and last.status == c.ReferralStatus.CANCELLED.value:
-                body["cancelled_at"] = last.at.astimezone(timezone.utc).replace(
+                body["cancelled_at"] = last.at.astimezone(UTC).replace(
                     microsecond=0).isoformat().replace("+00:00", "Z")
             enqueue(uow.session, partner_id=partner.id, resource_type="Referral",
                     resource_id=referral.id, operation="cancel", case_id=case.id,

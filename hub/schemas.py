@@ -9,9 +9,8 @@ ISO 8601 and datetimes must carry a timezone.
 
 from __future__ import annotations
 
-from typing import Any
-
 import re
+from typing import Any
 
 from marshmallow import (
     RAISE,
@@ -45,7 +44,7 @@ def _not_blank(value: str) -> bool:
     return True
 
 
-def Text(**kw) -> fields.String:  # noqa: N802 - a field factory reads like a field class
+def Text(**kw) -> fields.String:
     """A string; required ones must not be blank, optional ones may be null."""
     if kw.get("required"):
         kw.setdefault("validate", _not_blank)
@@ -54,21 +53,21 @@ def Text(**kw) -> fields.String:  # noqa: N802 - a field factory reads like a fi
     return fields.String(**kw)
 
 
-def Id(**kw) -> fields.String:  # noqa: N802
+def Id(**kw) -> fields.String:
     """A client- or server-chosen id of a case part (FHIR id syntax)."""
     return fields.String(validate=validate.Regexp(ID_PATTERN, error="Not a valid id."), **kw)
 
 
-def Enum(enum, **kw) -> fields.Enum:  # noqa: N802
+def Enum(enum, **kw) -> fields.Enum:
     return fields.Enum(enum, by_value=True, **kw)
 
 
-def Opt(nested, **kw) -> fields.Nested:  # noqa: N802
+def Opt(nested, **kw) -> fields.Nested:
     """An optional nested object."""
     return fields.Nested(nested, allow_none=True, **kw)
 
 
-def Many(inner, **kw) -> fields.List:  # noqa: N802
+def Many(inner, **kw) -> fields.List:
     """A list (possibly empty) of nested objects or values."""
     if isinstance(inner, type) and issubclass(inner, Schema):
         inner = fields.Nested(inner)

@@ -19,7 +19,7 @@ the project's virtualenv active (``/work/venv/bin/python`` here)::
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from hub import cases as c
@@ -29,7 +29,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "fhir"
 CASE_INPUTS = Path(__file__).resolve().parents[1] / "fixtures" / "cases"
 #: Scenarios whose case-input file is written by ``write_fixtures`` (river.json is hand-made).
 GENERATED_CASE_INPUTS = ("osteomyelitis", "hiv", "stroke")
-UTC = timezone.utc
+UTC = UTC
 
 
 def at(y: int, m: int, d: int, hh: int = 9, mm: int = 0) -> datetime:

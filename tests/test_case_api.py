@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
-
 from case_data import minimal, physician, river
+
 from hub.schemas import READ_ONLY_MESSAGE
 from hub.store.case_tables import case_identifiers, cases
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -26,7 +26,7 @@ from hub.cases import (
     Setting,
 )
 
-OPENED = datetime(2026, 1, 1, 9, 0, tzinfo=timezone.utc)
+OPENED = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
 S = CaseStatus
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-
 from case_data import river
+
 from hub import services
 from hub.cases import CaseModel, CaseStatus, Identifier, Party
 from hub.errors import NotFound, PreconditionFailed
@@ -99,7 +99,7 @@ def test_service_write_is_all_or_nothing(db):
 
 
 def test_filters(db):
-    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
     a = store(db, new_case(t0, program="hiv"))
     b = new_case(t0 + timedelta(days=1), model=CaseModel.INTENSIVE)
     b.patient.identifiers = []
@@ -134,7 +134,7 @@ def test_filters(db):
 
 
 def test_paging_is_stable_and_counts_all(db):
-    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
     made = [store(db, new_case(t0)).id for _ in range(5)]  # same opened_at: id breaks ties
     seen = []
     with UnitOfWork(db) as uow:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
+from case_data import minimal, river
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from marshmallow import ValidationError
 
-from case_data import minimal, river
 from hub import cases as c
 from hub.errors import validation_failed
 from hub.schemas import (
@@ -178,7 +178,7 @@ opt_text = st.none() | text
 ids = st.from_regex(r"[A-Za-z0-9\-.]{1,16}", fullmatch=True)
 dates = st.dates(date(1900, 1, 1), date(2100, 12, 31))
 aware = st.datetimes(datetime(1900, 1, 2), datetime(2100, 12, 30),
-                     timezones=st.sampled_from([timezone.utc, timezone(timedelta(hours=5, minutes=30)),
+                     timezones=st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30)),
                                                 timezone(timedelta(hours=-8))]))
 opt = st.none
 

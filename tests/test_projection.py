@@ -8,12 +8,12 @@ changed; a partner's write updates the case record, or is refused with nothing s
 from __future__ import annotations
 
 import pytest
+from case_data import physician, river
 from sqlalchemy import func, select
 
-from hub.mappings.identity import resource_id
 from hub.fhirstore.tables import resources as resources_table
+from hub.mappings.identity import resource_id
 from hub.store.sync_tables import outbox
-from case_data import physician, river
 
 AGENCY = "Organization/sunrise"
 HOSPITAL = "Organization/lakeside"

@@ -5,8 +5,7 @@ import pytest
 from flask import Blueprint
 
 from hub.routes.guards import require_scope
-from hub.security import (Scope, format_scope, grant_scopes, parse_scopes,
-                          validate_client_scope)
+from hub.security import Scope, format_scope, grant_scopes, parse_scopes, validate_client_scope
 
 
 @pytest.mark.parametrize("text, resource, perms", [

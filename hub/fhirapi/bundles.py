@@ -15,13 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 from urllib.parse import parse_qsl
 
+from hub.clock import utcnow
 from hub.errors import BadRequest, HubError, Issue, MethodNotAllowed, PreconditionFailed
 from hub.fhirapi import interactions as ia
-from hub.clock import utcnow
-from hub.fhirapi.validation import check_type
-from hub.fhirstore.dates import instant
 from hub.fhirapi.search import search
-from hub.fhirapi.validation import validate_bundle
+from hub.fhirapi.validation import check_type, validate_bundle
+from hub.fhirstore.dates import instant
 from hub.fhirstore.searchparams import split_reference
 
 _STATUS_TEXT = {200: "200 OK", 201: "201 Created", 204: "204 No Content"}
@@ -94,7 +93,7 @@ def _resolve_references(ctx: ia.Ctx, node, refmap: dict[str, str]) -> None:
         if key == "reference" and isinstance(value, str):
             if value in refmap:
                 node[key] = refmap[value]
-            elif value.startswith("urn:uuid:") or value.startswith("urn:oid:"):
+            elif value.startswith(("urn:uuid:", "urn:oid:")):
                 raise BadRequest(f"reference {value} does not resolve to an entry",
                                  issues=[Issue(f"reference {value} does not resolve",
                                                code="not-found")])

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from hub.cases import (REFERRAL_REASON_REQUIRED, REFERRAL_TRANSITIONS, Actor,
-                       ReferralStatus)
+from hub.cases import REFERRAL_REASON_REQUIRED, REFERRAL_TRANSITIONS, Actor, ReferralStatus
 from hub.errors import BusinessRuleFailed, Conflict, Forbidden, Issue
 from hub.fhirstore.searchparams import split_reference
 

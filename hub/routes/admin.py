@@ -18,8 +18,8 @@ from flask import Blueprint, current_app, jsonify, request
 
 from hub.errors import BadRequest, Conflict, Forbidden, NotFound
 from hub.routes.guards import current_principal, refuse_bound_clients, require_scope
-from hub.sync import outbox
 from hub.store.sync_tables import OUTBOX_STATUSES
+from hub.sync import outbox
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.before_request(refuse_bound_clients)

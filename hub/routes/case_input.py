@@ -9,7 +9,10 @@ from flask import current_app, request
 from marshmallow import Schema, ValidationError
 
 from hub.errors import (
-    BadRequest, PreconditionFailed, PreconditionRequired, UnsupportedMediaType,
+    BadRequest,
+    PreconditionFailed,
+    PreconditionRequired,
+    UnsupportedMediaType,
     validation_failed,
 )
 from hub.etag import etag_version

@@ -5,7 +5,6 @@ answer JSON with the case's ETag (``W/"<version>"``). Errors are HubErrors (JSON
 from __future__ import annotations
 
 from typing import Any, cast
-
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, request, url_for
@@ -13,10 +12,12 @@ from marshmallow import ValidationError
 
 from hub import clock, services
 from hub.cases import Case
-from hub.etag import weak_etag
 from hub.errors import (
     validation_failed,
 )
+from hub.etag import weak_etag
+from hub.routes.case_input import caller_id, expected_version, load_body, write_case
+from hub.routes.guards import refuse_bound_clients, require_scope
 from hub.schemas import (
     ApprovalRequestSchema,
     CaseQuerySchema,
@@ -26,9 +27,7 @@ from hub.schemas import (
     TransitionRequestSchema,
     case_input_schema,
 )
-from hub.routes.guards import refuse_bound_clients, require_scope
 from hub.store.case_repo import CaseFilter
-from hub.routes.case_input import caller_id, expected_version, load_body, write_case
 from hub.store.uow import UnitOfWork
 
 bp = Blueprint("cases", __name__, url_prefix="/api/cases")

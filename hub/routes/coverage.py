@@ -15,8 +15,8 @@ from flask import Blueprint, current_app, url_for
 from hub.etag import weak_etag
 from hub.flows import insurer, insurer_status
 from hub.routes.case_input import caller_id, expected_version, load_body, write_case
-from hub.schemas import EligibilityRequestInputSchema, PriorAuthRequestInputSchema
 from hub.routes.guards import refuse_bound_clients, require_scope
+from hub.schemas import EligibilityRequestInputSchema, PriorAuthRequestInputSchema
 from hub.store.uow import UnitOfWork
 
 bp = Blueprint("coverage", __name__, url_prefix="/api/cases")

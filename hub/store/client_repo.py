@@ -10,8 +10,8 @@ import json
 import re
 import secrets
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import overload
-from datetime import datetime, timezone
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -40,7 +40,7 @@ def _utc(value: None) -> None: ...
 def _utc(value: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes; every stored time is UTC."""
     if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
+        return value.replace(tzinfo=UTC)
     return value
 
 

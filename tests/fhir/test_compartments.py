@@ -5,9 +5,7 @@ _include/_revinclude, history and Bundle reads; writes that would land outside: 
 """
 
 import pytest
-
-from partner_world import (AGENCY_A, AGENCY_B, HUB, INSURER_X, document, patient, ref,
-                           visit)
+from partner_world import AGENCY_A, AGENCY_B, HUB, INSURER_X, document, patient, ref, visit
 
 NOT_FOUND = 404
 

@@ -1,7 +1,6 @@
 """Every kind of error answers an OperationOutcome with expression paths; nothing stored."""
 
 import pytest
-
 from fhirapi_helpers import patient, task
 
 

@@ -6,9 +6,7 @@
 """
 
 import pytest
-
-from partner_world import (HUB, INSURER_X, INSURER_Y, claim_response, eligibility_response,
-                           ref)
+from partner_world import HUB, INSURER_X, INSURER_Y, claim_response, eligibility_response, ref
 
 INSURER_SCOPE = ("system/CoverageEligibilityRequest.rs system/Claim.rs "
                  "system/CoverageEligibilityResponse.crus system/ClaimResponse.crus "

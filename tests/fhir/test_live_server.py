@@ -8,9 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from werkzeug.serving import make_server
-
 from fhirapi_helpers import patient, task
+from werkzeug.serving import make_server
 
 pytestmark = pytest.mark.integration
 FHIR_JSON = "application/fhir+json"

@@ -100,7 +100,7 @@ def test_revinclude(fhir):
 
 
 def test_included_types_the_scope_cannot_read_are_left_out(fhir, fhir_as):
-    sr, t = _referral(fhir)
+    _sr, _t = _referral(fhir)
     limited = fhir_as("system/Task.rs")
     body = limited.get("/fhir/Task?_include=Task:focus").get_json()
     assert _by_mode(body, "include") == set()

@@ -5,8 +5,7 @@ transaction, a Provenance of the written version with that organization as autho
 """
 
 import pytest
-
-from partner_world import (AGENCY_A, AGENCY_B, ref, visit)
+from partner_world import AGENCY_A, AGENCY_B, ref, visit
 
 DATA_OPERATION = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
 PARTICIPANT = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"

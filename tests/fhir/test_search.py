@@ -1,7 +1,6 @@
 """Search parameter types, modifiers and prefixes, over the search index."""
 
 import pytest
-
 from fhirapi_helpers import organization, patient, service_request, task
 
 

@@ -1,7 +1,6 @@
 """The referral Task state machine on PUT: owner vs requester moves, reasons, 409/422."""
 
 import pytest
-
 from fhirapi_helpers import task
 
 AGENCY = "Organization/agency-1"

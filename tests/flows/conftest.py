@@ -7,6 +7,7 @@ from pathlib import Path
 
 import fhir_validator
 import pytest
+from case_data import river
 from sqlalchemy import select, update
 
 from hub.store.sync_tables import outbox
@@ -14,8 +15,6 @@ from hub.store.uow import UnitOfWork
 from hub.sync.outbox import utcnow
 from hub.sync.partners import Partner, Timeouts
 from hub.sync.registry import Adapters
-
-from case_data import river
 
 ORG = "Organization/example-health"
 PARTNER = "example-health-pas"

@@ -1,6 +1,7 @@
 """The world of the hospital / agency flow tests: real partner servers on loopback.
 
-- ``peer_fhir.start_peer()`` (tests/peer_fhir.py): the Medplum in-memory FHIR server of ../shared/tools/fhir-check
+- ``peer_fhir.start_peer()`` (tests/peer_fhir.py): the Medplum in-memory FHIR server of
+  ../shared/tools/fhir-check
   (one process per test module: a hospital EHR, an agency's FHIR server);
 - ``FaultProxy``: a small HTTP proxy in front of it injecting faults between the hub and the
   partner: a status (500 bursts, 429 + Retry-After), ``slow`` (forwarded, then the answer is
@@ -19,17 +20,15 @@ from collections import deque
 from dataclasses import dataclass, field
 
 import requests
+from loopback import LoopbackServer
 from sqlalchemy import select
 from werkzeug.wrappers import Request, Response
-
-from loopback import LoopbackServer
 
 from hub.store.sync_tables import outbox
 from hub.store.uow import UnitOfWork
 from hub.sync import pulls
 from hub.sync.registry import Adapters
 from hub.sync.retry import RetryPolicy
-from hub.sync.worker import Worker
 
 #: Backoff of a few milliseconds (Retry-After is still honoured: keep it at 1 s).
 FAST = RetryPolicy(max_attempts=8, base_delay=0.01, max_delay=0.05)
@@ -99,7 +98,7 @@ class FaultProxy:
             time.sleep(fault.slow)
         return response(environ, start_response)
 
-    def up(self) -> "FaultProxy":
+    def up(self) -> FaultProxy:
         self._serving.start()
         self.port = self._serving.port
         return self

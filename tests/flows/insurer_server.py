@@ -24,7 +24,7 @@ import json
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import requests
 from werkzeug.serving import make_server
@@ -50,7 +50,7 @@ class Decision:
     period: tuple[str, str] | None = None
     quantity: int | None = None
     reason: str | None = None
-    final: "Decision | None" = None
+    final: Decision | None = None
 
 
 @dataclass
@@ -60,7 +60,7 @@ class Fault:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace(
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace(
         "+00:00", "Z")
 
 
@@ -321,7 +321,7 @@ class InsurerServer:
         self._server = None
         self._thread = None
 
-    def start(self) -> "InsurerServer":
+    def start(self) -> InsurerServer:
         self._server = make_server("127.0.0.1", 0, self.app, threaded=True)
         self.app.base_url = f"http://127.0.0.1:{self._server.server_port}{self.app.base_path}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)

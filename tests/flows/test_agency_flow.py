@@ -7,9 +7,13 @@ comparing the agency's records with the case: nothing missing, nothing duplicate
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from case_data import river
+from partners.agency_json_server import AgencyJsonPartner, AgencyServer
+from partners.agency_json_server import Fault as JsonFault
+from peer_fhir import start_peer, stop_peer
 from sqlalchemy import delete
 
 from hub import cases as c
@@ -18,11 +22,6 @@ from hub.mappings.identity import resource_id
 from hub.store.sync_tables import sync_cursors
 from hub.sync.partners import Auth, Partner, Timeouts
 
-from case_data import river
-from partners.agency_json_server import AgencyJsonPartner, AgencyServer, Fault as JsonFault
-
-from peer_fhir import start_peer, stop_peer
-
 from .flow_world import Fault, FaultProxy, HubHarness, Peer
 
 pytestmark = pytest.mark.integration
@@ -30,7 +29,7 @@ pytestmark = pytest.mark.integration
 FHIR_AGENCY = "Organization/sunrise-hh"
 JSON_AGENCY = "Organization/dawn-hh"
 API_KEY = "flow-test-agency-key"
-UTC = timezone.utc
+UTC = UTC
 SERVICE = {"system": "http://snomed.info/sct", "code": "91251008",
            "display": "Physical therapy procedure"}
 

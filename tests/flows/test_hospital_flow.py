@@ -10,8 +10,11 @@ missing, nothing duplicated.
 from __future__ import annotations
 
 import uuid
+from datetime import UTC
 
 import pytest
+from case_data import physician, river
+from peer_fhir import start_peer, stop_peer
 from sqlalchemy import delete
 
 from hub import cases as c
@@ -21,10 +24,6 @@ from hub.store.sync_tables import sync_cursors
 from hub.sync import pulls
 from hub.sync.partners import Partner, Timeouts
 from hub.sync.pulls import schedule_pulls
-
-from case_data import physician, river
-
-from peer_fhir import start_peer, stop_peer
 
 from .flow_world import Fault, FaultProxy, HubHarness, Peer
 
@@ -126,7 +125,7 @@ def test_push_pull_discharge_to_home_health(app, client, auth_headers, hub, prox
     assert proxy.count("POST", "/CarePlan", 500) + proxy.count("POST", "/CareTeam", 500) == 2
     plan_id, team_id = resource_id(case["id"], "careplan"), resource_id(case["id"], "careteam")
     [plan] = ehr.ours("CarePlan", plan_id)  # the held answer was retried: still one copy
-    [team] = ehr.ours("CareTeam", team_id)
+    [_team] = ehr.ours("CareTeam", team_id)
     assert {(r.resource_type, r.operation) for r in rows} == {("CarePlan", "create"),
                                                               ("CareTeam", "create")}
 
@@ -234,9 +233,9 @@ def test_pull_follows_paging_and_matches_only_hub_patients(app, client, auth_hea
 
 
 def test_pulls_are_scheduled_once_per_partner_type_and_interval(app, hub):
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
-    now = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
     partners = hub.adapters.partners
     first = schedule_pulls(hub.db, partners, now)
     # hospital: Encounter, CarePlan, CareTeam; FHIR agency: Task, Encounter

@@ -105,7 +105,8 @@ def test_an_older_answer_never_overwrites_a_newer_decision(runtime, db, partners
     pended = _answer(delivery, {"S9500": Decision("A4")}, created="2026-03-01T10:00:00Z")
     final = _answer(delivery, {"S9500": Decision("A1", "AUTH-9")},
                     created="2026-03-01T11:00:00Z")
-    assert answers.apply_pas_response(db, final, claim_id=sub.resource_id, partners=partners.partners).result == "applied"
+    assert answers.apply_pas_response(db, final, claim_id=sub.resource_id,
+                                      partners=partners.partners).result == "applied"
     _deliver(runtime, delivery, pended)  # the synchronous answer, handled late
     got = decisions(db, case["id"])["S9500"]
     assert got.status == D.AUTH_APPROVED and got.authorization_number == "AUTH-9"
@@ -119,7 +120,8 @@ def test_pended_then_final_answer(runtime, db, partners, case):
     assert decisions(db, case["id"])["S9500"].status == D.AUTH_PENDED
     final = _answer(delivery, {"S9500": Decision("A3", reason="not medically necessary")},
                     created="2026-03-02T10:00:00Z")
-    applied = answers.apply_pas_response(db, final, partners=partners.partners)  # found through ClaimResponse.request
+    # found through ClaimResponse.request
+    applied = answers.apply_pas_response(db, final, partners=partners.partners)
     assert (applied.result, applied.state) == ("applied", "partially-approved")
     got = decisions(db, case["id"])
     assert got["S9500"].status == D.AUTH_DENIED

@@ -11,6 +11,7 @@ from collections import Counter
 
 import pytest
 import requests
+from case_data import river
 from werkzeug.serving import make_server
 
 from hub import cases as c
@@ -19,11 +20,18 @@ from hub.sync.registry import Adapters
 from hub.sync.retry import RetryPolicy
 from hub.sync.worker import WorkerThread
 
-from .conftest import (FUNDING, HCPCS, ORG, PARTNER, decisions, insurer_partner, outbox_rows,
-                       poll_pended_now, run_validator)
+from .conftest import (
+    FUNDING,
+    HCPCS,
+    ORG,
+    PARTNER,
+    decisions,
+    insurer_partner,
+    outbox_rows,
+    poll_pended_now,
+    run_validator,
+)
 from .insurer_server import Decision, Fault, InsurerServer, InsurerSimulator, notify
-
-from case_data import river
 
 pytestmark = pytest.mark.integration
 FAST = RetryPolicy(max_attempts=10, base_delay=0.01, max_delay=0.05)
@@ -74,7 +82,7 @@ def _wait(condition, timeout=20.0):
 
 
 def test_insurer_round_trip(app, live_hub, insurer_sim, auth_headers, db, tmp_path):
-    base, registry = live_hub
+    base, _registry = live_hub
     http = requests.Session()
     http.headers.update(auth_headers("system/*.cruds"))
     plans = [("S9500", "G0299"), ("G0151", "G0152"), ("S9500", "G0151"), ("G0299",)]
@@ -112,7 +120,7 @@ def test_insurer_round_trip(app, live_hub, insurer_sim, auth_headers, db, tmp_pa
     assert statuses[500] == 3 and statuses[429] == 1
 
     # synchronous answers applied: the pended service waits, the others are decided
-    for rid, (case_id, codes) in requests_made.items():
+    for _rid, (case_id, codes) in requests_made.items():
         got = decisions(db, case_id)
         for code in codes:
             d = insurer_sim.decisions[code]
@@ -145,7 +153,7 @@ def test_insurer_round_trip(app, live_hub, insurer_sim, auth_headers, db, tmp_pa
     eligibility = Counter(r["identifier"][0]["value"]
                           for r in insurer_sim.submits("CoverageEligibilityRequest"))
     assert len(eligibility) == len(plans) and set(eligibility.values()) == {1}
-    for rid, (case_id, codes) in requests_made.items():
+    for _rid, (case_id, codes) in requests_made.items():
         got = decisions(db, case_id)
         assert len(got) == len(codes)  # one decision per service, nothing duplicated
         for code in codes:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from peer_fhir import start_peer, stop_peer
 
 from hub import cases as c
 from hub.adapters.fhir_rest import FhirRestClient
@@ -24,10 +25,18 @@ from hub.sync.deliver import Outcome
 from hub.sync.outbox import Delivery
 from hub.sync.registry import Adapters
 
-from peer_fhir import start_peer, stop_peer
-
-from .conftest import (FUNDING, HCPCS, ORG, PARTNER, decisions, insurer_partner, load_case,
-                       outbox_rows, poll_pended_now, stored)
+from .conftest import (
+    FUNDING,
+    HCPCS,
+    ORG,
+    PARTNER,
+    decisions,
+    insurer_partner,
+    load_case,
+    outbox_rows,
+    poll_pended_now,
+    stored,
+)
 from .insurer_server import Decision, claim_response, response_bundle
 
 pytestmark = pytest.mark.integration

@@ -188,7 +188,7 @@ def test_notification_auth(client, auth_headers, pended, db):
 def test_bad_notifications(client, auth_headers, pended, db, mutate, status, path):
     insurer = auth_headers("system/ClaimResponse.c", organization=ORG)
     body = mutate(json.loads(json.dumps(pended["notification"])))
-    resp = _notify(client, insurer, body if not isinstance(body, str) else body)
+    resp = _notify(client, insurer, body)
     assert resp.status_code == status, resp.get_json()
     outcome = resp.get_json()
     assert outcome["resourceType"] == "OperationOutcome"

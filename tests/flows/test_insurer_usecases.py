@@ -11,8 +11,7 @@ from hub.flows import insurer as flows
 from hub.mappings.identity import resource_id
 from hub.store.uow import UnitOfWork
 
-from .conftest import (FUNDING, HCPCS, ORG, PARTNER, decisions, load_case, outbox_rows,
-                       stored)
+from .conftest import FUNDING, HCPCS, ORG, PARTNER, decisions, load_case, outbox_rows, stored
 
 D = c.DecisionStatus
 
@@ -115,9 +114,8 @@ def test_failures_store_nothing(db, partners, case, fail):
         expected = BusinessRuleFailed
     else:
         expected = Conflict
-    with _uow(db, partners) as uow:
-        with pytest.raises(expected) as err:
-            flows.request_prior_authorization(uow, case["id"], funding, items, **kwargs)
+    with _uow(db, partners) as uow, pytest.raises(expected) as err:
+        flows.request_prior_authorization(uow, case["id"], funding, items, **kwargs)
     if fail in ("no-partner", "unknown-funding", "self-pay"):
         assert err.value.issues[0].path == "funding_id"
     if fail == "open-request":
@@ -130,6 +128,5 @@ def test_closed_case_cannot_request(db, partners, case, api):
                                                              "reason": "moved away"},
                     version=case["version"])
     assert resp.status_code == 200
-    with _uow(db, partners) as uow:
-        with pytest.raises(Conflict):
-            flows.request_eligibility(uow, case["id"], FUNDING, ["validation"], [])
+    with _uow(db, partners) as uow, pytest.raises(Conflict):
+        flows.request_eligibility(uow, case["id"], FUNDING, ["validation"], [])

@@ -199,7 +199,7 @@ def test_partner_fhir_write(world, client, auth_headers):
 
 
 def test_pulled_change(app, world):
-    db, registry, case = world
+    db, _registry, case = world
     handlers = app.extensions["hub.runtime"].handlers
     encounter = {"resourceType": "Encounter", "id": "enc-1", "meta": {"versionId": "1"},
                  "status": "in-progress",

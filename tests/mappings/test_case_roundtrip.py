@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import string
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 from fhircheck import assert_valid
 from hypothesis import HealthCheck, given, settings
@@ -13,7 +13,7 @@ from hub import cases as c
 from hub.fhir import parse_resource
 from hub.mappings.case_bundle import case_from_fhir, case_to_fhir
 
-TZ = st.sampled_from([timezone.utc, timezone(timedelta(hours=2)),
+TZ = st.sampled_from([UTC, timezone(timedelta(hours=2)),
                       timezone(timedelta(hours=-5, minutes=-30))])
 # plain text strategies rather than from_regex: generation dominates the run time
 _lower = string.ascii_lowercase

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from fhircheck import EXAMPLES, assert_valid
@@ -14,7 +14,10 @@ from hub import cases as c
 from hub.fhir import parse_resource
 from hub.mappings.codes import FUNDING_TYPE
 from hub.mappings.coverage import (
-    coverage_from_fhir, coverage_to_fhir, payer_organization_to_fhir, upsert_decision,
+    coverage_from_fhir,
+    coverage_to_fhir,
+    payer_organization_to_fhir,
+    upsert_decision,
 )
 from hub.mappings.errors import MappingError, Report
 
@@ -26,7 +29,7 @@ words = st.lists(text, min_size=1, max_size=3).map(" ".join)
 uri = text.map(lambda s: f"http://example.org/{s}")
 dates = st.dates(min_value=datetime(1990, 1, 1).date(), max_value=datetime(2040, 1, 1).date())
 aware = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2035, 1, 1),
-                     timezones=st.just(timezone.utc)).map(lambda d: d.replace(microsecond=0))
+                     timezones=st.just(UTC)).map(lambda d: d.replace(microsecond=0))
 codes = st.builds(c.Code, system=uri, code=text, display=st.none() | words)
 periods = st.builds(c.Period, start=st.none() | dates, end=st.none() | dates).filter(
     lambda p: p.start is not None or p.end is not None)
@@ -192,9 +195,10 @@ def test_emitted_coverages_validate(tmp_path):
     case.funding = [c.FundingSource(kind=k, payer=c.Party("Payer", identifier=c.Identifier(
         "http://example.org/payers", "P1")), plan="P", group="G", member_id="M",
         period=c.Period(datetime(2024, 1, 1).date()),
-        decisions=[c.CoverageDecision(service=c.Code("http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets", "S9500"),
+        decisions=[c.CoverageDecision(service=c.Code(
+            "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets", "S9500"),
                                       status=c.DecisionStatus.NOT_COVERED, quantity=3,
-                                      decided_at=datetime(2024, 1, 2, tzinfo=timezone.utc),
+                                      decided_at=datetime(2024, 1, 2, tzinfo=UTC),
                                       period=c.Period(end=datetime(2024, 3, 1).date()))])
         for k in c.FundingKind]
     for f in case.funding:

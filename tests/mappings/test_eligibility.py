@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from fhircheck import assert_valid
@@ -14,12 +14,15 @@ from hub import cases as c
 from hub.fhir import parse_resource
 from hub.mappings.coverage import coverage_reference
 from hub.mappings.eligibility import (
-    EligibilityRequest, apply_eligibility_response, eligibility_request_from_fhir,
-    eligibility_request_to_fhir, eligibility_response_decisions,
+    EligibilityRequest,
+    apply_eligibility_response,
+    eligibility_request_from_fhir,
+    eligibility_request_to_fhir,
+    eligibility_response_decisions,
 )
 from hub.mappings.errors import MappingError, Report
 
-UTC = timezone.utc
+UTC = UTC
 HCPCS = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
 requests = st.builds(EligibilityRequest, funding_id=st.just("f1"), created=aware,
                      purposes=st.lists(st.sampled_from(["validation", "benefits",
@@ -83,7 +86,8 @@ def test_not_in_force_and_errors():
     req = EligibilityRequest(funding_id="f1", created=datetime(2024, 3, 1, tzinfo=UTC),
                              services=[c.Code(HCPCS, "G0299")])
     data = _response(case, [], outcome="error")
-    data["error"] = [{"code": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/adjudication-error", "code": "a001"}]}}]
+    data["error"] = [{"code": {"coding": [{
+        "system": "http://terminology.hl7.org/CodeSystem/adjudication-error", "code": "a001"}]}}]
     report = apply_eligibility_response(case, data, request=req)
     assert {d.service.code: d.status for d in case.funding[0].decisions}["G0299"] == \
         c.DecisionStatus.ERROR
@@ -118,7 +122,7 @@ def test_response_examples(name, data):
     report = Report()
     per_cov = eligibility_response_decisions(data, report)
     assert len(per_cov) == len(data.get("insurance") or [])
-    for (ref, decisions), ins in zip(per_cov, data.get("insurance") or []):
+    for (_ref, decisions), ins in zip(per_cov, data.get("insurance") or []):
         assert len(decisions) == len(ins.get("item") or [])
         for d, item in zip(decisions, ins.get("item") or []):
             expected = (c.DecisionStatus.NOT_COVERED if ins.get("inforce") is False

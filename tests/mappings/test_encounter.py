@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from fhircheck import assert_valid
@@ -13,11 +13,14 @@ from test_coverage import aware, load, new_case, parties, words
 from hub import cases as c
 from hub.fhir import parse_resource
 from hub.mappings.encounter import (
-    apply_encounter, encounter_from_fhir, encounter_to_fhir, needs_home_health_referral,
+    apply_encounter,
+    encounter_from_fhir,
+    encounter_to_fhir,
+    needs_home_health_referral,
 )
 from hub.mappings.errors import MappingError, Report
 
-UTC = timezone.utc
+UTC = UTC
 encounters = st.builds(c.Encounter, kind=st.sampled_from(c.EncounterKind),
                        status=st.sampled_from(c.EncounterStatus), start=st.none() | aware,
                        end=st.none() | aware, facility=st.none() | parties,

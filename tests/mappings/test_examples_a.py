@@ -5,7 +5,7 @@ merged onto the original without losing anything, and valid (R4B models + valida
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from fhircheck import EXAMPLES, assert_valid
@@ -27,7 +27,7 @@ def examples(rtype: str) -> list:
 def blank_case(**kw) -> c.Case:
     kw.setdefault("patient", c.Patient(name=c.HumanName("Doe", ["Jo"])))
     return c.Case(id="case-x", model=c.CaseModel.CLINICAL, setting=c.Setting.HOSPITAL,
-                  opened_at=datetime(2024, 1, 1, tzinfo=timezone.utc), **kw)
+                  opened_at=datetime(2024, 1, 1, tzinfo=UTC), **kw)
 
 
 def codings(cc: dict | None) -> list[tuple]:
@@ -137,7 +137,7 @@ def test_examples_mostly_map():
 def test_written_back_examples_pass_the_independent_validator(tmp_path):
     produced = []
     for rtype, path in CASES:
-        out, data = _roundtrip(rtype, path)
+        out, _data = _roundtrip(rtype, path)
         if out is not None:
             produced.append(out)
     assert_valid(produced, tmp_path)

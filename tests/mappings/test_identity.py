@@ -7,7 +7,10 @@ from scenarios import river
 from hub.mappings.case_bundle import case_to_bundle, case_to_fhir
 from hub.mappings.codes import HUB_CANONICAL
 from hub.mappings.identity import (
-    conditional_create_query, find_hub_identifier, hub_identifier, resource_id,
+    conditional_create_query,
+    find_hub_identifier,
+    hub_identifier,
+    resource_id,
 )
 
 

@@ -121,7 +121,7 @@ def test_activity_carried_by_a_referral_is_a_reference_and_round_trips():
     plan = careplan_to_fhir(case)
     act = next(a for a in plan["activity"] if a["id"] == "act-pt")
     assert act["reference"]["reference"].startswith("ServiceRequest/") and "detail" not in act
-    resources = [r for r in case_to_fhir(case)]
+    resources = list(case_to_fhir(case))
     back = case_from_fhir(resources)
     assert back.plan == case.plan
 

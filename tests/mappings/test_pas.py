@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from fhircheck import EXAMPLES, validate
@@ -15,11 +15,18 @@ from hub import cases as c
 from hub.fhir import parse_resource
 from hub.mappings.errors import MappingError, Report
 from hub.mappings.pas import (
-    ItemResult, PriorAuthItem, PriorAuthRequest, apply_claim_response, claim_response_results,
-    pas_request_bundle, pas_request_from_fhir, pas_response_bundle, rollup,
+    ItemResult,
+    PriorAuthItem,
+    PriorAuthRequest,
+    apply_claim_response,
+    claim_response_results,
+    pas_request_bundle,
+    pas_request_from_fhir,
+    pas_response_bundle,
+    rollup,
 )
 
-UTC = timezone.utc
+UTC = UTC
 D = c.DecisionStatus
 HCPCS = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
 items = st.builds(PriorAuthItem, decision_id=st.uuids().map(str), service=codes,
@@ -108,7 +115,8 @@ def test_apply_response_sets_item_decisions_and_outcome_complete_is_not_approval
     case = _case()
     req = _request()
     results = [ItemResult(1, D.AUTH_DENIED), ItemResult(2, D.AUTH_APPROVED, authorization_number="AUTH1",
-                                                        period=c.Period(datetime(2024, 3, 2).date(), datetime(2024, 4, 1).date()),
+                                                        period=c.Period(datetime(2024, 3, 2).date(),
+                                                                        datetime(2024, 4, 1).date()),
                                                         quantity=10)]
     resp = pas_response_bundle(case, req, results, datetime(2024, 3, 1, 10, tzinfo=UTC))
     assert resp["entry"][0]["resource"]["outcome"] == "complete"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from fhircheck import assert_valid
@@ -14,10 +14,14 @@ from hub import cases as c
 from hub.fhir import parse_resource
 from hub.mappings.errors import MappingError
 from hub.mappings.referral import (
-    apply_task, referral_from_fhir, referral_to_fhir, service_request_to_fhir, task_to_fhir,
+    apply_task,
+    referral_from_fhir,
+    referral_to_fhir,
+    service_request_to_fhir,
+    task_to_fhir,
 )
 
-UTC = timezone.utc
+UTC = UTC
 changes = st.builds(c.StatusChange, status=st.sampled_from([s.value for s in c.ReferralStatus]),
                     at=aware, reason=st.none() | words, by=st.none() | st.sampled_from(
                         ["owner", "requester"]))

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from hub import cases as c
 
-UTC = timezone.utc
+UTC = UTC
 SERVICE = c.Code("http://snomed.info/sct", "385763009", "Home IV antibiotic therapy")
 AGENCY = c.Party("Sunrise Home Health", reference="Organization/sunrise-home-health")
 NPI = "http://hl7.org/fhir/sid/us-npi"

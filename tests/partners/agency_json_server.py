@@ -26,11 +26,10 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-
-from werkzeug.wrappers import Request, Response
+from datetime import UTC, datetime
 
 from loopback import LoopbackServer
+from werkzeug.wrappers import Request, Response
 
 from .schemas import validator
 
@@ -48,12 +47,12 @@ NEEDS_REASON = {"rejected", "on-hold", "failed", "cancelled"}
 
 
 def stamp(value: datetime) -> str:
-    return value.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace(
+    return value.astimezone(UTC).replace(microsecond=0).isoformat().replace(
         "+00:00", "Z")
 
 
 def parse_stamp(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
 
 
 @dataclass
@@ -102,13 +101,13 @@ class AgencyJsonPartner:
         self.key_header = key_header
         self.base = base
         self.max_limit = max_limit
-        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.referrals: dict[str, Record] = {}
         self.faults: deque[Fault] = deque()
         self.requests: list[tuple[str, str, int]] = []
         self.headers_seen: list[dict] = []
         self._lock = threading.RLock()
-        self._last = datetime.min.replace(tzinfo=timezone.utc)
+        self._last = datetime.min.replace(tzinfo=UTC)
         self._seq = 0
 
     # -- test API: faults and inspection --------------------------------------------------
@@ -211,7 +210,7 @@ class AgencyJsonPartner:
 
     def _now(self) -> datetime:
         """Server time to the second, never going back (updated_at ordering)."""
-        now = self.clock().astimezone(timezone.utc).replace(microsecond=0)
+        now = self.clock().astimezone(UTC).replace(microsecond=0)
         self._last = max(self._last, now)
         return self._last
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from jsonschema import Draft202012Validator, FormatChecker
@@ -22,7 +22,7 @@ def _registry() -> tuple[Registry, dict[str, dict]]:
     return registry, docs
 
 
-@lru_cache(maxsize=None)
+@cache
 def validator(name: str) -> Draft202012Validator:
     registry, docs = _registry()
     schema = docs[name]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from types import SimpleNamespace
 
@@ -15,7 +15,11 @@ from responses import matchers
 
 from hub.adapters.agency_json import AgencyConflict, AgencyJsonClient
 from hub.adapters.errors import (
-    PartnerConfigError, PartnerConflict, PartnerError, PartnerRejected, PartnerThrottled,
+    PartnerConfigError,
+    PartnerConflict,
+    PartnerError,
+    PartnerRejected,
+    PartnerThrottled,
     PartnerUnavailable,
 )
 from hub.adapters.smart_auth import ApiKeyAuth
@@ -231,7 +235,7 @@ def test_retry_after_seconds_is_exposed(client, mocked, status):
 
 
 def test_retry_after_http_date_is_exposed_in_seconds(client, mocked):
-    when = datetime.now(timezone.utc) + timedelta(seconds=90)
+    when = datetime.now(UTC) + timedelta(seconds=90)
     mocked.get(f"{BASE}/referrals/{RID}", status=429,
                headers={"Retry-After": format_datetime(when, usegmt=True)})
     with pytest.raises(PartnerThrottled) as err:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -21,7 +21,9 @@ from hub.adapters.agency_json import AgencyConflict, AgencyJsonClient
 from hub.adapters.errors import PartnerError, PartnerRejected, PartnerUnavailable
 from hub.adapters.smart_auth import ApiKeyAuth
 from hub.mappings.agency_json import (
-    apply_referral_state, referral_to_agency_json, visit_encounter_id,
+    apply_referral_state,
+    referral_to_agency_json,
+    visit_encounter_id,
 )
 from hub.sync.retry import RetryPolicy
 
@@ -32,7 +34,7 @@ from .schemas import assert_valid
 
 pytestmark = pytest.mark.integration
 
-UTC = timezone.utc
+UTC = UTC
 POLICY = RetryPolicy(max_attempts=8, base_delay=0.005, max_delay=0.02)
 
 

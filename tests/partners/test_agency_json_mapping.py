@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from hub import cases as c
 from hub.mappings.agency_json import (
-    STATUSES, apply_referral_state, parse_referral_state, referral_from_agency_json,
-    referral_to_agency_json, visit_encounter_id,
+    STATUSES,
+    apply_referral_state,
+    parse_referral_state,
+    referral_from_agency_json,
+    referral_to_agency_json,
+    visit_encounter_id,
 )
 from hub.mappings.errors import MappingError
 
 from .agency_case import AGENCY, referral_case
 from .schemas import EXAMPLES, assert_valid
 
-UTC = timezone.utc
+UTC = UTC
 RID = "5d2c7a4e-8f0b-4b1e-9a6c-2f1e0d9c8b7a"
 
 

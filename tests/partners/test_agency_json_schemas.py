@@ -45,7 +45,7 @@ def test_schema_refuses_what_the_protocol_forbids():
     state = load("referral-state.completed.json")
     bad = copy.deepcopy(state)
     bad["status"] = "done"
-    assert ("status", ) == tuple(p for p, _m in errors("referral-state", bad))
+    assert tuple(p for p, _m in errors("referral-state", bad)) == ("status", )
     bad = copy.deepcopy(load("referral-state.rejected.json"))
     del bad["status_reason"]
     assert errors("referral-state", bad)

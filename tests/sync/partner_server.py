@@ -17,8 +17,8 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from werkzeug.wrappers import Request, Response
 from loopback import LoopbackServer
+from werkzeug.wrappers import Request, Response
 
 FHIR_JSON = "application/fhir+json"
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
@@ -11,9 +11,15 @@ import requests
 import responses
 from responses import matchers
 
-from hub.adapters.errors import (PartnerConflict, PartnerError, PartnerRejected,
-                                 PartnerThrottled, PartnerUnavailable, outcome_text,
-                                 parse_retry_after)
+from hub.adapters.errors import (
+    PartnerConflict,
+    PartnerError,
+    PartnerRejected,
+    PartnerThrottled,
+    PartnerUnavailable,
+    outcome_text,
+    parse_retry_after,
+)
 from hub.adapters.fhir_rest import FhirRestClient
 from hub.adapters.smart_auth import ApiKeyAuth
 
@@ -102,7 +108,7 @@ def test_paging_link_to_another_host_is_refused(http, client):
 
 
 def test_changes_since_uses_last_updated_gt(http, client):
-    since = datetime(2026, 11, 1, 8, 0, tzinfo=timezone.utc)
+    since = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
     http.get(f"{BASE}/Encounter", match=[matchers.query_param_matcher(
         {"_lastUpdated": "gt2026-11-01T08:00:00+00:00", "_sort": "_lastUpdated",
          "class": "IMP"})], json={"resourceType": "Bundle", "type": "searchset"})
@@ -176,7 +182,7 @@ def test_429_retry_after_seconds(http, client):
 
 
 def test_429_retry_after_http_date(http, client):
-    when = datetime.now(timezone.utc) + timedelta(seconds=90)
+    when = datetime.now(UTC) + timedelta(seconds=90)
     http.post(f"{BASE}/CarePlan", status=429,
               headers={"Retry-After": format_datetime(when, usegmt=True)})
     with pytest.raises(PartnerThrottled) as caught:
@@ -185,7 +191,7 @@ def test_429_retry_after_http_date(http, client):
 
 
 def test_503_retry_after_is_kept():
-    now = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
     assert parse_retry_after("Mon, 23 Nov 2026 12:00:30 GMT", now) == 30
     assert parse_retry_after("Mon, 23 Nov 2026 11:00:00 GMT", now) == 0
     assert parse_retry_after("soon", now) is None

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from hub.sync import outbox
 
-T0 = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
 def add(db, case_id: str, resource_id: str, partner_id: str = "st-marys",
@@ -124,7 +124,7 @@ def test_concurrent_claimers_never_share_a_row(db):
                     with lock:
                         claimed.append((d.case_id, d.id, name))
                     assert outbox.mark_done(db, d, name, remote_id="r", remote_version="1")
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(4)]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from peer_fhir import start_peer, stop_peer
 
 from hub.adapters.errors import PartnerConflict, PartnerRejected

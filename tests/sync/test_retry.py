@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from hub.adapters.errors import (PartnerConfigError, PartnerConflict, PartnerRejected,
-                                 PartnerThrottled, PartnerUnavailable)
+from hub.adapters.errors import (
+    PartnerConfigError,
+    PartnerConflict,
+    PartnerRejected,
+    PartnerThrottled,
+    PartnerUnavailable,
+)
 from hub.sync.retry import RetryPolicy
 
 POLICY = RetryPolicy(max_attempts=5, base_delay=2.0, max_delay=60.0)
