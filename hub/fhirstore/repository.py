@@ -32,7 +32,7 @@ from hub.fhirstore.tables import conditional_keys as CK
 from hub.fhirstore.tables import resources as R
 from hub.fhirstore.tables import search_index as SI
 from hub.mappings.meta import strip_meta
-from hub.store.concurrency import ConcurrentWrite
+from hub.store.conflicts import ConcurrentWrite
 from hub.store.db import FHIR_BASE
 
 _EMPTY_INDEX_ROW = {c.name: None for c in SI.columns if c.name != "row_id"}

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from hub.cases import FINAL_CASE_STATUSES, Case, CaseModel, CaseStatus, utcnow
 from hub.store import case_codec
 from hub.store.case_tables import case_identifiers, cases
-from hub.store.concurrency import ConcurrentWrite
+from hub.store.conflicts import ConcurrentWrite
 
 
 class StaleCase(ConcurrentWrite):

@@ -18,6 +18,7 @@ from typing import TypeVar
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from hub.errors import Conflict
+from hub.store.conflicts import ConcurrentWrite
 from hub.store.db import Database
 from hub.store.uow import UnitOfWork
 
@@ -27,11 +28,6 @@ T = TypeVar("T")
 
 #: Attempts of one read-change-write against concurrent changes.
 MAX_ATTEMPTS = 10
-
-
-class ConcurrentWrite(Exception):
-    """Someone else wrote first (a case version, a resource version, a conditional key):
-    the base of the store's optimistic-concurrency errors; re-running the work helps."""
 
 
 class ConcurrentChange(Conflict):

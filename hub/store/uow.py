@@ -12,15 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.orm import Session
 
+from hub.cases import Case
+from hub.fhirstore.repository import ResourceRepository
+from hub.store.case_repo import CaseRepository
 from hub.store.client_repo import ClientRepository
 from hub.store.db import Database
-
-if TYPE_CHECKING:  # typing only: the repositories import the tables, opened lazily below
-    from hub.cases import Case
 
 
 @dataclass
@@ -136,9 +136,6 @@ class UnitOfWork:
 
     @property
     def cases(self):
-        # imported here: hub.store.case_repo -> hub.store.concurrency imports this module
-        from hub.store.case_repo import CaseRepository
-
         return self._repo("cases", CaseRepository)
 
     @property
@@ -147,9 +144,6 @@ class UnitOfWork:
 
     @property
     def resources(self):
-        # imported here: hub.fhirstore.repository -> hub.store.concurrency imports this module
-        from hub.fhirstore.repository import ResourceRepository
-
         return self._repo("resources", ResourceRepository)
 
     def _repo(self, name: str, cls):
