@@ -123,3 +123,69 @@ def test_engine_hides_statement_parameters(app):
     with pytest.raises(sa.exc.DBAPIError) as caught, engine.begin() as conn:
         conn.execute(sa.text("SELECT CAST(:v AS INTEGER) + nosuchcolumn"), {"v": MRN})
     assert MRN not in str(caught.value)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.integration
+def test_hub_serve_writes_no_patient_data_to_its_log(settings, auth_headers, tmp_path):
+    """`hub serve` as an operator runs it (waitress, the root log handler on stderr),
+    probed over HTTP with hostile input carrying the planted values."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import requests
+
+    hdr = auth_headers("system/*.cruds system/Case.cruds")  # migrates and empties the db
+    port = _free_port()
+    env = {**os.environ, "HUB_DATABASE_URL": settings.database_url,
+           "HUB_SECRET_KEY": settings.secret_key, "HUB_BASE_URL": "http://hub.test",
+           "HUB_SYNC_WORKER": "false", "HUB_PORT": str(port)}
+    log_path = tmp_path / "serve.log"
+    with open(log_path, "wb") as log_file:
+        hub_command = os.path.join(os.path.dirname(sys.executable), "hub")
+        proc = subprocess.Popen([hub_command, "serve"], env=env,
+                                stdout=log_file, stderr=subprocess.STDOUT, cwd=tmp_path)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            for _ in range(200):
+                try:
+                    requests.get(base + "/healthz", timeout=1)
+                    break
+                except requests.ConnectionError:
+                    time.sleep(0.1)
+            patient = {"resourceType": "Patient", "name": [{"family": FAMILY}],
+                       "birthDate": BIRTH,
+                       "identifier": [{"system": "urn:mrn", "value": MRN}]}
+            fhir = {**hdr, "Content-Type": FHIR}
+            answers = [
+                requests.post(base + "/fhir/Patient", json={**patient, "id": "x\u0000"},
+                              headers=fhir, timeout=10),
+                requests.post(base + "/fhir/Patient", data=json.dumps(patient).replace(
+                    FAMILY, FAMILY + "\\ud800"), headers=fhir, timeout=10),
+                requests.get(f"{base}/fhir/Patient?family={FAMILY}%00&identifier={MRN}",
+                             headers=hdr, timeout=10),
+                requests.post(base + "/api/cases", json=minimal(
+                    patient={"name": {"family": FAMILY}, "birth_date": "x" + BIRTH}),
+                    headers=hdr, timeout=10),
+                requests.post(base + "/auth/token", data={
+                    "grant_type": "client_credentials", "client_id": "nobody",
+                    "client_secret": MEMBER}, timeout=10),
+            ]
+            assert all(400 <= a.status_code < 500 for a in answers), \
+                [a.status_code for a in answers]
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    text = log_path.read_text(errors="replace")
+    assert "hub serving on" in text and "token request refused" in text
+    for value in PLANTED:
+        assert value not in text, value
