@@ -8,6 +8,9 @@ only when its content changed; elements the case does not model are kept from th
 previous version (``hub.mappings.merge``). Each changed resource is queued for every
 partner that receives its type and is concerned by the case (the partner's Organization
 appears in the case: care team, funding payer, encounter facility, referral agency).
+What a queued resource points at that the partner receives but has not got is queued too,
+and before it: the rows of one (partner, case) go out in order, so at delivery the ledger
+knows the partner's id of every target (``hub.sync.references`` rewrites them then).
 
 Referrals: an agency with a FHIR server gets the referral's ServiceRequest and Task once
 requested (never drafts) and afterwards only the hub's cancellation (the agency owns the
@@ -29,10 +32,12 @@ from hub.fhirjson.strict import require_valid_outgoing
 from hub.mappings.agency_json import referral_to_agency_json
 from hub.mappings.case_bundle import case_to_fhir
 from hub.mappings.datatypes import local_ref
+from hub.mappings.identity import is_hub_system
 from hub.mappings.merge import merge_onto_previous
 from hub.mappings.meta import strip_meta
 from hub.store.sync_tables import outbox, sync_links
 from hub.sync.outbox import enqueue
+from hub.sync.references import targets
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,79 @@ def _known_to_partner(session, partner_id: str, rtype: str, rid: str) -> bool:
     return queued is not None
 
 
+@dataclass
+class _Queued:
+    """A resource version to send to one partner."""
+
+    rtype: str
+    rid: str
+    content: dict
+    version: int
+    operation: str
+
+
+def _reference_options(partner, patient: dict | None) -> dict:
+    """The row's options for ``hub.sync.references``: rewrite references for the partner,
+    its patient found by the case's identifiers (the MRN; the hub's own only if none)."""
+    options: dict = {"references": "partner"}
+    if patient is None:
+        return options
+    idents = [i for i in patient.get("identifier") or [] if not is_hub_system(i.get("system"))]
+    info: dict = {"reference": f"Patient/{patient['id']}",
+                  "identifier": idents or list(patient.get("identifier") or [])}
+    if getattr(partner, "patient", "match") == "create":
+        info["resource"] = patient
+    options["patient"] = info
+    return options
+
+
+def _with_dependencies(uow, partner, queued: list[_Queued]) -> list[_Queued]:
+    """``queued`` plus what it points at that the partner receives but has not got: the
+    current version of each, created before what points at it."""
+    out = list(queued)
+    have = {(q.rtype, q.rid) for q in out}
+    index = 0
+    while index < len(out):
+        for rtype, rid in targets(out[index].content):
+            if (rtype, rid) in have or rtype not in partner.receives or rtype == "Patient":
+                continue
+            if partner.kind == "agency" and rtype in REFERRAL_TYPES:
+                continue  # a referral's resources go together (``_agency_gets``)
+            have.add((rtype, rid))
+            if _known_to_partner(uow.session, partner.id, rtype, rid):
+                continue
+            stored = uow.resources.read(rtype, rid)
+            if stored is None or stored.deleted:
+                continue
+            out.append(_Queued(rtype, rid, stored.content, stored.version_id, "create"))
+        index += 1
+    return out
+
+
+def _in_dependency_order(queued: list[_Queued]) -> list[_Queued]:
+    """What a resource points at first (a cycle is cut where it closes)."""
+    by_key = {(q.rtype, q.rid): q for q in queued}
+    done: set[tuple[str, str]] = set()
+    visiting: set[tuple[str, str]] = set()
+    ordered: list[_Queued] = []
+
+    def visit(item: _Queued) -> None:
+        key = (item.rtype, item.rid)
+        if key in done or key in visiting:
+            return
+        visiting.add(key)
+        for target in targets(item.content):
+            if target in by_key:
+                visit(by_key[target])
+        visiting.discard(key)
+        done.add(key)
+        ordered.append(item)
+
+    for item in queued:
+        visit(item)
+    return ordered
+
+
 def project_saved(uow, saved) -> list[Written]:
     """The unit of work's projector: project one saved case (``hub.store.uow.SavedCase``)
     for its partners (else the unit of work's), skipping what it says."""
@@ -89,7 +167,9 @@ def project_case(uow, case: c.Case, partners: Mapping | None = None,
     written: list[Written] = []
     concerned = [p for p in (partners or {}).values()
                  if p.organization and p.organization in organizations_of(case)]
-    for resource in case_to_fhir(case):
+    queues: dict[str, list[_Queued]] = {p.id: [] for p in concerned}
+    resources = case_to_fhir(case)
+    for resource in resources:
         rtype, rid = resource["resourceType"], resource["id"]
         if (rtype, rid) in skip:
             continue
@@ -110,10 +190,16 @@ def project_case(uow, case: c.Case, partners: Mapping | None = None,
             if partner.kind == "agency" and rtype in REFERRAL_TYPES \
                     and not _agency_gets(partner, stored.content, before, known):
                 continue
-            op = "update" if known else "create"
-            enqueue(uow.session, partner_id=partner.id, resource_type=rtype, resource_id=rid,
-                    operation=op, payload=stored.content, case_id=case.id,
-                    resource_version=str(stored.version_id))
+            queues[partner.id].append(_Queued(rtype, rid, stored.content, stored.version_id,
+                                              "update" if known else "create"))
+    patient = next((r for r in resources if r["resourceType"] == "Patient"), None)
+    for partner in concerned:
+        queued = _with_dependencies(uow, partner, queues[partner.id])
+        options = _reference_options(partner, patient)
+        for item in _in_dependency_order(queued):
+            enqueue(uow.session, partner_id=partner.id, resource_type=item.rtype,
+                    resource_id=item.rid, operation=item.operation, payload=item.content,
+                    case_id=case.id, resource_version=str(item.version), options=options)
     _queue_agency_json_calls(uow, case, partners or {})
     return written
 

@@ -27,13 +27,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_peer(timeout: float = 60.0) -> tuple[str, subprocess.Popen]:
-    """Start a peer server on a free loopback port; (FHIR base URL, process)."""
+def start_peer(timeout: float = 60.0, *, check_references: bool = False
+               ) -> tuple[str, subprocess.Popen]:
+    """Start a peer server on a free loopback port; (FHIR base URL, process).
+
+    ``check_references``: the peer refuses (400) a write whose relative reference names no
+    resource it holds, as a HAPI FHIR JPA server does by default."""
     node = shutil.which("node")
     assert node and PEER.exists() and (NODE_DIR / "node_modules").exists(), \
         "the fhir-check peer server (node + Medplum) is not installed: run scripts/test"
     port = free_port()
-    proc = subprocess.Popen([node, str(PEER), "--port", str(port), "--base", "/fhir"],
+    flags = ["--check-references"] if check_references else []
+    proc = subprocess.Popen([node, str(PEER), "--port", str(port), "--base", "/fhir", *flags],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             env=dict(os.environ, FHIR_CHECK_NODE_DIR=str(NODE_DIR)))
     base = f"http://127.0.0.1:{port}/fhir"

@@ -73,6 +73,8 @@ sync_links = Table(
     # the partner's version when our If-Match failed: a human resolves, then replays
     Column("conflict_version", String(64)),
     Column("conflict_at", UtcDateTime),
+    # a hash of the partner's copy after our last write (hub sync verify compares with it)
+    Column("sent_hash", String(64)),
 )
 
 sync_cursors = Table(

@@ -7,7 +7,9 @@ Effects are idempotent, so at-least-once delivery is effectively once:
 - ``put``: PUT by the hub's id (the partner accepts client ids), If-Match once linked;
 - ``update``: PUT to the partner's id from the sync ledger with ``If-Match`` its version.
   A 412 means the partner changed it: re-read the partner's version, record the conflict
-  in the ledger and dead-letter the row for a human. Never overwrite blindly, never drop;
+  in the ledger and dead-letter the row for a human. Never overwrite blindly, never drop.
+  A 404/410 means the partner lost it (restored from a backup, deleted it): the resource is
+  created again (conditionally, on the hub identifier) and the ledger links the new copy;
 - ``submit``: POST ``Type/$submit`` (or ``options.operation``) with the payload;
 - ``delete``: DELETE the linked partner resource (already gone counts as done);
 - ``pull``: read the partner's changes since its cursor (``hub.sync.pulls``); the pull
@@ -16,12 +18,19 @@ Effects are idempotent, so at-least-once delivery is effectively once:
 - ``poll``: search the partner with the row's query (a pended request's answers); the poll
   handler applies what it found.
 
+Writes are rewritten for their partner first (``hub.sync.references``): references point
+at the partner's patient, at the partner's ids of what the hub sent it, or are logical.
+The ledger keeps a hash of what the partner holds after each write (``sent_hash``), for
+``hub sync verify`` to compare with what it reads back later.
+
 ``deliver`` calls the network only; the executor records the outcome in the database.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -29,6 +38,7 @@ from hub.adapters.errors import PartnerConflict, PartnerError, PartnerRejected
 from hub.mappings.meta import strip_meta
 from hub.sync.outbox import Delivery
 from hub.sync.pulls import fetch_changes
+from hub.sync.references import PartnerReferences, UnresolvedReference, rewrite
 
 
 class LedgerError(PartnerRejected):
@@ -46,6 +56,27 @@ class Outcome:
     response: dict | None = None
     error: BaseException | None = None
     conflict_version: str | None = None
+    #: A hash of the partner's copy after a write (``content_hash``), kept in the ledger.
+    sent_hash: str | None = None
+
+
+#: Elements the partner manages itself, left out of ``content_hash``.
+_NOT_HASHED = ("id", "meta", "text")
+
+
+def content_hash(resource: dict | None) -> str | None:
+    """A stable hash of a resource's content as the partner holds it (no id, meta, text)."""
+    if not resource:
+        return None
+    body = {k: v for k, v in resource.items() if k not in _NOT_HASHED}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _sent_hash(resp, sent: dict) -> str | None:
+    body = resp.resource if isinstance(resp.resource, dict) \
+        and resp.resource.get("resourceType") == sent.get("resourceType") else sent
+    return content_hash(body)
 
 
 def _takes_identifiers(resource: dict) -> bool:
@@ -75,10 +106,23 @@ def _hub_identifier(delivery: Delivery, adapters) -> tuple[str, str]:
     return system, f"{delivery.resource_type}/{delivery.resource_id}"
 
 
-def _outgoing(delivery: Delivery) -> dict:
-    """A copy of the payload without our server-managed meta (version, lastUpdated)."""
+def _outgoing(delivery: Delivery, adapter=None, adapters=None) -> dict:
+    """A copy of the payload without our server-managed meta (version, lastUpdated), its
+    references rewritten for the partner when the row asks for it (the projection's rows)."""
     resource = copy.deepcopy(strip_meta(delivery.payload or {}))
     resource.setdefault("resourceType", delivery.resource_type)
+    options = delivery.options or {}
+    if options.get("references") == "partner":
+        partner = (getattr(adapters, "partners", None) or {}).get(delivery.partner_id)
+        resolver = PartnerReferences(
+            links=delivery.targets, receives=tuple(getattr(partner, "receives", ())),
+            patient=options.get("patient"), policy=getattr(partner, "patient", "match"),
+            adapter=adapter, identifier_system=str(getattr(
+                adapters, "identifier_system", "urn:fhir-case-hub:resource")))
+        try:
+            resource = rewrite(resource, resolver)
+        except UnresolvedReference as exc:
+            raise LedgerError(str(exc), partner=delivery.partner_id) from exc
     return resource
 
 
@@ -91,7 +135,7 @@ def _with_identifier(resource: dict, system: str, value: str) -> dict:
 
 def _create(delivery: Delivery, adapter, adapters) -> Outcome:
     options = delivery.options or {}
-    resource = _outgoing(delivery)
+    resource = _outgoing(delivery, adapter, adapters)
     resource.pop("id", None)
     if_none_exist = options.get("if_none_exist")
     if not if_none_exist:
@@ -109,7 +153,8 @@ def _create(delivery: Delivery, adapter, adapters) -> Outcome:
         if found is not None:
             remote_id = found.get("id")
             version = (found.get("meta") or {}).get("versionId")
-    return Outcome(True, remote_id, version, resp.status, None)
+    return Outcome(True, remote_id, version, resp.status, None,
+                   sent_hash=_sent_hash(resp, resource))
 
 
 def _conflict(delivery: Delivery, adapter, remote_id: str, exc: PartnerConflict) -> Outcome:
@@ -124,7 +169,7 @@ def _conflict(delivery: Delivery, adapter, remote_id: str, exc: PartnerConflict)
 
 def _put_resource(delivery: Delivery, adapter, adapters, remote_id: str,
                   version: str | None) -> Outcome:
-    resource = _outgoing(delivery)
+    resource = _outgoing(delivery, adapter, adapters)
     resource["id"] = remote_id
     if _takes_identifiers(resource):  # keep the copy findable by our id
         _with_identifier(resource, *_hub_identifier(delivery, adapters))
@@ -134,7 +179,8 @@ def _put_resource(delivery: Delivery, adapter, adapters, remote_id: str,
         if exc.precondition_failed:
             return _conflict(delivery, adapter, remote_id, exc)
         raise
-    return Outcome(True, resp.resource_id or remote_id, resp.version_id, resp.status)
+    return Outcome(True, resp.resource_id or remote_id, resp.version_id, resp.status,
+                   sent_hash=_sent_hash(resp, resource))
 
 
 def _put(delivery: Delivery, adapter, adapters) -> Outcome:
@@ -151,7 +197,21 @@ def _update(delivery: Delivery, adapter, adapters) -> Outcome:
                           f"{delivery.partner_id}: its create was never delivered",
                           partner=delivery.partner_id)
     # no version known (the partner does not version): If-Match cannot be sent
-    return _put_resource(delivery, adapter, adapters, link.remote_id, link.remote_version)
+    try:
+        return _put_resource(delivery, adapter, adapters, link.remote_id, link.remote_version)
+    except PartnerRejected as exc:
+        if exc.status not in (404, 410):
+            raise
+    # the partner lost its copy: create it again; the ledger then links the new copy
+    return _recreate(delivery, adapter, adapters)
+
+
+def _recreate(delivery: Delivery, adapter, adapters) -> Outcome:
+    """Create the resource again at a partner that lost it (a conditional create on the hub
+    identifier, or a PUT by our id where the resource has no identifier list)."""
+    if not _takes_identifiers(delivery.payload or {"resourceType": delivery.resource_type}):
+        return _put_resource(delivery, adapter, adapters, delivery.resource_id, None)
+    return _create(delivery, adapter, adapters)
 
 
 def _submit(delivery: Delivery, adapter, adapters) -> Outcome:

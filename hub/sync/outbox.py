@@ -28,6 +28,7 @@ from hub.clock import utcnow
 from hub.store.db import OUTBOX_WRITTEN, Database
 from hub.store.sync_tables import outbox, sync_links
 from hub.sync.cursors import get_cursor
+from hub.sync.references import targets
 
 #: ``pull`` reads a partner's changes since its cursor (``hub.sync.pulls``); ``send`` and
 #: ``cancel`` are the agency-json referral calls (resource type ``Referral``).
@@ -36,6 +37,8 @@ OPERATIONS = ("create", "update", "put", "submit", "delete", "pull", "send", "ca
 ACTIVE = ("pending", "in-flight")
 #: Operations that only read from the partner: no resource there, so no link in the ledger.
 READS = ("pull", "poll")
+#: Operations that write a resource of ours at the partner (its references are rewritten).
+WRITES = ("create", "put", "update")
 
 
 @dataclass
@@ -51,6 +54,7 @@ class Link:
     last_error: str | None = None
     conflict_version: str | None = None
     conflict_at: datetime | None = None
+    sent_hash: str | None = None
 
 
 @dataclass
@@ -79,6 +83,9 @@ class Delivery:
     link: Link | None = field(default=None, compare=False)
     #: For a ``pull``: the partner's cursor when the row was claimed (not a column).
     cursor: str | None = field(default=None, compare=False)
+    #: For a write: ``"Type/id"`` -> the partner's id of each hub resource the payload
+    #: points at that the ledger links at this partner (``hub.sync.references``).
+    targets: dict[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod
     def from_row(cls, row) -> Delivery:
@@ -179,7 +186,20 @@ def claim(db: Database, worker_id: str, *, limit: int = 1, lease_seconds: float 
                     continue
                 delivery.link = _load_link(conn, delivery.resource_type, delivery.resource_id,
                                            delivery.partner_id)
+                if delivery.operation in WRITES and delivery.payload:
+                    delivery.targets = linked_targets(conn, delivery.partner_id,
+                                                      targets(delivery.payload))
     return claimed
+
+
+def linked_targets(conn, partner_id: str, wanted: list[tuple[str, str]]) -> dict[str, str]:
+    """``"Type/id"`` -> the partner's id, for those of ``wanted`` the ledger links there."""
+    out: dict[str, str] = {}
+    for rtype, rid in wanted:
+        link = _load_link(conn, rtype, rid, partner_id)
+        if link is not None and link.remote_id:
+            out[f"{rtype}/{rid}"] = link.remote_id
+    return out
 
 
 def _load_link(conn, local_type: str, local_id: str, partner_id: str) -> Link | None:
@@ -209,7 +229,8 @@ def _owned(delivery: Delivery, worker_id: str):
 
 def mark_done(db: Database, delivery: Delivery, worker_id: str, *, remote_id: str | None,
               remote_version: str | None, http_status: int | None = None,
-              response: dict | None = None, now: datetime | None = None) -> bool:
+              response: dict | None = None, now: datetime | None = None,
+              sent_hash: str | None = None) -> bool:
     """Record a delivery that went through, and its link; False if our lease was lost."""
     now = now or utcnow()
     with db.engine.begin() as conn:
@@ -225,7 +246,7 @@ def mark_done(db: Database, delivery: Delivery, worker_id: str, *, remote_id: st
         elif remote_id is not None or delivery.operation != "submit":
             _save_link(conn, delivery, remote_id=remote_id, remote_version=remote_version,
                        last_ack_at=now, last_error=None, conflict_version=None,
-                       conflict_at=None)
+                       conflict_at=None, sent_hash=sent_hash)
     return True
 
 

@@ -19,6 +19,15 @@ File shape (YAML; JSON is the same structure)::
         receives: [CarePlan, CareTeam]
         poll_seconds: 3600
         timeouts: {connect: 5, read: 30}
+        patient: match            # match | create (the partner's patient, by identifier)
+        on_drift: report          # report | resend | pull (hub sync verify --repair)
+
+``patient``: what the hub sends refers to the partner's own Patient, found by the case's
+identifiers (MRN); ``create`` also creates it there (conditionally) when none is found,
+``match`` refers to it logically (``Reference.identifier``) instead.
+``on_drift``: how ``hub sync verify --repair`` brings a resource the partner lost or
+changed back in step: ``resend`` the hub's version, ``pull`` the partner's change into the
+case (a lost one is re-sent), or only ``report`` it.
 
 ``poll_seconds`` is at least 60 for every partner, and at least 900 for agencies: the
 Gravity IG asks clients not to poll more often than every 15 minutes.
@@ -41,6 +50,8 @@ PROTOCOLS = ("fhir", "agency-json")
 AUTH_TYPES = ("none", "client-secret", "smart-backend", "api-key")
 SMART_ALGS = ("RS384", "ES384")
 POLL_FLOOR_SECONDS = 60
+PATIENT_POLICIES = ("match", "create")
+DRIFT_POLICIES = ("report", "resend", "pull")
 AGENCY_POLL_FLOOR_SECONDS = 900  # Gravity: do not poll more often than every 15 minutes
 DEFAULT_POLL_SECONDS = 3600  # Gravity: preferably hourly
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -102,6 +113,8 @@ class Partner:
     poll_seconds: int = DEFAULT_POLL_SECONDS
     timeouts: Timeouts = field(default_factory=Timeouts)
     health_path: str | None = None
+    patient: str = "match"
+    on_drift: str = "report"
 
     def to_dict(self) -> dict:
         """The file form (what ``add`` writes)."""
@@ -114,6 +127,8 @@ class Partner:
         out["timeouts"] = asdict(self.timeouts)
         if self.health_path:
             out["health_path"] = self.health_path
+        out["patient"] = self.patient
+        out["on_drift"] = self.on_drift
         return out
 
 
@@ -202,6 +217,8 @@ class PartnerSchema(Schema):
     poll_seconds = fields.Integer(load_default=DEFAULT_POLL_SECONDS, strict=True)
     timeouts = fields.Nested(TimeoutsSchema, load_default=lambda: Timeouts())
     health_path = fields.String()
+    patient = fields.String(load_default="match", validate=validate.OneOf(PATIENT_POLICIES))
+    on_drift = fields.String(load_default="report", validate=validate.OneOf(DRIFT_POLICIES))
 
     @validates_schema(skip_on_field_errors=False)
     def _rules(self, data: dict, **_kwargs) -> None:

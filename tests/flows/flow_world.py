@@ -196,3 +196,29 @@ class Peer:
     def ours(self, rtype: str, local_id: str) -> list[dict]:
         """The partner's copies of the hub's resource (by the hub's identifier)."""
         return self.search(rtype, identifier=f"{HUB_RESOURCE}|{rtype}/{local_id}")
+
+
+def literal_references(node) -> list[str]:
+    """Every ``reference`` string in a resource (contained resources included)."""
+    if isinstance(node, list):
+        return [r for v in node for r in literal_references(v)]
+    if isinstance(node, dict):
+        own = [node["reference"]] if isinstance(node.get("reference"), str) else []
+        return own + [r for k, v in node.items() if k != "reference"
+                      for r in literal_references(v)]
+    return []
+
+
+def assert_references_resolve(peer: Peer, resource: dict, *,
+                              patient_at_ehr: str | None) -> None:
+    """Each literal reference of ``resource`` names a resource ``peer`` holds (relative
+    ones only: the partner refuses others); the subject is the partner's own patient when
+    ``patient_at_ehr`` is given."""
+    refs = literal_references(resource)
+    for ref in refs:
+        assert "/" in ref and not ref.startswith("http"), ref
+        rtype, rid = ref.split("/")[:2]
+        resp = requests.get(f"{peer.base}/{rtype}/{rid}", timeout=10)
+        assert resp.status_code == 200, (ref, resp.status_code)
+    if patient_at_ehr is not None:
+        assert f"Patient/{patient_at_ehr}" in refs, refs

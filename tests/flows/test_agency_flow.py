@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import requests
 from case_data import river
 from partners.agency_json_server import AgencyJsonPartner, AgencyServer
 from partners.agency_json_server import Fault as JsonFault
@@ -22,7 +23,7 @@ from hub.mappings.identity import resource_id
 from hub.store.sync_tables import sync_cursors
 from hub.sync.partners import Auth, Partner, Timeouts
 
-from .flow_world import Fault, FaultProxy, HubHarness, Peer
+from .flow_world import Fault, FaultProxy, HubHarness, Peer, assert_references_resolve
 
 pytestmark = pytest.mark.integration
 
@@ -97,7 +98,14 @@ def _set_referral(client, headers, case_id: str, rid: str, status: str,
 
 @pytest.fixture(scope="module")
 def agency_base():
-    base, proc = start_peer()
+    # referential integrity on write (as HAPI FHIR JPA): what the hub sends must refer only
+    # to what the agency holds; the agency's own Organization exists there
+    base, proc = start_peer(check_references=True)
+    resp = requests.put(f"{base}/{FHIR_AGENCY}", json={
+        "resourceType": "Organization", "id": FHIR_AGENCY.split("/")[1],
+        "name": "Sunrise Home Health"}, headers={"Content-Type": "application/fhir+json"},
+        timeout=10)
+    assert resp.ok, resp.text
     yield base
     stop_peer(proc)
 
@@ -107,7 +115,8 @@ def fhir_hub(app, agency_base):
     proxy = FaultProxy(agency_base).up()
     partner = Partner(id="sunrise", kind="agency", base_url=proxy.base_url,
                       organization=FHIR_AGENCY, receives=("ServiceRequest", "Task"),
-                      poll_seconds=900, timeouts=Timeouts(connect=0.5, read=1.0))
+                      poll_seconds=900, timeouts=Timeouts(connect=0.5, read=1.0),
+                      patient="create")  # the agency gets the patient from the hub
     harness = HubHarness(app, {"sunrise": partner})
     yield harness, proxy, Peer(agency_base)
     harness.close()
@@ -130,6 +139,17 @@ def test_fhir_agency_accepts_visits_and_completes(client, auth_headers, fhir_hub
     [sr] = agency.ours("ServiceRequest", sr_id)
     [task] = agency.ours("Task", task_id)
     assert task["status"] == "requested"
+    # what the agency got refers only to what it holds: its copy of the ServiceRequest
+    # (sent first), the patient created there (policy ``patient: create``, once, found by
+    # the case's MRN), logical references to the rest
+    assert task["focus"]["reference"] == f"ServiceRequest/{sr['id']}"
+    assert_references_resolve(agency, sr, patient_at_ehr=None)
+    assert_references_resolve(agency, task, patient_at_ehr=None)
+    mrn = case["patient"]["identifiers"][0]
+    patients = agency.search("Patient", identifier=f"{mrn['system']}|{mrn['value']}")
+    assert [p["id"] for p in patients] == [task["for"]["reference"].split("/")[1]]
+    assert sr["subject"]["reference"] == task["for"]["reference"]
+    assert hub.rows(partner_id="sunrise")[0].resource_type == "ServiceRequest"
     # the draft referral is not sent
     assert not agency.ours("Task", resource_id(case["id"], "task", "pt-later"))
 

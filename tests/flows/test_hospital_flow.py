@@ -13,6 +13,7 @@ import uuid
 from datetime import UTC
 
 import pytest
+import requests
 from case_data import physician, river
 from peer_fhir import start_peer, stop_peer
 from sqlalchemy import delete
@@ -25,7 +26,7 @@ from hub.sync import pulls
 from hub.sync.partners import Partner, Timeouts
 from hub.sync.pulls import schedule_pulls
 
-from .flow_world import Fault, FaultProxy, HubHarness, Peer
+from .flow_world import Fault, FaultProxy, HubHarness, Peer, assert_references_resolve
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +39,15 @@ NUBC = "https://www.nubc.org/CodeSystem/PatDischargeStatus"
 
 @pytest.fixture(scope="module")
 def ehr_base():
-    base, proc = start_peer()
+    # referential integrity on write, as a HAPI FHIR JPA server: what the hub sends must
+    # refer only to what the EHR holds
+    base, proc = start_peer(check_references=True)
+    # the hospital's own Organization exists at the hospital
+    resp = requests.put(f"{base}/{HOSPITAL_ORG}", json={
+        "resourceType": "Organization", "id": HOSPITAL_ORG.split("/")[1],
+        "name": "St Mary's Hospital"}, headers={"Content-Type": "application/fhir+json"},
+        timeout=10)
+    assert resp.ok, resp.text
     yield base
     stop_peer(proc)
 
@@ -109,6 +118,18 @@ def _admission(patient: dict, visit: str, start: str) -> dict:
             "period": {"start": start}}
 
 
+def _displays(node):
+    """``node`` with each Reference reduced to its display (references differ per server)."""
+    if isinstance(node, list):
+        return [_displays(v) for v in node]
+    if isinstance(node, dict):
+        if "reference" in node or ("identifier" in node and "type" in node
+                                   and set(node) <= {"identifier", "type", "display"}):
+            return {"display": node.get("display")}
+        return {k: _displays(v) for k, v in node.items()}
+    return node
+
+
 def _strip(resource: dict) -> dict:
     return {k: v for k, v in resource.items() if k not in ("meta", "id", "identifier")}
 
@@ -142,7 +163,9 @@ def test_push_pull_discharge_to_home_health(app, client, auth_headers, hub, prox
     with app.app_context():
         stored = client.get(f"/fhir/CarePlan/{plan_id}",
                             headers=auth_headers("system/*.rs")).get_json()
-    assert _strip(plan) == _strip(stored)
+    # the same content; references rewritten for the EHR, each one resolving there
+    assert _strip(_displays(plan)) == _strip(_displays(stored))
+    assert_references_resolve(ehr, plan, patient_at_ehr=None)
 
     # our own copies come back in the pull: recognised, the case does not change
     version = hub.case(case["id"]).version

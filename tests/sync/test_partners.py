@@ -213,3 +213,17 @@ def test_cli_test_reports_failure(cli):
     result = cli("test", "st-marys")
     assert result.exit_code != 0
     assert "FAILED" in result.output and "503" in result.output
+
+
+def test_patient_and_drift_policies():
+    base = {"id": "st-marys", "kind": "hospital", "base_url": "https://ehr.example/fhir"}
+    [partner] = parse_partners({"partners": [base]}).values()
+    assert (partner.patient, partner.on_drift) == ("match", "report")
+    [partner] = parse_partners({"partners": [
+        {**base, "patient": "create", "on_drift": "resend"}]}).values()
+    assert (partner.patient, partner.on_drift) == ("create", "resend")
+    assert partner.to_dict()["on_drift"] == "resend"
+    with pytest.raises(PartnerFileError) as caught:
+        parse_partners({"partners": [{**base, "patient": "make", "on_drift": "ignore"}]})
+    assert set(caught.value.errors) == {"partners[st-marys].patient",
+                                        "partners[st-marys].on_drift"}
