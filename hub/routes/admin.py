@@ -7,9 +7,16 @@
   ``POST /admin/deliveries/retry?all_dead=true`` every dead one (``hub.sync.outbox.replay``;
   ``accept_remote_version=true`` after a human looked at a 412 conflict).
 
-Scopes: ``system/Delivery.rs`` to read, ``system/Delivery.u`` to replay, named explicitly:
-no wildcard (``system/*.read``) covers Delivery. Clients bound to a partner Organization
-are refused (403): the outbox spans every partner.
+Reconciliation (``hub sync verify``, ``hub.sync.verify``):
+
+- ``GET /admin/sync/verify?partner=ID`` reads back every resource linked at the partner and
+  reports each as ok / missing / changed / unknown;
+- ``POST /admin/sync/verify?partner=ID&repair=true`` also repairs per the partner's
+  ``on_drift`` policy (the repairs are outbox rows).
+
+Scopes: ``system/Delivery.rs`` to read and verify, ``system/Delivery.u`` to replay and
+repair, named explicitly: no wildcard (``system/*.read``) covers Delivery. Clients bound
+to a partner Organization are refused (403): the outbox spans every partner.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from hub.errors import BadRequest, Conflict, Forbidden, NotFound
 from hub.routes.guards import current_principal, refuse_bound_clients, require_scope
 from hub.store.sync_tables import OUTBOX_STATUSES
 from hub.sync import outbox
+from hub.sync.verify import VerifyError, summary, verify_partner
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.before_request(refuse_bound_clients)
@@ -107,3 +115,32 @@ def retry_all_dead():
                                  accept_remote_version=_flag("accept_remote_version"))
         session.commit()
     return jsonify({"replayed": replayed})
+
+
+def _verify(repair: bool):
+    partner_id = request.args.get("partner") or ""
+    if not partner_id:
+        raise BadRequest("say which partner to verify", path="partner")
+    runtime = current_app.extensions["hub.runtime"]
+    try:
+        findings = verify_partner(runtime.db, runtime.adapters, partner_id, repair=repair)
+    except VerifyError as exc:
+        raise NotFound(str(exc)) from None
+    return jsonify({"partner": partner_id, "summary": summary(findings),
+                    "resources": [f.to_dict() for f in findings]})
+
+
+@bp.get("/sync/verify")
+@require_scope("Delivery", "s")
+def verify_sync():
+    _operator()
+    return _verify(repair=False)
+
+
+@bp.post("/sync/verify")
+@require_scope("Delivery", "u")
+def repair_sync():
+    _operator()
+    if not _flag("repair"):
+        raise BadRequest("say repair=true to repair (GET only reports)", path="repair")
+    return _verify(repair=True)
