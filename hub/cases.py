@@ -382,6 +382,18 @@ class Note:
 
 # --- the case ----------------------------------------------------------------------------
 
+#: Goal lifecycle states before work on the goal starts (DOMAIN.md: proposed ->
+#: planned/accepted -> active); a review that records progress makes them active.
+_GOAL_NOT_STARTED = frozenset({GoalLifecycle.PROPOSED, GoalLifecycle.PLANNED,
+                               GoalLifecycle.ACCEPTED})
+#: States from which an achieved goal is completed.
+_GOAL_WORKED_ON = _GOAL_NOT_STARTED | {GoalLifecycle.ACTIVE, GoalLifecycle.ON_HOLD}
+_ACTIVITY_FINAL = frozenset({ActivityStatus.COMPLETED, ActivityStatus.CANCELLED,
+                             ActivityStatus.STOPPED, ActivityStatus.ENTERED_IN_ERROR})
+_REFERRAL_OPEN = frozenset({ReferralStatus.REQUESTED, ReferralStatus.RECEIVED,
+                            ReferralStatus.ACCEPTED, ReferralStatus.IN_PROGRESS,
+                            ReferralStatus.ON_HOLD})
+
 
 @dataclass
 class Case:
@@ -509,10 +521,32 @@ class Case:
         if review.done_at is None:
             review.done_at = utcnow()
         for gid, achievement in review.goal_updates.items():
-            goals[gid].achievement_status = GoalAchievement(achievement)
+            goal = goals[gid]
+            goal.achievement_status = GoalAchievement(achievement)
             if achievement == GoalAchievement.ACHIEVED:
-                goals[gid].lifecycle_status = GoalLifecycle.COMPLETED
+                if goal.lifecycle_status in _GOAL_WORKED_ON:
+                    goal.lifecycle_status = GoalLifecycle.COMPLETED
+            elif goal.lifecycle_status in _GOAL_NOT_STARTED:
+                goal.lifecycle_status = GoalLifecycle.ACTIVE  # progress is being tracked
         self.reviews.append(review)
+
+    def follow_referrals(self) -> None:
+        """A plan activity carried out by a referral follows it: completed when its referral
+        is completed (and no other referral for it is still open), in progress while one
+        is."""
+        by_activity: dict[str, list[Referral]] = {}
+        for ref in self.referrals:
+            if ref.activity is not None:
+                by_activity.setdefault(ref.activity, []).append(ref)
+        for activity in self.plan.activities:
+            refs = by_activity.get(activity.id)
+            if not refs or activity.status in _ACTIVITY_FINAL:
+                continue
+            statuses = {r.status for r in refs}
+            if ReferralStatus.IN_PROGRESS in statuses:
+                activity.status = ActivityStatus.IN_PROGRESS
+            elif ReferralStatus.COMPLETED in statuses and not statuses & _REFERRAL_OPEN:
+                activity.status = ActivityStatus.COMPLETED
 
     # -- lookups --
 

@@ -40,6 +40,11 @@ def open_case(uow: UnitOfWork, case: c.Case, by: str | None = None) -> c.Case:
     case.id, case.version, case.status = c.new_id(), 1, c.CaseStatus.INTAKE
     case.opened_at, case.closed_at = now, None
     case.status_history = [c.StatusChange(status=case.status.value, at=now, by=by)]
+    try:  # referrals sent as requested are requested now, as on update
+        case.referrals = _merge_referrals([], case.referrals)
+    except c.CaseRuleError as err:
+        raise rule_error(err) from None
+    case.follow_referrals()
     uow.add_case(case)
     uow.commit()
     return case
@@ -79,6 +84,7 @@ def update_case(uow: UnitOfWork, case_id: str, expected_version: int | None,
         case.referrals = referrals
         if _plan_content(new.plan) != _plan_content(case.plan):
             case.revise_plan(new.plan)
+        case.follow_referrals()
     except c.CaseRuleError as err:
         raise rule_error(err) from None
     return _save(uow, case)

@@ -212,6 +212,22 @@ def test_referrals_move_as_the_requester(client, h):
     assert resp.status_code == 422 and "referrals.0.status_reason" in resp.get_json()["errors"]
 
 
+def test_a_referral_created_as_requested_is_requested_now(client, h):
+    body = river()
+    body["referrals"] = [{"id": "hh", "service": {"system": "http://snomed.info/sct",
+                                                  "code": "385763009"}, "status": "requested"},
+                         {"id": "meals", "service": {"system": "http://snomed.info/sct",
+                                                     "code": "385763009"}}]
+    got = create(client, h, body).get_json()
+    hh, meals = got["referrals"]
+    assert hh["status"] == "requested" and hh["requested_at"]
+    assert [e["status"] for e in hh["history"]] == ["requested"]
+    assert meals["status"] == "draft" and meals["requested_at"] is None and not meals["history"]
+    body["referrals"][1]["status"] = "accepted"  # only the agency accepts
+    resp = client.post("/api/cases", json=body, headers=h)
+    assert resp.status_code == 409 and "referrals.1.status" in resp.get_json()["errors"]
+
+
 # --- lifecycle endpoints ------------------------------------------------------------------------
 
 

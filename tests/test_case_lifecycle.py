@@ -8,11 +8,15 @@ import pytest
 
 from hub.cases import (
     CASE_TRANSITIONS,
+    Activity,
+    ActivityStatus,
+    Actor,
     Assessment,
     Case,
     CaseModel,
     CaseRuleError,
     CaseStatus,
+    Code,
     Goal,
     GoalAchievement,
     GoalLifecycle,
@@ -21,6 +25,8 @@ from hub.cases import (
     Patient,
     Plan,
     PlanStatus,
+    Referral,
+    ReferralStatus,
     Review,
     ReviewOutcome,
     Setting,
@@ -255,3 +261,46 @@ def test_reviews_on_running_cases(status):
     case = case_in(status)
     case.record_review(Review(due=date(2026, 1, 15)))
     assert len(case.reviews) == 1
+
+
+def test_review_recording_progress_makes_proposed_goals_active():
+    case = case_in(S.ACTIVE)
+    case.plan.goals.append(Goal("cook", id="g2", lifecycle_status=GoalLifecycle.ON_HOLD))
+    case.record_review(Review(due=date(2026, 1, 15),
+                              goal_updates={"g1": GoalAchievement.IMPROVING,
+                                            "g2": GoalAchievement.NO_PROGRESS}))
+    walk, cook = case.plan.goals
+    assert (walk.lifecycle_status, walk.achievement_status) == (GoalLifecycle.ACTIVE,
+                                                                GoalAchievement.IMPROVING)
+    assert cook.lifecycle_status == GoalLifecycle.ON_HOLD  # a held goal stays held
+    case.record_review(Review(due=date(2026, 2, 15),
+                              goal_updates={"g1": GoalAchievement.ACHIEVED}))
+    assert walk.lifecycle_status == GoalLifecycle.COMPLETED
+
+
+def test_a_cancelled_goal_is_not_reopened_by_a_review():
+    case = case_in(S.ACTIVE)
+    case.plan.goals[0].lifecycle_status = GoalLifecycle.CANCELLED
+    case.record_review(Review(due=date(2026, 1, 15),
+                              goal_updates={"g1": GoalAchievement.ACHIEVED}))
+    assert case.plan.goals[0].lifecycle_status == GoalLifecycle.CANCELLED
+
+
+def test_plan_activity_follows_its_referral():
+    case = case_in(S.ACTIVE)
+    case.plan.activities = [Activity("home health", id="a1"), Activity("meals", id="a2")]
+    service = Code("http://snomed.info/sct", "385763009")
+    hh = Referral(service, Party("Sunrise"), id="r1", status=ReferralStatus.ACCEPTED,
+                  activity="a1")
+    meals = Referral(service, Party("Meals"), id="r2", status=ReferralStatus.REQUESTED,
+                     activity="a2")
+    case.referrals = [hh, meals]
+    case.follow_referrals()
+    assert [a.status for a in case.plan.activities] == [ActivityStatus.NOT_STARTED] * 2
+    hh.move(ReferralStatus.IN_PROGRESS, Actor.OWNER)
+    case.follow_referrals()
+    assert case.plan.activities[0].status == ActivityStatus.IN_PROGRESS
+    hh.move(ReferralStatus.COMPLETED, Actor.OWNER)
+    case.follow_referrals()
+    assert [a.status for a in case.plan.activities] == [ActivityStatus.COMPLETED,
+                                                        ActivityStatus.NOT_STARTED]

@@ -613,6 +613,7 @@ def apply_referral_state(case: cases.Case, data: dict[str, Any], *, path: str = 
             _update(known_notes[note.id], note)
         else:
             case.notes.append(note)
+    case.follow_referrals()  # the plan activity the referral carries out follows it
     return report
 
 

@@ -249,11 +249,49 @@ def needs_home_health_referral(report: Report) -> bool:
                for i in report.items)
 
 
+#: Hospital stays: an admission and its discharge are one encounter.
+_STAYS = frozenset({cases.EncounterKind.INPATIENT, cases.EncounterKind.EMERGENCY})
+_ENDED = frozenset({cases.EncounterStatus.FINISHED, cases.EncounterStatus.CANCELLED,
+                    cases.EncounterStatus.ENTERED_IN_ERROR})
+
+
+def _external_part_ids(data: dict[str, Any]) -> set[str]:
+    """The part ids any of a partner resource's identifiers (or its id) would give."""
+    found = {str(uuid.uuid5(_EXTERNAL_NS, f"{i['system']}|{i['value']}"))
+             for i in data.get("identifier") or [] if i.get("system") and i.get("value")}
+    if data.get("id"):
+        found.add(str(data["id"]))
+    return found
+
+
 def find_encounter(case: cases.Case, data: dict[str, Any]) -> cases.Encounter | None:
+    """The case's encounter ``data`` is about: by hub identifier, by any of the partner's
+    identifiers (a discharge sent as its own resource carries the visit number of the
+    admission) or id; else, for a hospital stay, the open one of the same class begun at
+    the same time at the same facility (the admission the discharge ends)."""
     part = find_hub_identifier(data, KIND, case.id)
-    ext = external_part_id(data)
+    known = _external_part_ids(data) | ({part} if part else set())
     for e in case.encounters:
-        if e.id in (part, ext) or (data.get("id") and data["id"] == encounter_id(case.id, e.id)):
+        if e.id in known or (data.get("id") and data["id"] == encounter_id(case.id, e.id)):
+            return e
+    return _same_stay(case, data)
+
+
+def _same_stay(case: cases.Case, data: dict[str, Any]) -> cases.Encounter | None:
+    start = (data.get("period") or {}).get("start")
+    facility = (data.get("serviceProvider") or {}).get("reference")
+    if not start or not facility:
+        return None
+    try:
+        begun = parse_datetime(start, "Encounter.period.start")
+        kind = _kind(data, Report())
+    except MappingError:
+        return None
+    for e in case.encounters:
+        if (e.kind == kind and e.kind in _STAYS and e.start == begun
+                and e.status not in _ENDED and e.facility is not None
+                and e.facility.reference is not None
+                and local_ref(e.facility.reference) == local_ref(facility)):
             return e
     return None
 
@@ -294,6 +332,7 @@ def apply_encounter(case: cases.Case, data: dict[str, Any], report: Report | Non
         referral.move(cases.ReferralStatus.IN_PROGRESS, cases.Actor.OWNER,
                       at=incoming.start)
         report.note("Encounter.basedOn", "referral moved to in-progress by a visit")
+        case.follow_referrals()
     return report
 
 

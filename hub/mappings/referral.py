@@ -394,6 +394,7 @@ def apply_task(case: cases.Case, task: dict[str, Any], report: Report | None = N
                                    "warning")
         elif ref:
             report.unsupported(f"Task.output[{i}]", f"{ref} is kept in the stored Task only")
+    case.follow_referrals()  # the plan activity the referral carries out follows it
     return report
 
 

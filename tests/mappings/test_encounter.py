@@ -180,3 +180,43 @@ def test_emitted_encounters_validate(tmp_path):
                             facility=c.Party("H", reference="Organization/h"))
             resources.append(encounter_to_fhir(case, e))
     assert_valid(resources, tmp_path)
+
+
+NUBC_HOME_HEALTH = {"system": "https://www.nubc.org/CodeSystem/PatDischargeStatus", "code": "06"}
+
+
+def test_discharge_sent_as_its_own_resource_finishes_the_admission():
+    # the same visit number, listed after the discharge's own identifier, on another resource
+    case = new_case()
+    apply_encounter(case, _hospital("in-progress"))
+    discharge = _hospital("finished", NUBC_HOME_HEALTH, end="2024-03-09T12:00:00Z")
+    discharge["id"] = "dis-1"
+    discharge["identifier"].insert(0, {"system": "http://hospital.example.org/discharges",
+                                       "value": "D1"})
+    report = apply_encounter(case, discharge)
+    [enc] = case.encounters
+    assert (enc.status, enc.discharge_disposition) == (c.EncounterStatus.FINISHED,
+                                                      c.DischargeDisposition.HOME_HEALTH)
+    assert needs_home_health_referral(report)
+
+
+def test_discharge_without_the_visit_number_ends_the_open_stay_it_began_with():
+    case = new_case()
+    admission = _hospital("in-progress")
+    del admission["identifier"]
+    apply_encounter(case, admission)
+    discharge = _hospital("finished", end="2024-03-09T12:00:00Z")
+    discharge["id"] = "dis-2"
+    discharge["identifier"] = [{"system": "http://hospital.example.org/discharges",
+                                "value": "D2"}]
+    apply_encounter(case, discharge)
+    [enc] = case.encounters
+    assert enc.status == c.EncounterStatus.FINISHED and enc.end is not None
+    # a later stay at the same hospital is a new encounter
+    again = _hospital("in-progress")
+    again.update(id="adm-2", identifier=[{"system": "http://hospital.example.org/visits",
+                                          "value": "V2"}],
+                 period={"start": "2024-04-01T10:00:00Z"})
+    apply_encounter(case, again)
+    assert [e.status for e in case.encounters] == [c.EncounterStatus.FINISHED,
+                                                   c.EncounterStatus.IN_PROGRESS]
