@@ -18,11 +18,17 @@ against the new version: 412).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
+from hub import case_documents, case_server_fields, clock
 from hub import cases as c
-from hub import clock
-from hub.errors import BusinessRuleFailed, Conflict, NotFound, PreconditionFailed
+from hub.errors import (
+    BusinessRuleFailed,
+    Conflict,
+    NotFound,
+    PreconditionFailed,
+    validation_failed,
+)
 from hub.store.case_repo import CaseFilter, CasePage
 from hub.store.uow import UnitOfWork
 
@@ -40,10 +46,11 @@ def open_case(uow: UnitOfWork, case: c.Case, by: str | None = None) -> c.Case:
     case.id, case.version, case.status = c.new_id(), 1, c.CaseStatus.INTAKE
     case.opened_at, case.closed_at = now, None
     case.status_history = [c.StatusChange(status=case.status.value, at=now, by=by)]
-    try:  # referrals sent as requested are requested now, as on update
-        case.referrals = _merge_referrals([], case.referrals)
-    except c.CaseRuleError as err:
-        raise rule_error(err) from None
+    for ref in case.referrals:  # sent as requested: requested now, as on update
+        if ref.status == c.ReferralStatus.REQUESTED and not ref.history:
+            ref.requested_at = now
+            ref.history = [c.StatusChange(status=ref.status.value, at=now,
+                                          by=c.Actor.REQUESTER.value)]
     case.follow_referrals()
     uow.add_case(case)
     uow.commit()
@@ -64,14 +71,21 @@ def list_cases(uow: UnitOfWork, criteria: CaseFilter, limit: int, offset: int) -
 
 
 def update_case(uow: UnitOfWork, case_id: str, expected_version: int | None,
-                new: c.Case) -> c.Case:
+                new: c.Case, sent: dict | None = None,
+                next_review_due: date | None = None) -> c.Case:
     """Replace the editable parts of a case with those of ``new``.
 
-    A changed plan is a revision (``Case.revise_plan``: approval needed again); referral
-    status changes are moves of the requester (``Referral.move``); reviews, notes and
-    status history stay as stored.
+    ``sent`` is the raw body ``new`` was loaded from: server-set parts in it must equal
+    the stored ones (``hub.case_server_fields``: 422 naming each that differs) and are
+    otherwise ignored. A changed plan is a revision (``Case.revise_plan``: approval needed
+    again); referral status changes are moves of the requester (``Referral.move``);
+    reviews, notes and status history stay as stored.
     """
     case = _load(uow, case_id, expected_version)
+    if sent is not None:
+        differing = case_server_fields.differences(sent, new, case, next_review_due)
+        if differing:
+            raise validation_failed(differing)
     try:
         if not case.is_open:
             raise c.CaseRuleError(f"a {case.status} case cannot be changed")
@@ -88,6 +102,17 @@ def update_case(uow: UnitOfWork, case_id: str, expected_version: int | None,
     except c.CaseRuleError as err:
         raise rule_error(err) from None
     return _save(uow, case)
+
+
+def patch_case(uow: UnitOfWork, case_id: str, expected_version: int | None,
+               patch: dict) -> c.Case:
+    """Apply a JSON Merge Patch (RFC 7396) to the case's representation at
+    ``expected_version`` and store the result as ``update_case`` does a replacement
+    (validated alike: 422 naming each invalid field, server-set parts only unchanged)."""
+    case = _load(uow, case_id, expected_version)
+    patched = case_documents.merge_patch(case_documents.representation(case), patch)
+    new, due = case_documents.load_replacement(patched)
+    return update_case(uow, case_id, case.version, new, sent=patched, next_review_due=due)
 
 
 def transition_case(uow: UnitOfWork, case_id: str, expected_version: int | None,

@@ -223,9 +223,6 @@ def test_a_referral_created_as_requested_is_requested_now(client, h):
     assert hh["status"] == "requested" and hh["requested_at"]
     assert [e["status"] for e in hh["history"]] == ["requested"]
     assert meals["status"] == "draft" and meals["requested_at"] is None and not meals["history"]
-    body["referrals"][1]["status"] = "accepted"  # only the agency accepts
-    resp = client.post("/api/cases", json=body, headers=h)
-    assert resp.status_code == 409 and "referrals.1.status" in resp.get_json()["errors"]
 
 
 # --- lifecycle endpoints ------------------------------------------------------------------------
@@ -347,3 +344,95 @@ def test_v1_write_scope_creates_and_updates(client, auth_headers):
     resp = client.put(f"/api/cases/{cid}", json=river(), headers={**write, "If-Match": 'W/"1"'})
     assert resp.status_code == 200
     assert client.get(f"/api/cases/{cid}", headers=write).status_code == 403
+
+
+# --- round trip, merge patch --------------------------------------------------------------------
+
+
+def test_get_then_put_the_same_body_back_works(client, h):
+    cid, etag = active_case(client, h)
+    client.post(f"/api/cases/{cid}/notes", json={"text": "called"}, headers=h)
+    client.post(f"/api/cases/{cid}/reviews", json={"mode": "phone"}, headers=h)
+    resp = client.get(f"/api/cases/{cid}", headers=h)
+    body, etag = resp.get_json(), resp.headers["ETag"]
+    assert body["reviews"] and body["notes"] and body["next_review_due"]
+    body["program"] = "housing"
+    resp = client.put(f"/api/cases/{cid}", json=body, headers={**h, "If-Match": etag})
+    assert resp.status_code == 200, resp.get_json()
+    got = resp.get_json()
+    assert got["program"] == "housing" and got["version"] == body["version"] + 1
+    assert got["status"] == "active" and got["plan"]["approved_by"] == body["plan"]["approved_by"]
+    assert got["reviews"] == body["reviews"] and got["notes"] == body["notes"]
+
+
+@pytest.mark.parametrize("path,value", [
+    (("status",), "closed"),
+    (("version",), 99),
+    (("opened_at",), "2020-01-01T00:00:00+00:00"),
+    (("next_review_due",), "2020-01-01"),
+    (("plan", "approved_by"), {"name": "Dr Nobody"}),
+    (("notes",), [{"text": "made up"}]),
+])
+def test_a_server_set_field_that_differs_is_refused_by_name(client, h, path, value):
+    cid, etag = active_case(client, h)
+    body = client.get(f"/api/cases/{cid}", headers=h).get_json()
+    node = body
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    resp = client.put(f"/api/cases/{cid}", json=body, headers={**h, "If-Match": etag})
+    assert resp.status_code == 422
+    errors = resp.get_json()["errors"]
+    assert list(errors) == [".".join(path)]
+    assert "differs from the stored value" in errors[".".join(path)][0]
+    assert client.get(f"/api/cases/{cid}", headers=h).headers["ETag"] == etag  # nothing stored
+
+
+def test_merge_patch_changes_only_what_it_names(client, h):
+    cid, etag = active_case(client, h)
+    before = client.get(f"/api/cases/{cid}", headers=h).get_json()
+    patch = {"program": "housing", "case_manager": {"name": "Sam Lee"},
+             "review_interval_days": None}
+    headers = {**h, "Content-Type": "application/merge-patch+json"}
+    resp = client.patch(f"/api/cases/{cid}", json=patch, headers=headers)
+    assert resp.status_code == 428
+    resp = client.patch(f"/api/cases/{cid}", json=patch, headers={**headers, "If-Match": etag})
+    assert resp.status_code == 200, resp.get_json()
+    got = resp.get_json()
+    # objects merge member by member: the manager's reference stays
+    assert got["program"] == "housing" and got["case_manager"] == {
+        **before["case_manager"], "name": "Sam Lee"}
+    assert got["review_interval_days"] is None
+    assert got["patient"] == before["patient"] and got["plan"] == before["plan"]
+    assert resp.headers["ETag"] != etag
+    # a stale ETag: 412, nothing stored
+    resp = client.patch(f"/api/cases/{cid}", json={"program": "x"},
+                        headers={**headers, "If-Match": etag})
+    assert resp.status_code == 412
+    # plain JSON is not a merge patch
+    resp = client.patch(f"/api/cases/{cid}", json={"program": "x"},
+                        headers={**h, "If-Match": f'W/"{got["version"]}"'})
+    assert resp.status_code == 415
+
+
+def test_merge_patch_result_is_validated_like_put(client, h):
+    cid, etag = active_case(client, h)
+    headers = {**h, "Content-Type": "application/merge-patch+json", "If-Match": etag}
+    resp = client.patch(f"/api/cases/{cid}", json={"patient": {"birth_date": "not a date"}},
+                        headers=headers)
+    assert resp.status_code == 422
+    assert set(resp.get_json()["errors"]) == {"patient.birth_date"}
+    resp = client.patch(f"/api/cases/{cid}", json={"status": "closed", "plan": {
+        "approved_at": None}}, headers=headers)
+    assert resp.status_code == 422
+    assert set(resp.get_json()["errors"]) == {"status"}  # a removed server-set part is kept
+    resp = client.patch(f"/api/cases/{cid}", json={"case_manager": None}, headers=headers)
+    assert resp.status_code == 422 and "case_manager" in resp.get_json()["errors"]
+    assert client.get(f"/api/cases/{cid}", headers=h).headers["ETag"] == etag
+
+
+def test_trailing_slash_is_tolerated(client, h):
+    resp = client.post("/api/cases/", json=river(), headers=h)
+    assert resp.status_code == 201
+    listed = client.get("/api/cases/", headers=h)
+    assert listed.status_code == 200 and listed.get_json()["total"] == 1

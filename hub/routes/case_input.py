@@ -20,9 +20,13 @@ from hub.routes.guards import current_principal
 from hub.store.concurrency import retrying
 
 
-def load_body(schema: Schema):
-    """The JSON object body loaded with ``schema``: 415, 400 (malformed) or 422."""
-    if not request.mimetype or not request.mimetype.endswith("json"):
+def json_object(mimetype: str | None = None) -> dict:
+    """The JSON object body: 415 unless sent as ``mimetype`` (default: any JSON type),
+    400 when malformed or not an object."""
+    if mimetype is not None:
+        if request.mimetype != mimetype:
+            raise UnsupportedMediaType(f"send the body as {mimetype}")
+    elif not request.mimetype or not request.mimetype.endswith("json"):
         raise UnsupportedMediaType("send the body as application/json")
     try:
         data = json.loads(request.get_data(as_text=True) or "null")
@@ -30,6 +34,12 @@ def load_body(schema: Schema):
         raise BadRequest("the body is not valid JSON") from None
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object")
+    return data
+
+
+def load_body(schema: Schema):
+    """The JSON object body loaded with ``schema``: 415, 400 (malformed) or 422."""
+    data = json_object()
     try:
         return schema.load(data)
     except ValidationError as err:

@@ -10,13 +10,19 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, current_app, request, url_for
 from marshmallow import ValidationError
 
-from hub import clock, services
+from hub import case_documents, clock, services
 from hub.cases import Case
 from hub.errors import (
     validation_failed,
 )
 from hub.etag import weak_etag
-from hub.routes.case_input import caller_id, expected_version, load_body, write_case
+from hub.routes.case_input import (
+    caller_id,
+    expected_version,
+    json_object,
+    load_body,
+    write_case,
+)
 from hub.routes.guards import refuse_bound_clients, require_scope
 from hub.schemas import (
     ApprovalRequestSchema,
@@ -32,6 +38,7 @@ from hub.store.uow import UnitOfWork
 
 bp = Blueprint("cases", __name__, url_prefix="/api/cases")
 bp.before_request(refuse_bound_clients)
+MERGE_PATCH = "application/merge-patch+json"
 _case_out = CaseSchema()
 
 
@@ -46,9 +53,7 @@ def _uow() -> UnitOfWork:
 
 
 def _answer(case: Case, status: int = 200, *, created: bool = False) -> Response:
-    body = _case_out.dump(case)
-    due = case.next_review_due
-    body["next_review_due"] = due.isoformat() if due else None
+    body = case_documents.representation(case)
     resp = cast(Response, current_app.json.response(body))
     resp.status_code = status
     resp.headers["ETag"] = weak_etag(case.version)
@@ -60,6 +65,7 @@ def _answer(case: Case, status: int = 200, *, created: bool = False) -> Response
 # --- routes -------------------------------------------------------------------------------
 
 
+@bp.post("/")
 @bp.post("")
 @require_scope("Case", "c")
 def create_case():
@@ -77,6 +83,7 @@ def read_case(case_id: str):
         return _answer(services.get_case(uow, case_id))
 
 
+@bp.get("/")
 @bp.get("")
 @require_scope("Case", "s")
 def search_cases():
@@ -112,10 +119,24 @@ def search_cases():
 @bp.put("/<case_id>")
 @require_scope("Case", "u")
 def replace_case(case_id: str):
-    """Replace the editable parts of a case; If-Match required."""
+    """Replace the editable parts of a case; If-Match required. The body may be the case
+    as read: server-set fields equal to the stored ones are ignored, one that differs is a
+    422 naming it."""
     expected = expected_version()
-    new = load_body(case_input_schema())
-    return _answer(write_case(services.update_case, case_id, expected, new))
+    raw = json_object()
+    new, due = case_documents.load_replacement(raw)
+    return _answer(write_case(services.update_case, case_id, expected, new, sent=raw,
+                              next_review_due=due))
+
+
+@bp.patch("/<case_id>")
+@require_scope("Case", "u")
+def patch_case(case_id: str):
+    """JSON Merge Patch (RFC 7396, ``application/merge-patch+json``) of the case as read;
+    If-Match required (428 without, 412 stale); the result is validated like a PUT."""
+    expected = expected_version()
+    patch = json_object(MERGE_PATCH)
+    return _answer(write_case(services.patch_case, case_id, expected, patch))
 
 
 @bp.post("/<case_id>/transitions")
