@@ -521,22 +521,6 @@ class NoteRequestSchema(_Record):
     author = Text()
 
 
-class CaseQuerySchema(Schema):
-    """Query parameters of ``GET /api/cases``."""
-
-    class Meta:
-        unknown = RAISE
-
-    status = fields.List(Enum(c.CaseStatus))
-    identifier = Text()
-    model = Enum(c.CaseModel)
-    program = Text()
-    overdue = fields.Boolean()
-    as_of = Date()
-    limit = fields.Integer(validate=validate.Range(min=1))
-    offset = fields.Integer(validate=validate.Range(min=0))
-
-
 # --- coverage requests (hub.routes.coverage) -----------------------------------------------
 
 #: CoverageEligibilityRequest.purpose codes (R4 eligibilityrequest-purpose).

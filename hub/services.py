@@ -65,9 +65,10 @@ def get_case(uow: UnitOfWork, case_id: str) -> c.Case:
     return case
 
 
-def list_cases(uow: UnitOfWork, criteria: CaseFilter, limit: int, offset: int) -> CasePage:
-    """One page of the cases matching ``criteria`` and their total."""
-    return uow.cases.list(criteria, limit=limit, offset=offset)
+def list_cases(uow: UnitOfWork, criteria: CaseFilter, limit: int, offset: int,
+               sort: str = "opened_at") -> CasePage:
+    """One page of the cases matching ``criteria`` in ``sort`` order, and their total."""
+    return uow.cases.list(criteria, limit=limit, offset=offset, sort=sort)
 
 
 def update_case(uow: UnitOfWork, case_id: str, expected_version: int | None,

@@ -436,3 +436,86 @@ def test_trailing_slash_is_tolerated(client, h):
     assert resp.status_code == 201
     listed = client.get("/api/cases/", headers=h)
     assert listed.status_code == 200 and listed.get_json()["total"] == 1
+
+
+# --- worklist ------------------------------------------------------------------------------------
+
+
+def _set(app, case_id, **columns):
+    with app.extensions["hub.db"].engine.begin() as conn:
+        conn.execute(sa.update(cases).where(cases.c.id == case_id).values(**columns))
+
+
+def test_worklist_filters_sorts_and_summarises(client, h, app):
+    from datetime import date, datetime, timezone
+
+    def new(family, given, manager=None, **extra):
+        body = minimal(**extra)
+        body["patient"]["name"] = {"family": family, "given": given}
+        if manager:
+            body["case_manager"] = {"name": manager}
+        return create(client, h, body).get_json()["id"]
+
+    rosa = new("Rivera", ["Rosa", "Maria"], "Alex Morgan")
+    ron = new("Rivers", ["Ron"], "Sam Lee", model="intensive")
+    ann = new("O'Neil_%", ["Ann"], "alex morgan")
+    # opened on known days: the next review (clinical 30 days, intensive 7) follows
+    for cid, day in ((rosa, 1), (ron, 2), (ann, 3)):
+        _set(app, cid, opened_at=datetime(2026, 1, day, tzinfo=timezone.utc))
+
+    def ids(query):
+        resp = client.get(f"/api/cases?{query}", headers=h)
+        assert resp.status_code == 200, resp.get_json()
+        return [i["id"] for i in resp.get_json()["items"]]
+
+    assert ids("name=rivera") == [rosa]
+    assert ids("name=RIV") == [rosa, ron]
+    assert ids("name=maria%20rosa") == [rosa]  # every word, any order
+    assert ids("name=_%25") == [ann]  # LIKE wildcards are plain characters
+    assert ids("name=%25") == [ann]
+    assert ids("case_manager=ALEX%20MORGAN") == [rosa, ann]
+    assert ids("case_manager=Alex") == []  # the whole name
+    assert ids("sort=-opened_at") == [ann, ron, rosa]
+    # next reviews as stored (the column is what the database sorts on)
+    _set(app, rosa, next_review_due=date(2026, 3, 1))
+    _set(app, ron, next_review_due=date(2026, 1, 9))
+    _set(app, ann, next_review_due=date(2026, 2, 2))
+    assert ids("sort=next_review_due") == [ron, ann, rosa]
+    assert ids("sort=-next_review_due") == [rosa, ann, ron]
+    assert ids("due_before=2026-02-03&sort=next_review_due") == [ron, ann]
+    assert ids("due_before=2026-02-03&case_manager=alex%20morgan") == [ann]
+    assert ids("overdue=true&as_of=2026-02-01") == [ron]
+    # paging both ways
+    page = client.get("/api/cases?sort=next_review_due&limit=1&offset=1", headers=h).get_json()
+    assert [i["id"] for i in page["items"]] == [ann]
+    assert client.get(page["previous"], headers=h).get_json()["items"][0]["id"] == ron
+    assert client.get(page["next"], headers=h).get_json()["items"][0]["id"] == rosa
+    assert "sort=next_review_due" in page["next"] and page["previous"].endswith("offset=0")
+    first = client.get("/api/cases?limit=1", headers=h).get_json()
+    assert first["previous"] is None
+    # items are summaries carrying the next review
+    item = client.get("/api/cases?name=rivera&as_of=2026-02-01", headers=h).get_json()[
+        "items"][0]
+    assert set(item) == {"id", "version", "status", "patient", "model", "setting", "program",
+                         "case_manager", "opened_at", "closed_at", "plan_status",
+                         "next_review_due", "review_overdue", "href"}
+    assert item["href"] == f"/api/cases/{rosa}" and item["review_overdue"] is False
+    full = client.get(item["href"], headers=h).get_json()
+    assert item["next_review_due"] == full["next_review_due"] is not None
+    assert "plan" not in item and "notes" not in item
+
+
+def test_worklist_refuses_an_unknown_sort(client, h):
+    resp = client.get("/api/cases?sort=patient", headers=h)
+    assert resp.status_code == 422 and set(resp.get_json()["errors"]) == {"sort"}
+
+
+def test_worklist_columns_follow_updates(client, h, app):
+    cid = create(client, h).get_json()["id"]
+    body = client.get(f"/api/cases/{cid}", headers=h).get_json()
+    body["patient"]["name"] = {"family": "Okafor", "given": ["Chidi"]}
+    body["case_manager"] = {"name": "Jo Park"}
+    resp = client.put(f"/api/cases/{cid}", json=body, headers={**h, "If-Match": 'W/"1"'})
+    assert resp.status_code == 200, resp.get_json()
+    got = client.get("/api/cases?name=chidi&case_manager=jo%20park", headers=h).get_json()
+    assert [i["id"] for i in got["items"]] == [cid]

@@ -11,6 +11,7 @@ from flask import Blueprint, Response, current_app, request, url_for
 from marshmallow import ValidationError
 
 from hub import case_documents, clock, services
+from hub.case_list_schemas import CasePageSchema, CaseQuerySchema, summary
 from hub.cases import Case
 from hub.errors import (
     validation_failed,
@@ -26,8 +27,6 @@ from hub.routes.case_input import (
 from hub.routes.guards import refuse_bound_clients, require_scope
 from hub.schemas import (
     ApprovalRequestSchema,
-    CaseQuerySchema,
-    CaseSchema,
     NoteRequestSchema,
     ReviewRequestSchema,
     TransitionRequestSchema,
@@ -39,7 +38,7 @@ from hub.store.uow import UnitOfWork
 bp = Blueprint("cases", __name__, url_prefix="/api/cases")
 bp.before_request(refuse_bound_clients)
 MERGE_PATCH = "application/merge-patch+json"
-_case_out = CaseSchema()
+_page_out = CasePageSchema()
 
 
 # --- request helpers ----------------------------------------------------------------------
@@ -87,7 +86,8 @@ def read_case(case_id: str):
 @bp.get("")
 @require_scope("Case", "s")
 def search_cases():
-    """Cases by status, patient identifier, model, program, overdue review; paged."""
+    """The worklist: case summaries filtered, sorted and paged (in SQL), with next and
+    previous links."""
     args: dict[str, Any] = {k: v for k, v in request.args.items() if k != "status"}
     statuses = [s for v in request.args.getlist("status") for s in v.split(",") if s]
     if statuses:
@@ -99,21 +99,28 @@ def search_cases():
     settings = current_app.extensions["hub.settings"]
     limit = min(query.get("limit", settings.page_size_default), settings.page_size_max)
     offset = query.get("offset", 0)
+    today = query.get("as_of", clock.today())
     criteria = CaseFilter(
         status=query.get("status", []), identifier=query.get("identifier"),
         model=query.get("model"), program=query.get("program"),
-        overdue_as_of=query.get("as_of", clock.today()) if query.get("overdue") else None)
+        overdue_as_of=today if query.get("overdue") else None,
+        due_before=query.get("due_before"), name=query.get("name"),
+        case_manager=query.get("case_manager"))
     with _uow() as uow:
-        page = services.list_cases(uow, criteria, limit, offset)
-    following = None
-    if offset + len(page.items) < page.total:
-        params = [(k, v) for k, v in request.args.items(multi=True) if k != "offset"]
-        if "limit" not in request.args:
-            params.append(("limit", str(limit)))
-        params.append(("offset", str(offset + len(page.items))))
-        following = f"{url_for('cases.search_cases')}?{urlencode(params)}"
-    return {"items": [_case_out.dump(c) for c in page.items], "total": page.total,
-            "limit": limit, "offset": offset, "next": following}
+        page = services.list_cases(uow, criteria, limit, offset, sort=query["sort"])
+    following = _page_link(offset + len(page.items), limit) \
+        if offset + len(page.items) < page.total else None
+    previous = _page_link(max(offset - limit, 0), limit) if offset > 0 else None
+    items = [summary(c, url_for("cases.read_case", case_id=c.id), today) for c in page.items]
+    return _page_out.dump({"items": items, "total": page.total, "limit": limit,
+                           "offset": offset, "next": following, "previous": previous})
+
+
+def _page_link(offset: int, limit: int) -> str:
+    params = [(k, v) for k, v in request.args.items(multi=True)
+              if k not in ("offset", "limit")]
+    params += [("limit", str(limit)), ("offset", str(offset))]
+    return f"{url_for('cases.search_cases')}?{urlencode(params)}"
 
 
 @bp.put("/<case_id>")

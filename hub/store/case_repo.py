@@ -44,6 +44,13 @@ class CaseFilter:
     model: CaseModel | None = None
     program: str | None = None
     overdue_as_of: date | None = None  # next review due before this date
+    due_before: date | None = None  # next review due before this date (open cases have one)
+    name: str | None = None  # every word in the patient's name (case-insensitive)
+    case_manager: str | None = None  # the case manager's name (case-insensitive)
+
+
+#: Sort keys of ``list``: a column name, ``-`` first for descending; ties by id.
+SORTS = ("opened_at", "next_review_due")
 
 
 @dataclass
@@ -92,14 +99,16 @@ class CaseRepository:
         return None if row is None else case_codec.decode(row.document)
 
     def list(self, criteria: CaseFilter | None = None, *, limit: int = 20,
-             offset: int = 0) -> CasePage:
-        """Cases matching ``criteria``, oldest first (opened_at, id), and the total."""
+             offset: int = 0, sort: str = "opened_at") -> CasePage:
+        """Cases matching ``criteria`` in ``sort`` order (``SORTS``, ``-`` for descending;
+        cases without a next review last), ties by id; and the total. Filtered, sorted and
+        paged in SQL."""
         where = self._where(criteria or CaseFilter())
         total = self.session.execute(
             sa.select(sa.func.count()).select_from(cases).where(*where)).scalar_one()
         rows = self.session.execute(
             sa.select(cases.c.document).where(*where)
-            .order_by(cases.c.opened_at, cases.c.id).limit(limit).offset(offset)).all()
+            .order_by(*self._order(sort)).limit(limit).offset(offset)).all()
         return CasePage([case_codec.decode(r.document) for r in rows], total, limit, offset)
 
     def count(self) -> int:
@@ -121,7 +130,21 @@ class CaseRepository:
             "opened_at": case.opened_at,
             "updated_at": utcnow(),
             "document": case_codec.encode(case),
+            "patient_name": patient_name(case),
+            "case_manager": (case.case_manager.name.strip().lower() or None
+                             if case.case_manager is not None else None),
         }
+
+    @staticmethod
+    def _order(sort: str) -> builtins.list[sa.ColumnElement[Any]]:
+        descending = sort.startswith("-")
+        name = sort.lstrip("-")
+        if name not in SORTS:
+            raise ValueError(f"unknown sort {sort!r}")
+        column = cases.c[name]
+        key = column.desc() if descending else column.asc()
+        # NULLs (closed cases have no next review) last either way, the same on both databases
+        return [column.is_(None), key, cases.c.id.desc() if descending else cases.c.id]
 
     def _write_identifiers(self, case: Case) -> None:
         pairs = {(i.system, i.value) for i in case.patient.identifiers}
@@ -141,6 +164,13 @@ class CaseRepository:
         if f.overdue_as_of is not None:
             where.append(cases.c.next_review_due < f.overdue_as_of)
             where.append(cases.c.status.not_in([s.value for s in FINAL_CASE_STATUSES]))
+        if f.due_before is not None:
+            where.append(cases.c.next_review_due < f.due_before)
+        if f.name:
+            for word in f.name.lower().split():
+                where.append(cases.c.patient_name.like(f"%{_escape_like(word)}%", escape="\\"))
+        if f.case_manager:
+            where.append(cases.c.case_manager == f.case_manager.strip().lower())
         if f.identifier:
             system, sep, value = f.identifier.partition("|")
             if not sep:
@@ -151,3 +181,13 @@ class CaseRepository:
                 match.append(case_identifiers.c.system == system)
             where.append(sa.exists().where(*match))
         return where
+
+
+def patient_name(case: Case) -> str | None:
+    """The lowercased ``given family`` the worklist's ``name`` filter matches."""
+    words = [*case.patient.name.given, case.patient.name.family]
+    return " ".join(w.strip() for w in words if w and w.strip()).lower() or None
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -21,9 +21,12 @@ cases = sa.Table(
     sa.Column("program", sa.String(128), nullable=True, index=True),
     sa.Column("setting", sa.String(32), nullable=False),
     sa.Column("next_review_due", sa.Date, nullable=True, index=True),
-    sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False, index=True),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("document", sa.JSON, nullable=False),
+    # lowercased "given family" of the patient and name of the case manager (worklist)
+    sa.Column("patient_name", sa.String(255), nullable=True, index=True),
+    sa.Column("case_manager", sa.String(255), nullable=True, index=True),
 )
 
 #: Patient identifiers of each case, for ``identifier=system|value`` searches.
