@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import pytest
 import sqlalchemy as sa
 from case_data import minimal, physician, river
@@ -447,7 +449,7 @@ def _set(app, case_id, **columns):
 
 
 def test_worklist_filters_sorts_and_summarises(client, h, app):
-    from datetime import date, datetime, timezone
+    from datetime import date, datetime
 
     def new(family, given, manager=None, **extra):
         body = minimal(**extra)
@@ -461,7 +463,7 @@ def test_worklist_filters_sorts_and_summarises(client, h, app):
     ann = new("O'Neil_%", ["Ann"], "alex morgan")
     # opened on known days: the next review (clinical 30 days, intensive 7) follows
     for cid, day in ((rosa, 1), (ron, 2), (ann, 3)):
-        _set(app, cid, opened_at=datetime(2026, 1, day, tzinfo=timezone.utc))
+        _set(app, cid, opened_at=datetime(2026, 1, day, tzinfo=UTC))
 
     def ids(query):
         resp = client.get(f"/api/cases?{query}", headers=h)
