@@ -30,9 +30,11 @@ the written resource inside the compartment (``check_write``), else 403.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from sqlalchemy import false, or_, select, union_all
+from sqlalchemy import ColumnElement, CompoundSelect, Select, false, or_, select, union_all
+from sqlalchemy.orm import Session
 
 from hub.errors import Forbidden, Issue
 from hub.fhirstore.searchparams import split_reference, values_at
@@ -83,16 +85,16 @@ def org_id(organization: str) -> str:
 # --- index rows ----------------------------------------------------------------------------
 
 
-def is_open_task(resource: dict) -> bool:
+def is_open_task(resource: dict[str, Any]) -> bool:
     """An open referral: a Task with no owner in status ``requested``."""
     return resource.get("resourceType") == "Task" and not resource.get("owner") \
         and resource.get("status") == "requested"
 
 
-def link_rows(resource: dict) -> list[dict]:
+def link_rows(resource: dict[str, Any]) -> list[dict[str, Any]]:
     """The ``_link`` rows of an anchor resource and the ``_open`` row of an open Task."""
-    paths = {**AGENCY_LINKS, **INSURER_LINKS}.get(resource.get("resourceType"), ())
-    found: dict[tuple[str, str], dict] = {}
+    paths = {**AGENCY_LINKS, **INSURER_LINKS}.get(str(resource.get("resourceType")), ())
+    found: dict[tuple[str, str], dict[str, Any]] = {}
     if is_open_task(resource):
         found["", ""] = {"param": OPEN, "token_code": "true"}
     for path in paths:
@@ -100,7 +102,9 @@ def link_rows(resource: dict) -> list[dict]:
             if not isinstance(value, dict):
                 continue
             target = split_reference(value.get("reference") or "")
-            rtype = (target[0] or value.get("type")) if target else None
+            if target is None:
+                continue
+            rtype = target[0] or value.get("type")
             if rtype:
                 found[rtype, target[1]] = {"param": LINK, "ref_type": rtype,
                                            "ref_id": target[1][:255]}
@@ -109,7 +113,7 @@ def link_rows(resource: dict) -> list[dict]:
 
 # --- membership as SQL ---------------------------------------------------------------------
 
-Member = Callable[[object], object]  # column -> condition
+Member = Callable[[ColumnElement[Any]], ColumnElement[bool]]  # column -> condition
 
 
 class _Compartment:
@@ -124,10 +128,10 @@ class _Compartment:
         self.org = org_id(organization)
         self.ids = ids
 
-    def _only(self, column):
+    def _only(self, column: ColumnElement[Any]) -> list[ColumnElement[bool]]:
         return [column.in_(self.ids)] if self.ids is not None else []
 
-    def referencing_org(self, rtype: str, param: str, top: bool = False):
+    def referencing_org(self, rtype: str, param: str, top: bool = False) -> Select[Any]:
         """ids of ``rtype`` resources whose ``param`` references the organization."""
         s = SI.alias()
         return select(s.c.res_id).where(
@@ -135,27 +139,27 @@ class _Compartment:
             s.c.ref_id == self.org, *(self._only(s.c.res_id) if top else [])
         ).correlate(None)
 
-    def task(self, col, top: bool = False):
+    def task(self, col: ColumnElement[Any], top: bool = False) -> ColumnElement[bool]:
         s = SI.alias()
         open_tasks = select(s.c.res_id).where(
             s.c.res_type == "Task", s.c.param == OPEN, s.c.token_code == "true",
             *(self._only(s.c.res_id) if top else [])).correlate(None)
         return or_(col.in_(self.referencing_org("Task", "owner", top)), col.in_(open_tasks))
 
-    def focus_of_tasks(self, top: bool = False):
+    def focus_of_tasks(self, top: bool = False) -> Select[Any]:
         s = SI.alias()
         return select(s.c.ref_id).where(
             s.c.res_type == "Task", s.c.param == "focus", s.c.ref_type == "ServiceRequest",
             *(self._only(s.c.ref_id) if top else []), self.task(s.c.res_id)).correlate(None)
 
-    def agency_service_request(self, col):
+    def agency_service_request(self, col: ColumnElement[Any]) -> ColumnElement[bool]:
         return or_(col.in_(self.referencing_org("ServiceRequest", "performer")),
                    col.in_(self.focus_of_tasks()))
 
     def insurer_request(self, rtype: str) -> Member:
         return lambda col: col.in_(self.referencing_org(rtype, "insurer"))
 
-    def linked(self, target_type: str, anchors: dict[str, Member]):
+    def linked(self, target_type: str, anchors: dict[str, Member]) -> CompoundSelect[Any]:
         """ids of ``target_type`` resources that the anchors reference (``_link`` rows),
         one select per anchor type."""
         parts = []
@@ -167,7 +171,7 @@ class _Compartment:
             ).correlate(None))
         return union_all(*parts)
 
-    def authored(self, rtype: str):
+    def authored(self, rtype: str) -> Select[Any]:
         """ids of ``rtype`` resources a Provenance with the organization as agent targets."""
         s = SI.alias()
         return select(s.c.ref_id).where(
@@ -175,8 +179,8 @@ class _Compartment:
             *self._only(s.c.ref_id),
             s.c.res_id.in_(self.referencing_org("Provenance", "agent"))).correlate(None)
 
-    def member(self, rtype: str, col, authored: bool = True):
-        conds = []
+    def member(self, rtype: str, col: ColumnElement[Any], authored: bool = True) -> ColumnElement[bool]:
+        conds: list[ColumnElement[bool]] = []
         if rtype in OWN_PARAM:
             conds.append(col.in_(self.referencing_org(rtype, OWN_PARAM[rtype], top=True)))
         if rtype == "Task":
@@ -196,20 +200,21 @@ class _Compartment:
         return or_(*conds) if conds else false()
 
 
-def condition(rtype: str, organization: str, column, *, authored: bool = True,
-              ids: list[str] | None = None):
+def condition(rtype: str, organization: str, column: ColumnElement[Any], *, authored: bool = True,
+              ids: list[str] | None = None) -> ColumnElement[bool]:
     """The SQL condition: ``column`` (a res_id of type ``rtype``) is in the compartment
     (``ids``: the only values ``column`` can take, to narrow the subqueries)."""
     return _Compartment(organization, ids).member(rtype, column, authored)
 
 
-def visible_ids(session, organization: str, rtype: str, ids, *, authored: bool = True,
+def visible_ids(session: Session, organization: str, rtype: str, ids: Iterable[str], *,
+                authored: bool = True,
                 live: bool = False) -> set[str]:
     """Which of ``ids`` (of ``rtype``) are in the compartment (``live``: and not deleted)."""
-    ids = list(dict.fromkeys(ids))
+    wanted = list(dict.fromkeys(ids))
     found: set[str] = set()
-    for start in range(0, len(ids), 200):
-        part = ids[start:start + 200]
+    for start in range(0, len(wanted), 200):
+        part = wanted[start:start + 200]
         stmt = select(R.c.res_id).where(
             R.c.res_type == rtype, R.c.res_id.in_(part), R.c.current.is_(True),
             condition(rtype, organization, R.c.res_id, authored=authored, ids=part))
@@ -219,12 +224,12 @@ def visible_ids(session, organization: str, rtype: str, ids, *, authored: bool =
     return found
 
 
-def is_visible(session, organization: str | None, rtype: str, rid: str, **kw) -> bool:
+def is_visible(session: Session, organization: str | None, rtype: str, rid: str, **kw: Any) -> bool:
     """Whether ``rtype/rid`` is readable by a client bound to ``organization`` (or unbound)."""
     return organization is None or rid in visible_ids(session, organization, rtype, [rid], **kw)
 
 
-def visible_only(session, organization: str | None, resources: list) -> list:
+def visible_only(session: Session, organization: str | None, resources: list[Any]) -> list[Any]:
     """``resources`` (StoredResource) without those outside the compartment, order kept."""
     if organization is None or not resources:
         return resources
@@ -242,7 +247,7 @@ def _forbidden(message: str, path: str) -> Forbidden:
     return Forbidden(message, issues=[Issue(message, code="forbidden", path=path)])
 
 
-def _refs(data: dict, path: str) -> list[tuple[str | None, str]]:
+def _refs(data: dict[str, Any], path: str) -> list[tuple[str | None, str]]:
     out = []
     for value in values_at(data, path):
         target = split_reference((value or {}).get("reference") or "") \
@@ -251,14 +256,19 @@ def _refs(data: dict, path: str) -> list[tuple[str | None, str]]:
     return out
 
 
-def _require_own(data: dict, rtype: str, element: str, org: str) -> None:
+#: A partner write's check: (session, the writing organization, the resource).
+WriteRule = Callable[[Session, str, dict[str, Any]], None]
+
+
+def _require_own(data: dict[str, Any], rtype: str, element: str, org: str) -> None:
     refs = _refs(data, element)
     if refs != [("Organization", org_id(org))]:
         raise _forbidden(f"{rtype}.{element} must be {org}, the client's organization",
                          f"{rtype}.{element}")
 
 
-def _require_visible(session, org: str, data: dict, rtype: str, elements: tuple[str, ...],
+def _require_visible(session: Session, org: str, data: dict[str, Any], rtype: str,
+                     elements: tuple[str, ...],
                      types: tuple[str, ...] = (), required: bool = True) -> None:
     """Each reference at ``elements`` must point at a live resource of the compartment."""
     found = False
@@ -275,34 +285,34 @@ def _require_visible(session, org: str, data: dict, rtype: str, elements: tuple[
                          "referencing its compartment", f"{rtype}.{elements[0]}")
 
 
-def _encounter(session, org: str, data: dict) -> None:
+def _encounter(session: Session, org: str, data: dict[str, Any]) -> None:
     _require_own(data, "Encounter", "serviceProvider", org)
     _require_visible(session, org, data, "Encounter", ("basedOn",), ("ServiceRequest",))
 
 
-def _event(rtype: str) -> Callable:
-    def check(session, org: str, data: dict) -> None:
+def _event(rtype: str) -> WriteRule:
+    def check(session: Session, org: str, data: dict[str, Any]) -> None:
         _require_visible(session, org, data, rtype, ("basedOn", "partOf", "encounter"))
         _require_visible(session, org, data, rtype, ("subject",), ("Patient",),
                          required=False)
     return check
 
 
-def _document(session, org: str, data: dict) -> None:
+def _document(session: Session, org: str, data: dict[str, Any]) -> None:
     _require_visible(session, org, data, "DocumentReference", ("subject",), ("Patient",))
     _require_visible(session, org, data, "DocumentReference", ("context.encounter",),
                      required=False)
 
 
-def _response(rtype: str, request_type: str) -> Callable:
-    def check(session, org: str, data: dict) -> None:
+def _response(rtype: str, request_type: str) -> WriteRule:
+    def check(session: Session, org: str, data: dict[str, Any]) -> None:
         _require_own(data, rtype, "insurer", org)
         _require_visible(session, org, data, rtype, ("request",), (request_type,))
     return check
 
 
 #: Explicit rules for the types partners author; other types must simply stay visible.
-WRITE_RULES: dict[str, Callable] = {
+WRITE_RULES: dict[str, WriteRule] = {
     "Encounter": _encounter,
     "Procedure": _event("Procedure"),
     "Observation": _event("Observation"),
@@ -313,7 +323,7 @@ WRITE_RULES: dict[str, Callable] = {
 }
 
 
-def check_write(uow, event) -> None:
+def check_write(uow: Any, event: Any) -> None:
     """Forbidden (403) unless a bound client's create/update lands in its compartment.
 
     Runs inside the write's transaction after the version (and its index rows) is stored,
