@@ -184,6 +184,12 @@ def test_notification_auth(client, auth_headers, pended, db):
     (lambda b: _set_response(b, "request", {"reference": "Claim/unknown"}), 422,
      "Bundle.entry[1].resource.request"),
     (lambda b: _set_response(b, "use", "claim"), 422, "Bundle.entry[1].resource.use"),
+    # strict R4 JSON (hub.fhirjson): types, bindings, duplicate keys
+    (lambda b: _set_response(b, "outcome", "done"), 422,
+     "Bundle.entry[1].resource.entry[0].resource.outcome"),
+    (lambda b: _set_response(b, "created", "yesterday"), 400,
+     "Bundle.entry[1].resource.entry[0].resource.created"),
+    (lambda b: json.dumps(b)[:-1] + ', "type": "history"}', 400, "Bundle.type"),
 ])
 def test_bad_notifications(client, auth_headers, pended, db, mutate, status, path):
     insurer = auth_headers("system/ClaimResponse.c", organization=ORG)
