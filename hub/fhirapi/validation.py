@@ -36,7 +36,7 @@ def load_json(raw: bytes | str) -> dict:
         raise BadRequest("the body repeats JSON keys", issues=[Issue(
             "a JSON key appears twice in this object", code="structure", path=path)
             for path in exc.paths]) from None
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
         raise BadRequest("the body is not valid JSON", issues=[Issue(
             "the body is not valid JSON", code="structure")]) from None
     if not isinstance(data, dict):

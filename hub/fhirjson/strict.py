@@ -52,7 +52,11 @@ def check_resource(data: Any, path: str | None = None, *, nested: bool = True) -
     """Every strict-pass issue of a resource (empty list: it passes). ``nested=False`` leaves
     the resources inside a Bundle or Parameters unchecked (the caller checks them alone)."""
     root = _Root(nested=nested)
-    _resource(data, path, root, depth=0)
+    try:
+        _resource(data, path, root, depth=0)
+    except RecursionError:
+        root.issues.append(Issue("the resource is nested too deeply to be read", code="structure",
+                                 path=path or "$"))
     return root.issues
 
 
@@ -126,7 +130,7 @@ def _object(obj: Any, structure: Structure, path: str, root: _Root,
     for key, value in obj.items():
         if key == "resourceType" and resource_depth >= 0:
             continue
-        if key[0] == "_":
+        if key[:1] == "_":
             el = elements.get(key[1:])
             if el is None or not el.primitive:
                 _issue(root, f"unknown element {key!r}", f"{path}.{key}")

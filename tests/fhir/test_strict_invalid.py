@@ -113,6 +113,7 @@ VARIANTS = [
     ("Patient", "name[0]._given", [{"id": "a"}, None], 400, "Patient.name[0].given"),
     # unknown elements and cardinality
     ("Patient", "unknownElement", "x", 400, "Patient.unknownElement"),
+    ("Patient", "", "x", 400, "Patient."),
     ("Patient", "fhir_comments", ["x"], 400, "Patient.fhir_comments"),
     ("Patient", "_birthDate", {"foo": 1}, 400, "Patient.birthDate.foo"),
     ("Observation", "code", DELETE, 400, "Observation.code"),
@@ -233,6 +234,18 @@ def test_numbers_are_read_as_written(fhir, text, expression):
     assert resp.status_code == 400, resp.get_data(as_text=True)
     if expression:
         assert expression in _expressions(resp)
+
+
+def test_deep_nesting_is_a_400_not_a_crash(fhir):
+    # 700 levels of extensions: parseable JSON, too deep for the walk -> 400, not a crash
+    text = '{"resourceType":"Patient","extension":[' + \
+        '{"url":"http://x.org/e","extension":[' * 700 + \
+        '{"url":"http://x.org/e","valueString":"x"}' + "]}" * 700 + "]}"
+    resp = _raw(fhir, "/fhir/Patient", text)
+    assert resp.status_code == 400, resp.get_data(as_text=True)[:300]
+    deeper = '{"resourceType":"Patient","extension":' + "[" * 5000 + "]" * 5000 + "}"
+    assert _raw(fhir, "/fhir/Patient", deeper).status_code == 400
+    assert fhir.get("/fhir/Patient/_history").get_json()["total"] == 0
 
 
 def test_decimals_are_kept_as_written(fhir):
