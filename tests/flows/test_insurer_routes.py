@@ -218,3 +218,19 @@ def _set_param(bundle, name, key, value):
 def _set_response(bundle, key, value):
     bundle["entry"][1]["resource"]["entry"][0]["resource"][key] = value
     return bundle
+
+
+def test_coverage_requests_refuse_codes_that_cannot_be_fhir(api, case, db):
+    bad = {**item("A"), "service": {"system": "HCPCS", "code": "S9500"},
+           "category": {"system": "https://codesystem.x12.org/005010/1365", "code": " 42"}}
+    resp = api.post(f"/api/cases/{case['id']}/prior-authorizations",
+                    {"funding_id": FUNDING, "items": [bad]}, version=case["version"])
+    assert resp.status_code == 422
+    assert set(resp.get_json()["errors"]) == {"items.0.service.system", "items.0.category.code"}
+    resp = api.post(f"/api/cases/{case['id']}/eligibility-requests",
+                    {"funding_id": FUNDING, "purposes": ["benefits"],
+                     "services": [{"system": "not a uri", "code": "S9500"}]},
+                    version=case["version"])
+    assert resp.status_code == 422
+    assert set(resp.get_json()["errors"]) == {"services.0.system"}
+    assert outbox_rows(db, operation="submit") == []
