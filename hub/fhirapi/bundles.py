@@ -134,7 +134,8 @@ def _execute(ctx: ia.Ctx, e: Entry, base: str, prefer: str | None) -> dict:
         result = ia.update(ctx, rtype, parts[1], _body(e), if_match)
         return _write_entry(result.resource, result.status, prefer, result.message)
     if e.method == "PUT" and len(parts) == 1 and e.query:
-        result = ia.conditional_update(ctx, rtype, e.query, _body(e), if_match)
+        result = ia.conditional_update(ctx, rtype, e.query, _body(e), if_match,
+                                       server_id=e.new_id)
         return _write_entry(result.resource, result.status, prefer, result.message)
     if e.method in ("GET", "HEAD"):
         if len(parts) == 1:
@@ -170,8 +171,6 @@ def _prepare(ctx: ia.Ctx, entries: list[Entry]) -> None:
             matches = ia.find_conditional(ctx, rtype, e.query)
             e.new_id = matches[0].id if len(matches) == 1 else (
                 (e.resource or {}).get("id") or ia._new_id())
-            if len(matches) != 1:
-                e.resource = {**_body(e), "id": e.new_id}
             target = f"{rtype}/{e.new_id}"
         else:
             continue
@@ -205,11 +204,13 @@ def transaction(ctx: ia.Ctx, bundle: dict, base: str, prefer: str | None) -> dic
         if e.resource is not None:
             e.resource = _copy(e.resource)
     _prepare(ctx, entries)
+    ctx.deferred = []
     for e in order:
         try:
             e.response = _execute(ctx, e, base, prefer)
         except HubError as err:
             raise _with_entry(err, e) from None
+    ia.run_deferred(ctx)
     return _response_bundle("transaction-response", entries)
 
 

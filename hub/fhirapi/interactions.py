@@ -5,8 +5,11 @@ Each takes a ``Ctx`` (the unit of work, the caller, the write hooks) and returns
 the caller's scope first (read/vread/history=r, create=c, update=u, delete=d) and
 validates before writing; nothing is written on error because the caller only commits
 after a Result came back. A client bound to an Organization only reaches the resources of
-its compartment (``compartments``): others are 404 (their existence is not revealed), its
-writes must land in the compartment (403), and each of them leaves a Provenance.
+its compartment (``compartments``): others are 404 (their existence is not revealed, and a
+hidden id answers exactly like an absent one: such a client never chooses the id of a new
+resource), its writes may only reference what it sees and must land in the compartment
+(``write_checks``, 403). Every write leaves a Provenance; Provenance and AuditEvent are
+written by the server only (405 on any create, update or delete of them).
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ import hashlib
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode
 
-from hub.errors import BadRequest, Conflict, Gone, Issue, NotFound, PreconditionFailed, PreconditionRequired
+from hub.errors import (BadRequest, Conflict, Gone, Issue, MethodNotAllowed, NotFound,
+                        PreconditionFailed, PreconditionRequired)
 from hub.etag import etag_version
-from hub.fhirapi import provenance, task_rules
+from hub.fhirapi import provenance, task_rules, write_checks
 from hub.fhirapi.hooks import WriteEvent
 from hub.fhirapi.validation import check_type, valid_id, validate_resource
 from hub.fhirstore import compartments
@@ -42,6 +46,8 @@ class Ctx:
     hooks: list = field(default_factory=list)
     default_count: int = 20
     max_count: int = 200
+    #: in a transaction: the partner-write checks, run once all entries are written
+    deferred: list | None = None
 
     @property
     def repo(self) -> ResourceRepository:
@@ -147,11 +153,36 @@ def find_conditional(ctx: Ctx, rtype: str, items: list[tuple[str, str]]):
     return ctx.repo.search(parse_condition(ctx, rtype, items))
 
 
+#: Types only the server writes (Provenance of every write, AuditEvent of every access).
+SERVER_WRITTEN = frozenset({"Provenance", "AuditEvent"})
+
+
+def _server_written(rtype: str) -> None:
+    if rtype in SERVER_WRITTEN:
+        message = f"{rtype} is written by the server only"
+        raise MethodNotAllowed(message, issues=[Issue(message, code="not-supported")])
+
+
+def run_deferred(ctx: Ctx) -> None:
+    """Run the partner-write checks a transaction deferred until all entries were written."""
+    checks, ctx.deferred = ctx.deferred or [], None
+    for check in checks:
+        check()
+
+
 def _hooks(ctx: Ctx, interaction: str, before: dict | None, res: StoredResource) -> None:
-    """The compartment check, the registered hooks, then the partner's Provenance."""
+    """The partner-write checks, the registered hooks, then the Provenance."""
     event = WriteEvent(interaction, res.type, res.id, before, res.content, res.version_id,
                        ctx.principal)
-    compartments.check_write(ctx.uow, event)
+    org = ctx.compartment
+    if org and res.content is not None:
+        def check(res=res):
+            write_checks.check_write(ctx.uow.session, org, res.type, res.id, res.content,
+                                     before)
+        if ctx.deferred is not None:
+            ctx.deferred.append(check)
+        else:
+            check()
     for hook in ctx.hooks:
         hook(ctx.uow, event)
     provenance.record(ctx.uow, event)
@@ -165,6 +196,7 @@ def create(ctx: Ctx, rtype: str, body: dict, if_none_exist: str | None = None,
     back only to a caller that may read it (``r``): otherwise 200 without the resource.
     """
     check_type(rtype)
+    _server_written(rtype)
     ctx.require(rtype, "cs" if if_none_exist else "c")
     validate_resource(body, expected_type=rtype)
     if if_none_exist:
@@ -179,7 +211,7 @@ def create(ctx: Ctx, rtype: str, body: dict, if_none_exist: str | None = None,
             return Result(200, matches[0], "an existing resource matched If-None-Exist")
         rid = rid or _new_id()
         _claim(ctx, rtype, items, rid)
-    res = ctx.repo.create(rtype, body, rid)
+    res = ctx.repo.create(rtype, body, rid, by_partner=bool(ctx.compartment))
     _hooks(ctx, "create", None, res)
     return Result(201, res, f"created {rtype}/{res.id}")
 
@@ -205,13 +237,14 @@ def update(ctx: Ctx, rtype: str, rid: str, body: dict, if_match: int | None) -> 
     Scopes: ``u``; creating through PUT (no live version) needs ``c`` as well.
     """
     check_type(rtype)
+    _server_written(rtype)
     ctx.require(rtype, "u")
     if not valid_id(rid):
         raise BadRequest(f"{rid!r} is not a valid resource id")
     validate_resource(body, expected_type=rtype, expected_id=rid)
     prev = ctx.repo.read(rtype, rid)
-    if prev is not None and not ctx.visible(rtype, rid):
-        raise _not_found(rtype, rid)
+    if ctx.compartment and not _partner_may_change(ctx, prev, body):
+        raise _not_found(rtype, rid)  # hidden, absent or not its Task: one answer
     before = prev.content if prev is not None and not prev.deleted else None
     live = before is not None
     if not live:
@@ -227,7 +260,8 @@ def update(ctx: Ctx, rtype: str, rid: str, body: dict, if_match: int | None) -> 
         task_rules.check_task_transition(before, body, ctx.principal.organization)
     try:
         res = ctx.repo.update(rtype, rid, body,
-                              expected_version=prev.version_id if prev else None)
+                              expected_version=prev.version_id if prev else None,
+                              by_partner=bool(ctx.compartment))
     except VersionConflict as exc:
         if if_match is not None:
             raise PreconditionFailed(str(exc)) from None
@@ -236,11 +270,29 @@ def update(ctx: Ctx, rtype: str, rid: str, body: dict, if_match: int | None) -> 
     return Result(200 if live else 201, res, f"updated {rtype}/{rid}")
 
 
+def _partner_may_change(ctx: Ctx, prev: StoredResource | None, body: dict | None) -> bool:
+    """A bound client changes only live resources of its compartment (never creates one
+    with its own id), and a Task only as its owner or claiming it (``write_checks``)."""
+    if prev is None or prev.deleted or not ctx.visible(prev.type, prev.id):
+        return False
+    return prev.type != "Task" or write_checks.task_change_allowed(
+        ctx.compartment, prev.content, body)
+
+
+def _partner_may_delete(ctx: Ctx, prev: StoredResource) -> bool:
+    if not ctx.visible(prev.type, prev.id):
+        return False
+    return prev.type != "Task" or prev.deleted or write_checks.task_change_allowed(
+        ctx.compartment, prev.content, None)
+
+
 def conditional_update(ctx: Ctx, rtype: str, items: list[tuple[str, str]], body: dict,
-                       if_match: int | None) -> Result:
-    """``PUT Type?query``: update the single match, create if none, 412 if many.
+                       if_match: int | None, server_id: str | None = None) -> Result:
+    """``PUT Type?query``: update the single match, create if none, 412 if many
+    (``server_id``: the id a transaction assigned to the resource if it is created).
     Scopes: ``u`` and ``s`` (the query), ``c`` when nothing matches."""
     check_type(rtype)
+    _server_written(rtype)
     ctx.require(rtype, "us")
     matches = find_conditional(ctx, rtype, items)
     if len(matches) > 1:
@@ -252,26 +304,33 @@ def conditional_update(ctx: Ctx, rtype: str, items: list[tuple[str, str]], body:
                              path=f"{rtype}.id")
         return update(ctx, rtype, target, {**body, "id": target}, if_match)
     ctx.require(rtype, "c")
-    rid = body.get("id") or _new_id()
+    if ctx.compartment and body.get("id"):
+        raise _not_found(rtype, str(body["id"]))  # no client ids: hidden == absent
+    rid = body.get("id") or server_id or _new_id()
     if not valid_id(rid) or ctx.repo.exists_ever(rtype, rid):
         raise Conflict(f"{rtype}/{rid} exists but does not match the condition")
     validate_resource(body, expected_type=rtype)
     _claim(ctx, rtype, items, rid)
+    if ctx.compartment:
+        res = ctx.repo.create(rtype, {**body, "id": rid}, rid, by_partner=True)
+        _hooks(ctx, "create", None, res)
+        return Result(201, res, f"created {rtype}/{rid}")
     return update(ctx, rtype, rid, {**body, "id": rid}, None)
 
 
 def delete(ctx: Ctx, rtype: str, rid: str) -> Result:
     """Delete (204); deleting a deleted or never-stored resource is a no-op (R4: a delete
-    of a resource that does not exist answers 200/204), one outside the compartment 404."""
+    of a resource that does not exist answers 200/204); for a bound client one outside
+    its compartment (or a Task it may not change) answers the same, changing nothing."""
     check_type(rtype)
+    _server_written(rtype)
     ctx.require(rtype, "d")
     if not valid_id(rid):
         raise BadRequest(f"{rid!r} is not a valid resource id")
     prev = ctx.repo.read(rtype, rid)
-    if prev is None:
+    if prev is None or (ctx.compartment and not _partner_may_delete(ctx, prev)):
+        # hidden (or not its Task) answers exactly like never stored: nothing to delete
         return Result(204, None, f"{rtype}/{rid} does not exist: nothing to delete")
-    if not ctx.visible(rtype, rid):
-        raise _not_found(rtype, rid)
     res = ctx.repo.delete(rtype, rid)
     if res is not None:
         _hooks(ctx, "delete", prev.content, res)

@@ -1,11 +1,13 @@
-"""Provenance of partner writes (DOMAIN.md section 7, audit).
+"""Provenance of every write through the FHIR API (DOMAIN-2.md 11.3).
 
-Every create, update and delete through the FHIR API by a client bound to an Organization
-stores, in the same transaction, a Provenance naming the written version
-(``Type/id/_history/n``), when (``recorded``), what (v3 DataOperation CREATE / UPDATE /
-DELETE) and who (``agent.who`` = the organization, type ``author``). Writes of the hub's
-own clients get none. The Provenance is an ordinary resource of the store: searchable by
-``target`` and ``agent``, and inside the compartment of its agent organization.
+Every create, update and delete through the FHIR API stores, in the same transaction, a
+Provenance naming the written version (``Type/id/_history/n``), when (``recorded``, server
+time), what (v3 DataOperation CREATE / UPDATE / DELETE) and who: for a client bound to an
+Organization ``agent.who`` is that organization (type ``author``); for the hub's own
+clients it is the client itself, a logical Device reference by client id. Nothing of it
+comes from the request. Provenance is written by the server only (no client creates,
+updates or deletes one); it is an ordinary resource of the store, searchable by ``target``
+and ``agent``, and inside the compartment of its agent organization.
 """
 
 from __future__ import annotations
@@ -15,14 +17,25 @@ from hub.fhirstore.dates import instant
 
 DATA_OPERATION = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
 PARTICIPANT_TYPE = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
+#: The identifier system of the hub's OAuth clients (``client_id``).
+CLIENT_SYSTEM = "https://fhir-case-hub.org/fhir/NamingSystem/oauth-client"
 #: interaction -> (v3-DataOperation code, display)
 ACTIVITY = {"create": ("CREATE", "create"), "update": ("UPDATE", "revise"),
             "delete": ("DELETE", "delete")}
 
 
-def provenance_for(event, organization: str, recorded: str | None = None) -> dict:
-    """The Provenance of one write (``event``: a ``hooks.WriteEvent``) by ``organization``."""
+def client_reference(client_id: str) -> dict:
+    """The logical reference to one of the hub's OAuth clients (a Device)."""
+    return {"type": "Device", "identifier": {"system": CLIENT_SYSTEM, "value": client_id},
+            "display": f"client {client_id}"}
+
+
+def provenance_for(event, organization: str | None, recorded: str | None = None) -> dict:
+    """The Provenance of one write (``event``: a ``hooks.WriteEvent``) by ``organization``
+    (None: by the hub's own client ``event.principal.client_id``)."""
     code, display = ACTIVITY[event.interaction]
+    who = {"reference": organization} if organization else \
+        client_reference(getattr(event.principal, "client_id", "unknown"))
     return {
         "resourceType": "Provenance",
         "target": [{"reference": f"{event.resource_type}/{event.id}/_history/"
@@ -33,14 +46,14 @@ def provenance_for(event, organization: str, recorded: str | None = None) -> dic
         "agent": [{
             "type": {"coding": [{"system": PARTICIPANT_TYPE, "code": "author",
                                  "display": "Author"}]},
-            "who": {"reference": organization},
+            "who": who,
         }],
     }
 
 
 def record(uow, event):
-    """Store the Provenance of a bound client's write; None for the hub's own clients."""
-    organization = getattr(event.principal, "organization", None)
-    if not organization or event.interaction not in ACTIVITY:
+    """Store the Provenance of a write through the FHIR API."""
+    if event.interaction not in ACTIVITY or event.resource_type == "Provenance":
         return None
+    organization = getattr(event.principal, "organization", None)
     return uow.resources.create("Provenance", provenance_for(event, organization))

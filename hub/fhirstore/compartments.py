@@ -20,12 +20,16 @@ from ``search_index`` rows of current versions (no resource is loaded to decide)
   responses that are the target of a Provenance whose agent is o, and those Provenance.
 
 Only one level of references is followed. The references of anchors are indexed under the
-internal parameter ``_link`` and an open Task carries an ``_open`` row (``link_rows``),
-written by the resource store with the other index rows of a version.
+internal parameter ``_link`` and an open Task carries ``_open`` rows (``link_rows``),
+written by the resource store with the other index rows of a version. Those rows come only
+from versions the hub wrote: when a partner writes a version, the ``_link`` rows of the
+previous version are carried over unchanged and ``_open`` only kept while the Task stays
+open (``carried_rows``), so nothing a partner writes widens any compartment. An open Task
+with ``restriction.recipient`` is offered (and visible) only to those organizations.
 
 Anything outside the compartment answers 404 (never 403: its existence is not revealed)
-and is absent from searches, includes and history. A write by a bound client must leave
-the written resource inside the compartment (``check_write``), else 403.
+and is absent from searches, includes and history. The checks of partner writes are in
+``hub.fhirapi.write_checks``.
 """
 
 from __future__ import annotations
@@ -36,7 +40,6 @@ from typing import Any
 from sqlalchemy import ColumnElement, CompoundSelect, Select, false, or_, select, union_all
 from sqlalchemy.orm import Session
 
-from hub.errors import Forbidden, Issue
 from hub.fhirstore.searchparams import split_reference, values_at
 from hub.fhirstore.tables import resources as R
 from hub.fhirstore.tables import search_index as SI
@@ -91,12 +94,32 @@ def is_open_task(resource: dict[str, Any]) -> bool:
         and resource.get("status") == "requested"
 
 
+def offered_to(resource: dict[str, Any]) -> list[str]:
+    """The organization ids an open Task is offered to (``restriction.recipient``); empty:
+    offered to every partner."""
+    out: list[str] = []
+    for value in (resource.get("restriction") or {}).get("recipient") or []:
+        target = split_reference((value or {}).get("reference") or "") \
+            if isinstance(value, dict) else None
+        out.append(target[1] if target and target[0] in (None, "Organization") else "")
+    return out
+
+
+def _open_rows(resource: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    if not is_open_task(resource):
+        return {}
+    recipients = offered_to(resource)
+    if not recipients:
+        return {("", ""): {"param": OPEN, "token_code": "true"}}
+    return {("Organization", r): {"param": OPEN, "ref_type": "Organization",
+                                  "ref_id": r[:255]} for r in recipients if r}
+
+
 def link_rows(resource: dict[str, Any]) -> list[dict[str, Any]]:
-    """The ``_link`` rows of an anchor resource and the ``_open`` row of an open Task."""
+    """The ``_link`` rows of an anchor resource and the ``_open`` rows of an open Task
+    (of a version the hub writes)."""
     paths = {**AGENCY_LINKS, **INSURER_LINKS}.get(str(resource.get("resourceType")), ())
-    found: dict[tuple[str, str], dict[str, Any]] = {}
-    if is_open_task(resource):
-        found["", ""] = {"param": OPEN, "token_code": "true"}
+    found: dict[tuple[str, str], dict[str, Any]] = dict(_open_rows(resource))
     for path in paths:
         for value in values_at(resource, path):
             if not isinstance(value, dict):
@@ -109,6 +132,15 @@ def link_rows(resource: dict[str, Any]) -> list[dict[str, Any]]:
                 found[rtype, target[1]] = {"param": LINK, "ref_type": rtype,
                                            "ref_id": target[1][:255]}
     return list(found.values())
+
+
+def carried_rows(previous: list[dict[str, Any]], resource: dict[str, Any]
+                 ) -> list[dict[str, Any]]:
+    """The internal rows of a version a partner writes: the ``_link`` rows of the previous
+    version (``previous``), and its ``_open`` rows only while the Task is still open."""
+    still_open = is_open_task(resource)
+    return [row for row in previous
+            if row["param"] == LINK or (row["param"] == OPEN and still_open)]
 
 
 # --- membership as SQL ---------------------------------------------------------------------
@@ -142,7 +174,9 @@ class _Compartment:
     def task(self, col: ColumnElement[Any], top: bool = False) -> ColumnElement[bool]:
         s = SI.alias()
         open_tasks = select(s.c.res_id).where(
-            s.c.res_type == "Task", s.c.param == OPEN, s.c.token_code == "true",
+            s.c.res_type == "Task", s.c.param == OPEN,
+            or_(s.c.token_code == "true",
+                (s.c.ref_type == "Organization") & (s.c.ref_id == self.org)),
             *(self._only(s.c.res_id) if top else [])).correlate(None)
         return or_(col.in_(self.referencing_org("Task", "owner", top)), col.in_(open_tasks))
 
@@ -238,103 +272,3 @@ def visible_only(session: Session, organization: str | None, resources: list[Any
         ids = [r.id for r in resources if r.type == rtype]
         allowed |= {(rtype, i) for i in visible_ids(session, organization, rtype, ids)}
     return [r for r in resources if (r.type, r.id) in allowed]
-
-
-# --- writes --------------------------------------------------------------------------------
-
-
-def _forbidden(message: str, path: str) -> Forbidden:
-    return Forbidden(message, issues=[Issue(message, code="forbidden", path=path)])
-
-
-def _refs(data: dict[str, Any], path: str) -> list[tuple[str | None, str]]:
-    out = []
-    for value in values_at(data, path):
-        target = split_reference((value or {}).get("reference") or "") \
-            if isinstance(value, dict) else None
-        out.append(((target[0] or value.get("type")), target[1]) if target else (None, ""))
-    return out
-
-
-#: A partner write's check: (session, the writing organization, the resource).
-WriteRule = Callable[[Session, str, dict[str, Any]], None]
-
-
-def _require_own(data: dict[str, Any], rtype: str, element: str, org: str) -> None:
-    refs = _refs(data, element)
-    if refs != [("Organization", org_id(org))]:
-        raise _forbidden(f"{rtype}.{element} must be {org}, the client's organization",
-                         f"{rtype}.{element}")
-
-
-def _require_visible(session: Session, org: str, data: dict[str, Any], rtype: str,
-                     elements: tuple[str, ...],
-                     types: tuple[str, ...] = (), required: bool = True) -> None:
-    """Each reference at ``elements`` must point at a live resource of the compartment."""
-    found = False
-    for element in elements:
-        for target_type, rid in _refs(data, element):
-            found = True
-            if target_type is None or (types and target_type not in types) or \
-                    not is_visible(session, org, target_type, rid, live=True):
-                what = " or ".join(types) if types else "resource"
-                raise _forbidden(f"{rtype}.{element} must reference a {what} of the "
-                                 f"compartment of {org}", f"{rtype}.{element}")
-    if required and not found:
-        raise _forbidden(f"{rtype} written by {org} needs {' or '.join(elements)} "
-                         "referencing its compartment", f"{rtype}.{elements[0]}")
-
-
-def _encounter(session: Session, org: str, data: dict[str, Any]) -> None:
-    _require_own(data, "Encounter", "serviceProvider", org)
-    _require_visible(session, org, data, "Encounter", ("basedOn",), ("ServiceRequest",))
-
-
-def _event(rtype: str) -> WriteRule:
-    def check(session: Session, org: str, data: dict[str, Any]) -> None:
-        _require_visible(session, org, data, rtype, ("basedOn", "partOf", "encounter"))
-        _require_visible(session, org, data, rtype, ("subject",), ("Patient",),
-                         required=False)
-    return check
-
-
-def _document(session: Session, org: str, data: dict[str, Any]) -> None:
-    _require_visible(session, org, data, "DocumentReference", ("subject",), ("Patient",))
-    _require_visible(session, org, data, "DocumentReference", ("context.encounter",),
-                     required=False)
-
-
-def _response(rtype: str, request_type: str) -> WriteRule:
-    def check(session: Session, org: str, data: dict[str, Any]) -> None:
-        _require_own(data, rtype, "insurer", org)
-        _require_visible(session, org, data, rtype, ("request",), (request_type,))
-    return check
-
-
-#: Explicit rules for the types partners author; other types must simply stay visible.
-WRITE_RULES: dict[str, WriteRule] = {
-    "Encounter": _encounter,
-    "Procedure": _event("Procedure"),
-    "Observation": _event("Observation"),
-    "DocumentReference": _document,
-    "CoverageEligibilityResponse": _response("CoverageEligibilityResponse",
-                                             "CoverageEligibilityRequest"),
-    "ClaimResponse": _response("ClaimResponse", "Claim"),
-}
-
-
-def check_write(uow: Any, event: Any) -> None:
-    """Forbidden (403) unless a bound client's create/update lands in its compartment.
-
-    Runs inside the write's transaction after the version (and its index rows) is stored,
-    before the other write hooks; raising rolls the whole write back.
-    """
-    org = getattr(event.principal, "organization", None)
-    if not org or event.after is None:
-        return
-    rule = WRITE_RULES.get(event.resource_type)
-    if rule is not None:
-        rule(uow.session, org, event.after)
-    elif not is_visible(uow.session, org, event.resource_type, event.id, authored=False):
-        raise _forbidden(f"a {event.resource_type} written by {org} must stay in its "
-                         "compartment", event.resource_type)

@@ -24,7 +24,7 @@ from hub.etag import weak_etag
 from hub.fhirjson import codec
 from hub.fhirstore import keyset, searchsql
 from hub.fhirstore.compartments import condition as compartment_condition
-from hub.fhirstore.compartments import link_rows
+from hub.fhirstore.compartments import LINK, OPEN, carried_rows, link_rows
 from hub.fhirstore.dates import instant
 from hub.fhirstore.query import Include, SearchQuery
 from hub.fhirstore.searchparams import index_rows
@@ -143,17 +143,21 @@ class ResourceRepository:
 
     # --- writes ---------------------------------------------------------------------------
 
-    def create(self, rtype: str, content: dict[str, Any], rid: str | None = None) -> StoredResource:
-        """Store version 1 of a new resource (a server id unless ``rid`` is given)."""
-        return self._write(rtype, rid or new_resource_id(), content, None, "POST")
+    def create(self, rtype: str, content: dict[str, Any], rid: str | None = None, *,
+               by_partner: bool = False) -> StoredResource:
+        """Store version 1 of a new resource (a server id unless ``rid`` is given);
+        ``by_partner``: written by a partner, so it makes no compartment links."""
+        return self._write(rtype, rid or new_resource_id(), content, None, "POST", by_partner)
 
     def update(self, rtype: str, rid: str, content: dict[str, Any],
-               expected_version: int | None = None) -> StoredResource:
-        """Store the next version (or version 1); VersionConflict if not ``expected_version``."""
+               expected_version: int | None = None, *,
+               by_partner: bool = False) -> StoredResource:
+        """Store the next version (or version 1); VersionConflict if not ``expected_version``;
+        ``by_partner``: the compartment links of the previous version are kept unchanged."""
         prev = self.read(rtype, rid)
         if expected_version is not None and (prev is None or prev.version_id != expected_version):
             raise VersionConflict(f"{rtype}/{rid} is not at version {expected_version}")
-        return self._write(rtype, rid, content, prev, "PUT")
+        return self._write(rtype, rid, content, prev, "PUT", by_partner)
 
     def delete(self, rtype: str, rid: str) -> StoredResource | None:
         """Store a deletion version; None if there is nothing (left) to delete."""
@@ -162,8 +166,16 @@ class ResourceRepository:
             return None
         return self._write(rtype, rid, None, prev, "DELETE")
 
+    def _internal_rows(self, rtype: str, rid: str) -> list[dict[str, Any]]:
+        """The compartment rows (``_link``, ``_open``) of the current version."""
+        rows = self.session.execute(select(SI).where(
+            SI.c.res_type == rtype, SI.c.res_id == rid, SI.c.param.in_((LINK, OPEN)))).all()
+        return [{k: v for k, v in r._mapping.items() if k not in ("row_id", "res_type",
+                                                                  "res_id")} for r in rows]
+
     def _write(self, rtype: str, rid: str, content: dict[str, Any] | None,
-               prev: StoredResource | None, method: str) -> StoredResource:
+               prev: StoredResource | None, method: str,
+               by_partner: bool = False) -> StoredResource:
         version = prev.version_id + 1 if prev else 1
         now = utcnow().replace(tzinfo=None)  # stored as naive UTC
         if prev and now <= prev.last_updated:
@@ -188,10 +200,14 @@ class ResourceRepository:
                 content=codec.dumps(content) if content else None))
         except IntegrityError:
             raise VersionConflict(f"{rtype}/{rid} changed concurrently") from None
+        internal = []
+        if content is not None:
+            internal = link_rows(content) if not by_partner else carried_rows(
+                self._internal_rows(rtype, rid) if prev is not None else [], content)
         self.session.execute(delete(SI).where(SI.c.res_type == rtype, SI.c.res_id == rid))
         if content is not None:
             rows = [{**_EMPTY_INDEX_ROW, "res_type": rtype, "res_id": rid, **r}
-                    for r in (*index_rows(content, self.local_base), *link_rows(content))]
+                    for r in (*index_rows(content, self.local_base), *internal)]
             if rows:
                 self.session.execute(insert(SI), rows)
         return StoredResource(rtype, rid, version, now, content is None, content, method)

@@ -87,9 +87,9 @@ def test_include_focus_patient_and_star(fhir):
 
 def test_revinclude(fhir):
     sr, t = _referral(fhir)
-    prov = fhir.create({"resourceType": "Provenance", "recorded": "2024-03-01T10:00:00Z",
-                        "target": [{"reference": f"ServiceRequest/{sr['id']}"}],
-                        "agent": [{"who": {"reference": "Organization/a1"}}]})
+    # the Provenance the server wrote when the ServiceRequest was created
+    (prov,) = [e["resource"] for e in fhir.get(
+        f"/fhir/Provenance?target=ServiceRequest/{sr['id']}").get_json()["entry"]]
     body = fhir.get("/fhir/ServiceRequest?_revinclude=Task:focus").get_json()
     assert _by_mode(body, "include") == {f"Task/{t['id']}"}
     body = fhir.get("/fhir/ServiceRequest?_revinclude=Provenance:target"

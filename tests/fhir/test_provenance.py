@@ -55,7 +55,8 @@ def test_referral_inbox_walk_leaves_provenance_at_each_step(world, fhir, agency_
     for link in (sr["subject"], *sr["supportingInfo"], *sr["insurance"],
                  *sr["reasonReference"]):
         assert agency_a.get(f"/fhir/{link['reference']}").status_code == 200
-    assert _provenances(fhir, ref(task)) == []  # reads leave no Provenance
+    created_by_hub = _provenances(fhir, ref(task))
+    assert len(created_by_hub) == 1  # the hub's create; reads leave no Provenance
     # accept, start, report the visit, complete
     task = _put_task(agency_a, task, status="accepted")
     task = _put_task(agency_a, task, status="in-progress",
@@ -69,7 +70,7 @@ def test_referral_inbox_walk_leaves_provenance_at_each_step(world, fhir, agency_
                              "code": "resulting-activity"}]},
         "valueReference": {"reference": ref(encounter)}}])
     assert task["meta"]["versionId"] == "4"
-    provs = _provenances(fhir, ref(task))
+    provs = _provenances(fhir, ref(task))[1:]
     assert len(provs) == 3
     for prov, version in zip(provs, ("2", "3", "4")):
         _check(prov, f"{ref(task)}/_history/{version}", "UPDATE")
@@ -100,26 +101,31 @@ def test_delete_by_a_partner_is_recorded_and_stays_visible_to_it(world, fhir, ag
     assert agency_a.get(f"/fhir/{ref(doc)}").status_code == 200
 
 
-def test_hub_writes_and_refused_writes_leave_no_provenance(world, fhir, agency_a):
+def test_hub_writes_get_provenance_refused_writes_none(world, fhir, agency_a):
     task = world["task_a"]
     _put_task(fhir, task, priority="urgent")
-    assert _provenances(fhir, ref(task)) == []
+    create, update = _provenances(fhir, ref(task))
+    assert update["target"] == [{"reference": f"{ref(task)}/_history/2"}]
+    (agent,) = update["agent"]
+    assert agent["who"]["type"] == "Device" and agent["who"]["identifier"]["value"]
+    assert update["activity"]["coding"][0]["code"] == "UPDATE"
+    total = fhir.get("/fhir/Provenance").get_json()["total"]
     # an illegal move (requested -> completed) is refused: nothing stored, no Provenance
     resp = agency_a.put(f"/fhir/Task/{task['id']}", {**task, "status": "completed"},
                         headers={"If-Match": 'W/"2"'})
     assert resp.status_code == 409
-    assert _provenances(fhir, ref(task)) == []
+    assert len(_provenances(fhir, ref(task))) == 2
     # an Encounter outside the compartment is refused after its write: rolled back
     resp = agency_a.post("/fhir/Encounter", visit(ref(world["patient2"]),
                                                   ref(world["sr_b"]), AGENCY_A))
     assert resp.status_code == 403
-    assert fhir.get("/fhir/Provenance").get_json()["total"] == 0
+    assert fhir.get("/fhir/Provenance").get_json()["total"] == total
     assert fhir.get("/fhir/Encounter").get_json()["total"] == 0
 
 
 def test_provenance_is_only_in_its_agents_compartment(world, fhir, fhir_as, agency_a):
     task = _put_task(agency_a, world["task_a"], status="accepted")
-    (prov,) = _provenances(fhir, ref(task))
+    _, prov = _provenances(fhir, ref(task))
     agency_b = fhir_as("system/*.cruds", organization=AGENCY_B)
     assert agency_b.get(f"/fhir/Provenance/{prov['id']}").status_code == 404
     assert agency_b.get("/fhir/Provenance").get_json()["total"] == 0

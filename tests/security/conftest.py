@@ -1,0 +1,26 @@
+"""Fixtures of the security tests: the FHIR clients and the partner world of ``tests/fhir``.
+
+The attacker is a client with valid credentials, bound to a partner Organization
+(``fhir_as(scope, organization=...)``); ``fhir`` is the hub's own client.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+_FHIR_TESTS = Path(__file__).resolve().parent.parent / "fhir"
+if str(_FHIR_TESTS) not in sys.path:
+    sys.path.insert(0, str(_FHIR_TESTS))
+
+_spec = importlib.util.spec_from_file_location("fhir_tests_conftest",
+                                               _FHIR_TESTS / "conftest.py")
+_fhir_conftest = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_fhir_conftest)
+
+FhirClient = _fhir_conftest.FhirClient
+fhir = _fhir_conftest.fhir
+fhir_as = _fhir_conftest.fhir_as
+world = _fhir_conftest.world
+returned_resources = _fhir_conftest.returned_resources
