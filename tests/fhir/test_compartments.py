@@ -1,6 +1,7 @@
 """Partner compartments: a client bound to an Organization reaches only what concerns it.
 
-Outside the compartment: 404 on read/vread/history/update/delete, absent from searches,
+Outside the compartment: 404 on read/vread/history/update (a delete answers as for an
+absent id), absent from searches,
 _include/_revinclude, history and Bundle reads; writes that would land outside: 403.
 """
 
@@ -126,7 +127,10 @@ def test_cannot_update_or_delete_another_agencys_task(world, fhir, agency_a):
     # a wrong If-Match does not reveal the version either
     _not_found(agency_a.put(url, {**t_b, "status": "accepted"},
                             headers={"If-Match": 'W/"7"'}))
-    _not_found(agency_a.delete(url))
+    # a delete answers as for an id never stored (204, nothing done): hidden == absent
+    hidden = agency_a.delete(url)
+    absent = agency_a.delete("/fhir/Task/never-was")
+    assert (hidden.status_code, hidden.data) == (absent.status_code, absent.data) == (204, b"")
     assert fhir.get(url).get_json() == t_b
 
 
