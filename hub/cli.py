@@ -9,7 +9,7 @@ import click
 from hub import create_app
 from hub.bootstrap import build_runtime
 from hub.commands import celery as celery_commands
-from hub.commands import clients, deliveries, keys, partners, sync
+from hub.commands import audit, clients, deliveries, keys, partners, sync
 from hub.config import Settings
 from hub.extras import MissingExtra
 from hub.store.migrate import upgrade
@@ -80,5 +80,6 @@ def db_upgrade(settings: Settings, revision: str) -> None:
 
 
 for _group in (clients.command, partners.command, deliveries.command, keys.command,
-               sync.command, celery_commands.command, deliveries.worker_command):
+               sync.command, celery_commands.command, deliveries.worker_command,
+               audit.command):
     main.add_command(_group)

@@ -43,6 +43,9 @@ class Settings:
     celery_broker_url: str = "amqp://guest:guest@127.0.0.1:5672//"
     # seconds between two polls of a pended prior authorization at the insurer
     pended_poll_seconds: int = 300
+    # audit log: AuditEvents older than this many days are purged by the worker and
+    # `hub audit purge` (6 years, the HIPAA documentation retention)
+    audit_retention_days: int = 2190
     # paging of list endpoints
     page_size_default: int = 20
     page_size_max: int = 200

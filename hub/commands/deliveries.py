@@ -95,6 +95,7 @@ def worker_command(ctx: click.Context, worker_id: str | None, concurrency: int,
     runtime = build_runtime(settings_of(ctx))
     db = runtime.db
     worker = runtime.worker(worker_id, concurrency=concurrency, pulls=True,
+                            audit_retention_days=settings_of(ctx).audit_retention_days,
                             lease_seconds=lease_seconds,
                             policy=RetryPolicy(max_attempts=max_attempts,
                                                base_delay=backoff_base, max_delay=backoff_max))

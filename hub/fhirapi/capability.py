@@ -11,6 +11,20 @@ from hub.fhirstore.searchparams import SPECIAL, SUPPORTED_TYPES, params_for
 INTERACTIONS = ("read", "vread", "update", "delete", "history-instance", "history-type",
                 "create", "search-type")
 _SPECIAL_DOCS = {"_id": "token", "_lastUpdated": "date"}
+#: Written by the server only: no create, update or delete through the API.
+SERVER_WRITTEN = frozenset({"Provenance"})
+#: The audit log (``hub.fhirapi.auditlog``): read and search by auditors.
+AUDIT_EVENT = {
+    "type": "AuditEvent", "profile": "http://hl7.org/fhir/StructureDefinition/AuditEvent",
+    "interaction": [{"code": "read"}, {"code": "search-type"}],
+    "readHistory": False, "updateCreate": False, "conditionalCreate": False,
+    "conditionalRead": "not-supported", "conditionalUpdate": False,
+    "conditionalDelete": "not-supported",
+    "searchParam": [{"name": "date", "type": "date"}, {"name": "agent", "type": "reference"},
+                    {"name": "entity", "type": "reference"},
+                    {"name": "patient", "type": "reference"},
+                    {"name": "_id", "type": "token"}],
+}
 
 
 def _reference_doc(sp) -> str:
@@ -40,14 +54,16 @@ def _resource(rtype: str) -> dict:
     return {
         "type": rtype,
         "profile": f"http://hl7.org/fhir/StructureDefinition/{rtype}",
-        "interaction": [{"code": code} for code in INTERACTIONS],
+        "interaction": [{"code": code} for code in INTERACTIONS
+                        if rtype not in SERVER_WRITTEN
+                        or code not in ("create", "update", "delete")],
         "versioning": "versioned-update",
         "readHistory": True,
-        "updateCreate": True,
-        "conditionalCreate": True,
+        "updateCreate": rtype not in SERVER_WRITTEN,
+        "conditionalCreate": rtype not in SERVER_WRITTEN,
         "conditionalRead": "not-supported",
-        "conditionalUpdate": True,
-        "conditionalDelete": "single",
+        "conditionalUpdate": rtype not in SERVER_WRITTEN,
+        "conditionalDelete": "single" if rtype not in SERVER_WRITTEN else "not-supported",
         "referencePolicy": ["literal", "local"],
         "searchInclude": ["*", *[f"{rtype}:{n}" for n in ref_params]],
         "searchRevInclude": ["*", *rev],
@@ -80,7 +96,8 @@ def capability_statement(base: str, token_url: str) -> dict:
                     "extension": [{"url": "token", "valueUri": token_url}],
                 }],
             },
-            "resource": [_resource(t) for t in SUPPORTED_TYPES],
+            "resource": sorted([_resource(t) for t in SUPPORTED_TYPES] + [AUDIT_EVENT],
+                               key=lambda r: r["type"]),
             "interaction": [{"code": "transaction"}, {"code": "batch"}],
         }],
     }

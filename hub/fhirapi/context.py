@@ -2,14 +2,25 @@
 
 HTTP-agnostic: the caller (``hub.routes.fhir``) passes who is calling; a ``FhirRunner``
 holds what every interaction needs besides (database, write hooks, page sizes).
+
+Every request run with a ``RequestInfo`` leaves one AuditEvent (``hub.audit``): a write's
+in its own transaction (one insert before the commit), a read's in a short transaction
+after the read; a refused or failed request's in a transaction of its own after the
+rollback (outcome 4 or 8).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from hub.audit import events as audit_events
+from hub.audit import log as audit_log
+from hub.audit.events import Access, RequestInfo
+from hub.clock import utcnow
+from hub.errors import HubError
 from hub.fhirapi.hooks import WriteHook
 from hub.fhirapi.interactions import Ctx
 from hub.security import Principal
@@ -18,6 +29,7 @@ from hub.store.db import Database
 from hub.store.uow import UnitOfWork
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -32,23 +44,72 @@ class FhirRunner:
     def _ctx(self, uow: UnitOfWork, principal: Principal) -> Ctx:
         return Ctx(uow, principal, list(self.hooks), self.default_count, self.max_count)
 
-    def read(self, principal: Principal, fn: Callable[[Ctx], T]) -> T:
-        """Run a read-only interaction on a fresh session."""
+    def read(self, principal: Principal, fn: Callable[[Ctx], T],
+             request: RequestInfo | None = None) -> T:
+        """Run a read-only interaction on a fresh session (audited with ``request``)."""
         with UnitOfWork(self.db) as uow:
-            return fn(self._ctx(uow, principal))
+            ctx = self._ctx(uow, principal)
+            try:
+                result = fn(ctx)
+            except Exception as exc:
+                uow.rollback()
+                self._audit_failure(principal, request, ctx.access, exc)
+                raise
+        if request is not None:
+            # a transaction of its own that starts by writing: a read transaction turned
+            # writer could meet SQLite's busy snapshot instead of waiting for the lock
+            with UnitOfWork(self.db) as uow:
+                self._audit(uow, principal, request, ctx.access)
+                uow.commit()
+        return result
 
-    def write(self, principal: Principal, fn: Callable[[Ctx], T]) -> T:
+    def write(self, principal: Principal, fn: Callable[[Ctx], T],
+              request: RequestInfo | None = None) -> T:
         """Run ``fn`` in one transaction and commit; all or nothing.
 
         A write that lost a race (a conditional create whose key was claimed first, the
         case of a partner's resource saved meanwhile, a busy or serializing database) is
         re-run from the start in a fresh transaction by the hub's one retry policy
-        (``hub.store.concurrency.retrying``), where it reads the winner's state.
+        (``hub.store.concurrency.retrying``), where it reads the winner's state. Its
+        AuditEvent is inserted in the same transaction, just before the commit.
         """
+        last: list[Access] = []
 
         def work(uow: UnitOfWork) -> T:
-            result = fn(self._ctx(uow, principal))
+            ctx = self._ctx(uow, principal)
+            last[:] = [ctx.access]
+            result = fn(ctx)
+            if request is not None:
+                self._audit(uow, principal, request, ctx.access)
             uow.commit()
             return result
 
-        return retrying(self.db, work, what="FHIR write")
+        try:
+            return retrying(self.db, work, what="FHIR write")
+        except Exception as exc:
+            self._audit_failure(principal, request, last[0] if last else Access(), exc)
+            raise
+
+    def _audit(self, uow: UnitOfWork, principal: Principal, request: RequestInfo,
+               access: Access, outcome: str = "0", desc: str | None = None) -> None:
+        recorded = utcnow().replace(tzinfo=None)  # stored as naive UTC
+        event, entities, patients = audit_events.build(
+            access, client_id=principal.client_id, organization=principal.organization,
+            request=request, recorded=recorded, outcome=outcome, outcome_desc=desc)
+        audit_log.record(uow.session, event, recorded, principal.client_id,
+                         principal.organization, entities, patients)
+
+    def _audit_failure(self, principal: Principal, request: RequestInfo | None,
+                       access: Access, exc: Exception) -> None:
+        """The AuditEvent of a refused (4) or failed (8) request, in its own transaction."""
+        if request is None:
+            return
+        refused = isinstance(exc, HubError) and exc.status < 500
+        desc = f"{exc.status} {exc.message}" if isinstance(exc, HubError) \
+            else type(exc).__name__
+        try:
+            with UnitOfWork(self.db) as uow:
+                self._audit(uow, principal, request, access, "4" if refused else "8", desc)
+                uow.commit()
+        except Exception:  # the request's own error is the one to report
+            log.exception("could not record the AuditEvent of a failed request")

@@ -18,10 +18,11 @@ import hashlib
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode
 
+from hub.audit.events import Access
 from hub.errors import (BadRequest, Conflict, Gone, Issue, MethodNotAllowed, NotFound,
                         PreconditionFailed, PreconditionRequired)
 from hub.etag import etag_version
-from hub.fhirapi import provenance, task_rules, write_checks
+from hub.fhirapi import auditlog, provenance, task_rules, write_checks
 from hub.fhirapi.hooks import WriteEvent
 from hub.fhirapi.validation import check_type, valid_id, validate_resource
 from hub.fhirstore import compartments
@@ -48,6 +49,8 @@ class Ctx:
     max_count: int = 200
     #: in a transaction: the partner-write checks, run once all entries are written
     deferred: list | None = None
+    #: what this request touched, for its AuditEvent (``hub.audit``)
+    access: Access = field(default_factory=Access)
 
     @property
     def repo(self) -> ResourceRepository:
@@ -100,23 +103,29 @@ def _gone(res: StoredResource) -> Gone:
 
 def read(ctx: Ctx, rtype: str, rid: str) -> Result:
     check_type(rtype)
+    if rtype == "AuditEvent":
+        return Result(200, auditlog.read(ctx, rid))
     ctx.require(rtype, "r")
     res = ctx.repo.read(rtype, rid) if valid_id(rid) else None
     if res is None or not ctx.visible(rtype, rid):
         raise _not_found(rtype, rid)
     if res.deleted:
         raise _gone(res)
+    ctx.access.saw("read", f"{rtype}/{rid}/_history/{res.version_id}", res.content)
     return Result(200, res)
 
 
 def vread(ctx: Ctx, rtype: str, rid: str, vid: str) -> Result:
     check_type(rtype)
+    if rtype == "AuditEvent":
+        raise NotFound(f"{rtype}/{rid} has no version {vid}")  # AuditEvents have none
     ctx.require(rtype, "r")
     res = ctx.repo.vread(rtype, rid, int(vid)) if vid.isdigit() and valid_id(rid) else None
     if res is None or not ctx.visible(rtype, rid):
         raise NotFound(f"{rtype}/{rid} has no version {vid}")
     if res.deleted:
         raise _gone(res)
+    ctx.access.saw("vread", f"{rtype}/{rid}/_history/{res.version_id}", res.content)
     return Result(200, res)
 
 
@@ -124,11 +133,21 @@ def history(ctx: Ctx, rtype: str, rid: str | None, since, count: int, offset: in
     """(versions newest first, total) of a resource or of a type. SMART: instance history
     is ``r``; type history is ``s``, and the versions it returns are bodies: ``r`` too."""
     check_type(rtype)
+    if rtype == "AuditEvent":
+        raise MethodNotAllowed("AuditEvent keeps no history: each is written once",
+                               issues=[Issue("AuditEvent keeps no history",
+                                             code="not-supported")])
     ctx.require(rtype, "r" if rid is not None else "rs")
     if rid is not None and not (ctx.repo.exists_ever(rtype, rid) and ctx.visible(rtype, rid)):
         raise _not_found(rtype, rid)
-    return ctx.repo.history(rtype, rid, since=since, count=count, offset=offset,
-                            compartment=ctx.compartment)
+    versions, total = ctx.repo.history(rtype, rid, since=since, count=count, offset=offset,
+                                       compartment=ctx.compartment)
+    if rid is None:
+        ctx.access.searched("history-type", rtype, [])
+    else:
+        ctx.access.saw("history-instance", f"{rtype}/{rid}",
+                       next((v.content for v in versions if v.content), None))
+    return versions, total
 
 
 def parse_condition(ctx: Ctx, rtype: str, items: list[tuple[str, str]]) -> SearchQuery:
@@ -174,6 +193,8 @@ def _hooks(ctx: Ctx, interaction: str, before: dict | None, res: StoredResource)
     """The partner-write checks, the registered hooks, then the Provenance."""
     event = WriteEvent(interaction, res.type, res.id, before, res.content, res.version_id,
                        ctx.principal)
+    ctx.access.saw(interaction, f"{res.type}/{res.id}/_history/{res.version_id}",
+                   res.content or before)
     org = ctx.compartment
     if org and res.content is not None:
         def check(res=res):

@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 from hub.clock import utcnow
 from hub.errors import BadRequest
+from hub.fhirapi import auditlog
 from hub.fhirapi.interactions import Ctx, history
 from hub.fhirapi.subsetting import subset
 from hub.fhirapi.validation import check_type
@@ -90,7 +91,10 @@ def search(ctx: Ctx, rtype: str, items: list[tuple[str, str]], *, base: str,
            strict: bool = False) -> dict:
     """The searchset Bundle of a search on ``rtype`` (items: the request's parameters)."""
     check_type(rtype)
+    if rtype == "AuditEvent":
+        return auditlog.search(ctx, items, base=base)
     ctx.require(rtype, "s")
+    ctx.access.searched("search-type", rtype, auditlog.searched_patients(rtype, items))
     q = parse_search(rtype, items, strict=strict, default_count=ctx.default_count,
                      local_base=ctx.repo.local_base,
                      max_count=ctx.max_count)

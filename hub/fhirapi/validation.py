@@ -52,7 +52,7 @@ def check_type(resource_type: str, *, supported: bool = True) -> None:
     except (ValueError, KeyError, AttributeError):
         raise NotFound(f"unknown resource type {resource_type!r}", issues=[Issue(
             f"unknown resource type {resource_type!r}", code="not-supported")]) from None
-    if supported and resource_type not in SUPPORTED_TYPES:
+    if supported and resource_type not in SUPPORTED_TYPES and resource_type != "AuditEvent":
         raise NotFound(f"resource type {resource_type} is not supported here",
                        issues=[Issue(f"resource type {resource_type} is not supported",
                                      code="not-supported")])

@@ -29,6 +29,7 @@ from hub.routes.fhir_http import (
     information_outcome,
     json_body,
     prefer,
+    request_info,
     runner,
     version_headers,
     write_response,
@@ -61,12 +62,12 @@ def _authenticate_and_negotiate():
 
 def run_read(fn: Callable[[Ctx], T]) -> T:
     """``fn(ctx)`` for this request's caller, read-only."""
-    return runner().read(current_principal(), fn)
+    return runner().read(current_principal(), fn, request_info())
 
 
 def run_write(fn: Callable[[Ctx], T]) -> T:
     """``fn(ctx)`` for this request's caller, in one committed transaction."""
-    return runner().write(current_principal(), fn)
+    return runner().write(current_principal(), fn, request_info())
 
 
 def _strict() -> bool:

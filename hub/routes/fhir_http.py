@@ -11,6 +11,7 @@ from email.utils import format_datetime
 
 from flask import Response, current_app, request
 
+from hub.audit.events import RequestInfo
 from hub.errors import HubError, UnsupportedMediaType
 from hub.fhir import FHIR_JSON
 from hub.fhirapi.context import FhirRunner
@@ -40,6 +41,17 @@ def format_mime(fmt: str) -> str:
     ``+`` not percent-encoded arrives as a space (``application/fhir json``): read as ``+``."""
     mime = fmt.split(";")[0].strip().lower()
     return "+".join(mime.split())
+
+
+def request_info() -> RequestInfo:
+    """What the audit log keeps of this request: address, request id, method, path and
+    query string (never the body)."""
+    path = request.path.split("/fhir", 1)[-1].strip("/")
+    return RequestInfo(address=request.remote_addr,
+                       request_id=request.headers.get("X-Request-Id"),
+                       method=request.method, path=path,
+                       query=request.query_string.decode("utf-8", "replace"),
+                       server=base_url())
 
 
 def check_format() -> None:

@@ -1,5 +1,6 @@
 """Imports every table module so that ``metadata`` knows all tables (Alembic, tests)."""
 
+from hub.audit import log as audit_tables  # noqa: F401
 from hub.fhirstore import tables as resource_tables  # noqa: F401
 from hub.store import case_tables, client_tables, sync_tables  # noqa: F401
 from hub.store.db import metadata

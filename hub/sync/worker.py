@@ -20,6 +20,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -70,8 +71,11 @@ class Worker:
                  handlers: Handlers | None = None,
                  policy: RetryPolicy | None = None, lease_seconds: float = DEFAULT_LEASE_SECONDS,
                  concurrency: int = 4, clock: Callable[[], datetime] = utcnow,
-                 pulls: bool = False) -> None:
+                 pulls: bool = False, audit_retention_days: int | None = None) -> None:
         self.db = db
+        #: With ``pulls``: AuditEvents older than this are purged once an hour (None: never).
+        self.audit_retention_days = audit_retention_days
+        self._next_audit_purge = 0.0
         self.handlers = handlers if handlers is not None else Handlers()
         #: Whether ``run`` schedules the partners' pulls each round (``hub serve`` and
         #: ``hub worker`` do; a Worker driven by hand or by tests only delivers).
@@ -89,6 +93,16 @@ class Worker:
         """Enqueue the partners' due pulls (``hub.sync.pulls``); done each loop round."""
         return schedule_pulls(self.db, getattr(self.adapters, "partners", None) or {},
                               now=self.clock())
+
+    def purge_audit_if_due(self) -> int | None:
+        """Purge the AuditEvents past their retention, at most once an hour."""
+        now = time.monotonic()
+        if self.audit_retention_days is None or now < self._next_audit_purge:
+            return None
+        self._next_audit_purge = now + 3600.0
+        from hub.audit.log import purge_expired
+
+        return purge_expired(self.db, self.audit_retention_days)
 
     def run_once(self) -> int:
         """Claim and deliver one batch; the number of deliveries attempted."""
@@ -140,6 +154,7 @@ class Worker:
             try:
                 if self.pulls:
                     self.schedule_pulls()
+                    self.purge_audit_if_due()
                 busy = self.run_once()
             except Exception:
                 log.exception("sync worker %s: claiming failed", self.worker_id)
@@ -203,6 +218,7 @@ def start_worker_thread(runtime, **options) -> WorkerThread | None:
     thread_opts = {k: options.pop(k) for k in ("idle_seconds", "error_seconds")
                    if k in options}
     options.setdefault("pulls", True)
+    options.setdefault("audit_retention_days", runtime.settings.audit_retention_days)
     handle = WorkerThread(runtime.worker(**options), **thread_opts).start()
     runtime.sync_worker = handle
     return handle
