@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from hub.config import Settings
 from hub.flows.handlers import register_handlers
 from hub.projection import project_saved
+from hub.store import id_key
 from hub.store.db import Database
 from hub.store.migrate import upgrade
 from hub.sync.handlers import Handlers
@@ -68,6 +69,9 @@ def open_database(settings: Settings, *, migrate: bool | None = None) -> Databas
     db.case_projector = project_saved
     if migrate if migrate is not None else db.is_sqlite:
         upgrade(settings.database_url)
+    # every process (hub serve, hub worker, Celery, the CLI) derives the same resource ids,
+    # under a key that keeps them from being derived from public data
+    id_key.install(db, settings.id_key)
     return db
 
 

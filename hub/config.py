@@ -32,6 +32,9 @@ class Settings:
     token_failures_per_address: str = "30 per minute"
     ratelimit_storage_url: str = "memory://"
     token_lifetime_seconds: int = 300
+    # secret key of the resource ids derived from cases; when empty one is generated and
+    # kept in the database (hub_id_key)
+    id_key: str = ""
     client_assertion_max_seconds: int = 300
     # partners and sync
     partners_file: str = ""

@@ -1,6 +1,10 @@
 """Deterministic identity of every resource the hub produces from a case.
 
-Resource ids are UUIDv5 over a hub namespace from ``(case id, kind, part id)``; each produced
+Resource ids are derived from ``(case id, kind, part id)``: with the hub's id key installed
+(``use_key``: done at start by every process, the key from HUB_ID_KEY or kept in the
+database) an HMAC-SHA256 of that name under the key, shaped as a UUID; without one (pure
+mapping tests) the UUIDv5 over a hub namespace. The case id is printed in every hub
+identifier, so only the key keeps ids from being derived from public data. Each produced
 resource also carries a hub business identifier ``{system: HUB_CANONICAL/NamingSystem/<kind>,
 value: "<case id>" or "<case id>/<part id>"}``. Re-mapping a case therefore yields the same ids
 and identifiers, so re-sending is a PUT by id or a conditional create on the identifier and
@@ -15,19 +19,31 @@ of a member), and for the funding/encounter/referral mappings ``coverage``, ``pa
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import uuid
 from typing import Any
 
 from hub.mappings.codes import HUB_CANONICAL, hub_naming_system
 
-#: Namespace of all hub resource ids.
+#: Namespace of hub resource ids when no id key is installed.
 HUB_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, HUB_CANONICAL)
+_id_key: bytes | None = None
+
+
+def use_key(key: str | bytes | None) -> None:
+    """Install the secret key of resource ids for this process (None: the public UUIDv5)."""
+    global _id_key
+    _id_key = key.encode() if isinstance(key, str) else key
 
 
 def resource_id(case_id: str, kind: str, part_id: str | None = None) -> str:
     """The FHIR id of the resource of ``kind`` for ``part_id`` of case ``case_id``."""
     name = f"{case_id}/{kind}" if part_id is None else f"{case_id}/{kind}/{part_id}"
-    return str(uuid.uuid5(HUB_NAMESPACE, name))
+    if _id_key is None:
+        return str(uuid.uuid5(HUB_NAMESPACE, name))
+    digest = hmac.new(_id_key, name.encode(), hashlib.sha256).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=4))
 
 
 def identifier_value(case_id: str, part_id: str | None = None) -> str:
