@@ -13,9 +13,12 @@ import json
 from datetime import datetime, timedelta
 from typing import Iterator
 
-from sqlalchemy import Column, DateTime, Index, String, Table, Text, delete, insert, select
+from sqlalchemy import (Column, DateTime, Index, String, Table, Text, delete, func, insert,
+                        or_, select)
 
-from hub.store.db import metadata
+from hub.fhirstore.dates import utcnow
+from hub.store.db import Database, metadata
+from hub.store.uow import UnitOfWork
 
 audit_events = Table(
     "audit_events",
@@ -58,8 +61,6 @@ def search(session, *, since: datetime | None = None, until: datetime | None = N
            ids: list[str] = (), count: int = 20, offset: int = 0) -> tuple[list[dict], int]:
     """(AuditEvents newest first, total) matching every criterion given; each list is an
     OR of its values."""
-    from sqlalchemy import func, or_
-
     conds = []
     if since is not None:
         conds.append(A.c.recorded >= since)
@@ -82,11 +83,8 @@ def purge(session, before: datetime) -> int:
     return session.execute(delete(A).where(A.c.recorded < before)).rowcount or 0
 
 
-def purge_expired(db, retention_days: int, now: datetime | None = None) -> int:
+def purge_expired(db: Database, retention_days: int, now: datetime | None = None) -> int:
     """Purge, in a transaction of its own, what is older than ``retention_days``."""
-    from hub.fhirstore.dates import utcnow
-    from hub.store.uow import UnitOfWork
-
     with UnitOfWork(db) as uow:
         removed = purge(uow.session, (now or utcnow()) - timedelta(days=retention_days))
         uow.commit()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+from datetime import timedelta
 
 import click
 
@@ -49,8 +51,6 @@ def export_command(ctx: click.Context, since: str | None, out: str | None) -> No
 
 
 def _open(path: str):
-    import os
-
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     return os.fdopen(fd, "w", encoding="utf-8")
 
@@ -65,8 +65,6 @@ def purge_command(ctx: click.Context, days: int | None) -> None:
     keep = settings.audit_retention_days if days is None else days
     if keep < 0:
         raise click.BadParameter("must be 0 or more", param_hint="--days")
-    from datetime import timedelta
-
     removed = in_unit_of_work(settings, lambda uow: audit_log.purge(
         uow.session, utcnow() - timedelta(days=keep)))
     click.echo(f"purged {removed} AuditEvents older than {keep} days")

@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 from hub.audit import log as audit_log
 from hub.errors import BadRequest, Forbidden, Issue, NotFound
 from hub.fhirstore.dates import date_range, instant, utcnow
+from hub.fhirstore.repository import StoredResource
 from hub.fhirstore.searchparams import split_reference
 
 PARAMS = ("date", "agent", "entity", "patient", "_id", "_count", "_offset")
@@ -36,10 +37,8 @@ def require_auditor(principal, perm: str) -> None:
     raise Forbidden(message, issues=[Issue(message, code="forbidden")])
 
 
-def read(ctx, rid: str):
-    """One AuditEvent as a StoredResource-like object (``content``, ``etag``)."""
-    from hub.fhirstore.repository import StoredResource
-
+def read(ctx, rid: str) -> StoredResource:
+    """One AuditEvent, shaped as a stored version (``content``, ``etag``)."""
     require_auditor(ctx.principal, "r")
     found, _ = audit_log.search(ctx.uow.session, ids=[rid], count=1)
     if not found:

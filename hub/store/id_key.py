@@ -14,7 +14,10 @@ from datetime import datetime, timezone
 from sqlalchemy import (CheckConstraint, Column, DateTime, Integer, Table, Text, select)
 from sqlalchemy.exc import SQLAlchemyError
 
+from hub.mappings.identity import use_key
+from hub.store.client_repo import _insert_ignoring_conflict
 from hub.store.db import Database, metadata
+from hub.store.uow import UnitOfWork
 
 hub_id_key = Table(
     "hub_id_key", metadata,
@@ -26,9 +29,7 @@ hub_id_key = Table(
 
 
 def load_or_create(db: Database) -> str:
-    from hub.store.client_repo import _insert_ignoring_conflict
-    from hub.store.uow import UnitOfWork
-
+    """The key in ``hub_id_key``, created by the first process to ask."""
     with UnitOfWork(db) as uow:
         query = select(hub_id_key.c.secret).where(hub_id_key.c.id == 1)
         key = uow.session.execute(query).scalar_one_or_none()
@@ -44,8 +45,6 @@ def load_or_create(db: Database) -> str:
 def install(db: Database, configured: str = "") -> bool:
     """Install the id key of this process; False when the database is not migrated yet
     (then ``hub db upgrade`` first: nothing is projected before)."""
-    from hub.mappings.identity import use_key
-
     if configured:
         use_key(configured)
         return True
