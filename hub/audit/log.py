@@ -16,7 +16,7 @@ from typing import Iterator
 from sqlalchemy import (Column, DateTime, Index, String, Table, Text, delete, func, insert,
                         or_, select)
 
-from hub.fhirstore.dates import utcnow
+from hub.clock import utcnow
 from hub.store.db import Database, metadata
 from hub.store.uow import UnitOfWork
 
@@ -86,7 +86,7 @@ def purge(session, before: datetime) -> int:
 def purge_expired(db: Database, retention_days: int, now: datetime | None = None) -> int:
     """Purge, in a transaction of its own, what is older than ``retention_days``."""
     with UnitOfWork(db) as uow:
-        removed = purge(uow.session, (now or utcnow()) - timedelta(days=retention_days))
+        removed = purge(uow.session, (now or utcnow().replace(tzinfo=None)) - timedelta(days=retention_days))
         uow.commit()
     return removed
 

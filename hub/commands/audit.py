@@ -11,7 +11,8 @@ import click
 
 from hub.audit import log as audit_log
 from hub.commands.common import in_unit_of_work, settings_of
-from hub.fhirstore.dates import date_range, utcnow
+from hub.clock import utcnow
+from hub.fhirstore.dates import date_range
 
 
 @click.group("audit")
@@ -66,5 +67,5 @@ def purge_command(ctx: click.Context, days: int | None) -> None:
     if keep < 0:
         raise click.BadParameter("must be 0 or more", param_hint="--days")
     removed = in_unit_of_work(settings, lambda uow: audit_log.purge(
-        uow.session, utcnow() - timedelta(days=keep)))
+        uow.session, utcnow().replace(tzinfo=None) - timedelta(days=keep)))
     click.echo(f"purged {removed} AuditEvents older than {keep} days")

@@ -19,7 +19,8 @@ from urllib.parse import urlencode
 
 from hub.audit import log as audit_log
 from hub.errors import BadRequest, Forbidden, Issue, NotFound
-from hub.fhirstore.dates import date_range, instant, utcnow
+from hub.clock import utcnow
+from hub.fhirstore.dates import date_range, instant
 from hub.fhirstore.repository import StoredResource
 from hub.fhirstore.searchparams import split_reference
 

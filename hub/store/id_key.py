@@ -9,11 +9,11 @@ changes the ids of resources produced from cases afterwards: keep it.
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timezone
 
 from sqlalchemy import (CheckConstraint, Column, DateTime, Integer, Table, Text, select)
 from sqlalchemy.exc import SQLAlchemyError
 
+from hub.clock import utcnow
 from hub.mappings.identity import use_key
 from hub.store.client_repo import _insert_ignoring_conflict
 from hub.store.db import Database, metadata
@@ -36,7 +36,7 @@ def load_or_create(db: Database) -> str:
         if key is None:
             _insert_ignoring_conflict(uow.session, hub_id_key, {
                 "id": 1, "secret": secrets.token_urlsafe(48),
-                "created_at": datetime.now(timezone.utc)})
+                "created_at": utcnow()})
             key = uow.session.execute(query).scalar_one()
             uow.commit()
         return key
