@@ -152,7 +152,7 @@ def build(access: Access, *, client_id: str, organization: str | None,
     for _, reference, content in access.touched:
         entities.append(reference)
         patients.extend(patient_of(reference, content))
-    for _, rtype, refs in access.queries:
+    for _, _rtype, refs in access.queries:
         patients.extend(refs)
     if not access.touched and request.target():
         entities.append(request.target())

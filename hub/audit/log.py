@@ -10,11 +10,10 @@ worker).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Iterator
 
-from sqlalchemy import (Column, DateTime, Index, String, Table, Text, delete, func, insert,
-                        or_, select)
+from sqlalchemy import Column, DateTime, Index, String, Table, Text, delete, func, insert, or_, select
 
 from hub.clock import utcnow
 from hub.store.db import Database, metadata
@@ -86,7 +85,8 @@ def purge(session, before: datetime) -> int:
 def purge_expired(db: Database, retention_days: int, now: datetime | None = None) -> int:
     """Purge, in a transaction of its own, what is older than ``retention_days``."""
     with UnitOfWork(db) as uow:
-        removed = purge(uow.session, (now or utcnow().replace(tzinfo=None)) - timedelta(days=retention_days))
+        now = now or utcnow().replace(tzinfo=None)  # stored as naive UTC
+        removed = purge(uow.session, now - timedelta(days=retention_days))
         uow.commit()
     return removed
 

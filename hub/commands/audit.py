@@ -10,8 +10,8 @@ from datetime import timedelta
 import click
 
 from hub.audit import log as audit_log
-from hub.commands.common import in_unit_of_work, settings_of
 from hub.clock import utcnow
+from hub.commands.common import in_unit_of_work, settings_of
 from hub.fhirstore.dates import date_range
 
 

@@ -18,8 +18,8 @@ from datetime import timedelta
 from urllib.parse import urlencode
 
 from hub.audit import log as audit_log
-from hub.errors import BadRequest, Forbidden, Issue, NotFound
 from hub.clock import utcnow
+from hub.errors import BadRequest, Forbidden, Issue, NotFound
 from hub.fhirstore.dates import date_range, instant
 from hub.fhirstore.repository import StoredResource
 from hub.fhirstore.searchparams import split_reference

@@ -19,8 +19,16 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode
 
 from hub.audit.events import Access
-from hub.errors import (BadRequest, Conflict, Gone, Issue, MethodNotAllowed, NotFound,
-                        PreconditionFailed, PreconditionRequired)
+from hub.errors import (
+    BadRequest,
+    Conflict,
+    Gone,
+    Issue,
+    MethodNotAllowed,
+    NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
+)
 from hub.etag import etag_version
 from hub.fhirapi import auditlog, provenance, task_rules, write_checks
 from hub.fhirapi.hooks import WriteEvent

@@ -20,7 +20,7 @@ A refused reference answers 403 with the same text whether its target is hidden 
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from hub.errors import Forbidden, Issue
 from hub.fhirstore.compartments import is_open_task, is_visible, offered_to, org_id

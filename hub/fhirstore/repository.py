@@ -23,8 +23,8 @@ from hub.clock import utcnow
 from hub.etag import weak_etag
 from hub.fhirjson import codec
 from hub.fhirstore import keyset, searchsql
-from hub.fhirstore.compartments import condition as compartment_condition
 from hub.fhirstore.compartments import LINK, OPEN, carried_rows, link_rows
+from hub.fhirstore.compartments import condition as compartment_condition
 from hub.fhirstore.dates import instant
 from hub.fhirstore.query import Include, SearchQuery
 from hub.fhirstore.searchparams import index_rows

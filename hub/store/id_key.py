@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import (CheckConstraint, Column, DateTime, Integer, Table, Text, select)
+from sqlalchemy import CheckConstraint, Column, DateTime, Integer, Table, Text, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub.clock import utcnow

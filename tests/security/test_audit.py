@@ -12,12 +12,12 @@ from datetime import datetime, timedelta
 
 import pytest
 from click.testing import CliRunner
+from partner_world import AGENCY_A, ref
 from sqlalchemy import event
 
 from hub.audit import log as audit_log
 from hub.cli import main
 from hub.store.uow import UnitOfWork
-from partner_world import AGENCY_A, ref
 
 AUDITOR = "system/AuditEvent.rs"
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
@@ -88,7 +88,7 @@ def test_every_access_is_audited_in_balp_shapes(world, fhir, agency_a, auditor):
     assert {"identifier": {"value": "req-42"}} in whats
     search = by_subtype["search-type"]
     assert search["action"] == "E"
-    query = [e for e in search["entity"] if e["role"]["code"] == "24"][0]
+    query = next(e for e in search["entity"] if e["role"]["code"] == "24")
     assert base64.b64decode(query["query"]).decode() == f"patient={p1}"
     assert {"reference": p1} in [e.get("what") for e in search["entity"]]
     update = by_subtype["update"]

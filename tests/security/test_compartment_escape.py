@@ -10,7 +10,6 @@ made, and a partner may reference only what it already sees: every such write is
 import uuid
 
 import pytest
-
 from partner_world import AGENCY_A, INSURER_X, eligibility_request, ref, visit
 
 HH = {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "HH"}
@@ -132,7 +131,7 @@ def test_task_put_created_for_any_patient(world, fhir, agency_a, victim):
     assert resp.status_code == 404  # a partner never picks the id of a new resource
     del body["id"]
     assert agency_a.post("/fhir/Task", body).status_code == 403
-    resp = agency_a.put(f"/fhir/Task?identifier=urn:x|1", body)
+    resp = agency_a.put("/fhir/Task?identifier=urn:x|1", body)
     assert resp.status_code == 403
     _all_hidden(agency_a, victim)
     assert fhir.get("/fhir/Task/mine-1").status_code == 404

@@ -9,7 +9,6 @@ import json
 import uuid
 
 import pytest
-
 from partner_world import AGENCY_A, ref
 
 

@@ -8,7 +8,6 @@ else answers exactly like a Task that does not exist.
 import uuid
 
 import pytest
-
 from fhirapi_helpers import task
 from partner_world import AGENCY_A, ref
 

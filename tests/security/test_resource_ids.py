@@ -7,9 +7,9 @@ no longer names anything), while the hub itself still derives the same ids every
 
 import uuid
 
-from hub.mappings import identity
-
 from partner_world import AGENCY_A
+
+from hub.mappings import identity
 
 
 def _public_uuid5(case_id: str, kind: str) -> str:
