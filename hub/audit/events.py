@@ -154,8 +154,9 @@ def build(access: Access, *, client_id: str, organization: str | None,
         patients.extend(patient_of(reference, content))
     for _, _rtype, refs in access.queries:
         patients.extend(refs)
-    if not access.touched and request.target():
-        entities.append(request.target())
+    target = request.target()
+    if not access.touched and target:
+        entities.append(target)
     entities = list(dict.fromkeys(entities))
     patients = list(dict.fromkeys(patients))
     event = {
