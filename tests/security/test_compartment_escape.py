@@ -97,7 +97,8 @@ def test_the_same_inside_a_transaction_and_through_contained(world, fhir, agency
         contained.pop(key)
     resp = agency_a.post("/fhir/ServiceRequest", contained)
     assert resp.status_code == 201, resp.get_json()
-    contained["contained"][0]["managingOrganization"] = {"reference": victim["patient"]}
+    contained["contained"][0]["link"] = [{"other": {"reference": victim["patient"]},
+                                          "type": "seealso"}]
     assert agency_a.post("/fhir/ServiceRequest", contained).status_code == 403
     _all_hidden(agency_a, victim)
 
