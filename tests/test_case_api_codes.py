@@ -91,3 +91,14 @@ def test_code_checks_are_pure():
     found = code_checks.problems(Patient(name=HumanName("T"), birth_date=tomorrow),
                                  today=date.today())
     assert found == {"birth_date": ["Must not be in the future."]}
+
+
+def test_merge_patch_is_checked_too(client, h, app):
+    created = client.post("/api/cases", json=river(), headers=h)
+    cid, etag = created.get_json()["id"], created.headers["ETag"]
+    headers = {**h, "Content-Type": "application/merge-patch+json", "If-Match": etag}
+    resp = client.patch(f"/api/cases/{cid}", json={"patient": {"birth_date": "2099-12-31"}},
+                        headers=headers)
+    assert resp.status_code == 422
+    assert set(resp.get_json()["errors"]) == {"patient.birth_date"}
+    assert client.get(f"/api/cases/{cid}", headers=h).headers["ETag"] == etag
