@@ -8,8 +8,8 @@ import click
 
 from hub import create_app
 from hub.bootstrap import build_runtime
-from hub.commands import celery as celery_commands
 from hub.commands import audit, clients, deliveries, keys, partners, sync
+from hub.commands import celery as celery_commands
 from hub.config import Settings
 from hub.extras import MissingExtra
 from hub.store.migrate import upgrade

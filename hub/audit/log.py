@@ -10,7 +10,7 @@ worker).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import Column, DateTime, Index, String, Table, Text, delete, func, insert, or_, select
@@ -56,8 +56,9 @@ def _like(column, word: str):
 
 
 def search(session, *, since: datetime | None = None, until: datetime | None = None,
-           agents: list[str] = (), entities: list[str] = (), patients: list[str] = (),
-           ids: list[str] = (), count: int = 20, offset: int = 0) -> tuple[list[dict], int]:
+           agents: Sequence[str] = (), entities: Sequence[str] = (),
+           patients: Sequence[str] = (), ids: Sequence[str] = (), count: int = 20,
+           offset: int = 0) -> tuple[list[dict], int]:
     """(AuditEvents newest first, total) matching every criterion given; each list is an
     OR of its values."""
     conds = []

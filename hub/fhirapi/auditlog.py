@@ -98,7 +98,7 @@ def search(ctx, items: list[tuple[str, str]], *, base: str) -> dict:
     try:
         count = max(0, min(int((given.get("_count") or [ctx.default_count])[-1]),
                            ctx.max_count))
-        offset = max(0, int((given.get("_offset") or [0])[-1]))
+        offset = max(0, int((given.get("_offset") or ["0"])[-1]))
     except ValueError:
         raise BadRequest("_count and _offset must be integers") from None
     since, until = _dates(given.get("date", []))
@@ -111,10 +111,10 @@ def search(ctx, items: list[tuple[str, str]], *, base: str) -> dict:
         offset=offset)
     query = [(k, v) for k, v in items if k not in ("_count", "_offset")]
     links = [{"relation": "self", "url": f"{base}/AuditEvent?" + urlencode(
-        [*query, ("_count", count), ("_offset", offset)])}]
+        [*query, ("_count", str(count)), ("_offset", str(offset))])}]
     if offset + count < total:
         links.append({"relation": "next", "url": f"{base}/AuditEvent?" + urlencode(
-            [*query, ("_count", count), ("_offset", offset + count)])})
+            [*query, ("_count", str(count)), ("_offset", str(offset + count))])})
     bundle = {"resourceType": "Bundle", "id": str(uuid.uuid4()),
               "meta": {"lastUpdated": instant(utcnow())}, "type": "searchset",
               "total": total, "link": links}
@@ -126,7 +126,7 @@ def search(ctx, items: list[tuple[str, str]], *, base: str) -> dict:
 
 def searched_patients(rtype: str, items: list[tuple[str, str]]) -> list[str]:
     """The Patient references a search asks about (its patient entities in the log)."""
-    out = []
+    out: list[str] = []
     for key, value in items:
         name = key.split(":")[0].split(".")[0]
         if name in _PATIENT_PARAMS or (rtype == "Patient" and name == "_id"):

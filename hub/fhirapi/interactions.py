@@ -304,15 +304,16 @@ def _partner_may_change(ctx: Ctx, prev: StoredResource | None, body: dict | None
     with its own id), and a Task only as its owner or claiming it (``write_checks``)."""
     if prev is None or prev.deleted or not ctx.visible(prev.type, prev.id):
         return False
+    # a bound client always has a compartment; without one nothing is allowed (fail closed)
     return prev.type != "Task" or write_checks.task_change_allowed(
-        ctx.compartment, prev.content, body)
+        ctx.compartment or "", prev.content or {}, body)
 
 
 def _partner_may_delete(ctx: Ctx, prev: StoredResource) -> bool:
     if not ctx.visible(prev.type, prev.id):
         return False
     return prev.type != "Task" or prev.deleted or write_checks.task_change_allowed(
-        ctx.compartment, prev.content, None)
+        ctx.compartment or "", prev.content or {}, None)
 
 
 def conditional_update(ctx: Ctx, rtype: str, items: list[tuple[str, str]], body: dict,

@@ -119,7 +119,8 @@ def references(node, path: str) -> Iterator[tuple[str, str]]:
 
 
 def _contained_ids(resource: dict) -> set[str]:
-    return {c.get("id") for c in resource.get("contained") or [] if isinstance(c, dict)}
+    return {c["id"] for c in resource.get("contained") or []
+            if isinstance(c, dict) and isinstance(c.get("id"), str)}
 
 
 def check_references(session, org: str, rtype: str, rid: str, after: dict,

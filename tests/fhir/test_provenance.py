@@ -104,7 +104,7 @@ def test_delete_by_a_partner_is_recorded_and_stays_visible_to_it(world, fhir, ag
 def test_hub_writes_get_provenance_refused_writes_none(world, fhir, agency_a):
     task = world["task_a"]
     _put_task(fhir, task, priority="urgent")
-    create, update = _provenances(fhir, ref(task))
+    _create, update = _provenances(fhir, ref(task))
     assert update["target"] == [{"reference": f"{ref(task)}/_history/2"}]
     (agent,) = update["agent"]
     assert agent["who"]["type"] == "Device" and agent["who"]["identifier"]["value"]

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from hub.fhirapi.interactions import SERVER_WRITTEN
 from hub.fhirjson import codec
 from hub.fhirjson.codec import FhirDecimal
-from hub.fhirapi.interactions import SERVER_WRITTEN
 from hub.fhirstore.searchparams import SUPPORTED_TYPES
 
 SHARED = (Path(__file__).resolve().parents[2] / ".." / "shared").resolve()
