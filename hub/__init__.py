@@ -23,7 +23,19 @@ def create_app(runtime=None, *, migrate: bool | None = None) -> Flask:
     # must not load the web layer. Each component is named: a renamed module fails loudly.
     from hub import inbound
     from hub.bootstrap import Runtime, build_runtime
-    from hub.routes import admin, auth, cases, coverage, errors, fhir, headers, health, limits, notifications
+    from hub.routes import (
+        admin,
+        auth,
+        cases,
+        coverage,
+        errors,
+        fhir,
+        headers,
+        health,
+        limits,
+        metrics,
+        notifications,
+    )
 
     if not isinstance(runtime, Runtime):
         runtime = build_runtime(runtime if isinstance(runtime, Settings) else None,
@@ -37,7 +49,7 @@ def create_app(runtime=None, *, migrate: bool | None = None) -> Flask:
     app.extensions["hub.settings"] = runtime.settings
     app.extensions["hub.db"] = runtime.db
     # each exposes a blueprint ``bp`` and/or ``init_app(app)``
-    for component in (errors, headers, limits, health, auth, cases, fhir, inbound, coverage,
+    for component in (metrics, errors, headers, limits, health, auth, cases, fhir, inbound, coverage,
                       admin, notifications):
         if hasattr(component, "init_app"):
             component.init_app(app)

@@ -29,8 +29,9 @@ _PERM_ORDER = "cruds"
 _V1 = {"read": frozenset("rs"), "write": frozenset("cud"), "*": frozenset("cruds")}
 _SCOPE_RE = re.compile(r"^(system|user|patient)/([A-Za-z]+|\*)\.([a-z*]+)$")
 #: Hub resources that no wildcard covers: the outbox (``/admin``, payloads of every
-#: partner) needs ``system/Delivery.<perms>`` by name, never ``system/*.read``.
-EXPLICIT_ONLY = frozenset({"Delivery"})
+#: partner) needs ``system/Delivery.<perms>`` by name, never ``system/*.read``; so does
+#: ``/metrics`` (``system/Metrics.read``: operators' numbers, every partner's).
+EXPLICIT_ONLY = frozenset({"Delivery", "Metrics"})
 #: What a client bound to a partner Organization may never hold: the case API and the
 #: admin API span every partner's patients, and a wildcard would include them.
 NOT_FOR_BOUND_CLIENTS = frozenset({"*", "Case"}) | EXPLICIT_ONLY

@@ -28,6 +28,7 @@ from datetime import datetime
 
 from hub.adapters.errors import PartnerError
 from hub.clock import utcnow
+from hub.observability.metrics import record_delivery
 from hub.store.db import Database
 from hub.sync import outbox
 from hub.sync.deliver import Outcome, deliver
@@ -117,8 +118,11 @@ class Worker:
 
     def process(self, delivery: outbox.Delivery) -> Outcome:
         """Deliver one claimed row and record what happened."""
+        started = time.perf_counter()
         outcome = deliver(delivery, self.adapters)
+        seconds = time.perf_counter() - started
         now = self.clock()
+        dead = False
         if outcome.ok:
             kept = outbox.mark_done(self.db, delivery, self.worker_id,
                                     remote_id=outcome.remote_id,
@@ -137,11 +141,13 @@ class Worker:
                                       http_status=outcome.http_status,
                                       retry_in=decision.retry_in, response=outcome.response,
                                       conflict_version=outcome.conflict_version, now=now)
+            dead = decision.dead
             level = logging.ERROR if decision.dead else logging.WARNING
             log.log(level, "delivery #%s to %s failed (attempt %s, %s): %s", delivery.id,
                     delivery.partner_id, delivery.attempts,
                     "dead-lettered" if decision.dead else f"retry in {decision.retry_in:.1f}s",
                     text.splitlines()[0])
+        record_delivery(delivery, ok=outcome.ok, dead=dead, kept=kept, seconds=seconds)
         if not kept:
             log.warning("delivery #%s: lease lost to another worker; its outcome is theirs",
                         delivery.id)

@@ -1,0 +1,1 @@
+"""What the hub tells its operators about itself: Prometheus metrics (``metrics``)."""

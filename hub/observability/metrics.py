@@ -1,0 +1,151 @@
+"""The hub's Prometheus metrics (prometheus_client), no Flask.
+
+Counted where they happen (request latency by ``hub.routes.metrics``, deliveries and
+pulls by ``hub.sync.worker``), or read at scrape time from the database and the
+connection pool (``DatabaseCollector``: one aggregate query over the outbox, one over the
+pull cursors). Labels are the Flask url rule (``/fhir/<resource_type>/<resource_id>``,
+never the raw path), HTTP method and status, partner id, operation, resource type and
+outcome: never an id of a case, a resource or a patient.
+
+Several processes (gunicorn workers, ``hub worker``): when ``PROMETHEUS_MULTIPROC_DIR``
+is set before the hub starts, prometheus_client keeps the counters in files there and
+``exposition`` merges every process's numbers (``MultiProcessCollector``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import REGISTRY, Collector
+from sqlalchemy import func, select
+
+from hub.clock import utcnow
+from hub.store.sync_tables import outbox as outbox_table
+from hub.store.sync_tables import sync_cursors
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+#: Outbox rows still to deliver (counted in the depth).
+WAITING = ("pending", "in-flight")
+
+REQUEST_SECONDS = Histogram(
+    "hub_http_request_duration_seconds",
+    "Time to answer an HTTP request, by Flask url rule (never the raw path), method, status",
+    ["method", "route", "status"], buckets=_LATENCY_BUCKETS)
+DELIVERIES = Counter(
+    "hub_deliveries",
+    "Outbox rows processed, by partner, operation and outcome "
+    "(delivered, retry, dead, lease_lost)", ["partner", "operation", "outcome"])
+DELIVERY_SECONDS = Histogram(
+    "hub_delivery_duration_seconds", "Time of one delivery attempt (the partner call)",
+    ["partner", "operation"], buckets=_LATENCY_BUCKETS)
+RETRIES = Counter("hub_delivery_retries", "Failed deliveries scheduled again", ["partner"])
+DEAD_LETTERS = Counter("hub_dead_letters", "Deliveries given up (status dead)", ["partner"])
+PULLS = Counter("hub_pulls", "Pulls of partner changes, by outcome (ok, failed)",
+                ["partner", "resource_type", "outcome"])
+
+
+def _observe_delivery(partner: str, operation: str, outcome: str, seconds: float) -> None:
+    DELIVERIES.labels(partner, operation, outcome).inc()
+    DELIVERY_SECONDS.labels(partner, operation).observe(seconds)
+    if outcome == "retry":
+        RETRIES.labels(partner).inc()
+    elif outcome == "dead":
+        DEAD_LETTERS.labels(partner).inc()
+
+
+def record_delivery(delivery, *, ok: bool, dead: bool, kept: bool, seconds: float) -> None:
+    """Count one processed outbox row (``delivery``: ``hub.sync.outbox.Delivery``)."""
+    outcome = ("delivered" if ok else "dead" if dead else "retry") if kept else "lease_lost"
+    _observe_delivery(delivery.partner_id, delivery.operation, outcome, seconds)
+    if delivery.operation == "pull":
+        PULLS.labels(delivery.partner_id, delivery.resource_type,
+                     "ok" if ok else "failed").inc()
+
+
+class DatabaseCollector(Collector):
+    """Read at scrape time: outbox depth and oldest waiting row per partner, seconds since
+    each pull cursor last moved, and the connection pool of this process."""
+
+    def __init__(self, db, clock=None):
+        self.db = db
+        self.clock = clock or utcnow
+
+    def describe(self):
+        return []  # collected per scrape, never at registration
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        now = self.clock()
+        depth = GaugeMetricFamily("hub_outbox_depth", "Outbox rows waiting (pending or "
+                                  "in-flight), per partner", labels=["partner"])
+        oldest = GaugeMetricFamily("hub_outbox_oldest_age_seconds", "Age of the oldest "
+                                   "waiting outbox row, per partner", labels=["partner"])
+        lag = GaugeMetricFamily("hub_pull_lag_seconds", "Seconds since the pull cursor of "
+                                "a partner and resource type last moved",
+                                labels=["partner", "resource_type"])
+        waiting = (select(outbox_table.c.partner_id, func.count(),
+                          func.min(outbox_table.c.created_at))
+                   .where(outbox_table.c.status.in_(WAITING))
+                   .group_by(outbox_table.c.partner_id))
+        cursors = select(sync_cursors.c.partner_id, sync_cursors.c.resource_type,
+                         sync_cursors.c.updated_at)
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(waiting).all()
+            cursor_rows = conn.execute(cursors).all()
+        for partner, count, first in rows:
+            depth.add_metric([partner], count)
+            oldest.add_metric([partner], _age(now, first))
+        for partner, resource_type, updated in cursor_rows:
+            lag.add_metric([partner, resource_type], _age(now, updated))
+        yield depth
+        yield oldest
+        yield lag
+        yield from self._pool()
+
+    def _pool(self) -> Iterator[GaugeMetricFamily]:
+        pool = self.db.engine.pool
+        size, checked_out = getattr(pool, "size", None), getattr(pool, "checkedout", None)
+        if callable(checked_out):
+            yield GaugeMetricFamily("hub_db_pool_checked_out", "Database connections in use "
+                                    "(this process)", value=checked_out())
+        if callable(size):
+            yield GaugeMetricFamily("hub_db_pool_size", "Database connection pool size "
+                                    "(this process)", value=size())
+
+
+def _age(now: datetime, then: datetime | None) -> float:
+    if then is None:
+        return 0.0
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=UTC)
+    return max(0.0, (now - then).total_seconds())
+
+
+def multiprocess_dir() -> str | None:
+    """``PROMETHEUS_MULTIPROC_DIR``, when the hub runs as several processes."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+def exposition(db) -> bytes:
+    """The Prometheus text of every metric: this process's (or, in multiprocess mode,
+    every process's) counters and histograms, and the database's numbers now."""
+    registry = CollectorRegistry(auto_describe=False)
+    if multiprocess_dir():
+        multiprocess.MultiProcessCollector(registry)
+        registry.register(DatabaseCollector(db))
+        return generate_latest(registry)
+    registry.register(_Default())
+    registry.register(DatabaseCollector(db))
+    return generate_latest(registry)
+
+
+class _Default(Collector):
+    """The process-wide registry (the counters above, process and platform metrics)."""
+
+    def collect(self):
+        return REGISTRY.collect()
+
