@@ -318,3 +318,54 @@ def ratio_line(bench: str, what: str, values: dict[str, float], out=None) -> Non
 
 def dumps(body) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
+
+
+def scrape_latency(hub_url: str, headers: dict[str, str]) -> dict[tuple[str, str], dict]:
+    """The hub's own request latency from its ``/metrics`` (``hub_http_request_duration_
+    seconds``), per (method, url rule), all statuses together: count, mean and the p50/p99
+    read off the histogram buckets (upper bounds)."""
+    import requests
+    from prometheus_client.parser import text_string_to_metric_families
+
+    resp = requests.get(hub_url + "/metrics", headers=headers, timeout=30)
+    resp.raise_for_status()
+    found: dict[tuple[str, str], dict] = {}
+    for family in text_string_to_metric_families(resp.text):
+        if family.name != "hub_http_request_duration_seconds":
+            continue
+        for s in family.samples:
+            key = (s.labels["method"], s.labels["route"])
+            row = found.setdefault(key, {"count": 0.0, "sum": 0.0, "buckets": {}})
+            if s.name.endswith("_count"):
+                row["count"] += s.value
+            elif s.name.endswith("_sum"):
+                row["sum"] += s.value
+            elif s.name.endswith("_bucket"):
+                le = float(s.labels["le"])
+                row["buckets"][le] = row["buckets"].get(le, 0.0) + s.value
+    for row in found.values():
+        row["mean"] = row["sum"] / row["count"] if row["count"] else float("nan")
+        for pct in (50, 99):
+            want = row["count"] * pct / 100
+            row[f"p{pct}"] = next((le for le, n in sorted(row["buckets"].items())
+                                   if n >= want), float("nan"))
+    return found
+
+
+def report_server_side(server: dict, results, routes: dict, out) -> None:
+    """The hub's own latency (its /metrics histograms, every request of the run, warm-up
+    and answer capture included; scenarios of one url rule share a row) beside the
+    client-side p50 of the scenario. ``routes``: scenario -> (method, url rule)."""
+    print("hub /metrics (server side, all requests of the run) vs client side, ms:", file=out)
+    rows = []
+    for scenario, key in routes.items():
+        row = server.get(key)
+        client = results[scenario]["hub"].latencies
+        if row is None:
+            rows.append([scenario, f"{key[0]} {key[1]}", "0", "-", "-", "-", "-"])
+            continue
+        rows.append([scenario, f"{key[0]} {key[1]}", f"{row['count']:.0f}",
+                     f"{row['mean'] * 1000:.1f}", f"<={row['p50'] * 1000:g}",
+                     f"<={row['p99'] * 1000:g}", f"{ms(percentile(client, 50))}"])
+    print_table(["scenario", "route", "n (server)", "server mean", "server p50",
+                 "server p99", "client p50"], rows, out)

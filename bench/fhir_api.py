@@ -54,7 +54,9 @@ from bench._common import (
     print_table,
     ratio,
     ratio_line,
+    report_server_side,
     run_load,
+    scrape_latency,
 )
 
 FHIR_JSON = "application/fhir+json"
@@ -441,16 +443,21 @@ class TokenSource:
 
         self.hub_url = hub_url
         with UnitOfWork(db) as uow:
-            client, secret = uow.clients.create("bench client", "system/*.cruds")
+            client, secret = uow.clients.create("bench client",
+                                                "system/*.cruds system/Metrics.read")
             uow.commit()
         self._basic = base64.b64encode(f"{client.client_id}:{secret}".encode()).decode()
 
-    def headers(self) -> dict[str, str]:
+    def metrics_headers(self) -> dict[str, str]:
+        """A token for the hub's ``/metrics`` (``system/Metrics.read``)."""
+        return {"Authorization": self.headers("system/Metrics.read")["Authorization"]}
+
+    def headers(self, scope: str = "system/*.cruds") -> dict[str, str]:
         import requests
 
         resp = requests.post(self.hub_url + "/auth/token",
                              data={"grant_type": "client_credentials",
-                                   "scope": "system/*.cruds"},
+                                   "scope": scope},
                              headers={"Authorization": f"Basic {self._basic}"}, timeout=30)
         resp.raise_for_status()
         return {"Authorization": f"Bearer {resp.json()['access_token']}",
@@ -504,6 +511,11 @@ def capture_answers(hub_url: str, loaded: Loaded, tokens: TokenSource, seed: int
     return answers
 
 
+#: The hub's url rule of each scenario (its /metrics label; both searches share one).
+SCENARIO_ROUTES = {"read": ("GET", "/fhir/<rtype>/<rid>"), "search": ("GET", "/fhir/<rtype>"),
+                   "search+include": ("GET", "/fhir/<rtype>"), "create": ("POST", "/fhir/<rtype>")}
+
+
 def measure_size(size: int, opts: Options, workdir: Path, out) -> dict[str, dict]:
     from hub.store.db import Database
     from hub.store.migrate import upgrade
@@ -529,10 +541,12 @@ def measure_size(size: int, opts: Options, workdir: Path, out) -> dict[str, dict
             answers = capture_answers(hub.base_url, loaded, tokens, opts.seed)
             with ServerProcess(baseline_app, (answers,)) as base:
                 results = run_scenarios(hub.base_url, base.base_url, loaded, tokens, opts)
+            server = scrape_latency(hub.base_url, tokens.metrics_headers())
             sizes = {s: len(answers[s].body) for s in SCENARIOS}
     finally:
         db.dispose()
     report_size(size, results, sizes, opts, out)
+    report_server_side(server, results, SCENARIO_ROUTES, out)
     return results
 
 

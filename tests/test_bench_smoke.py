@@ -47,6 +47,9 @@ def test_fhir_api_bench_completes_and_prints_ratios(bench):
     assert "RATIO fhir_api search+include latency 80/40" in text, text
     assert "warning" not in text, text  # every request got the expected answer
     assert len(RATIO.findall(text)) >= 10, text
+    # the hub's own /metrics latency, scraped at the end of each size, beside the client's
+    assert text.count("hub /metrics (server side") == 2, text
+    assert re.search(r"^read +GET /fhir/<rtype>/<rid> +[1-9]\d* ", text, re.M), text
 
 
 def test_outbox_bench_completes_and_prints_ratios(bench):
