@@ -27,6 +27,9 @@ def create_app(runtime=None, *, migrate: bool | None = None) -> Flask:
         admin,
         auth,
         cases,
+        console,
+        console_cases,
+        console_ops,
         coverage,
         errors,
         fhir,
@@ -50,7 +53,7 @@ def create_app(runtime=None, *, migrate: bool | None = None) -> Flask:
     app.extensions["hub.db"] = runtime.db
     # each exposes a blueprint ``bp`` and/or ``init_app(app)``
     for component in (metrics, errors, headers, limits, health, auth, cases, fhir, inbound, coverage,
-                      admin, notifications):
+                      admin, notifications, console, console_cases, console_ops):
         if hasattr(component, "init_app"):
             component.init_app(app)
         if hasattr(component, "bp"):

@@ -8,7 +8,7 @@ import click
 
 from hub import create_app
 from hub.bootstrap import build_runtime
-from hub.commands import audit, clients, deliveries, keys, partners, sync
+from hub.commands import audit, clients, deliveries, keys, partners, sync, users
 from hub.commands import celery as celery_commands
 from hub.config import Settings
 from hub.extras import MissingExtra
@@ -79,7 +79,7 @@ def db_upgrade(settings: Settings, revision: str) -> None:
     click.echo("database is up to date")
 
 
-for _group in (clients.command, partners.command, deliveries.command, keys.command,
-               sync.command, celery_commands.command, deliveries.worker_command,
+for _group in (clients.command, users.command, partners.command, deliveries.command,
+               keys.command, sync.command, celery_commands.command, deliveries.worker_command,
                audit.command):
     main.add_command(_group)

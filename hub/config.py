@@ -31,6 +31,9 @@ class Settings:
     token_failures_per_client: str = "10 per minute"
     token_failures_per_address: str = "30 per minute"
     ratelimit_storage_url: str = "memory://"
+    # failed console sign-ins allowed per user name and per source address (Flask-Limiter)
+    sign_in_failures_per_user: str = "5 per 5 minutes"
+    sign_in_failures_per_address: str = "20 per 5 minutes"
     token_lifetime_seconds: int = 300
     # secret key of the resource ids derived from cases; when empty one is generated and
     # kept in the database (hub_id_key)
