@@ -178,6 +178,21 @@ def test_worklist_filters_and_puts_overdue_reviews_first(client, db):
     assert "Alex Stone" in html and "Sam River" not in html
 
 
+def test_worklist_pages_in_due_order(client, db, monkeypatch):
+    from hub.routes import console_cases
+
+    monkeypatch.setattr(console_cases, "PAGE_SIZE", 1)
+    add_user(db, "cara", "case-manager")
+    active_case(db)
+    planning_case(db)
+    sign_in(client, "cara")
+    first = client.get("/cases").get_data(as_text=True)
+    assert "Sam River" in first and "Alex Stone" not in first and ">Next</a>" in first
+    second = client.get("/cases?offset=1").get_data(as_text=True)
+    assert "Alex Stone" in second and "Sam River" not in second
+    assert ">Previous</a>" in second and ">Next</a>" not in second
+
+
 def test_case_actions_go_through_the_services(client, db):
     add_user(db, "cara", "case-manager")
     case = planning_case(db)

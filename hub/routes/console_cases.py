@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
+from dataclasses import replace
 
 from flask import current_app, flash, redirect, render_template, request, url_for
 from marshmallow import ValidationError
@@ -26,12 +27,14 @@ from hub.schemas import (
     ReviewRequestSchema,
     TransitionRequestSchema,
 )
-from hub.store.case_repo import CaseFilter
+from hub.store.case_repo import CaseFilter, CasePage
 from hub.store.uow import UnitOfWork
 
 bp = console_blueprint("console_cases", __name__)
-#: The worklist reads at most this many matching cases, then filters and sorts them.
-WORKLIST_MAX = 200
+#: Cases per worklist page.
+PAGE_SIZE = 50
+#: The caseload page counts at most this many open cases.
+CASELOAD_MAX = 1000
 SERVICE_SYSTEMS = {
     "hcpcs": "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",
     "cpt": "http://www.ama-assn.org/go/cpt",
@@ -56,29 +59,21 @@ def mrn(case: c.Case) -> str | None:
     return case.patient.identifiers[0].value if case.patient.identifiers else None
 
 
-def _matches(case: c.Case, text: str, manager: str) -> bool:
-    if manager and (case.case_manager is None or
-                    manager.lower() not in case.case_manager.name.lower()):
-        return False
-    if not text:
-        return True
-    text = text.lower()
-    return text in patient_name(case).lower() or any(
-        text == ident.value.lower() for ident in case.patient.identifiers)
-
-
-def _due_order(case: c.Case):
-    due = case.next_review_due
-    return (due is None, due or clock.today(), patient_name(case))
-
-
-def worklist_cases(statuses: list[str], program: str, text: str, manager: str) -> list[c.Case]:
-    """Matching cases, reviews due and overdue first (then by due date)."""
-    criteria = CaseFilter(status=[c.CaseStatus(s) for s in statuses], program=program or None)
+def worklist_page(statuses: list[str], program: str, text: str, manager: str,
+                  offset: int) -> CasePage:
+    """Matching cases, reviews due and overdue first (filtered, sorted and paged in SQL by
+    ``services.list_cases``). ``text`` is an MRN (any identifier value) or, when no
+    identifier matches, words of the patient's name."""
+    criteria = CaseFilter(status=[c.CaseStatus(s) for s in statuses], program=program or None,
+                          case_manager=manager or None)
     with _uow() as uow:
-        page = services.list_cases(uow, criteria, WORKLIST_MAX, 0)
-    found = [case for case in page.items if _matches(case, text, manager)]
-    return sorted(found, key=_due_order)
+        if text:
+            page = services.list_cases(uow, replace(criteria, identifier=text), PAGE_SIZE,
+                                       offset, sort="next_review_due")
+            if page.total:
+                return page
+            criteria = replace(criteria, name=text)
+        return services.list_cases(uow, criteria, PAGE_SIZE, offset, sort="next_review_due")
 
 
 @bp.get("/cases")
@@ -88,8 +83,19 @@ def worklist():
     program = request.args.get("program", "").strip()
     text = request.args.get("q", "").strip()
     manager = request.args.get("case_manager", "").strip()
-    found = worklist_cases(statuses, program, text, manager)
-    return render_template("console/worklist.html", cases=found, statuses=statuses,
+    try:
+        offset = max(int(request.args.get("offset", "0")), 0)
+    except ValueError:
+        offset = 0
+    page = worklist_page(statuses, program, text, manager, offset)
+    args = {"q": text, "status": statuses, "program": program, "case_manager": manager}
+    following = url_for("console_cases.worklist", **args, offset=offset + PAGE_SIZE) \
+        if offset + len(page.items) < page.total else None
+    previous = url_for("console_cases.worklist", **args, offset=max(offset - PAGE_SIZE, 0)) \
+        if offset else None
+    return render_template("console/worklist.html", cases=page.items, total=page.total,
+                           offset=offset, following=following, previous=previous,
+                           statuses=statuses,
                            program=program, q=text, case_manager=manager,
                            all_statuses=[s.value for s in c.CaseStatus], today=clock.today(),
                            patient_name=patient_name, mrn=mrn)
@@ -276,14 +282,14 @@ def request_prior_authorization(case_id: str):
 def caseload():
     open_statuses = [s for s in c.CaseStatus if s not in c.FINAL_CASE_STATUSES]
     with _uow() as uow:
-        page = services.list_cases(uow, CaseFilter(status=open_statuses), WORKLIST_MAX, 0)
+        page = services.list_cases(uow, CaseFilter(status=open_statuses), CASELOAD_MAX, 0,
+                                   sort="next_review_due")
     today = clock.today()
     load = Counter(case.case_manager.name if case.case_manager else "(unassigned)"
                    for case in page.items)
     overdue_by = Counter(case.case_manager.name if case.case_manager else "(unassigned)"
                          for case in page.items if case.is_review_overdue(today))
-    overdue = sorted((case for case in page.items if case.is_review_overdue(today)),
-                     key=_due_order)
+    overdue = [case for case in page.items if case.is_review_overdue(today)]
     return render_template("console/caseload.html", load=sorted(load.items()),
                            overdue_by=overdue_by, overdue=overdue, today=today,
                            total=page.total, patient_name=patient_name, mrn=mrn)
