@@ -152,6 +152,17 @@ def test_roles_are_checked_per_page_and_action(client, db):
         assert outbox.get_delivery(session, row_id).status == "dead"
 
 
+def test_operations_lists_the_audit_trail_of_fhir_reads(client, db, auth_headers):
+    add_user(db, "olly", "operator")
+    active_case(db)
+    headers = auth_headers("system/*.rs")
+    assert client.get("/fhir/Patient", headers=headers).status_code == 200
+    sign_in(client, "olly")
+    html = client.get("/operations").get_data(as_text=True)
+    trail = html[html.index("Audit trail"):]
+    assert "search-type" in trail and "client " in trail and "ok" in trail
+
+
 def test_role_permissions():
     assert may("case-manager", "cases.write") and not may("case-manager", "operations.read")
     assert may("supervisor", "supervision") and may("supervisor", "cases.read")

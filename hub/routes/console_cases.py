@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 from collections import Counter
 from dataclasses import replace
+from typing import Any
 
 from flask import current_app, flash, redirect, render_template, request, url_for
 from marshmallow import ValidationError
@@ -88,7 +89,8 @@ def worklist():
     except ValueError:
         offset = 0
     page = worklist_page(statuses, program, text, manager, offset)
-    args = {"q": text, "status": statuses, "program": program, "case_manager": manager}
+    args: dict[str, Any] = {"q": text, "status": statuses, "program": program,
+                            "case_manager": manager}
     following = url_for("console_cases.worklist", **args, offset=offset + PAGE_SIZE) \
         if offset + len(page.items) < page.total else None
     previous = url_for("console_cases.worklist", **args, offset=max(offset - PAGE_SIZE, 0)) \

@@ -3,7 +3,7 @@ deliveries with their errors and a replay button, and the audit trail.
 
 The partners' health is read from the sync ledger (``hub.sync.status``): routes never call
 partners. Payloads and responses of deliveries hold patient data and are not shown. The
-audit trail shows the Provenance the hub records with every write (who, what, when).
+audit trail is the hub's AuditEvent log (``hub.audit``), newest first.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import logging
 
 from flask import current_app, flash, g, redirect, render_template, url_for
 
-from hub.fhirstore.recent import recent_resources
+from hub.audit import log as audit_log
 from hub.routes.console import console_blueprint, needs
 from hub.sync import outbox
 from hub.sync.status import partner_statuses
@@ -25,16 +25,21 @@ def _session():
     return current_app.extensions["hub.db"].sessions()
 
 
-def _provenance_row(resource: dict) -> dict:
-    agents = [a.get("who", {}).get("reference") or a.get("who", {}).get("display") or "-"
-              for a in resource.get("agent", [])]
-    activity = resource.get("activity", {})
-    coding = (activity.get("coding") or [{}])[0]
-    return {"recorded": resource.get("recorded", ""),
-            "targets": [t.get("reference", "") for t in resource.get("target", [])],
-            "agents": agents,
-            "activity": activity.get("text") or coding.get("display") or coding.get("code")
-            or "-"}
+_ACTIONS = {"C": "create", "R": "read", "U": "update", "D": "delete", "E": "execute"}
+
+
+def audit_row(event: dict) -> dict:
+    """What the trail shows of one AuditEvent: when, what, who, outcome, which resources
+    (references only: the trail shows no patient data)."""
+    subtype = (event.get("subtype") or [{}])[0].get("code")
+    who = [a["who"].get("display") or a["who"].get("reference") or "-"
+           for a in event.get("agent", []) if a.get("requestor") and a.get("who")]
+    targets = [e["what"]["reference"] for e in event.get("entity", [])
+               if (e.get("what") or {}).get("reference")]
+    return {"recorded": event.get("recorded", ""),
+            "activity": subtype or _ACTIONS.get(event.get("action", ""), "-"),
+            "outcome": "ok" if event.get("outcome") == "0" else f"failed ({event.get('outcome')})",
+            "agents": who, "targets": targets}
 
 
 @bp.get("/operations")
@@ -45,9 +50,10 @@ def operations():
         statuses = partner_statuses(session, list(partners))
         pending = outbox.list_deliveries(session, status="pending", limit=100)
         dead = outbox.list_deliveries(session, status="dead", limit=100)
-        trail = [_provenance_row(r) for r in recent_resources(session, "Provenance", 50)]
+        events, total = audit_log.search(session, count=50)
+    trail = [audit_row(e) for e in events]
     return render_template("console/operations.html", partners=partners, statuses=statuses,
-                           pending=pending, dead=dead, trail=trail)
+                           pending=pending, dead=dead, trail=trail, audit_total=total)
 
 
 @bp.post("/operations/deliveries/<int:delivery_id>/replay")
