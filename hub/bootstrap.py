@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from hub.config import Settings
+from hub.fhirstore.identities import parse_systems
 from hub.flows.handlers import register_handlers
 from hub.projection import project_saved
 from hub.store import id_key
@@ -65,7 +66,8 @@ def open_database(settings: Settings, *, migrate: bool | None = None) -> Databas
     migrated when ``migrate`` (by default only SQLite, the hub's embedded database;
     PostgreSQL is migrated with ``hub db upgrade``)."""
     # absolute references to the hub's own FHIR base are local ones (search index)
-    db = Database(settings.database_url, fhir_base=settings.public_base_url + "/fhir")
+    db = Database(settings.database_url, fhir_base=settings.public_base_url + "/fhir",
+                  patient_systems=parse_systems(settings.patient_identifier_systems))
     db.case_projector = project_saved
     if migrate if migrate is not None else db.is_sqlite:
         upgrade(settings.database_url)

@@ -417,6 +417,9 @@ class Case:
     reviews: list[Review] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
     status_history: list[StatusChange] = field(default_factory=list)
+    #: The FHIR Patient id of the patient, set when the case is opened: the Patient that
+    #: already carries the patient's MRN, else the case's own (None: cases opened before).
+    patient_id: str | None = None
 
     # -- lifecycle --
 

@@ -41,6 +41,9 @@ class Settings:
     client_assertion_max_seconds: int = 300
     # partners and sync
     partners_file: str = ""
+    # MRN systems that identify a patient (comma-separated; empty: the fixtures' MRN systems):
+    # one Patient per identifier of these systems, one open case per patient and program
+    patient_identifier_systems: str = ""
     sync_worker: bool = True
     # who delivers the outbox: "thread" (inside `hub serve`), "worker" (`hub worker`
     # processes) or "celery" (Celery workers, kicked after every commit that queued work)

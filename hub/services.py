@@ -29,6 +29,7 @@ from hub.errors import (
     PreconditionFailed,
     validation_failed,
 )
+from hub.mappings.patient import patient_id
 from hub.store.case_repo import CaseFilter, CasePage
 from hub.store.uow import UnitOfWork
 
@@ -41,9 +42,16 @@ def rule_error(err: c.CaseRuleError):
 
 
 def open_case(uow: UnitOfWork, case: c.Case, by: str | None = None) -> c.Case:
-    """Store a new case in intake; the server owns its id, version and timestamps."""
+    """Store a new case in intake; the server owns its id, version and timestamps.
+
+    One patient per identity: a patient whose MRN (an identifier of the configured MRN
+    systems) a Patient already carries is that Patient (``Case.patient_id``); one open case
+    per patient and program (``OpenCaseExists``, 409 naming the open case)."""
     now = c.utcnow()
     case.id, case.version, case.status = c.new_id(), 1, c.CaseStatus.INTAKE
+    known = uow.resources.patient_by_identity(
+        [(i.system, i.value) for i in case.patient.identifiers])
+    case.patient_id = known or patient_id(case.id)
     case.opened_at, case.closed_at = now, None
     case.status_history = [c.StatusChange(status=case.status.value, at=now, by=by)]
     for ref in case.referrals:  # sent as requested: requested now, as on update

@@ -110,7 +110,9 @@ def test_invalid_case_names_every_failing_field(client, h, app):
 
 
 def test_search_filters_and_pages(client, h):
-    ids = [create(client, h).get_json()["id"] for _ in range(3)]
+    # one open case per patient and program: the same patient in three programs
+    ids = [create(client, h, {**river(), "program": f"rehab-{i}"}).get_json()["id"]
+           for i in range(3)]
     create(client, h, minimal(model="intensive", program="hiv"))
     resp = client.get("/api/cases?limit=2", headers=h)
     page = resp.get_json()
@@ -292,7 +294,7 @@ def test_activation_needs_plan_approval(client, h):
 
 
 def test_reviews_need_a_running_case_and_known_goals(client, h):
-    cid = create(client, h).get_json()["id"]
+    cid = create(client, h, {**river(), "program": "intake-only"}).get_json()["id"]
     resp = client.post(f"/api/cases/{cid}/reviews", json={"mode": "phone"}, headers=h)
     assert resp.status_code == 409
     cid, etag = active_case(client, h)

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from hub.clock import utcnow
 from hub.etag import weak_etag
 from hub.fhirjson import codec
-from hub.fhirstore import keyset, searchsql
+from hub.fhirstore import identities, keyset, searchsql
 from hub.fhirstore.compartments import LINK, OPEN, carried_rows, link_rows
 from hub.fhirstore.compartments import condition as compartment_condition
 from hub.fhirstore.dates import instant
@@ -200,6 +200,8 @@ class ResourceRepository:
                 content=codec.dumps(content) if content else None))
         except IntegrityError:
             raise VersionConflict(f"{rtype}/{rid} changed concurrently") from None
+        if rtype == "Patient":
+            identities.claim(self.session, rid, content)
         internal = []
         if content is not None:
             internal = link_rows(content) if not by_partner else carried_rows(
@@ -211,6 +213,15 @@ class ResourceRepository:
             if rows:
                 self.session.execute(insert(SI), rows)
         return StoredResource(rtype, rid, version, now, content is None, content, method)
+
+    # --- one patient per identity --------------------------------------------------------
+
+    def patient_by_identity(self, identifiers: list[tuple[str, str]]) -> str | None:
+        """The live Patient carrying one of these (system, value) identifiers of the
+        configured MRN systems (``hub.fhirstore.identities``), if any."""
+        wanted = identities.systems(self.session)
+        return identities.find_patient(
+            self.session, [(s, v) for s, v in identifiers if s in wanted])
 
     # --- conditional create guard --------------------------------------------------------
 

@@ -64,3 +64,13 @@ conditional_keys = Table(
     Column("query_key", String(64), primary_key=True),  # sha256 of the normalized query
     Column("res_id", String(64), nullable=False),
 )
+
+#: One patient per identity (``hub.fhirstore.identities``): each business identifier of a
+#: configured MRN system names at most one live Patient; the primary key makes it race-safe.
+patient_identities = Table(
+    "patient_identities",
+    metadata,
+    Column("system", String(255), primary_key=True),
+    Column("value", String(255), primary_key=True),
+    Column("patient_id", String(64), nullable=False, index=True),
+)

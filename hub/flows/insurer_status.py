@@ -13,7 +13,7 @@ from hub.flows.insurer_answers import eligibility_state, pas_state, request_owne
 from hub.mappings import eligibility as elig
 from hub.mappings import pas
 from hub.mappings.identity import find_hub_identifier, resource_id
-from hub.mappings.patient import patient_id
+from hub.mappings.patient import case_patient_id
 from hub.store.sync_tables import outbox
 from hub.store.uow import UnitOfWork
 
@@ -97,7 +97,7 @@ def list_coverage_requests(uow: UnitOfWork, case_id: str,
         if not requests:
             raise NotFound(f"no coverage request {request_id} on case {case_id}")
     else:
-        patient = f"Patient/{patient_id(case.id)}"
+        patient = f"Patient/{case_patient_id(case)}"
         for rtype, kind in (("Claim", pas.KIND), ("CoverageEligibilityRequest", elig.KIND)):
             q = parse_search(rtype, [("patient", patient), ("_count", "1000")], max_count=1000)
             requests += [s.content for s in uow.resources.search(q)

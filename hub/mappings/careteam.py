@@ -35,7 +35,7 @@ from hub.mappings.identity import (
     is_hub_system,
     resource_id,
 )
-from hub.mappings.patient import display_name, patient_id, patient_reference
+from hub.mappings.patient import case_patient_id, display_name, patient_reference
 
 KIND = "careteam"
 MEMBER = "care-team-member"
@@ -52,7 +52,7 @@ def careteam_reference(case: cases.Case) -> dict[str, Any]:
 def member_reference(case: cases.Case, member: cases.CareTeamMember) -> dict[str, Any]:
     """Reference to the member's resource (the case Patient for a patient member)."""
     rtype = MEMBER_KIND[member.kind]
-    rid = (patient_id(case.id) if member.kind == cases.MemberKind.PATIENT
+    rid = (case_patient_id(case) if member.kind == cases.MemberKind.PATIENT
            else resource_id(case.id, MEMBER, member.id))
     ref: dict[str, Any] = {"reference": f"{rtype}/{rid}"}
     if member.identifier is not None:

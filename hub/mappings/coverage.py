@@ -42,7 +42,7 @@ from hub.mappings.datatypes import (
 )
 from hub.mappings.errors import MappingError, Report
 from hub.mappings.identity import find_hub_identifier, hub_identifier, reference, resource_id
-from hub.mappings.patient import patient_id, patient_reference
+from hub.mappings.patient import case_patient_id, patient_id, patient_reference
 
 KIND = "coverage"
 PAYER_KIND = "payer"
@@ -66,7 +66,7 @@ def payer_reference(case: cases.Case, funding: cases.FundingSource) -> dict[str,
     payer = funding.payer
     if payer.reference is None:
         if funding.kind == cases.FundingKind.SELF_PAY:
-            ref = {"reference": f"Patient/{patient_id(case.id)}"}
+            ref = {"reference": f"Patient/{case_patient_id(case)}"}
         else:
             ref = {"reference": f"Organization/{resource_id(case.id, PAYER_KIND, funding.id)}"}
         ref.update({k: v for k, v in party_to_reference(payer).items() if k != "reference"})
@@ -256,6 +256,9 @@ def coverage_from_fhir(data: dict[str, Any], case_id: str | None = None,
         ours = {f"Organization/{resource_id(owner, PAYER_KIND, part)}"}
         if kind == cases.FundingKind.SELF_PAY:
             ours.add(f"Patient/{patient_id(owner)}")
+            beneficiary = (data.get("beneficiary") or {}).get("reference")
+            if beneficiary:  # the case's Patient (one patient per identity: maybe shared)
+                ours.add(str(local_ref(beneficiary)))
         if str(local_ref(payer.reference)) in ours:
             payer.reference = None
     plan = group = None

@@ -25,8 +25,14 @@ def patient_id(case_id: str) -> str:
     return resource_id(case_id, KIND)
 
 
+def case_patient_id(case: cases.Case) -> str:
+    """The id of the case's Patient: the one it was matched to when opened (one patient per
+    identity), else the case's own."""
+    return case.patient_id or patient_id(case.id)
+
+
 def patient_reference(case: cases.Case) -> dict[str, Any]:
-    return {"reference": f"Patient/{patient_id(case.id)}", "display": display_name(case.patient)}
+    return {"reference": f"Patient/{case_patient_id(case)}", "display": display_name(case.patient)}
 
 
 def display_name(patient: cases.Patient) -> str:
@@ -41,7 +47,7 @@ def patient_to_fhir(case: cases.Case) -> dict[str, Any]:
         name["given"] = list(p.name.given)
     out: dict[str, Any] = {
         "resourceType": "Patient",
-        "id": patient_id(case.id),
+        "id": case_patient_id(case),
         "text": narrative("Patient", [("name", display_name(p)),
                                       ("birth date", fhir_date(p.birth_date) or ""),
                                       ("gender", p.gender.value)]),

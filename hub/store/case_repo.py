@@ -17,8 +17,9 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from hub.cases import FINAL_CASE_STATUSES, Case, CaseModel, CaseStatus, utcnow
+from hub.errors import Conflict
 from hub.store import case_codec
-from hub.store.case_tables import case_identifiers, cases
+from hub.store.case_tables import case_identifiers, cases, open_cases
 from hub.store.conflicts import ConcurrentWrite
 
 
@@ -29,6 +30,16 @@ class StaleCase(ConcurrentWrite):
         super().__init__(f"case {case_id} is no longer at version {expected}")
         self.case_id = case_id
         self.expected = expected
+
+
+class OpenCaseExists(Conflict):
+    """The patient already has an open case in this program (409 naming it)."""
+
+    def __init__(self, case_id: str, program: str | None) -> None:
+        where = f"program {program!r}" if program else "no program"
+        super().__init__(f"the patient already has the open case {case_id} in {where}: "
+                         "one open case per patient and program", path="patient")
+        self.case_id = case_id
 
 
 class CaseMissing(LookupError):
@@ -74,6 +85,7 @@ class CaseRepository:
         self.session.execute(sa.insert(cases).values(id=case.id, version=case.version,
                                                      **self._columns(case)))
         self._write_identifiers(case)
+        self._claim_open(case)
 
     def update(self, case: Case, expected_version: int) -> None:
         """Store ``case`` (already at its new version) if the stored one is at
@@ -89,6 +101,7 @@ class CaseRepository:
         self.session.execute(sa.delete(case_identifiers)
                              .where(case_identifiers.c.case_id == case.id))
         self._write_identifiers(case)
+        self._claim_open(case)
 
     # -- reads --
 
@@ -145,6 +158,27 @@ class CaseRepository:
         key = column.desc() if descending else column.asc()
         # NULLs (closed cases have no next review) last either way, the same on both databases
         return [column.is_(None), key, cases.c.id.desc() if descending else cases.c.id]
+
+    def open_case_of(self, patient_id: str, program: str | None) -> str | None:
+        """The id of the open case of this patient in this program, if any."""
+        return self.session.execute(sa.select(open_cases.c.case_id).where(
+            open_cases.c.patient_id == patient_id,
+            open_cases.c.program == (program or ""))).scalar_one_or_none()
+
+    def _claim_open(self, case: Case) -> None:
+        """Hold the (patient, program) row while the case is open, else give it up.
+
+        OpenCaseExists if another case holds it; two concurrent claims collide on the
+        primary key (IntegrityError, re-run by ``hub.store.concurrency.retrying``)."""
+        self.session.execute(sa.delete(open_cases).where(open_cases.c.case_id == case.id))
+        if case.status in FINAL_CASE_STATUSES:
+            return
+        patient = case.patient_id or f"case:{case.id}"
+        holder = self.open_case_of(patient, case.program)
+        if holder is not None:
+            raise OpenCaseExists(holder, case.program)
+        self.session.execute(sa.insert(open_cases).values(
+            patient_id=patient, program=case.program or "", case_id=case.id))
 
     def _write_identifiers(self, case: Case) -> None:
         pairs = {(i.system, i.value) for i in case.patient.identifiers}

@@ -40,3 +40,15 @@ case_identifiers = sa.Table(
     sa.Index("ix_case_identifiers_system_value", "system", "value"),
     sa.Index("ix_case_identifiers_value", "value"),
 )
+
+#: One open case per patient and program: a row per open case, keyed by its patient (the
+#: FHIR Patient id, ``Case.patient_id``) and program ("" for none). The primary key makes
+#: two concurrent openings of the same pair collide; a closed case gives its row up.
+open_cases = sa.Table(
+    "open_cases",
+    metadata,
+    sa.Column("patient_id", sa.String(64), primary_key=True),
+    sa.Column("program", sa.String(128), primary_key=True),
+    sa.Column("case_id", sa.String(64), sa.ForeignKey("cases.id", ondelete="CASCADE"),
+              nullable=False, index=True),
+)

@@ -79,6 +79,9 @@ def make_engine(url: str) -> Engine:
 #: references under it are local ones (see ``hub.fhirstore.searchparams.reference_target``).
 FHIR_BASE = "hub.fhir_base"
 
+#: Session.info key: the MRN systems that identify a patient (``hub.fhirstore.identities``).
+PATIENT_SYSTEMS = "hub.patient_identifier_systems"
+
 #: Session.info key set by a write that queued outbox rows (see ``Database.on_outbox_commit``).
 OUTBOX_WRITTEN = "hub.outbox_written"
 
@@ -86,13 +89,15 @@ OUTBOX_WRITTEN = "hub.outbox_written"
 class Database:
     """The engine and session factory of one app."""
 
-    def __init__(self, url: str, fhir_base: str | None = None) -> None:
+    def __init__(self, url: str, fhir_base: str | None = None,
+                 patient_systems: tuple[str, ...] | None = None) -> None:
         self.url = url
         self.engine = make_engine(url)
         #: the hub's FHIR base URL, if known: references to it are local (``FHIR_BASE``)
         self.fhir_base = fhir_base.rstrip("/") if fhir_base else None
         self.sessions: sessionmaker[Session] = sessionmaker(
-            self.engine, expire_on_commit=False, info={FHIR_BASE: self.fhir_base})
+            self.engine, expire_on_commit=False, info={FHIR_BASE: self.fhir_base,
+                                               PATIENT_SYSTEMS: patient_systems})
         #: Called after each commit that queued outbox rows (wake or kick the executor).
         self.on_outbox_commit: list = []
         #: Projects a case saved in a unit of work into the FHIR store and the outbox on
