@@ -31,10 +31,10 @@ from hub import cases as c
 from hub.fhirjson.strict import require_valid_outgoing
 from hub.mappings.agency_json import referral_to_agency_json
 from hub.mappings.case_bundle import case_to_fhir
-from hub.mappings.datatypes import local_ref
 from hub.mappings.identity import is_hub_system
 from hub.mappings.merge import merge_onto_previous
 from hub.mappings.meta import strip_meta
+from hub.partner_match import concerned_partners, party_names_partner, references_name_partner
 from hub.store.sync_tables import outbox, sync_links
 from hub.sync.outbox import enqueue
 from hub.sync.references import targets
@@ -47,19 +47,6 @@ class Written:
     resource_type: str
     id: str
     version_id: int
-
-
-def organizations_of(case: c.Case) -> set[str]:
-    """The Organization references the case names (who is concerned by it)."""
-    parties: list[c.Party | None] = [case.case_manager]
-    parties += [m.on_behalf_of for m in case.care_team]
-    parties += [f.payer for f in case.funding]
-    parties += [e.facility for e in case.encounters]
-    parties += [r.agency for r in case.referrals]
-    refs = {p.reference for p in parties if p is not None and p.reference}
-    refs |= {f"Organization/{m.id}" for m in case.care_team
-             if m.kind == c.MemberKind.ORGANIZATION}
-    return {r for r in refs if r.startswith("Organization/")}
 
 
 def _known_to_partner(session, partner_id: str, rtype: str, rid: str) -> bool:
@@ -165,8 +152,7 @@ def project_case(uow, case: c.Case, partners: Mapping | None = None,
     to store but not send back: a partner's own change pulled from it.
     """
     written: list[Written] = []
-    concerned = [p for p in (partners or {}).values()
-                 if p.organization and p.organization in organizations_of(case)]
+    concerned = concerned_partners(case, partners or {}, uow.resources)
     queues: dict[str, list[_Queued]] = {p.id: [] for p in concerned}
     resources = case_to_fhir(case)
     for resource in resources:
@@ -188,7 +174,8 @@ def project_case(uow, case: c.Case, partners: Mapping | None = None,
                 continue
             known = _known_to_partner(uow.session, partner.id, rtype, rid)
             if partner.kind == "agency" and rtype in REFERRAL_TYPES \
-                    and not _agency_gets(partner, stored.content, before, known):
+                    and not _agency_gets(uow.resources, partner, stored.content,
+                                         before, known):
                 continue
             queues[partner.id].append(_Queued(rtype, rid, stored.content, stored.version_id,
                                               "update" if known else "create"))
@@ -214,20 +201,22 @@ _REQUESTER_TASK = {"cancelled", "entered-in-error"}
 _REQUESTER_SR = {"revoked", "entered-in-error"}
 
 
-def _addressed_to(content: dict, partner) -> bool:
-    """Whether the referral resource names ``partner``'s Organization as its agency."""
+def _addressed_to(resources, content: dict, partner) -> bool:
+    """Whether the referral resource names ``partner``'s Organization as its agency (by
+    reference or identifier, ``hub.partner_match``)."""
     if content.get("resourceType") == "Task":
-        refs = [(content.get("owner") or {}).get("reference")]
+        refs = [content.get("owner")]
     else:
-        refs = [(p or {}).get("reference") for p in content.get("performer") or []]
-    return partner.organization in {local_ref(r) for r in refs if r}
+        refs = list(content.get("performer") or [])
+    return references_name_partner(partner, refs, resources)
 
 
-def _agency_gets(partner, content: dict, before: dict | None, known: bool) -> bool:
+def _agency_gets(resources, partner, content: dict, before: dict | None,
+                 known: bool) -> bool:
     """An agency with a FHIR server gets a referral's ServiceRequest and Task when they are
     addressed to it: created once requested (never as drafts), then only the requester's
     own moves (cancel, entered-in-error); the agency's moves come back by pull."""
-    if not _addressed_to(content, partner):
+    if not _addressed_to(resources, content, partner):
         return False
     status = content.get("status")
     if not known:
@@ -247,13 +236,13 @@ def _queue_agency_json_calls(uow, case: c.Case, partners: Mapping) -> None:
     """Referrals to agency-json partners: a ``send`` when one becomes requested, a ``cancel``
     when a sent one is cancelled. The referral document is built here, in the write's
     transaction, and kept in the row: every retry sends the same bytes."""
-    targets = [p for p in partners.values() if p.protocol == "agency-json" and p.organization]
+    targets = [p for p in partners.values() if p.protocol == "agency-json"
+               and (p.organization or p.organization_identifier)]
     if not targets:
         return
     for referral in case.referrals:
-        agency = referral.agency.reference if referral.agency is not None else None
-        partner = next((p for p in targets if agency and local_ref(agency) == p.organization),
-                       None)
+        partner = next((p for p in targets
+                        if party_names_partner(p, referral.agency, uow.resources)), None)
         if partner is None:
             continue
         sent = _queued(uow.session, partner.id, referral.id, "send")

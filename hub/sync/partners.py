@@ -13,6 +13,7 @@ File shape (YAML; JSON is the same structure)::
         protocol: fhir            # fhir | agency-json (agency-json for agencies only)
         base_url: https://ehr.st-marys.example/fhir
         organization: Organization/st-marys
+        organization_identifier: http://hl7.org/fhir/sid/us-npi|1487659211
         auth: {type: smart-backend, token_url: https://ehr.st-marys.example/token,
                client_id: hub, private_key_file: /etc/hub/keys/st-marys.pem,
                kid: hub-2026, alg: RS384}
@@ -22,6 +23,9 @@ File shape (YAML; JSON is the same structure)::
         patient: match            # match | create (the partner's patient, by identifier)
         on_drift: report          # report | resend | pull (hub sync verify --repair)
 
+``organization`` / ``organization_identifier``: the partner's Organization, by reference
+and/or by business identifier (``system|value``); a case concerns the partner when it names
+that Organization anywhere, either way (``hub.partner_match``).
 ``patient``: what the hub sends refers to the partner's own Patient, found by the case's
 identifiers (MRN); ``create`` also creates it there (conditionally) when none is found,
 ``match`` refers to it logically (``Reference.identifier``) instead.
@@ -109,6 +113,7 @@ class Partner:
     protocol: str = "fhir"
     auth: Auth = field(default_factory=Auth)
     organization: str | None = None
+    organization_identifier: str | None = None  # system|value, e.g. an NPI
     receives: tuple[str, ...] = ()
     poll_seconds: int = DEFAULT_POLL_SECONDS
     timeouts: Timeouts = field(default_factory=Timeouts)
@@ -122,6 +127,8 @@ class Partner:
                "base_url": self.base_url, "auth": self.auth.to_dict()}
         if self.organization:
             out["organization"] = self.organization
+        if self.organization_identifier:
+            out["organization_identifier"] = self.organization_identifier
         out["receives"] = list(self.receives)
         out["poll_seconds"] = self.poll_seconds
         out["timeouts"] = asdict(self.timeouts)
@@ -212,6 +219,8 @@ class PartnerSchema(Schema):
     auth = fields.Nested(AuthSchema, load_default=lambda: Auth())
     organization = fields.String(validate=validate.Regexp(
         r"^Organization/[A-Za-z0-9\-.]{1,64}$", error="Must be Organization/{id}."))
+    organization_identifier = fields.String(validate=validate.Regexp(
+        r"^[^|\s]{1,255}\|[^|\s]{1,255}$", error="Must be system|value (an identifier)."))
     receives = fields.List(fields.String(validate=validate.Regexp(
         RESOURCE_TYPE, error="Not a FHIR resource type name.")), load_default=list)
     poll_seconds = fields.Integer(load_default=DEFAULT_POLL_SECONDS, strict=True)

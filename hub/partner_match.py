@@ -1,0 +1,120 @@
+"""Which partners a case (or one of its resources) concerns: by reference and by identifier.
+
+A partner's Organization is named in the partners file by reference (``organization:
+Organization/st-marys``), by business identifier (``organization_identifier:
+http://hl7.org/fhir/sid/us-npi|1487659211``), or both. A case concerns a partner when it
+names that Organization anywhere: the case manager (managing organization), a care-team
+member or the organization a member acts for, an encounter's facility (serviceProvider), a
+payer, a referral's agency (performer/owner). It names it
+
+* by reference to ``Organization/<id>`` of the partners file, or
+* by reference to an Organization of the FHIR store that carries the partner's identifier
+  (an Organization a FHIR client created gets a server id), or
+* logically, by ``Reference.identifier`` (``Party.identifier`` on the case).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from hub import cases as c
+from hub.mappings.datatypes import local_ref
+
+
+def token(system: str | None, value: str | None) -> str | None:
+    """``system|value`` of an identifier, None unless it has both."""
+    return f"{system}|{value}" if system and value else None
+
+
+def _parties(case: c.Case) -> list[c.Party | None]:
+    parties: list[c.Party | None] = [case.case_manager]
+    parties += [m.on_behalf_of for m in case.care_team]
+    parties += [f.payer for f in case.funding]
+    parties += [e.facility for e in case.encounters]
+    parties += [r.agency for r in case.referrals]
+    return parties
+
+
+def organizations_of(case: c.Case) -> set[str]:
+    """The Organization references the case names (``Organization/<id>``)."""
+    refs = {p.reference for p in _parties(case) if p is not None and p.reference}
+    refs |= {f"Organization/{m.id}" for m in case.care_team
+             if m.kind == c.MemberKind.ORGANIZATION}
+    return {str(local_ref(r)) for r in refs if local_ref(r or "").startswith("Organization/")}
+
+
+def stored_identifiers(resources, refs: Iterable[str]) -> set[str]:
+    """The identifiers (``system|value``) of the stored, live Organizations ``refs`` name."""
+    out: set[str] = set()
+    for ref in refs:
+        rtype, _, rid = (local_ref(ref) or "").partition("/")
+        if rtype != "Organization" or not rid:
+            continue
+        stored = resources.read("Organization", rid)
+        if stored is None or stored.deleted or not stored.content:
+            continue
+        for ident in stored.content.get("identifier") or []:
+            t = token(ident.get("system"), ident.get("value"))
+            if t:
+                out.add(t)
+    return out
+
+
+def organization_identifiers_of(case: c.Case, resources) -> set[str]:
+    """The Organization identifiers the case names: logically (a party's identifier, an
+    organization member's) or through the Organizations it references."""
+    out = {token(p.identifier.system, p.identifier.value) for p in _parties(case)
+           if p is not None and p.identifier is not None}
+    out |= {token(m.identifier.system, m.identifier.value) for m in case.care_team
+            if m.kind == c.MemberKind.ORGANIZATION and m.identifier is not None}
+    out.discard(None)
+    return {t for t in out if t} | stored_identifiers(resources, organizations_of(case))
+
+
+def names_partner(partner, refs: set[str], identifiers: set[str]) -> bool:
+    """Whether these Organization references / identifiers name ``partner``'s."""
+    if partner.organization and partner.organization in refs:
+        return True
+    ident = getattr(partner, "organization_identifier", None)
+    return bool(ident) and ident in identifiers
+
+
+def concerned_partners(case: c.Case, partners: Mapping, resources) -> list:
+    """The partners the case names (see the module docstring), in file order."""
+    refs = organizations_of(case)
+    identifiers = organization_identifiers_of(case, resources)
+    return [p for p in partners.values() if names_partner(p, refs, identifiers)]
+
+
+def references_name_partner(partner, references: Iterable[dict[str, Any] | None],
+                            resources) -> bool:
+    """Whether one of these FHIR References names ``partner``'s Organization (literally,
+    through the stored Organization's identifiers, or by ``Reference.identifier``)."""
+    refs: set[str] = set()
+    identifiers: set[str] = set()
+    for ref in references:
+        if not ref:
+            continue
+        if ref.get("reference"):
+            refs.add(str(local_ref(ref["reference"])))
+        ident = ref.get("identifier") or {}
+        t = token(ident.get("system"), ident.get("value"))
+        if t:
+            identifiers.add(t)
+    if names_partner(partner, refs, set()):
+        return True
+    return names_partner(partner, set(), identifiers | stored_identifiers(resources, refs))
+
+
+def party_names_partner(partner, party: c.Party | None, resources) -> bool:
+    """Whether a case party (a referral's agency, ...) names ``partner``'s Organization."""
+    if party is None:
+        return False
+    ref: dict[str, Any] = {}
+    if party.reference:
+        ref["reference"] = party.reference
+    if party.identifier is not None:
+        ref["identifier"] = {"system": party.identifier.system,
+                             "value": party.identifier.value}
+    return references_name_partner(partner, [ref], resources)
