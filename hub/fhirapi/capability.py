@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hub.clock import utcnow
 from hub.fhir import FHIR_VERSION
+from hub.fhirapi.everything import EPISODE_EVERYTHING, PATIENT_EVERYTHING
 from hub.fhirstore.dates import instant
 from hub.fhirstore.query import MAX_CHAIN
 from hub.fhirstore.searchparams import SPECIAL, SUPPORTED_TYPES, params_for
@@ -36,6 +37,10 @@ def _reference_doc(sp) -> str:
             "parameter is 400.")
 
 
+#: ``$everything`` of the types that have it: the OperationDefinition canonical of each.
+EVERYTHING = {"Patient": PATIENT_EVERYTHING, "EpisodeOfCare": EPISODE_EVERYTHING}
+
+
 def _resource(rtype: str) -> dict:
     params = [{"name": name, "type": kind,
                "definition": f"http://hl7.org/fhir/SearchParameter/Resource-{name[1:]}"
@@ -51,7 +56,7 @@ def _resource(rtype: str) -> dict:
     rev = sorted({f"{src}:{sp.name}" for src in SUPPORTED_TYPES
                   for sp in params_for(src).values() if sp.type == "reference"
                   and (not sp.targets or rtype in sp.targets)})
-    return {
+    out = {
         "type": rtype,
         "profile": f"http://hl7.org/fhir/StructureDefinition/{rtype}",
         "interaction": [{"code": code} for code in INTERACTIONS
@@ -69,6 +74,11 @@ def _resource(rtype: str) -> dict:
         "searchRevInclude": ["*", *rev],
         "searchParam": params,
     }
+    if rtype in EVERYTHING:
+        out["operation"] = [{"name": "everything", "definition": EVERYTHING[rtype],
+                             "documentation": "GET only; _since, _type, _count, _offset; "
+                                              "only what the caller may read"}]
+    return out
 
 
 def capability_statement(base: str, token_url: str) -> dict:
@@ -98,6 +108,18 @@ def capability_statement(base: str, token_url: str) -> dict:
             },
             "resource": sorted([_resource(t) for t in SUPPORTED_TYPES] + [AUDIT_EVENT],
                                key=lambda r: r["type"]),
-            "interaction": [{"code": "transaction"}, {"code": "batch"}],
+            "interaction": [{"code": "transaction"}, {"code": "batch"},
+                            {"code": "history-system",
+                             "documentation": "_since, _count, _offset"},
+                            {"code": "search-system",
+                             "documentation": "_type, _id, _lastUpdated, _count, _offset "
+                                              "only; any other parameter is 400"}],
+            "searchParam": [
+                {"name": "_type", "type": "token",
+                 "documentation": "system search: comma-separated resource types"},
+                {"name": "_id", "type": "token",
+                 "definition": "http://hl7.org/fhir/SearchParameter/Resource-id"},
+                {"name": "_lastUpdated", "type": "date",
+                 "definition": "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated"}],
         }],
     }

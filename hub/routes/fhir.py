@@ -14,8 +14,8 @@ from urllib.parse import parse_qsl
 
 from flask import Blueprint, request
 
-from hub.errors import BadRequest, UnsupportedMediaType
-from hub.fhirapi import bundles
+from hub.errors import BadRequest, NotFound, UnsupportedMediaType
+from hub.fhirapi import bundles, everything
 from hub.fhirapi import interactions as ia
 from hub.fhirapi.capability import capability_statement
 from hub.fhirapi.interactions import Ctx
@@ -100,6 +100,35 @@ def bundle():
     else:
         result = bundles.batch(run_write, body, base, want)
     return fhir_response(result)
+
+
+@bp.get("")
+@bp.get("/")
+def search_system():
+    """``GET /fhir?_type=A,B&_lastUpdated=...``: a search over several types."""
+    base, items = base_url(), _query_items()
+    return fhir_response(run_read(lambda ctx: everything.system_search(ctx, items,
+                                                                        base=base)))
+
+
+@bp.get("/_history")
+def history_system():
+    """The history of every type the caller may read (incremental sync)."""
+    base, items = base_url(), _query_items()
+    return fhir_response(run_read(lambda ctx: everything.system_history(ctx, items,
+                                                                         base=base)))
+
+
+@bp.get("/<rtype>/<rid>/$everything")
+def everything_instance(rtype: str, rid: str):
+    """``Patient/{id}/$everything`` (R4) and ``EpisodeOfCare/{id}/$everything`` (the case)."""
+    base, items = base_url(), _query_items()
+    operations = {"Patient": everything.patient_everything,
+                  "EpisodeOfCare": everything.episode_everything}
+    operation = operations.get(rtype)
+    if operation is None:
+        raise NotFound(f"no $everything operation on {rtype}")
+    return fhir_response(run_read(lambda ctx: operation(ctx, rid, items, base=base)))
 
 
 @bp.get("/<rtype>")
