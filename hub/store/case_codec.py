@@ -57,7 +57,10 @@ UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
 
 def encode(case: Case) -> dict[str, Any]:
     """The document to store for ``case`` (current schema version)."""
-    return {"schema_version": SCHEMA_VERSION, **_CASE.dump_python(case, mode="json")}
+    doc = _CASE.dump_python(case, mode="json")
+    if doc.get("patient_id") is None:  # optional, added in place: unset = absent, so a
+        doc.pop("patient_id", None)     # document of before it round-trips unchanged
+    return {"schema_version": SCHEMA_VERSION, **doc}
 
 
 def upgrade(doc: dict[str, Any]) -> dict[str, Any]:

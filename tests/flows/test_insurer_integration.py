@@ -89,7 +89,9 @@ def test_insurer_round_trip(app, live_hub, insurer_sim, auth_headers, db, tmp_pa
     requests_made = {}  # request id -> (case id, codes)
     case_ids = []
     for codes in plans:
-        made = http.post(f"{base}/api/cases", json=river(), timeout=10)
+        # one open case per patient and program: the same patient in several programs
+        made = http.post(f"{base}/api/cases", json={**river(), "program": f"p{len(case_ids)}"},
+                         timeout=10)
         assert made.status_code == 201, made.text
         case = made.json()
         case_ids.append(case["id"])
