@@ -10,7 +10,8 @@
 * ``GET [base]?_type=A,B&...``: a search over several types, common parameters only
   (``_id``, ``_lastUpdated``); any other parameter is 400.
 
-All are searchset/history Bundles paged with ``_count``/``_offset``. The caller needs ``r``
+Each leaves its query in the request's AuditEvent (``ctx.access``; the patient for
+``$everything``). All are searchset/history Bundles paged with ``_count``/``_offset``. The caller needs ``r``
 and ``s`` on the focal type (SMART: ``rs`` on what is returned); resources of a type it
 may not read, or outside its compartment, are left out: hidden looks like absent.
 ``$everything`` takes ``_since`` (last updated), ``_type`` and ``_count``.
@@ -176,6 +177,8 @@ def episode_everything(ctx: Ctx, eid: str, items, *, base: str) -> dict[str, Any
         members += [(r["resourceType"], r["id"]) for r in case_to_fhir(case)]
     members += list(_local_refs(episode.content))
     members += systemwide.referencing(ctx.repo.session, "EpisodeOfCare", eid)
+    patient = (episode.content.get("patient") or {}).get("reference")
+    ctx.access.searched("operation", "EpisodeOfCare", [patient] if patient else [])
     return _gather(ctx, members, items, base, f"{base}/EpisodeOfCare/{eid}/$everything")
 
 
@@ -185,6 +188,7 @@ def patient_everything(ctx: Ctx, pid: str, items, *, base: str) -> dict[str, Any
     patient = ia.read(ctx, "Patient", pid).resource
     assert patient is not None
     members = [("Patient", pid), *systemwide.referencing(ctx.repo.session, "Patient", pid)]
+    ctx.access.searched("operation", "Patient", [f"Patient/{pid}"])
     referenced: list[tuple[str, str]] = []
     for res in ctx.repo.read_many(members):
         referenced += _local_refs(res.content)
@@ -223,6 +227,7 @@ def system_history(ctx: Ctx, items, *, base: str) -> dict[str, Any]:
     _check_params(items, HISTORY_PARAMS)
     count, offset = _paging(ctx, items)
     since = _since(items)
+    ctx.access.searched("history-system", "", [])
     rows, total = systemwide.history(ctx.repo.session, _readable(ctx, SUPPORTED_TYPES),
                                      ctx.compartment, since, count, offset)
     bundle = _bundle("history")
@@ -269,6 +274,7 @@ def system_search(ctx: Ctx, items, *, base: str) -> dict[str, Any]:
     for rtype in named or ():
         ctx.require(rtype, "s")
     types = _readable(ctx, named or SUPPORTED_TYPES)
+    ctx.access.searched("search-system", ",".join(named or ()), [])
     ids = [i.strip() for k, v in items if k == "_id" for i in v.split(",") if i.strip()]
     rows, total = systemwide.search(ctx.repo.session, types, ctx.compartment, ids,
                                     _last_updated(items), count, offset)

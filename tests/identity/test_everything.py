@@ -98,7 +98,12 @@ def test_patient_everything(client, auth_headers):
     assert f"Patient/{other}" not in {f"{t}/{e['resource']['id']}" for t, e in
                                       zip(types, bundle["entry"])}
     alone = client.get(f"/fhir/Patient/{other}/$everything", headers=h).get_json()
-    assert types_of(alone) == ["Patient"]
+    assert types_of(alone)[0] == "Patient"
+    # beside the Patient only the Provenance of its creation (Provenance.target: in the
+    # patient compartment), none of the River case's resources
+    for entry in alone["entry"][1:]:
+        assert entry["resource"]["resourceType"] == "Provenance"
+        assert f"Patient/{other}" in str(entry["resource"]["target"])
     future = instant(utcnow()).replace(instant(utcnow())[:4], "2999")
     empty = client.get(f"/fhir/Patient/{pid}/$everything?_since={future}", headers=h)
     assert empty.status_code == 200 and empty.get_json()["total"] == 0
@@ -110,7 +115,8 @@ def test_patient_everything(client, auth_headers):
 
 
 def test_system_history_and_type_search_for_incremental_sync(client, auth_headers):
-    h = auth_headers("system/*.cruds")
+    # (the types of this test only: every write leaves a server-written Provenance too)
+    h = auth_headers("system/Patient.cruds system/Organization.cruds")
     org = client.post("/fhir/Organization", json={"resourceType": "Organization",
                                                   "name": "First"},
                       headers={**h, "Content-Type": FHIR}).get_json()["id"]
