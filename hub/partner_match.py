@@ -41,7 +41,8 @@ def organizations_of(case: c.Case) -> set[str]:
     refs = {p.reference for p in _parties(case) if p is not None and p.reference}
     refs |= {f"Organization/{m.id}" for m in case.care_team
              if m.kind == c.MemberKind.ORGANIZATION}
-    return {str(local_ref(r)) for r in refs if local_ref(r or "").startswith("Organization/")}
+    locals_ = {local_ref(r) or "" for r in refs}
+    return {r for r in locals_ if r.startswith("Organization/")}
 
 
 def stored_identifiers(resources, refs: Iterable[str]) -> set[str]:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, false, func, or_, select
+from sqlalchemy import ColumnElement, and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from hub.fhirjson import codec
@@ -22,7 +22,7 @@ from hub.fhirstore.tables import resources as R
 from hub.fhirstore.tables import search_index as SI
 
 
-def _types_condition(types: Sequence[str], compartment: str | None):
+def _types_condition(types: Sequence[str], compartment: str | None) -> ColumnElement[bool]:
     if not types:
         return false()
     if not compartment:
@@ -53,7 +53,7 @@ def history(session: Session, types: Sequence[str], compartment: str | None,
                            .order_by(R.c.last_updated.desc(), R.c.res_type, R.c.res_id,
                                      R.c.version_id.desc())
                            .offset(offset).limit(count)).all()
-    return rows, total
+    return list(rows), total
 
 
 def search(session: Session, types: Sequence[str], compartment: str | None,
@@ -72,7 +72,7 @@ def search(session: Session, types: Sequence[str], compartment: str | None,
     total = session.execute(select(func.count()).select_from(R).where(*conds)).scalar_one()
     rows = session.execute(select(R).where(*conds).order_by(
         R.c.last_updated, R.c.res_type, R.c.res_id).offset(offset).limit(count)).all()
-    return rows, total
+    return list(rows), total
 
 
 def loads(row: Any) -> dict[str, Any] | None:

@@ -30,7 +30,8 @@ def test_metadata_without_auth(client, returned_resources):
     assert cs["fhirVersion"] == "4.0.1" and cs["format"] == ["json"]
     rest = cs["rest"][0]
     assert {r["type"] for r in rest["resource"]} == set(SUPPORTED_TYPES) | {"AuditEvent"}
-    assert {i["code"] for i in rest["interaction"]} == {"transaction", "batch"}
+    assert {i["code"] for i in rest["interaction"]} == {"transaction", "batch",
+                                                         "history-system", "search-system"}
     by_type = {r["type"]: r for r in rest["resource"]}
     for rtype, names in DOMAIN_PARAMS.items():
         declared = {p["name"] for p in by_type[rtype]["searchParam"]}
