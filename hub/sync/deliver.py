@@ -10,6 +10,8 @@ Effects are idempotent, so at-least-once delivery is effectively once:
   in the ledger and dead-letter the row for a human. Never overwrite blindly, never drop.
   A 404/410 means the partner lost it (restored from a backup, deleted it): the resource is
   created again (conditionally, on the hub identifier) and the ledger links the new copy;
+  so is what it points at that the partner lost as well (a write refused 400/422 by a
+  partner checking referential integrity, as HAPI does, is retried once after that);
 - ``submit``: POST ``Type/$submit`` (or ``options.operation``) with the payload;
 - ``delete``: DELETE the linked partner resource (already gone counts as done);
 - ``pull``: read the partner's changes since its cursor (``hub.sync.pulls``); the pull
@@ -31,7 +33,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from hub.adapters.errors import PartnerConflict, PartnerError, PartnerRejected
@@ -58,6 +60,9 @@ class Outcome:
     conflict_version: str | None = None
     #: A hash of the partner's copy after a write (``content_hash``), kept in the ledger.
     sent_hash: str | None = None
+    #: What the resource points at that the partner had lost and was created again:
+    #: ``{"type", "id", "remote_id", "version", "hash"}`` each, for the ledger.
+    relinked: list[dict] = field(default_factory=list)
 
 
 #: Elements the partner manages itself, left out of ``content_hash``.
@@ -106,6 +111,20 @@ def _hub_identifier(delivery: Delivery, adapters) -> tuple[str, str]:
     return system, f"{delivery.resource_type}/{delivery.resource_id}"
 
 
+def _resolver(delivery: Delivery, adapter, adapters, *, strict: bool = True
+              ) -> PartnerReferences:
+    options = delivery.options or {}
+    partner = (getattr(adapters, "partners", None) or {}).get(delivery.partner_id)
+    return PartnerReferences(
+        links=delivery.targets, receives=tuple(getattr(partner, "receives", ())),
+        patient=options.get("patient"), policy=getattr(partner, "patient", "match"),
+        adapter=adapter, identifier_system=_hub_system(delivery, adapters), strict=strict)
+
+
+def _hub_system(delivery: Delivery, adapters) -> str:
+    return _hub_identifier(delivery, adapters)[0]
+
+
 def _outgoing(delivery: Delivery, adapter=None, adapters=None) -> dict:
     """A copy of the payload without our server-managed meta (version, lastUpdated), its
     references rewritten for the partner when the row asks for it (the projection's rows)."""
@@ -113,14 +132,8 @@ def _outgoing(delivery: Delivery, adapter=None, adapters=None) -> dict:
     resource.setdefault("resourceType", delivery.resource_type)
     options = delivery.options or {}
     if options.get("references") == "partner":
-        partner = (getattr(adapters, "partners", None) or {}).get(delivery.partner_id)
-        resolver = PartnerReferences(
-            links=delivery.targets, receives=tuple(getattr(partner, "receives", ())),
-            patient=options.get("patient"), policy=getattr(partner, "patient", "match"),
-            adapter=adapter, identifier_system=str(getattr(
-                adapters, "identifier_system", "urn:fhir-case-hub:resource")))
         try:
-            resource = rewrite(resource, resolver)
+            resource = rewrite(resource, _resolver(delivery, adapter, adapters))
         except UnresolvedReference as exc:
             raise LedgerError(str(exc), partner=delivery.partner_id) from exc
     return resource
@@ -134,6 +147,20 @@ def _with_identifier(resource: dict, system: str, value: str) -> dict:
 
 
 def _create(delivery: Delivery, adapter, adapters) -> Outcome:
+    try:
+        return _create_once(delivery, adapter, adapters)
+    except PartnerRejected as exc:
+        if not _refused_for_targets(exc, delivery):
+            raise
+        relinked = _restore_targets(delivery, adapter, adapters)
+        if not relinked:
+            raise
+    outcome = _create_once(delivery, adapter, adapters)
+    outcome.relinked = relinked + outcome.relinked
+    return outcome
+
+
+def _create_once(delivery: Delivery, adapter, adapters) -> Outcome:
     options = delivery.options or {}
     resource = _outgoing(delivery, adapter, adapters)
     resource.pop("id", None)
@@ -200,10 +227,58 @@ def _update(delivery: Delivery, adapter, adapters) -> Outcome:
     try:
         return _put_resource(delivery, adapter, adapters, link.remote_id, link.remote_version)
     except PartnerRejected as exc:
-        if exc.status not in (404, 410):
+        lost = exc.status in (404, 410)
+        if not lost and not _refused_for_targets(exc, delivery):
             raise
-    # the partner lost its copy: create it again; the ledger then links the new copy
-    return _recreate(delivery, adapter, adapters)
+        # the partner lost its copy, or something it points at (a HAPI-like server refuses
+        # a write naming a resource it does not hold): create again what it lost
+        relinked = _restore_targets(delivery, adapter, adapters)
+        if not lost and not relinked:
+            raise
+    try:
+        outcome = _recreate(delivery, adapter, adapters) if lost else _put_resource(
+            delivery, adapter, adapters, link.remote_id, link.remote_version)
+    except PartnerRejected as exc:
+        if lost or exc.status not in (404, 410):
+            raise
+        outcome = _recreate(delivery, adapter, adapters)
+    outcome.relinked = relinked + outcome.relinked
+    return outcome
+
+
+def _refused_for_targets(exc: PartnerRejected, delivery: Delivery) -> bool:
+    """A 400/422 to a write that points at what the ledger links (perhaps lost there)."""
+    return exc.status in (400, 422) and bool(delivery.targets)
+
+
+def _restore_targets(delivery: Delivery, adapter, adapters) -> list[dict]:
+    """Create again, from the hub's current version, each linked target the partner lost
+    (its own references rewritten leniently); ``delivery.targets`` then names the new ids."""
+    relinked: list[dict] = []
+    for key, remote_id in list(delivery.targets.items()):
+        rtype, rid = key.split("/", 1)
+        try:
+            adapter.read(rtype, remote_id)
+            continue
+        except PartnerRejected as exc:
+            if exc.status not in (404, 410):
+                raise
+        content = delivery.load(rtype, rid) if delivery.load else None
+        if content is None:
+            continue
+        body = rewrite(copy.deepcopy(strip_meta(content)),
+                       _resolver(delivery, adapter, adapters, strict=False))
+        body.pop("id", None)
+        if not _takes_identifiers(body):
+            continue  # no identifier to create it conditionally on
+        system = _hub_system(delivery, adapters)
+        _with_identifier(body, system, key)
+        resp = adapter.create(body, if_none_exist=f"identifier={system}|{key}")
+        if resp.resource_id:
+            delivery.targets[key] = resp.resource_id
+            relinked.append({"type": rtype, "id": rid, "remote_id": resp.resource_id,
+                             "version": resp.version_id, "hash": _sent_hash(resp, body)})
+    return relinked
 
 
 def _recreate(delivery: Delivery, adapter, adapters) -> Outcome:

@@ -16,6 +16,7 @@ time) with a compare-and-set UPDATE that repeats the claimable condition.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -25,6 +26,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from hub.clock import utcnow
+from hub.fhirstore.repository import ResourceRepository
 from hub.store.db import OUTBOX_WRITTEN, Database
 from hub.store.sync_tables import outbox, sync_links
 from hub.sync.cursors import get_cursor
@@ -86,6 +88,9 @@ class Delivery:
     #: For a write: ``"Type/id"`` -> the partner's id of each hub resource the payload
     #: points at that the ledger links at this partner (``hub.sync.references``).
     targets: dict[str, str] = field(default_factory=dict, compare=False)
+    #: For a write: ``load(type, id)``, the hub's current content of a resource it points
+    #: at (None when gone), to create again what a partner lost (``hub.sync.deliver``).
+    load: Callable[[str, str], dict | None] | None = field(default=None, compare=False)
 
     @classmethod
     def from_row(cls, row) -> Delivery:
@@ -189,7 +194,16 @@ def claim(db: Database, worker_id: str, *, limit: int = 1, lease_seconds: float 
                 if delivery.operation in WRITES and delivery.payload:
                     delivery.targets = linked_targets(conn, delivery.partner_id,
                                                       targets(delivery.payload))
+                    delivery.load = _loader(db)
     return claimed
+
+
+def _loader(db: Database) -> Callable[[str, str], dict | None]:
+    def load(rtype: str, rid: str) -> dict | None:
+        with db.sessions() as session:
+            stored = ResourceRepository(session).read(rtype, rid)
+        return None if stored is None or stored.deleted else stored.content
+    return load
 
 
 def linked_targets(conn, partner_id: str, wanted: list[tuple[str, str]]) -> dict[str, str]:
@@ -230,7 +244,7 @@ def _owned(delivery: Delivery, worker_id: str):
 def mark_done(db: Database, delivery: Delivery, worker_id: str, *, remote_id: str | None,
               remote_version: str | None, http_status: int | None = None,
               response: dict | None = None, now: datetime | None = None,
-              sent_hash: str | None = None) -> bool:
+              sent_hash: str | None = None, relinked: list[dict] | None = None) -> bool:
     """Record a delivery that went through, and its link; False if our lease was lost."""
     now = now or utcnow()
     with db.engine.begin() as conn:
@@ -247,7 +261,19 @@ def mark_done(db: Database, delivery: Delivery, worker_id: str, *, remote_id: st
             _save_link(conn, delivery, remote_id=remote_id, remote_version=remote_version,
                        last_ack_at=now, last_error=None, conflict_version=None,
                        conflict_at=None, sent_hash=sent_hash)
+        for target in relinked or []:  # what it pointed at, created again at the partner
+            _save_target_link(conn, delivery.partner_id, target, now)
     return True
+
+
+def _save_target_link(conn, partner_id: str, target: dict, now: datetime) -> None:
+    key = {"local_type": target["type"], "local_id": target["id"], "partner_id": partner_id}
+    values = {"remote_id": target["remote_id"], "remote_version": target.get("version"),
+              "sent_hash": target.get("hash"), "last_ack_at": now, "last_error": None,
+              "conflict_version": None, "conflict_at": None}
+    where = [sync_links.c[k] == v for k, v in key.items()]
+    if conn.execute(update(sync_links).where(*where).values(**values)).rowcount == 0:
+        conn.execute(insert(sync_links).values(**key, **values))
 
 
 def mark_failed(db: Database, delivery: Delivery, worker_id: str, *, error: str,

@@ -98,11 +98,15 @@ class PartnerReferences:
     :param policy: ``match`` or ``create`` (the partner's ``patient`` setting).
     :param adapter: the partner's FHIR client (``search``, ``create``).
     :param identifier_system: the hub's resource identifier system (``Type/id`` values).
+    :param strict: a target the partner receives but does not hold is an error (else a
+        logical reference: what is created again after a loss may point at what the
+        ledger has not linked).
     """
 
     def __init__(self, *, links: Mapping[str, str], receives: tuple[str, ...],
                  patient: Mapping[str, Any] | None, policy: str, adapter: Any,
-                 identifier_system: str) -> None:
+                 identifier_system: str, strict: bool = True) -> None:
+        self.strict = strict
         self.links = dict(links)
         self.receives = set(receives)
         self.patient = patient or {}
@@ -128,7 +132,7 @@ class PartnerReferences:
                         **({"display": ref["display"]} if "display" in ref else {})}
             idents = self.patient.get("identifier") or []
             return logical(ref, rtype, idents[0] if idents else self.hub_identifier(rtype, rid))
-        if rtype in self.receives:
+        if rtype in self.receives and self.strict:
             raise UnresolvedReference(f"{key} has not reached the partner: deliver it first "
                                       f"(hub deliveries list --status dead)")
         return logical(ref, rtype, self.hub_identifier(rtype, rid))

@@ -128,7 +128,8 @@ class Worker:
                                     remote_id=outcome.remote_id,
                                     remote_version=outcome.remote_version,
                                     http_status=outcome.http_status, response=outcome.response,
-                                    now=now, sent_hash=outcome.sent_hash)
+                                    now=now, sent_hash=outcome.sent_hash,
+                                    relinked=outcome.relinked)
             log.info("delivered #%s %s %s/%s to %s", delivery.id, delivery.operation,
                      delivery.resource_type, delivery.resource_id, delivery.partner_id)
             if kept:

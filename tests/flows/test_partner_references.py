@@ -132,15 +132,24 @@ def test_a_copy_the_ehr_lost_is_created_again(app, client, auth_headers, hub, eh
     case = _open_case(client, auth_headers, f"MRN-{uuid.uuid4().hex[:8]}")
     plan = _sent(client, auth_headers, ehr, hub, case)
     plan_id = resource_id(case["id"], "careplan")
-    resp = requests.delete(f"{ehr.base}/CarePlan/{plan['id']}", timeout=10)
-    assert resp.ok, resp.text
+    goal_id = resource_id(case["id"], "goal", "walk")
+    lost_goal = _link(hub, "Goal", goal_id).remote_id
+    # the EHR loses the plan and a goal it points at (restored from an older backup)
+    for path in (f"CarePlan/{plan['id']}", f"Goal/{lost_goal}"):
+        resp = requests.delete(f"{ehr.base}/{path}", timeout=10)
+        assert resp.ok, resp.text
 
     _approve(client, auth_headers, case, 1)  # the plan's update meets 404/410 at the EHR
+    assert [(r.resource_type, r.operation) for r in hub.rows(status="pending")] == [
+        ("CarePlan", "update")]  # the goal did not change: only the plan goes out
     hub.drain()
     assert not hub.dead(), [(r.resource_type, r.last_error) for r in hub.dead()]
     [again] = ehr.ours("CarePlan", plan_id)
     assert again["id"] != plan["id"]
     assert _link(hub, "CarePlan", plan_id).remote_id == again["id"]  # the ledger is fixed
+    [goal] = ehr.ours("Goal", goal_id)  # created again too, and linked
+    assert goal["id"] != lost_goal and _link(hub, "Goal", goal_id).remote_id == goal["id"]
+    assert f"Goal/{goal['id']}" in {g["reference"] for g in again["goal"]}
     approval = [e["url"] for x in again.get("extension") or []
                 for e in x.get("extension") or []]
     assert "approvedBy" in approval and "approvedAt" in approval  # the new version
