@@ -220,6 +220,7 @@ def test_verify_pull_policy_takes_the_partners_change(app, client, auth_headers,
     try:
         case = _open_case(client, auth_headers, f"MRN-{uuid.uuid4().hex[:8]}")
         _sent(client, auth_headers, ehr, hub, case)
+        before = hub.case(case["id"])
         plan_id = resource_id(case["id"], "careplan")
         [plan] = ehr.ours("CarePlan", plan_id)
         plan["status"] = "on-hold"
@@ -232,6 +233,12 @@ def test_verify_pull_policy_takes_the_partners_change(app, client, auth_headers,
         assert hub.case(case["id"]).plan.status.value == "on-hold", [
             (r.operation, r.resource_type, r.status, r.response) for r in rows
             if r.operation == "pull"]
+        # the references the EHR got (its ids, logical ones) come back as the hub's own:
+        # nothing else of the plan changed
+        after = hub.case(case["id"])
+        assert after.plan.goals == before.plan.goals
+        assert after.plan.activities == before.plan.activities
+        assert after.case_manager == before.case_manager
         assert {f.state for f in verify_partner(hub.db, hub.adapters, "st-marys")} == {"ok"}
     finally:
         hub.close()
