@@ -18,8 +18,7 @@ from pathlib import Path
 
 import click
 
-from hub.bootstrap import build_runtime
-from hub.commands.common import settings_of
+from hub.commands.common import require_database, runtime_for, settings_of
 from hub.config import Settings
 from hub.store.migrate import upgrade
 from hub.sync.retry import RetryPolicy
@@ -27,7 +26,7 @@ from hub.sync.retry import RetryPolicy
 
 def worker_runtime(settings: Settings):
     """The runtime of one Celery worker process (its database is migrated by the command)."""
-    return build_runtime(settings, migrate=False)
+    return runtime_for(settings, migrate=False)
 
 
 def create_worker_app(settings: Settings | None = None, options=None):
@@ -83,6 +82,7 @@ def celery_worker(ctx: click.Context, queue: str | None, batch: int | None,
     from hub.sync.celery_app import ExecutorOptions  # celery is the optional executor
 
     settings = settings_of(ctx)
+    require_database(settings)  # never an empty hub.db beside the working directory
     options = ExecutorOptions.from_env(
         queue=queue, batch=batch, sweep_seconds=sweep_seconds, lease_seconds=lease_seconds,
         policy=RetryPolicy(max_attempts=max_attempts, base_delay=backoff_base,

@@ -9,8 +9,7 @@ import threading
 
 import click
 
-from hub.bootstrap import build_runtime
-from hub.commands.common import in_unit_of_work, settings_of
+from hub.commands.common import in_unit_of_work, progress, runtime_for, settings_of
 from hub.sync import outbox
 from hub.sync.retry import RetryPolicy
 
@@ -59,9 +58,10 @@ def retry_command(ctx: click.Context, ids: tuple[int, ...], all_dead: bool,
     """Replay dead deliveries (by ID, or --all-dead) with a fresh attempt count."""
     if not ids and not all_dead:
         raise click.UsageError("give delivery IDs or --all-dead")
-    replayed = in_unit_of_work(settings_of(ctx), lambda uow: outbox.replay(
-        uow.session, list(ids), all_dead=all_dead, accept_remote_version=accept_remote_version),
-        commit=True)
+    with progress("replaying") as told:
+        replayed = in_unit_of_work(settings_of(ctx), lambda uow: outbox.replay(
+            uow.session, list(ids), all_dead=all_dead,
+            accept_remote_version=accept_remote_version, progress=told), commit=True)
     missing = sorted(set(ids) - set(replayed))
     if replayed:
         click.echo(f"replaying {len(replayed)} deliver{'y' if len(replayed) == 1 else 'ies'}: "
@@ -92,7 +92,7 @@ def worker_command(ctx: click.Context, worker_id: str | None, concurrency: int,
     """Deliver the outbox to partners until SIGTERM/SIGINT (several may share PostgreSQL)."""
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    runtime = build_runtime(settings_of(ctx))
+    runtime = runtime_for(settings_of(ctx))
     db = runtime.db
     worker = runtime.worker(worker_id, concurrency=concurrency, pulls=True,
                             audit_retention_days=settings_of(ctx).audit_retention_days,

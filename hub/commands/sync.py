@@ -6,8 +6,7 @@ import json
 
 import click
 
-from hub.bootstrap import build_runtime
-from hub.commands.common import settings_of
+from hub.commands.common import progress, runtime_for, settings_of
 from hub.sync.verify import VerifyError, summary, verify_partner
 
 
@@ -26,9 +25,11 @@ def command() -> None:
 def verify_command(ctx: click.Context, partner_id: str, repair: bool, as_json: bool) -> None:
     """Compare every resource linked at PARTNER with the last version sent: missing,
     changed by the partner, unknown. Exits 1 when drift is left (found, not repaired)."""
-    runtime = build_runtime(settings_of(ctx))
+    runtime = runtime_for(settings_of(ctx))
     try:
-        findings = verify_partner(runtime.db, runtime.adapters, partner_id, repair=repair)
+        with progress(f"reading back {partner_id}") as told:
+            findings = verify_partner(runtime.db, runtime.adapters, partner_id, repair=repair,
+                                      progress=told)
     except VerifyError as exc:
         raise click.ClickException(str(exc)) from None
     finally:

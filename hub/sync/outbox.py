@@ -339,8 +339,10 @@ def counts(session: Session) -> dict[str, int]:
 
 
 def replay(session: Session, ids: list[int] | None = None, *, all_dead: bool = False,
-           accept_remote_version: bool = False, now: datetime | None = None) -> list[int]:
+           accept_remote_version: bool = False, now: datetime | None = None,
+           progress: Callable[[int, int], None] | None = None) -> list[int]:
     """Put dead deliveries back to pending with a fresh attempt count; their ids.
+    ``progress(done, total)`` is told of each row replayed (in batches of 500).
 
     ``accept_remote_version``: for a row dead on a 412, a human has looked at the
     partner's version recorded in the link; the replay's If-Match then uses that version
@@ -362,10 +364,13 @@ def replay(session: Session, ids: list[int] | None = None, *, all_dead: bool = F
                 remote_version=sync_links.c.conflict_version, conflict_version=None,
                 conflict_at=None))
     replayed = [row.id for row in rows]
-    if replayed:
-        session.execute(update(outbox).where(outbox.c.id.in_(replayed)).values(
+    for start in range(0, len(replayed), 500):
+        batch = replayed[start:start + 500]
+        session.execute(update(outbox).where(outbox.c.id.in_(batch)).values(
             status="pending", attempts=0, next_attempt_at=now, claimed_by=None,
             claimed_until=None))
+        if progress is not None:
+            progress(start + len(batch), len(replayed))
     return replayed
 
 

@@ -20,6 +20,7 @@ Repairs are outbox rows: the executors deliver them in order with the rest.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -139,9 +140,10 @@ def _accept(session, adapter, partner_id: str, finding: Finding) -> None:
     finding.repair = "pulled"
 
 
-def verify_partner(db: Database, adapters, partner_id: str, *,
-                   repair: bool = False) -> list[Finding]:
-    """Every linked resource of the partner, judged (and repaired per its ``on_drift``)."""
+def verify_partner(db: Database, adapters, partner_id: str, *, repair: bool = False,
+                   progress: Callable[[int, int], None] | None = None) -> list[Finding]:
+    """Every linked resource of the partner, judged (and repaired per its ``on_drift``);
+    ``progress(done, total)`` is told after each resource read back."""
     partner = _partner(adapters, partner_id)
     adapter = adapters.get(partner_id)
     with db.sessions() as session:
@@ -150,8 +152,12 @@ def verify_partner(db: Database, adapters, partner_id: str, *,
             sync_links.c.local_type.in_(partner.receives))
             .order_by(sync_links.c.local_type, sync_links.c.local_id)).all()
         repo = ResourceRepository(session)
-        findings = [_judge(adapter, repo, link) for link in links
-                    if not _deleted_here(repo, link)]
+        findings = []
+        for done, link in enumerate(links, start=1):
+            if not _deleted_here(repo, link):
+                findings.append(_judge(adapter, repo, link))
+            if progress is not None:
+                progress(done, len(links))
         if repair and partner.on_drift != "report":
             for finding in findings:
                 if finding.state == "missing" or (
