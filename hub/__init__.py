@@ -31,6 +31,7 @@ def create_app(runtime=None, *, migrate: bool | None = None) -> Flask:
         console_cases,
         console_ops,
         coverage,
+        docs,
         errors,
         fhir,
         headers,
@@ -53,7 +54,7 @@ def create_app(runtime=None, *, migrate: bool | None = None) -> Flask:
     app.extensions["hub.db"] = runtime.db
     # each exposes a blueprint ``bp`` and/or ``init_app(app)``
     for component in (metrics, errors, headers, limits, health, auth, cases, fhir, inbound, coverage,
-                      admin, notifications, console, console_cases, console_ops):
+                      admin, notifications, docs, console, console_cases, console_ops):
         if hasattr(component, "init_app"):
             component.init_app(app)
         if hasattr(component, "bp"):

@@ -384,7 +384,8 @@ class CaseSchema(_Record):
             return node if isinstance(node, list) else []
 
         def targets(path: tuple) -> set:
-            return {i["id"] for i in raw_list(path) if isinstance(i, dict) and "id" in i}
+            return {i["id"] for i in raw_list(path)
+                    if isinstance(i, dict) and isinstance(i.get("id"), str)}
 
         def loaded(path: tuple) -> list:
             node = data

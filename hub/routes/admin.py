@@ -52,6 +52,17 @@ def _out(delivery: outbox.Delivery) -> dict:
     return data
 
 
+#: Delivery ids are 64-bit integers: a larger one names no delivery (and overflows SQL).
+_MAX_ID = 2**63 - 1
+
+
+def _find(session, delivery_id: int) -> outbox.Delivery:
+    delivery = outbox.get_delivery(session, delivery_id) if delivery_id <= _MAX_ID else None
+    if delivery is None:
+        raise NotFound(f"no delivery {delivery_id}")
+    return delivery
+
+
 def _session():
     return current_app.extensions["hub.db"].sessions()
 
@@ -81,9 +92,7 @@ def list_deliveries():
 def get_delivery(delivery_id: int):
     _operator()
     with _session() as session:
-        delivery = outbox.get_delivery(session, delivery_id)
-    if delivery is None:
-        raise NotFound(f"no delivery {delivery_id}")
+        delivery = _find(session, delivery_id)
     return jsonify(_out(delivery))
 
 
@@ -92,9 +101,7 @@ def get_delivery(delivery_id: int):
 def retry_delivery(delivery_id: int):
     _operator()
     with _session() as session:
-        delivery = outbox.get_delivery(session, delivery_id)
-        if delivery is None:
-            raise NotFound(f"no delivery {delivery_id}")
+        delivery = _find(session, delivery_id)
         if delivery.status != "dead":
             raise Conflict(f"delivery {delivery_id} is {delivery.status}; only dead "
                            f"deliveries are replayed", path="status")
