@@ -9,7 +9,6 @@ feed to a Case in memory before storing the page's cursor.
 from __future__ import annotations
 
 import copy
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -288,12 +287,17 @@ def test_agency_restarted_keeps_its_data_and_the_hub_catches_up(agency_server, a
     agency_server.stop()
     with pytest.raises(PartnerUnavailable):
         hub.client.get_referral(ref.id)  # connection refused
-    restarter = threading.Timer(0.05, agency_server.start)
-    restarter.start()
-    try:
-        hub.send(ref)  # retried until the agency is back: 200, the same referral
-    finally:
-        restarter.join()
+    attempts: list[int] = []
+
+    def send_while_the_agency_comes_back(body):
+        attempts.append(1)
+        if len(attempts) == 2:  # back between the first and the second attempt, whatever the load
+            agency_server.start()
+        return hub.client.send_referral(body)
+
+    # retried until the agency is back: 200, the same referral
+    hub.deliver(send_while_the_agency_comes_back, referral_to_agency_json(case, ref))
+    assert len(attempts) == 2
     assert any(isinstance(e, PartnerUnavailable) for e in hub.errors)
     assert list(agency.referrals) == [ref.id]
     agency.start(ref.id)
