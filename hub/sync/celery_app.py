@@ -191,6 +191,9 @@ def _close_runtimes(**_kwargs) -> None:
         runtime.close()
 
 
+RETRY_KICK_MARGIN_SECONDS = 0.25
+
+
 def _retry_countdown(runtime: _Runtime, failed: list[outbox.Delivery], horizon: float,
                      now) -> float | None:
     """Seconds until the earliest retry of ``failed`` if within ``horizon``, else None."""
@@ -236,7 +239,9 @@ def drain(app: Celery, batch: int | None = None, *,
     if failed:
         wait = _retry_countdown(runtime, failed, options.sweep_seconds, worker.clock())
         if wait is not None:
-            kick(app, batch=batch, countdown=wait)
+            # a little after the row is due: a kick that fires early claims nothing and
+            # would leave the retry to the sweep
+            kick(app, batch=batch, countdown=wait + RETRY_KICK_MARGIN_SECONDS)
     return total
 
 
