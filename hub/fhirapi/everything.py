@@ -30,6 +30,7 @@ from hub.clock import utcnow
 from hub.errors import BadRequest, Issue
 from hub.fhirapi import interactions as ia
 from hub.fhirapi.interactions import Ctx
+from hub.fhirapi.search import history_entry
 from hub.fhirstore import systemwide
 from hub.fhirstore.compartments import visible_only
 from hub.fhirstore.dates import date_range, instant
@@ -204,23 +205,6 @@ def _stored(row: Any) -> StoredResource:
     return res
 
 
-def _history_entry(base: str, v: StoredResource) -> dict[str, Any]:
-    url = f"{v.type}/{v.id}"
-    if v.deleted:
-        method, status = "DELETE", "204 No Content"
-    elif v.created:
-        method, status = (v.method or "POST") if v.version_id == 1 else "PUT", "201 Created"
-    else:
-        method, status = "PUT", "200 OK"
-    entry: dict[str, Any] = {"fullUrl": f"{base}/{url}"}
-    if v.content is not None:
-        entry["resource"] = v.content
-    entry["request"] = {"method": method, "url": url if method != "POST" else v.type}
-    entry["response"] = {"status": status, "etag": v.etag,
-                         "lastModified": instant(v.last_updated)}
-    return entry
-
-
 def system_history(ctx: Ctx, items, *, base: str) -> dict[str, Any]:
     """``GET [base]/_history``: every version of the types the caller may read and search,
     newest first (``_since``, ``_count``, ``_offset``)."""
@@ -233,7 +217,7 @@ def system_history(ctx: Ctx, items, *, base: str) -> dict[str, Any]:
     bundle = _bundle("history")
     bundle["total"] = total
     bundle["link"] = _links(f"{base}/_history", items, offset, count, total)
-    entries = [_history_entry(base, _stored(r)) for r in rows]
+    entries = [history_entry(base, _stored(r)) for r in rows]
     if entries:
         bundle["entry"] = entries
     return bundle

@@ -23,6 +23,26 @@ def _bundle(kind: str) -> dict:
             "meta": {"lastUpdated": instant(utcnow())}, "type": kind}
 
 
+def history_entry(base: str, v: StoredResource) -> dict[str, Any]:
+    """One entry of a history Bundle: the version with the request that made it."""
+    url = f"{v.type}/{v.id}"
+    if v.deleted:
+        method, status = "DELETE", "204 No Content"
+    elif v.version_id == 1:  # created by POST, or by PUT with the client's id
+        method, status = v.method or "POST", "201 Created"
+    elif v.created:  # a PUT after a delete creates the resource again
+        method, status = "PUT", "201 Created"
+    else:
+        method, status = "PUT", "200 OK"
+    entry: dict[str, Any] = {"fullUrl": f"{base}/{url}"}
+    if v.content is not None:
+        entry["resource"] = v.content
+    entry["request"] = {"method": method, "url": url if method != "POST" else v.type}
+    entry["response"] = {"status": status, "etag": v.etag,
+                         "lastModified": instant(v.last_updated)}
+    return entry
+
+
 def _entry(base: str, res: StoredResource, mode: str | None = None, q=None) -> dict:
     content = res.content
     if content is not None and q is not None and (q.summary or q.elements):  # _elements: the matches only
@@ -187,24 +207,7 @@ def history_bundle(ctx: Ctx, rtype: str, rid: str | None, args, *, base: str) ->
         links.append({"relation": "next",
                       "url": f"{path}?_count={count}&_offset={offset + count}{extra}"})
     bundle["link"] = links
-    entries = []
-    for v in versions:
-        url = f"{v.type}/{v.id}"
-        if v.deleted:
-            method, status = "DELETE", "204 No Content"
-        elif v.version_id == 1:  # created by POST, or by PUT with the client's id
-            method, status = v.method or "POST", "201 Created"
-        elif v.created:  # a PUT after a delete creates the resource again
-            method, status = "PUT", "201 Created"
-        else:
-            method, status = "PUT", "200 OK"
-        entry: dict[str, Any] = {"fullUrl": f"{base}/{url}"}
-        if v.content is not None:
-            entry["resource"] = v.content
-        entry["request"] = {"method": method, "url": url if method != "POST" else v.type}
-        entry["response"] = {"status": status, "etag": v.etag,
-                             "lastModified": instant(v.last_updated)}
-        entries.append(entry)
+    entries = [history_entry(base, v) for v in versions]
     if entries:
         bundle["entry"] = entries
     return bundle
