@@ -21,7 +21,7 @@ def create_app(runtime=None, *, migrate: bool | None = None) -> Flask:
     """
     # Imported here, not at the top: ``import hub.cases`` (and the mappings, the worker)
     # must not load the web layer. Each component is named: a renamed module fails loudly.
-    from hub import inbound
+    from hub import fhircase, inbound
     from hub.bootstrap import Runtime, build_runtime
     from hub.routes import (
         admin,
@@ -53,8 +53,8 @@ def create_app(runtime=None, *, migrate: bool | None = None) -> Flask:
     app.extensions["hub.settings"] = runtime.settings
     app.extensions["hub.db"] = runtime.db
     # each exposes a blueprint ``bp`` and/or ``init_app(app)``
-    for component in (metrics, errors, headers, limits, health, auth, cases, fhir, inbound, coverage,
-                      admin, notifications, docs, console, console_cases, console_ops):
+    for component in (metrics, errors, headers, limits, health, auth, cases, fhir, inbound, fhircase,
+                      coverage, admin, notifications, docs, console, console_cases, console_ops):
         if hasattr(component, "init_app"):
             component.init_app(app)
         if hasattr(component, "bp"):

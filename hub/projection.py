@@ -1,6 +1,8 @@
 """Projecting the case record into the FHIR resource store and the partners' outbox.
 
-Called by the unit of work on commit (``project_saved``, the runtime's
+A case opened through ``/fhir`` is projected onto the resources its client posted
+(``store.case_resource_repo.aliases``, ``mappings.aliases``): no second CarePlan beside
+the client's. Called by the unit of work on commit (``project_saved``, the runtime's
 ``Database.case_projector``) for every case saved in it, inside the write's transaction:
 the case change, the new resource versions and the outbox rows commit together or not at
 all. A resource gets a new version
@@ -30,11 +32,13 @@ from sqlalchemy import select
 from hub import cases as c
 from hub.fhirjson.strict import require_valid_outgoing
 from hub.mappings.agency_json import referral_to_agency_json
+from hub.mappings.aliases import with_aliases
 from hub.mappings.case_bundle import case_to_fhir
 from hub.mappings.identity import is_hub_system
 from hub.mappings.merge import merge_onto_previous
 from hub.mappings.meta import strip_meta
 from hub.partner_match import concerned_partners, party_names_partner, references_name_partner
+from hub.store import case_resource_repo
 from hub.store.sync_tables import outbox, sync_links
 from hub.sync.outbox import enqueue
 from hub.sync.references import targets
@@ -154,7 +158,8 @@ def project_case(uow, case: c.Case, partners: Mapping | None = None,
     written: list[Written] = []
     concerned = concerned_partners(case, partners or {}, uow.resources)
     queues: dict[str, list[_Queued]] = {p.id: [] for p in concerned}
-    resources = case_to_fhir(case)
+    resources = with_aliases(case_to_fhir(case),
+                             case_resource_repo.aliases(uow.session, case.id))
     for resource in resources:
         rtype, rid = resource["resourceType"], resource["id"]
         if (rtype, rid) in skip:

@@ -47,9 +47,21 @@ def open_case(uow: UnitOfWork, case: c.Case, by: str | None = None) -> c.Case:
     One patient per identity: a patient whose MRN (an identifier of the configured MRN
     systems) a Patient already carries is that Patient (``Case.patient_id``); one open case
     per patient and program (``OpenCaseExists``, 409 naming the open case)."""
+    start_case(uow, case, by)
+    uow.commit()
+    return case
+
+
+def start_case(uow: UnitOfWork, case: c.Case, by: str | None = None,
+               case_id: str | None = None, patient: str | None = None,
+               partners=None) -> c.Case:
+    """``open_case`` without the commit, for a caller whose transaction holds more (a FHIR
+    write that opens a case): ``case_id`` the id chosen for it, ``patient`` the id of the
+    Patient the caller already has for it, ``partners`` who to queue it for (default:
+    the unit of work's)."""
     now = c.utcnow()
-    case.id, case.version, case.status = c.new_id(), 1, c.CaseStatus.INTAKE
-    known = uow.resources.patient_by_identity(
+    case.id, case.version, case.status = case_id or c.new_id(), 1, c.CaseStatus.INTAKE
+    known = patient or uow.resources.patient_by_identity(
         [(i.system, i.value) for i in case.patient.identifiers])
     case.patient_id = known or patient_id(case.id)
     case.opened_at, case.closed_at = now, None
@@ -60,8 +72,7 @@ def open_case(uow: UnitOfWork, case: c.Case, by: str | None = None) -> c.Case:
             ref.history = [c.StatusChange(status=ref.status.value, at=now,
                                           by=c.Actor.REQUESTER.value)]
     case.follow_referrals()
-    uow.add_case(case)
-    uow.commit()
+    uow.add_case(case, partners=partners)
     return case
 
 
@@ -96,21 +107,26 @@ def update_case(uow: UnitOfWork, case_id: str, expected_version: int | None,
         if differing:
             raise validation_failed(differing)
     try:
-        if not case.is_open:
-            raise c.CaseRuleError(f"a {case.status} case cannot be changed")
-        _check_prerequisites(case.status, new)
-        referrals = _merge_referrals(case.referrals, new.referrals)
-        case.patient, case.model, case.setting = new.patient, new.model, new.setting
-        case.program, case.case_manager = new.program, new.case_manager
-        case.review_interval_days, case.assessment = new.review_interval_days, new.assessment
-        case.care_team, case.funding, case.encounters = new.care_team, new.funding, new.encounters
-        case.referrals = referrals
-        if _plan_content(new.plan) != _plan_content(case.plan):
-            case.revise_plan(new.plan)
-        case.follow_referrals()
+        replace_parts(case, new)
     except c.CaseRuleError as err:
         raise rule_error(err) from None
     return _save(uow, case)
+
+
+def replace_parts(case: c.Case, new: c.Case) -> None:
+    """The rules of ``update_case`` on the case in hand (CaseRuleError, nothing saved)."""
+    if not case.is_open:
+        raise c.CaseRuleError(f"a {case.status} case cannot be changed")
+    _check_prerequisites(case.status, new)
+    referrals = _merge_referrals(case.referrals, new.referrals)
+    case.patient, case.model, case.setting = new.patient, new.model, new.setting
+    case.program, case.case_manager = new.program, new.case_manager
+    case.review_interval_days, case.assessment = new.review_interval_days, new.assessment
+    case.care_team, case.funding, case.encounters = new.care_team, new.funding, new.encounters
+    case.referrals = referrals
+    if _plan_content(new.plan) != _plan_content(case.plan):
+        case.revise_plan(new.plan)
+    case.follow_referrals()
 
 
 def patch_case(uow: UnitOfWork, case_id: str, expected_version: int | None,

@@ -123,8 +123,9 @@ def test_elements_the_case_does_not_model_are_kept(app, client, auth_headers):
     resp = client.put(path, json=plan, headers={**headers, "If-Match": 'W/"1"',
                                                 "Content-Type": "application/fhir+json"})
     assert resp.status_code == 200, resp.get_json()
+    # a FHIR write of the case's CarePlan is a change of the case: version 2 (hub.fhircase)
     client.post(f"/api/cases/{case['id']}/plan/approval", json={"approved_by": physician()},
-                headers={**headers, "If-Match": 'W/"1"'})
+                headers={**headers, "If-Match": 'W/"2"'})
     latest = client.get(path, headers=headers).get_json()
     assert latest["meta"]["versionId"] == "3"
     assert {"system": "urn:oid:1.2.3.4", "value": "EHR-77"} in latest["identifier"]

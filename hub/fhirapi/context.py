@@ -21,8 +21,8 @@ from hub.audit import log as audit_log
 from hub.audit.events import Access, RequestInfo
 from hub.clock import utcnow
 from hub.errors import HubError
-from hub.fhirapi.hooks import WriteHook
-from hub.fhirapi.interactions import Ctx
+from hub.fhirapi.hooks import FinishHook, WriteHook
+from hub.fhirapi.interactions import Ctx, Result
 from hub.security import Principal
 from hub.store.concurrency import retrying
 from hub.store.db import Database
@@ -40,6 +40,7 @@ class FhirRunner:
     hooks: Sequence[WriteHook] = ()
     default_count: int = 20
     max_count: int = 200
+    finish: Sequence[FinishHook] = ()
 
     def _ctx(self, uow: UnitOfWork, principal: Principal) -> Ctx:
         return Ctx(uow, principal, list(self.hooks), self.default_count, self.max_count)
@@ -79,6 +80,7 @@ class FhirRunner:
             ctx = self._ctx(uow, principal)
             last[:] = [ctx.access]
             result = fn(ctx)
+            self._finish(uow, ctx, result)
             if request is not None:
                 self._audit(uow, principal, request, ctx.access)
             uow.commit()
@@ -89,6 +91,21 @@ class FhirRunner:
         except Exception as exc:
             self._audit_failure(principal, request, last[0] if last else Access(), exc)
             raise
+
+    def _finish(self, uow: UnitOfWork, ctx: Ctx, result) -> None:
+        """The finish hooks over the request's writes; a resource a hook's case change
+        rewrote (projected now, not only at commit) is answered as it now is."""
+        if not ctx.events:
+            return
+        for hook in self.finish:
+            hook(uow, list(ctx.events))
+        if uow.saved:
+            uow.flush()
+            if isinstance(result, Result) and result.resource is not None \
+                    and result.resource.content is not None:
+                now = uow.resources.read(result.resource.type, result.resource.id)
+                if now is not None and not now.deleted:
+                    result.resource = now
 
     def _audit(self, uow: UnitOfWork, principal: Principal, request: RequestInfo,
                access: Access, outcome: str = "0", desc: str | None = None) -> None:

@@ -7,6 +7,14 @@ or raise a ``HubError`` to refuse the write; either way it is one transaction.
 
     def on_write(uow, event: WriteEvent) -> None: ...
     register_write_hook(app, on_write)      # in some module's init_app(app)
+
+A finish hook is called once per request (a REST write, a whole transaction, one batch
+entry) after all its writes and their write hooks, in the same transaction, with every
+write event of the request in order: what depends on several entries of a transaction
+(an EpisodeOfCare and the CarePlan that names it) is done there.
+
+    def on_finish(uow, events: list[WriteEvent]) -> None: ...
+    register_finish_hook(app, on_finish)
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from dataclasses import dataclass
 from hub.security import Principal
 
 EXTENSION = "hub.fhir_write_hooks"
+FINISH_EXTENSION = "hub.fhir_finish_hooks"
 
 
 @dataclass
@@ -42,3 +51,15 @@ def register_write_hook(app, hook: WriteHook) -> None:
 
 def write_hooks(app) -> list[WriteHook]:
     return list(app.extensions.get(EXTENSION, []))
+
+
+FinishHook = Callable[[object, list[WriteEvent]], None]
+
+
+def register_finish_hook(app, hook: FinishHook) -> None:
+    """Call ``hook(uow, events)`` once all writes of a request are done, before commit."""
+    app.extensions.setdefault(FINISH_EXTENSION, []).append(hook)
+
+
+def finish_hooks(app) -> list[FinishHook]:
+    return list(app.extensions.get(FINISH_EXTENSION, []))

@@ -59,6 +59,8 @@ class Ctx:
     deferred: list | None = None
     #: what this request touched, for its AuditEvent (``hub.audit``)
     access: Access = field(default_factory=Access)
+    #: the writes of this request, in order, for the finish hooks (``hooks``)
+    events: list[WriteEvent] = field(default_factory=list)
 
     @property
     def repo(self) -> ResourceRepository:
@@ -214,6 +216,7 @@ def _hooks(ctx: Ctx, interaction: str, before: dict | None, res: StoredResource)
             check()
     for hook in ctx.hooks:
         hook(ctx.uow, event)
+    ctx.events.append(event)
     provenance.record(ctx.uow, event)
 
 

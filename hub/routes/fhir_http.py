@@ -15,7 +15,7 @@ from hub.audit.events import RequestInfo
 from hub.errors import HubError, UnsupportedMediaType
 from hub.fhir import FHIR_JSON
 from hub.fhirapi.context import FhirRunner
-from hub.fhirapi.hooks import write_hooks
+from hub.fhirapi.hooks import finish_hooks, write_hooks
 from hub.fhirapi.interactions import if_match_version
 from hub.fhirapi.validation import load_json
 from hub.fhirjson import codec
@@ -33,7 +33,8 @@ def runner() -> FhirRunner:
     """The interaction runner of this app (database, write hooks, page sizes)."""
     settings = current_app.extensions["hub.settings"]
     return FhirRunner(current_app.extensions["hub.db"], write_hooks(current_app),
-                      settings.page_size_default, settings.page_size_max)
+                      settings.page_size_default, settings.page_size_max,
+                      finish_hooks(current_app))
 
 
 def format_mime(fmt: str) -> str:

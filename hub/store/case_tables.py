@@ -52,3 +52,21 @@ open_cases = sa.Table(
     sa.Column("case_id", sa.String(64), sa.ForeignKey("cases.id", ondelete="CASCADE"),
               nullable=False, index=True),
 )
+
+#: The FHIR resources a FHIR client posted that became a case's own (``hub.fhircase``): the
+#: case's part ``hub_id`` (the deterministic id ``hub.mappings.identity`` gives it) is
+#: projected as ``resource_type/resource_id``, the client's resource, instead of a second
+#: resource beside it. ``owned``: a part of the case only (EpisodeOfCare, CarePlan, Goal,
+#: ...), changed through the case's rules; shared resources (a care-team member's
+#: Practitioner) are projected onto but belong to no case alone.
+case_resources = sa.Table(
+    "case_resources",
+    metadata,
+    sa.Column("case_id", sa.String(64), sa.ForeignKey("cases.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("resource_type", sa.String(64), primary_key=True),
+    sa.Column("hub_id", sa.String(64), primary_key=True),
+    sa.Column("resource_id", sa.String(64), nullable=False),
+    sa.Column("owned", sa.Boolean, nullable=False),
+    sa.Index("ix_case_resources_resource", "resource_type", "resource_id"),
+)
