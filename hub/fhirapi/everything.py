@@ -36,9 +36,11 @@ from hub.fhirstore.compartments import visible_only
 from hub.fhirstore.dates import date_range, instant
 from hub.fhirstore.repository import StoredResource
 from hub.fhirstore.searchparams import SUPPORTED_TYPES
+from hub.mappings.aliases import with_aliases
 from hub.mappings.case_bundle import case_to_fhir
 from hub.mappings.codes import HUB_CANONICAL
 from hub.mappings.identity import find_hub_identifier
+from hub.store import case_resource_repo
 
 EPISODE_EVERYTHING = f"{HUB_CANONICAL}/OperationDefinition/EpisodeOfCare-everything"
 PATIENT_EVERYTHING = "http://hl7.org/fhir/OperationDefinition/Patient-everything"
@@ -175,7 +177,10 @@ def episode_everything(ctx: Ctx, eid: str, items, *, base: str) -> dict[str, Any
     case_id = find_hub_identifier(episode.content, "case")
     case = ctx.uow.cases.get(case_id) if case_id else None
     if case is not None:
-        members += [(r["resourceType"], r["id"]) for r in case_to_fhir(case)]
+        # a case opened through /fhir is the client's resources (hub.fhircase)
+        aliases = case_resource_repo.aliases(ctx.uow.session, case.id)
+        members += [(r["resourceType"], r["id"])
+                    for r in with_aliases(case_to_fhir(case), aliases)]
     members += list(_local_refs(episode.content))
     members += systemwide.referencing(ctx.repo.session, "EpisodeOfCare", eid)
     patient = (episode.content.get("patient") or {}).get("reference")

@@ -171,3 +171,16 @@ def test_a_put_create_of_the_episode_opens_a_case(client, h, auth_headers):
     resp = client.put("/fhir/EpisodeOfCare/discharge-episode-1", json=episode, headers=h)
     assert resp.status_code == 200, resp.get_json()
     assert len(cases_for(client, auth_headers, d.mrn)) == 1
+
+
+def test_everything_of_the_clients_episode_is_the_case(client, h):
+    d = Discharge()
+    resp = post(client, h, d.bundle())
+    ids = ids_by_name(d, resp.get_json())
+    bundle = client.get(f"/fhir/EpisodeOfCare/{ids['episode']}/$everything?_count=100",
+                        headers=h).get_json()
+    found = {f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in bundle["entry"]}
+    for name in ("patient", "plan", "goal-walk", "goal-home", "team", "condition",
+                 "coverage", "admission", "referral", "task"):
+        rtype = d.resources[name]["resourceType"]
+        assert f"{rtype}/{ids[name]}" in found, name
