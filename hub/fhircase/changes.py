@@ -42,6 +42,7 @@ from hub.store.case_resource_repo import CaseResource
 
 log = logging.getLogger(__name__)
 
+
 def owning_case(uow, event: WriteEvent) -> str | None:
     """The case whose resource ``event`` wrote (its previous version's), or the existing
     case a resource it created names as its own (``joining.linked_case``)."""
