@@ -46,8 +46,11 @@ def organizations_of(case: c.Case) -> set[str]:
 
 
 def stored_identifiers(resources, refs: Iterable[str]) -> set[str]:
-    """The identifiers (``system|value``) of the stored, live Organizations ``refs`` name."""
+    """The identifiers (``system|value``) of the stored, live Organizations ``refs`` name
+    (none without a FHIR store, ``resources`` None)."""
     out: set[str] = set()
+    if resources is None:
+        return out
     for ref in refs:
         rtype, _, rid = (local_ref(ref) or "").partition("/")
         if rtype != "Organization" or not rid:
@@ -119,3 +122,11 @@ def party_names_partner(partner, party: c.Party | None, resources) -> bool:
         ref["identifier"] = {"system": party.identifier.system,
                              "value": party.identifier.value}
     return references_name_partner(partner, [ref], resources)
+
+
+def partner_party(partner, name: str | None = None) -> c.Party:
+    """A case party naming ``partner``'s Organization the way the partners file does (its
+    reference and/or its identifier), e.g. the agency of a referral sent to it."""
+    system, _, value = (getattr(partner, "organization_identifier", None) or "").partition("|")
+    identifier = c.Identifier(system, value) if system and value else None
+    return c.Party(name or partner.id, identifier, partner.organization or None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from case_data import river
+from partners_file import hospital, partners_settings
 from sqlalchemy import func, select
 
 from hub.cases import Code
@@ -18,22 +19,7 @@ from hub.store.uow import UnitOfWork
 HOSPITAL = "Organization/lakeside"
 
 
-@pytest.fixture
-def settings(settings, tmp_path):
-    partners = tmp_path / "partners.yaml"
-    partners.write_text(f"""
-partners:
-  - id: lakeside
-    kind: hospital
-    protocol: fhir
-    base_url: http://127.0.0.1:9/fhir
-    organization: {HOSPITAL}
-    auth: {{type: none}}
-    receives: [CarePlan, CareTeam]
-    poll_seconds: 900
-""")
-    settings.partners_file = str(partners)
-    return settings
+settings = partners_settings(hospital("lakeside", organization=HOSPITAL))
 
 
 def _counts(app) -> tuple[int, int, int]:

@@ -7,8 +7,8 @@ changed; a partner's write updates the case record, or is refused with nothing s
 
 from __future__ import annotations
 
-import pytest
 from case_data import physician, river
+from partners_file import hospital, partners_settings
 from sqlalchemy import func, select
 
 from hub.fhirstore.tables import resources as resources_table
@@ -19,30 +19,8 @@ AGENCY = "Organization/sunrise"
 HOSPITAL = "Organization/lakeside"
 
 
-@pytest.fixture
-def settings(settings, tmp_path):
-    partners = tmp_path / "partners.yaml"
-    partners.write_text(f"""
-partners:
-  - id: lakeside
-    kind: hospital
-    protocol: fhir
-    base_url: http://127.0.0.1:9/fhir
-    organization: {HOSPITAL}
-    auth: {{type: none}}
-    receives: [CarePlan, CareTeam]
-    poll_seconds: 900
-  - id: elsewhere
-    kind: hospital
-    protocol: fhir
-    base_url: http://127.0.0.1:9/fhir
-    organization: Organization/not-in-this-case
-    auth: {{type: none}}
-    receives: [CarePlan, CareTeam]
-    poll_seconds: 900
-""")
-    settings.partners_file = str(partners)
-    return settings
+settings = partners_settings(hospital("lakeside", organization=HOSPITAL),
+                             hospital("elsewhere", organization="Organization/not-in-this-case"))
 
 
 def _river_with_partners() -> dict:

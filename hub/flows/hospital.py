@@ -12,7 +12,8 @@
 - **Discharge planning**: a discharge to home health (NUBC 06,
   ``needs_home_health_referral``) opens the referral workflow in the same transaction: a
   draft home-health referral on the case (the agency from the case's care team when
-  exactly one configured agency is in it, else unset) and a note for the case manager.
+  exactly one configured agency is in it, named by reference or by identifier, else unset)
+  and a note for the case manager.
 
 The Encounter handler serves agencies' visit Encounters too (hub.flows.agency).
 """
@@ -28,6 +29,7 @@ from hub.mappings import careplan, careteam, encounter
 from hub.mappings.codes import HOME_HEALTH_CATEGORY
 from hub.mappings.datatypes import local_ref
 from hub.mappings.errors import Report
+from hub.partner_match import party_names_partner
 
 #: The service of the referral a home-health discharge opens (X12 service type 42).
 HOME_HEALTH_SERVICE = c.Code(*HOME_HEALTH_CATEGORY)
@@ -39,11 +41,13 @@ def home_health_referral_id(case_id: str, encounter_id: str) -> str:
     return str(uuid.uuid5(_REFERRAL_NS, f"{case_id}/discharge/{encounter_id}"))
 
 
-def agency_from_care_team(case: c.Case, partners: Mapping) -> c.Party | None:
+def agency_from_care_team(case: c.Case, partners: Mapping, resources=None) -> c.Party | None:
     """The care team's home-health agency: the one configured agency partner whose
-    Organization the care team names (a member organization or a member's employer)."""
-    agencies = {p.organization for p in (partners or {}).values()
-                if p.kind == "agency" and p.organization}
+    Organization the care team names (a member organization or a member's employer), by
+    reference or by identifier (``hub.partner_match``; ``resources``: the FHIR store, for
+    the identifiers of the Organizations the members reference)."""
+    agencies = [p for p in (partners or {}).values() if p.kind == "agency"
+                and (p.organization or p.organization_identifier)]
     found: dict[str, c.Party] = {}
     for member in case.care_team:
         if member.period is not None and member.period.end is not None:
@@ -53,13 +57,20 @@ def agency_from_care_team(case: c.Case, partners: Mapping) -> c.Party | None:
             parties.append(c.Party(member.name, member.identifier,
                                    f"Organization/{member.id}"))
         for party in parties:
-            ref = local_ref(party.reference) if party is not None else None
-            if party is not None and ref is not None and ref in agencies:
-                found.setdefault(ref, c.Party(party.name, party.identifier, ref))
+            for agency in agencies:
+                if party is not None and party_names_partner(agency, party, resources):
+                    found.setdefault(agency.id, _proposed(party))
     return next(iter(found.values())) if len(found) == 1 else None
 
 
-def open_home_health_referral(case: c.Case, data: dict, partners: Mapping) -> c.Referral | None:
+def _proposed(party: c.Party) -> c.Party:
+    """The referral's agency: the care team's party, its reference made local."""
+    ref = local_ref(party.reference) if party.reference else None
+    return c.Party(party.name, party.identifier, ref)
+
+
+def open_home_health_referral(case: c.Case, data: dict, partners: Mapping,
+                               resources=None) -> c.Referral | None:
     """Add the draft home-health referral and the case manager's note for a discharge to
     home health (idempotent: one per discharge encounter)."""
     enc = encounter.find_encounter(case, data)
@@ -67,7 +78,7 @@ def open_home_health_referral(case: c.Case, data: dict, partners: Mapping) -> c.
     referral_id = home_health_referral_id(case.id, key)
     if any(r.id == referral_id for r in case.referrals):
         return None
-    agency = agency_from_care_team(case, partners)
+    agency = agency_from_care_team(case, partners, resources)
     referral = c.Referral(
         service=c.Code(HOME_HEALTH_SERVICE.system, HOME_HEALTH_SERVICE.code,
                        HOME_HEALTH_SERVICE.display),
@@ -89,7 +100,7 @@ def apply_pulled_encounter(uow, case: c.Case, data: dict, report: Report,
                            ctx: PullContext) -> None:
     encounter.apply_encounter(case, data, report)
     if encounter.needs_home_health_referral(report):
-        open_home_health_referral(case, data, ctx.partners)
+        open_home_health_referral(case, data, ctx.partners, uow.resources)
 
 
 def apply_pulled_careplan(uow, case: c.Case, data: dict, report: Report,

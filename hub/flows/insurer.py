@@ -5,9 +5,10 @@ Submitting (``request_eligibility``, ``request_prior_authorization``) is ONE tra
 the case gets a new version (PAS: each asked service's decision becomes
 ``authorization-submitted``; eligibility: a note), the request resources are stored in the
 FHIR store (the insurer pulling from the hub's API sees them in its compartment), and a
-``submit`` delivery to the insurer partner whose ``organization`` is the funding source's
-payer reference is queued. Identifiers are deterministic per request (UUIDv5 of case id +
-request id), so a retried delivery re-sends the same Claim/Bundle identifiers.
+``submit`` delivery to the insurer partner whose Organization the funding source's payer
+names (by reference or by identifier, ``hub.partner_match``) is queued. Identifiers are
+deterministic per request (UUIDv5 of case id + request id), so a retried delivery re-sends
+the same Claim/Bundle identifiers.
 
 Answers, from wherever they come, go through ``apply_pas_response`` /
 ``apply_eligibility_response_to_case`` (``hub.flows.insurer_answers``):
@@ -48,6 +49,7 @@ from hub.mappings.coverage import upsert_decision
 from hub.mappings.datatypes import local_ref
 from hub.mappings.errors import MappingError
 from hub.mappings.meta import strip_meta
+from hub.partner_match import references_name_partner, token
 from hub.store.uow import UnitOfWork
 from hub.sync.outbox import enqueue
 
@@ -74,18 +76,41 @@ class UnknownRequest(BusinessRuleFailed):
 
 # --- partners ------------------------------------------------------------------------------
 
-def insurer_partner(partners: Mapping, payer_reference: str | None, path: str = "funding_id"):
-    """The insurer partner whose ``organization`` is the payer; 422 naming ``path`` if none."""
-    target = local_ref(payer_reference) if payer_reference else None
-    if not target:
+def insurer_partner(partners: Mapping, payer: c.Party | dict | str | None, resources=None,
+                    path: str = "funding_id"):
+    """The insurer partner whose Organization the payer names: by reference to the partners
+    file's ``organization``, by reference to a stored Organization carrying the partner's
+    ``organization_identifier`` (a server id, e.g. one a FHIR client created), or by the
+    payer's identifier (``hub.partner_match``). ``payer``: the funding source's payer, a FHIR
+    Reference (``Claim.insurer``) or a reference string. 422 naming ``path`` if none."""
+    ref = _as_reference(payer)
+    if not ref.get("reference") and not ref.get("identifier"):
         raise BusinessRuleFailed("the payer of this funding source has no Organization "
-                                 "reference, so no insurer partner can receive the request",
-                                 path=path)
-    found = [p for p in (partners or {}).values()
-             if p.kind == "insurer" and p.organization and local_ref(p.organization) == target]
+                                 "reference or identifier, so no insurer partner can "
+                                 "receive the request", path=path)
+    found = [p for p in (partners or {}).values() if p.kind == "insurer"
+             and references_name_partner(p, [ref], resources)]
     if not found:
+        ident = ref.get("identifier") or {}
+        target = local_ref(ref["reference"]) if ref.get("reference") else \
+            token(ident.get("system"), ident.get("value"))
         raise BusinessRuleFailed(f"no insurer partner is configured for {target}", path=path)
     return sorted(found, key=lambda p: p.id)[0]
+
+
+def _as_reference(payer: c.Party | dict | str | None) -> dict:
+    """A FHIR Reference (``reference``, ``identifier``) of a payer given either way."""
+    if isinstance(payer, c.Party):
+        out: dict = {}
+        if payer.reference:
+            out["reference"] = payer.reference
+        if payer.identifier is not None and payer.identifier.system and payer.identifier.value:
+            out["identifier"] = {"system": payer.identifier.system,
+                                 "value": payer.identifier.value}
+        return out
+    if isinstance(payer, dict):
+        return payer
+    return {"reference": payer} if payer else {}
 
 
 # --- submitting ---------------------------------------------------------------------------
@@ -186,7 +211,7 @@ def request_eligibility(uow: UnitOfWork, case_id: str, funding_id: str, purposes
     """Ask the payer of ``funding_id`` about coverage (CoverageEligibilityRequest/$submit)."""
     case = _open_case(uow, case_id, expected_version)
     funding = _funding(case, funding_id)
-    partner = insurer_partner(uow.partners, funding.payer.reference)
+    partner = insurer_partner(uow.partners, funding.payer, uow.resources)
     request = elig.EligibilityRequest(
         funding_id=funding.id, created=now or c.utcnow(), purposes=list(purposes or []),
         services=list(services or []), category=category, serviced=serviced,
@@ -242,7 +267,7 @@ def request_prior_authorization(uow: UnitOfWork, case_id: str, funding_id: str,
     """
     case = _open_case(uow, case_id, expected_version)
     funding = _funding(case, funding_id)
-    partner = insurer_partner(uow.partners, funding.payer.reference)
+    partner = insurer_partner(uow.partners, funding.payer, uow.resources)
     provider = provider or case.case_manager
     if provider is None:
         raise BusinessRuleFailed("a prior authorization needs a provider (or a case manager)",

@@ -207,7 +207,8 @@ def apply_pas_response_in(uow: UnitOfWork, resp: dict, *, claim_id: str | None =
 def _queue_poll(uow: UnitOfWork, claim: dict, partners: Mapping, poll_seconds: float) -> None:
     insurer = (claim.get("insurer") or {}).get("reference")
     try:
-        partner = insurer_partner(partners, insurer, path="Claim.insurer")
+        partner = insurer_partner(partners, claim.get("insurer"), uow.resources,
+                                  path="Claim.insurer")
     except BusinessRuleFailed:
         log.warning("Claim/%s is pended but no insurer partner is configured to poll",
                     claim["id"])

@@ -18,6 +18,7 @@ from hub import cases as c
 from hub import clock, services
 from hub.errors import BusinessRuleFailed, HubError
 from hub.flows import insurer, insurer_status
+from hub.partner_match import partner_party
 from hub.routes.case_input import write_case
 from hub.routes.console import console_blueprint, needs, signed_in_name
 from hub.schemas import (
@@ -234,7 +235,7 @@ def send_referral(case_id: str):
             return redirect(url_for("console_cases.case_page", case_id=case_id))
         new = c.Referral(service=c.Code(system=system, code=code,
                                         display=_blank(request.form.get("service_display"))),
-                         agency=c.Party(name=agency.id, reference=agency.organization),
+                         agency=partner_party(agency),
                          status=c.ReferralStatus.REQUESTED,
                          reason=_blank(request.form.get("reason")))
     return _act(case_id, "Referral sent.", _with_referral, case_id, _version(), referral_id,

@@ -6,55 +6,30 @@ from __future__ import annotations
 
 import pytest
 from case_data import river
-from sqlalchemy import select
+from partners_file import (
+    NPI,
+    agency,
+    create_organization,
+    hospital,
+    open_case,
+    partners_settings,
+    queued_for,
+)
 
-from hub.store.sync_tables import outbox
 from hub.sync.partners import PartnerFileError, parse_partners
 
-NPI = "http://hl7.org/fhir/sid/us-npi"
 LAKESIDE_NPI = "1487659211"
 AGENCY_NPI = "1932145678"
-FHIR = "application/fhir+json"
 
 
-@pytest.fixture
-def settings(settings, tmp_path):
-    partners = tmp_path / "partners.yaml"
-    partners.write_text(f"""
-partners:
-  - id: lakeside
-    kind: hospital
-    base_url: http://127.0.0.1:9/fhir
-    organization_identifier: {NPI}|{LAKESIDE_NPI}
-    auth: {{type: none}}
-    receives: [CarePlan, CareTeam]
-  - id: sunrise
-    kind: agency
-    base_url: http://127.0.0.1:9/fhir
-    organization_identifier: {NPI}|{AGENCY_NPI}
-    auth: {{type: none}}
-    receives: [ServiceRequest, Task]
-    poll_seconds: 3600
-""")
-    settings.partners_file = str(partners)
-    return settings
+settings = partners_settings(
+    hospital("lakeside", identifier=f"{NPI}|{LAKESIDE_NPI}"),
+    agency("sunrise", identifier=f"{NPI}|{AGENCY_NPI}"))
 
 
 @pytest.fixture
 def h(auth_headers):
     return auth_headers("system/*.cruds")
-
-
-def queued_for(app, case_id: str) -> set[tuple[str, str]]:
-    with app.extensions["hub.db"].engine.connect() as conn:
-        return {(r.partner_id, r.resource_type) for r in conn.execute(
-            select(outbox).where(outbox.c.case_id == case_id))}
-
-
-def open_case(client, h, body) -> str:
-    resp = client.post("/api/cases", json=body, headers=h)
-    assert resp.status_code == 201, resp.get_json()
-    return resp.get_json()["id"]
 
 
 def with_member_org(party: dict) -> dict:
@@ -72,22 +47,14 @@ def test_a_logical_reference_by_identifier_names_the_partner(app, client, h):
 
 
 def test_a_reference_to_an_organization_carrying_the_identifier_names_it(app, client, h):
-    org = client.post("/fhir/Organization", json={
-        "resourceType": "Organization", "name": "Lakeside General Hospital",
-        "identifier": [{"system": NPI, "value": LAKESIDE_NPI}]},
-        headers={**h, "Content-Type": FHIR})
-    assert org.status_code == 201
-    ref = f"Organization/{org.get_json()['id']}"
+    ref = create_organization(client, h, "Lakeside General Hospital", LAKESIDE_NPI)
     case_id = open_case(client, h, with_member_org({"reference": ref}))
     assert ("lakeside", "CareTeam") in queued_for(app, case_id)
 
 
 def test_a_case_naming_other_organizations_concerns_no_partner(app, client, h):
-    other = client.post("/fhir/Organization", json={
-        "resourceType": "Organization", "name": "Elsewhere",
-        "identifier": [{"system": NPI, "value": "1111111111"}]},
-        headers={**h, "Content-Type": FHIR}).get_json()["id"]
-    body = with_member_org({"reference": f"Organization/{other}",
+    other = create_organization(client, h, "Elsewhere", "1111111111")
+    body = with_member_org({"reference": other,
                             "identifier": {"system": NPI, "value": "1999999999"}})
     assert queued_for(app, open_case(client, h, body)) == set()
 
