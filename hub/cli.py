@@ -8,7 +8,7 @@ import click
 
 from hub import create_app
 from hub.bootstrap import build_runtime
-from hub.commands import audit, clients, deliveries, keys, partners, sync, users
+from hub.commands import audit, clients, deliveries, fhir, keys, partners, sync, users
 from hub.commands import celery as celery_commands
 from hub.config import Settings
 from hub.extras import MissingExtra
@@ -81,5 +81,5 @@ def db_upgrade(settings: Settings, revision: str) -> None:
 
 for _group in (clients.command, users.command, partners.command, deliveries.command,
                keys.command, sync.command, celery_commands.command, deliveries.worker_command,
-               audit.command):
+               audit.command, fhir.command):
     main.add_command(_group)

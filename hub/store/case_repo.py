@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from hub.cases import FINAL_CASE_STATUSES, Case, CaseModel, CaseStatus, utcnow
 from hub.errors import Conflict
+from hub.mappings.patient import patient_id as case_patient_resource_id
 from hub.store import case_codec
 from hub.store.case_tables import case_identifiers, cases, open_cases
 from hub.store.conflicts import ConcurrentWrite
@@ -173,12 +174,46 @@ class CaseRepository:
         self.session.execute(sa.delete(open_cases).where(open_cases.c.case_id == case.id))
         if case.status in FINAL_CASE_STATUSES:
             return
-        patient = case.patient_id or f"case:{case.id}"
+        patient = open_case_patient(case.id, case.patient_id)
         holder = self.open_case_of(patient, case.program)
         if holder is not None:
             raise OpenCaseExists(holder, case.program)
         self.session.execute(sa.insert(open_cases).values(
             patient_id=patient, program=case.program or "", case_id=case.id))
+
+    def rebuild_open_cases(self) -> OpenCaseRebuild:
+        """Make ``open_cases`` hold a row per open case (a backfill of cases stored before
+        the table, or keyed otherwise): a case keeps a row it holds rightly; a missing one
+        goes to the oldest open case of that patient and program, the others sharing it are
+        reported (``conflicts``: a person closes or merges them). Rows of closed cases go."""
+        out = OpenCaseRebuild()
+        held = {r.case_id: (r.patient_id, r.program) for r in self.session.execute(
+            sa.select(open_cases))}
+        wanted: dict[tuple[str, str], builtins.list[str]] = {}
+        final = [s.value for s in FINAL_CASE_STATUSES]
+        for row in self.session.execute(
+                sa.select(cases.c.id, cases.c.program, cases.c.document)
+                .where(cases.c.status.not_in(final)).order_by(cases.c.opened_at, cases.c.id)):
+            doc = row.document if isinstance(row.document, dict) else {}
+            key = (open_case_patient(row.id, doc.get("patient_id")), row.program or "")
+            wanted.setdefault(key, []).append(row.id)
+        rightful = {key: next((i for i in ids if held.get(i) == key), ids[0])
+                    for key, ids in wanted.items()}
+        keep = {holder: key for key, holder in rightful.items()}
+        for case_id, key in held.items():
+            if keep.get(case_id) != key:
+                self.session.execute(sa.delete(open_cases).where(
+                    open_cases.c.case_id == case_id))
+                out.dropped += 1
+        for key, holder in rightful.items():
+            if held.get(holder) != key:
+                self.session.execute(sa.insert(open_cases).values(
+                    patient_id=key[0], program=key[1], case_id=holder))
+                out.added += 1
+            others = [i for i in wanted[key] if i != holder]
+            if others:
+                out.conflicts.append((key[0], key[1], holder, others))
+        return out
 
     def _write_identifiers(self, case: Case) -> None:
         pairs = {(i.system, i.value) for i in case.patient.identifiers}
@@ -215,6 +250,24 @@ class CaseRepository:
                 match.append(case_identifiers.c.system == system)
             where.append(sa.exists().where(*match))
         return where
+
+
+@dataclass
+class OpenCaseRebuild:
+    """What ``rebuild_open_cases`` changed; ``conflicts``: (patient, program, the case that
+    keeps the row, the other open cases of that patient and program)."""
+
+    added: int = 0
+    dropped: int = 0
+    conflicts: builtins.list[tuple[str, str, str, builtins.list[str]]] = field(
+        default_factory=list)
+
+
+def open_case_patient(case_id: str, patient_id: str | None) -> str:
+    """The patient of the one-open-case key: the Patient the case was matched to
+    (``Case.patient_id``), else the Patient projected for the case (a case opened before
+    patients were matched): the one whose identifiers ``patient_identities`` names."""
+    return patient_id or case_patient_resource_id(case_id)
 
 
 def patient_name(case: Case) -> str | None:
