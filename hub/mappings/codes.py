@@ -26,24 +26,7 @@ V3_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 # the FHIR element is a plain ``code``; ``reverse()`` builds the inbound direction from the
 # forward table (first entry wins where several internal values share one FHIR code).
 
-from hub.cases import (  # noqa: E402
-    ActivityKind,
-    ActivityStatus,
-    CaseModel,
-    CaseStatus,
-    ConditionCategory,
-    ConditionStatus,
-    Gender,
-    GoalAchievement,
-    GoalLifecycle,
-    IdentifierKind,
-    MemberKind,
-    PeriodUnit,
-    PlanStatus,
-    ReviewMode,
-    ReviewOutcome,
-    Setting,
-)
+from hub import cases  # noqa: E402  (the enums: cases.CaseStatus, ...)
 
 _E = TypeVar("_E")
 
@@ -105,117 +88,117 @@ UCUM = "http://unitsofmeasure.org"
 # --- tables -----------------------------------------------------------------------------
 #: Case status -> EpisodeOfCare.status (episode-of-care-status). Not one-to-one: the exact
 #: hub status travels in the EXT_CASE_STATUS extension.
-CASE_STATUS_TO_EPISODE: dict[CaseStatus, str] = {
-    CaseStatus.INTAKE: "planned",
-    CaseStatus.ASSESSMENT: "planned",
-    CaseStatus.PLANNING: "planned",
-    CaseStatus.ACTIVE: "active",
-    CaseStatus.TRANSITION: "active",
-    CaseStatus.ON_HOLD: "onhold",
-    CaseStatus.CLOSED: "finished",
-    CaseStatus.CANCELLED: "cancelled",
+CASE_STATUS_TO_EPISODE: dict[cases.CaseStatus, str] = {
+    cases.CaseStatus.INTAKE: "planned",
+    cases.CaseStatus.ASSESSMENT: "planned",
+    cases.CaseStatus.PLANNING: "planned",
+    cases.CaseStatus.ACTIVE: "active",
+    cases.CaseStatus.TRANSITION: "active",
+    cases.CaseStatus.ON_HOLD: "onhold",
+    cases.CaseStatus.CLOSED: "finished",
+    cases.CaseStatus.CANCELLED: "cancelled",
 }
 EPISODE_TO_CASE_STATUS = reverse(CASE_STATUS_TO_EPISODE)
 #: waitlist has no hub counterpart; a waitlisted episode is still at intake.
-EPISODE_TO_CASE_STATUS.setdefault("waitlist", CaseStatus.INTAKE)
+EPISODE_TO_CASE_STATUS.setdefault("waitlist", cases.CaseStatus.INTAKE)
 
 #: Case-management model -> the hub cm-model CodeSystem (EpisodeOfCare.type, CarePlan.category).
-CASE_MODEL: dict[CaseModel, tuple[str, str, str]] = {
-    CaseModel.STRENGTHS_BASED: (CM_MODEL_SYSTEM, "strengths-based", "Strengths-based case management"),
-    CaseModel.CLINICAL: (CM_MODEL_SYSTEM, "clinical", "Clinical case management"),
-    CaseModel.BROKERAGE: (CM_MODEL_SYSTEM, "brokerage", "Brokerage case management"),
-    CaseModel.INTENSIVE: (CM_MODEL_SYSTEM, "intensive", "Intensive case management"),
+CASE_MODEL: dict[cases.CaseModel, tuple[str, str, str]] = {
+    cases.CaseModel.STRENGTHS_BASED: (CM_MODEL_SYSTEM, "strengths-based", "Strengths-based case management"),
+    cases.CaseModel.CLINICAL: (CM_MODEL_SYSTEM, "clinical", "Clinical case management"),
+    cases.CaseModel.BROKERAGE: (CM_MODEL_SYSTEM, "brokerage", "Brokerage case management"),
+    cases.CaseModel.INTENSIVE: (CM_MODEL_SYSTEM, "intensive", "Intensive case management"),
 }
 CASE_MODEL_FROM = reverse(CASE_MODEL)
 
-CASE_SETTING: dict[Setting, tuple[str, str, str]] = {
-    Setting.HOSPITAL: (CASE_SETTING_SYSTEM, "hospital", "Hospital"),
-    Setting.HOME_HEALTH: (CASE_SETTING_SYSTEM, "home-health", "Home health"),
-    Setting.INSURER: (CASE_SETTING_SYSTEM, "insurer", "Insurer"),
-    Setting.REHABILITATION: (CASE_SETTING_SYSTEM, "rehabilitation", "Rehabilitation"),
-    Setting.WORKERS_COMPENSATION: (CASE_SETTING_SYSTEM, "workers-compensation",
+CASE_SETTING: dict[cases.Setting, tuple[str, str, str]] = {
+    cases.Setting.HOSPITAL: (CASE_SETTING_SYSTEM, "hospital", "Hospital"),
+    cases.Setting.HOME_HEALTH: (CASE_SETTING_SYSTEM, "home-health", "Home health"),
+    cases.Setting.INSURER: (CASE_SETTING_SYSTEM, "insurer", "Insurer"),
+    cases.Setting.REHABILITATION: (CASE_SETTING_SYSTEM, "rehabilitation", "Rehabilitation"),
+    cases.Setting.WORKERS_COMPENSATION: (CASE_SETTING_SYSTEM, "workers-compensation",
                                    "Workers' compensation"),
 }
 CASE_SETTING_FROM = reverse(CASE_SETTING)
 
 #: Patient.gender (administrative-gender): one to one.
-GENDER: dict[Gender, str] = {g: g.value for g in Gender}
+GENDER: dict[cases.Gender, str] = {g: g.value for g in cases.Gender}
 GENDER_FROM = reverse(GENDER)
 
 #: Identifier.type (v2-0203). OTHER carries no type.
-IDENTIFIER_KIND: dict[IdentifierKind, tuple[str, str, str]] = {
-    IdentifierKind.MRN: (V2_0203, "MR", "Medical record number"),
-    IdentifierKind.MEMBER_ID: (V2_0203, "MB", "Member Number"),
-    IdentifierKind.NATIONAL: (V2_0203, "NI", "National unique individual identifier"),
+IDENTIFIER_KIND: dict[cases.IdentifierKind, tuple[str, str, str]] = {
+    cases.IdentifierKind.MRN: (V2_0203, "MR", "Medical record number"),
+    cases.IdentifierKind.MEMBER_ID: (V2_0203, "MB", "Member Number"),
+    cases.IdentifierKind.NATIONAL: (V2_0203, "NI", "National unique individual identifier"),
 }
 IDENTIFIER_KIND_FROM = reverse(IDENTIFIER_KIND)
 
-CONDITION_CATEGORY_CODES: dict[ConditionCategory, tuple[str, str, str]] = {
-    ConditionCategory.PROBLEM_LIST_ITEM: (CONDITION_CATEGORY, "problem-list-item",
+CONDITION_CATEGORY_CODES: dict[cases.ConditionCategory, tuple[str, str, str]] = {
+    cases.ConditionCategory.PROBLEM_LIST_ITEM: (CONDITION_CATEGORY, "problem-list-item",
                                           "Problem List Item"),
-    ConditionCategory.HEALTH_CONCERN: (US_CORE_CONDITION_CATEGORY, "health-concern",
+    cases.ConditionCategory.HEALTH_CONCERN: (US_CORE_CONDITION_CATEGORY, "health-concern",
                                        "Health Concern"),
 }
 CONDITION_CATEGORY_FROM = reverse(CONDITION_CATEGORY_CODES)
 # Health concern is also published in the terminology.hl7.org system (US Core 6+).
 CONDITION_CATEGORY_FROM.setdefault((CONDITION_CATEGORY, "health-concern"),
-                                   ConditionCategory.HEALTH_CONCERN)
+                                   cases.ConditionCategory.HEALTH_CONCERN)
 
-CONDITION_CLINICAL_STATUS: dict[ConditionStatus, tuple[str, str, str]] = {
-    s: (CONDITION_CLINICAL, s.value, s.value.capitalize()) for s in ConditionStatus
+CONDITION_CLINICAL_STATUS: dict[cases.ConditionStatus, tuple[str, str, str]] = {
+    s: (CONDITION_CLINICAL, s.value, s.value.capitalize()) for s in cases.ConditionStatus
 }
 CONDITION_CLINICAL_STATUS_FROM = reverse(CONDITION_CLINICAL_STATUS)
 
 #: CarePlan.status (request-status): one to one.
-PLAN_STATUS: dict[PlanStatus, str] = {s: s.value for s in PlanStatus}
+PLAN_STATUS: dict[cases.PlanStatus, str] = {s: s.value for s in cases.PlanStatus}
 PLAN_STATUS_FROM = reverse(PLAN_STATUS)
 
 #: CarePlan.activity.detail.status (care-plan-activity-status): one to one.
-ACTIVITY_STATUS: dict[ActivityStatus, str] = {s: s.value for s in ActivityStatus}
+ACTIVITY_STATUS: dict[cases.ActivityStatus, str] = {s: s.value for s in cases.ActivityStatus}
 ACTIVITY_STATUS_FROM = reverse(ACTIVITY_STATUS)
 
 #: CarePlan.activity.detail.kind (care-plan-activity-kind = resource type names).
-ACTIVITY_KIND: dict[ActivityKind, str] = {k: k.value for k in ActivityKind}
+ACTIVITY_KIND: dict[cases.ActivityKind, str] = {k: k.value for k in cases.ActivityKind}
 ACTIVITY_KIND_FROM = reverse(ACTIVITY_KIND)
 
 #: Timing.repeat.periodUnit (units-of-time).
-PERIOD_UNIT: dict[PeriodUnit, str] = {u: u.value for u in PeriodUnit}
+PERIOD_UNIT: dict[cases.PeriodUnit, str] = {u: u.value for u in cases.PeriodUnit}
 PERIOD_UNIT_FROM = reverse(PERIOD_UNIT)
 
 #: Goal.lifecycleStatus (goal-status): one to one.
-GOAL_LIFECYCLE: dict[GoalLifecycle, str] = {s: s.value for s in GoalLifecycle}
+GOAL_LIFECYCLE: dict[cases.GoalLifecycle, str] = {s: s.value for s in cases.GoalLifecycle}
 GOAL_LIFECYCLE_FROM = reverse(GOAL_LIFECYCLE)
 
-GOAL_ACHIEVEMENT_CODES: dict[GoalAchievement, tuple[str, str, str]] = {
-    GoalAchievement.IN_PROGRESS: (GOAL_ACHIEVEMENT, "in-progress", "In Progress"),
-    GoalAchievement.IMPROVING: (GOAL_ACHIEVEMENT, "improving", "Improving"),
-    GoalAchievement.WORSENING: (GOAL_ACHIEVEMENT, "worsening", "Worsening"),
-    GoalAchievement.NO_CHANGE: (GOAL_ACHIEVEMENT, "no-change", "No Change"),
-    GoalAchievement.ACHIEVED: (GOAL_ACHIEVEMENT, "achieved", "Achieved"),
-    GoalAchievement.SUSTAINING: (GOAL_ACHIEVEMENT, "sustaining", "Sustaining"),
-    GoalAchievement.NOT_ACHIEVED: (GOAL_ACHIEVEMENT, "not-achieved", "Not Achieved"),
-    GoalAchievement.NO_PROGRESS: (GOAL_ACHIEVEMENT, "no-progress", "No Progress"),
-    GoalAchievement.NOT_ATTAINABLE: (GOAL_ACHIEVEMENT, "not-attainable", "Not Attainable"),
+GOAL_ACHIEVEMENT_CODES: dict[cases.GoalAchievement, tuple[str, str, str]] = {
+    cases.GoalAchievement.IN_PROGRESS: (GOAL_ACHIEVEMENT, "in-progress", "In Progress"),
+    cases.GoalAchievement.IMPROVING: (GOAL_ACHIEVEMENT, "improving", "Improving"),
+    cases.GoalAchievement.WORSENING: (GOAL_ACHIEVEMENT, "worsening", "Worsening"),
+    cases.GoalAchievement.NO_CHANGE: (GOAL_ACHIEVEMENT, "no-change", "No Change"),
+    cases.GoalAchievement.ACHIEVED: (GOAL_ACHIEVEMENT, "achieved", "Achieved"),
+    cases.GoalAchievement.SUSTAINING: (GOAL_ACHIEVEMENT, "sustaining", "Sustaining"),
+    cases.GoalAchievement.NOT_ACHIEVED: (GOAL_ACHIEVEMENT, "not-achieved", "Not Achieved"),
+    cases.GoalAchievement.NO_PROGRESS: (GOAL_ACHIEVEMENT, "no-progress", "No Progress"),
+    cases.GoalAchievement.NOT_ATTAINABLE: (GOAL_ACHIEVEMENT, "not-attainable", "Not Attainable"),
 }
 GOAL_ACHIEVEMENT_FROM = reverse(GOAL_ACHIEVEMENT_CODES)
 
 #: Care-team member kind -> the FHIR resource type the member reference points to.
-MEMBER_KIND: dict[MemberKind, str] = {
-    MemberKind.PRACTITIONER: "Practitioner",
-    MemberKind.PRACTITIONER_ROLE: "PractitionerRole",
-    MemberKind.ORGANIZATION: "Organization",
-    MemberKind.RELATED_PERSON: "RelatedPerson",
-    MemberKind.PATIENT: "Patient",
+MEMBER_KIND: dict[cases.MemberKind, str] = {
+    cases.MemberKind.PRACTITIONER: "Practitioner",
+    cases.MemberKind.PRACTITIONER_ROLE: "PractitionerRole",
+    cases.MemberKind.ORGANIZATION: "Organization",
+    cases.MemberKind.RELATED_PERSON: "RelatedPerson",
+    cases.MemberKind.PATIENT: "Patient",
 }
 MEMBER_KIND_FROM = reverse(MEMBER_KIND)
 
-REVIEW_MODE: dict[ReviewMode, tuple[str, str, str]] = {
-    m: (REVIEW_MODE_SYSTEM, m.value, m.value.replace("-", " ").capitalize()) for m in ReviewMode
+REVIEW_MODE: dict[cases.ReviewMode, tuple[str, str, str]] = {
+    m: (REVIEW_MODE_SYSTEM, m.value, m.value.replace("-", " ").capitalize()) for m in cases.ReviewMode
 }
 REVIEW_MODE_FROM = reverse(REVIEW_MODE)
-REVIEW_OUTCOME: dict[ReviewOutcome, tuple[str, str, str]] = {
+REVIEW_OUTCOME: dict[cases.ReviewOutcome, tuple[str, str, str]] = {
     o: (REVIEW_OUTCOME_SYSTEM, o.value, o.value.replace("-", " ").capitalize())
-    for o in ReviewOutcome
+    for o in cases.ReviewOutcome
 }
 REVIEW_OUTCOME_FROM = reverse(REVIEW_OUTCOME)
 
@@ -360,9 +343,7 @@ SDOHCC_TEMP = "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSy
 RESULTING_ACTIVITY = (SDOHCC_TEMP, "resulting-activity", "Resulting Activity")
 FULFILL = (TASK_CODE, "fulfill", "Fulfill the focal request")
 #: ReferralStatus values are the task-status codes one to one.
-REFERRAL_TASK_STATUS: dict[str, str] = {s: s for s in (
-    "draft", "requested", "received", "accepted", "rejected", "in-progress", "on-hold",
-    "failed", "completed", "cancelled", "entered-in-error")}
+REFERRAL_TASK_STATUS: dict[str, str] = {s.value: s.value for s in cases.ReferralStatus}
 #: ReferralStatus value -> ServiceRequest.status kept in step (DOMAIN.md §3.1).
 REFERRAL_SR_STATUS: dict[str, str] = {
     "draft": "draft", "requested": "active", "received": "active", "accepted": "active",

@@ -39,6 +39,7 @@ from hub.mappings.datatypes import (
     party_to_reference,
     period_from_fhir,
     period_to_fhir,
+    position,
 )
 from hub.mappings.errors import MappingError, Report
 from hub.mappings.identity import find_hub_identifier, hub_identifier, reference, resource_id
@@ -89,10 +90,7 @@ def payer_organization_to_fhir(case: cases.Case, funding: cases.FundingSource) -
 
 def funding_order(case: cases.Case, funding: cases.FundingSource) -> int | None:
     """1-based rank of a funding source in the case (the case lists them in priority)."""
-    for i, f in enumerate(case.funding, start=1):
-        if f.id == funding.id:
-            return i
-    return None
+    return position(case.funding, funding)
 
 
 # --- decisions (hub extension) ------------------------------------------------------------

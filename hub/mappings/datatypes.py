@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
-from typing import Any, Literal, TypeVar, cast, overload
+from typing import Any, Literal, Protocol, TypeVar, cast, overload
 
 from hub import cases
 from hub.mappings.codes import (
@@ -18,6 +18,16 @@ from hub.mappings.codes import (
 from hub.mappings.errors import MappingError, Report
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class _Part(Protocol):
+    id: str
+
+
+def position(items: Iterable[_Part], item: _Part) -> int | None:
+    """1-based position of ``item`` (by id) among ``items``, None if it is not there: the
+    rank of an encounter, a referral or a funding source in its case list."""
+    return next((i for i, x in enumerate(items, start=1) if x.id == item.id), None)
 
 
 # --- dates ------------------------------------------------------------------------------
@@ -152,6 +162,18 @@ def concept_lookup(data: dict[str, Any] | None, table_from: Mapping[Any, _T],
     for c in codings:
         report.unknown_code(path, c.get("system"), c.get("code"), c.get("display"))
     return None
+
+
+def first_text(concepts: list[dict[str, Any]] | None, path: str, report: Report) -> str | None:
+    """The text of the first CodeableConcept that has one (a reason the case keeps as
+    text); each other concept is reported as not kept, at ``path[i]``."""
+    found = None
+    for i, concept_ in enumerate(concepts or []):
+        if concept_.get("text") and found is None:
+            found = str(concept_["text"])
+        else:
+            report.unsupported(f"{path}[{i}]", "only the first reason text is kept")
+    return found
 
 
 def achievement_concept(value: cases.GoalAchievement) -> dict[str, Any]:

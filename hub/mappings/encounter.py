@@ -35,11 +35,13 @@ from hub.mappings.datatypes import (
     concept,
     fhir_datetime,
     find_ext,
+    first_text,
     local_ref,
     narrative,
     parse_datetime,
     party_from_reference,
     party_to_reference,
+    position,
 )
 from hub.mappings.errors import MappingError, Report
 from hub.mappings.identity import (
@@ -93,10 +95,7 @@ def external_part_id(data: dict[str, Any]) -> str | None:
 
 def encounter_rank(case: cases.Case, enc: cases.Encounter) -> int | None:
     """1-based position of the encounter in ``Case.encounters`` (None if not listed)."""
-    for i, e in enumerate(case.encounters, start=1):
-        if e.id == enc.id:
-            return i
-    return None
+    return position(case.encounters, enc)
 
 
 def rank_of(data: dict[str, Any]) -> int | None:
@@ -206,12 +205,7 @@ def encounter_from_fhir(data: dict[str, Any], case_id: str | None = None, report
     for key in ("start", "end"):
         if key in period and len(period[key]) == 10:
             report.unsupported(f"Encounter.period.{key}", "date-only bound taken as 00:00 UTC")
-    reason = None
-    for i, rc in enumerate(data.get("reasonCode") or []):
-        if rc.get("text") and reason is None:
-            reason = rc["text"]
-        else:
-            report.unsupported(f"Encounter.reasonCode[{i}]", "only the first reason text is kept")
+    reason = first_text(data.get("reasonCode"), "Encounter.reasonCode", report)
     disposition = None
     dd = (data.get("hospitalization") or {}).get("dischargeDisposition")
     if dd:

@@ -34,6 +34,7 @@ from hub.mappings.datatypes import (
     fhir_datetime,
     find_ext,
     find_exts,
+    first_text,
     local_ref,
     narrative,
     parse_datetime,
@@ -41,6 +42,7 @@ from hub.mappings.datatypes import (
     party_to_reference,
     period_from_fhir,
     period_to_fhir,
+    position,
 )
 from hub.mappings.encounter import encounter_reference
 from hub.mappings.errors import MappingError, Report
@@ -88,10 +90,7 @@ def _reason_conditions(case: cases.Case, referral: cases.Referral) -> list[str]:
 
 def referral_rank(case: cases.Case, referral: cases.Referral) -> int | None:
     """1-based position of the referral in ``Case.referrals`` (None if not listed)."""
-    for i, r in enumerate(case.referrals, start=1):
-        if r.id == referral.id:
-            return i
-    return None
+    return position(case.referrals, referral)
 
 
 def service_request_to_fhir(case: cases.Case, referral: cases.Referral) -> dict[str, Any]:
@@ -284,12 +283,7 @@ def referral_from_fhir(service_request: dict[str, Any] | None, task: dict[str, A
         agency = party_from_reference(sr["performer"][0], "ServiceRequest.performer[0]", report)
         if len(sr["performer"]) > 1:
             report.unsupported("ServiceRequest.performer", "only performer[0] is kept")
-    reason = None
-    for i, rc in enumerate(sr.get("reasonCode") or []):
-        if rc.get("text") and reason is None:
-            reason = rc["text"]
-        else:
-            report.unsupported(f"ServiceRequest.reasonCode[{i}]", "only a reason text is kept")
+    reason = first_text(sr.get("reasonCode"), "ServiceRequest.reasonCode", report)
     period = period_from_fhir(sr.get("occurrencePeriod"), "ServiceRequest.occurrencePeriod")
     if period is None:
         period = period_from_fhir((t.get("restriction") or {}).get("period"),
