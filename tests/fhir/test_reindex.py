@@ -59,6 +59,11 @@ def open_case(client, api, program: str) -> dict:
     return resp.get_json()
 
 
+def opened_at(db, case_id: str):
+    with db.engine.connect() as conn:
+        return conn.execute(select(cases.c.opened_at).where(cases.c.id == case_id)).scalar_one()
+
+
 def patient_of(db, case_id: str) -> str:
     """The id of the Patient the case was matched to (``Case.patient_id``)."""
     with db.engine.connect() as conn:
@@ -134,10 +139,12 @@ def test_two_open_cases_of_one_patient_and_program_are_reported(db, client, api,
     wipe(db, open_cases)
 
     out = reindex(database_url, settings)
-    assert f"{first['id']} keeps the key; also open: {second['id']}" in out
+    # the older case keeps the key (opened in the same second: the one first by id)
+    holder, other = sorted((first["id"], second["id"]), key=lambda i: (
+        opened_at(db, i), i))
+    assert f"{holder} keeps the key; also open: {other}" in out
     report = json.loads(reindex(database_url, settings, "--json"))
     assert report["open_case_conflicts"] == [{
-        "patient": patient, "program": "rehab", "holder": first["id"],
-        "others": [second["id"]]}]
+        "patient": patient, "program": "rehab", "holder": holder, "others": [other]}]
     with db.engine.connect() as conn:
-        assert [r.case_id for r in conn.execute(select(open_cases))] == [first["id"]]
+        assert [r.case_id for r in conn.execute(select(open_cases))] == [holder]
