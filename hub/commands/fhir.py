@@ -14,12 +14,10 @@ from __future__ import annotations
 import json
 
 import click
-from sqlalchemy.exc import SQLAlchemyError
 
-from hub.commands.common import open_database, progress, settings_of
+from hub.commands.common import in_unit_of_work, progress, settings_of
 from hub.fhirstore.reindex import ReindexReport, reindex
 from hub.store.case_repo import OpenCaseRebuild
-from hub.store.uow import UnitOfWork
 
 
 @click.group("fhir")
@@ -35,19 +33,12 @@ def reindex_command(ctx: click.Context, as_json: bool) -> None:
     stored resource, and the one-open-case keys of the cases. Reports Patients that share
     an identifier and open cases that share a patient and program (kept as they are: a
     person merges or closes them)."""
-    db = open_database(settings_of(ctx))
-    try:
+    def work(uow):
         with progress("reindexing resources") as told:
-            report = reindex(db, progress=told)
-        with UnitOfWork(db) as uow:
-            rebuilt = uow.cases.rebuild_open_cases()
-            uow.commit()
-    except SQLAlchemyError as exc:
-        raise click.ClickException(
-            f"database error ({type(exc).__name__}); is it migrated? run 'hub db upgrade'"
-        ) from None
-    finally:
-        db.dispose()
+            report = reindex(uow.db, progress=told)  # in batches, each committed
+        return report, uow.cases.rebuild_open_cases()  # committed with the unit of work
+
+    report, rebuilt = in_unit_of_work(settings_of(ctx), work)
     if as_json:
         click.echo(json.dumps(summary(report, rebuilt), indent=2))
         return

@@ -136,6 +136,14 @@ def _discharge(patient_ref: str, hospital_ref: str) -> dict:
                 {"system": NUBC, "code": "06", "display": "Home under care of home health"}]}}}
 
 
+def _nurse_of(org_name: str, org_ref: str) -> dict:
+    """A care-team nurse working for an organization (a home-health agency)."""
+    return {"id": "hh", "name": f"{org_name} nurse",
+            "role": {"system": "http://snomed.info/sct", "code": "224535009",
+                     "display": "Registered nurse"},
+            "on_behalf_of": {"name": org_name, "reference": org_ref}}
+
+
 def test_a_discharge_proposes_the_care_teams_agency_named_through_a_server_id(
         app, client, h, db):
     hospital_org = create_organization(client, h, "Lakeside General Hospital", HOSPITAL_NPI)
@@ -146,11 +154,7 @@ def test_a_discharge_proposes_the_care_teams_agency_named_through_a_server_id(
         if member.get("on_behalf_of"):
             member["on_behalf_of"] = {"name": "Lakeside General Hospital",
                                       "reference": hospital_org}
-    body["care_team"].append({
-        "id": "hh", "name": "Sunrise intake nurse",
-        "role": {"system": "http://snomed.info/sct", "code": "224535009",
-                 "display": "Registered nurse"},
-        "on_behalf_of": {"name": "Sunrise Home Health", "reference": agency_org}})
+    body["care_team"].append(_nurse_of("Sunrise Home Health", agency_org))
     case_id = open_case(client, h, body)
     # the hospital (by NPI, through the member's employer) receives the plan
     assert ("lakeside", "CarePlan") in queued_for(app, case_id)
@@ -175,11 +179,7 @@ def test_no_agency_is_proposed_when_the_care_team_names_none_by_npi(app, client,
     elsewhere = create_organization(client, h, "Elsewhere Home Care", "1888888888")
     body = river()
     body["program"] = "discharge-other"
-    body["care_team"].append({
-        "id": "hh", "name": "Other nurse",
-        "role": {"system": "http://snomed.info/sct", "code": "224535009",
-                 "display": "Registered nurse"},
-        "on_behalf_of": {"name": "Elsewhere Home Care", "reference": elsewhere}})
+    body["care_team"].append(_nurse_of("Elsewhere Home Care", elsewhere))
     case_id = open_case(client, h, body)
     partners = app.extensions["hub.runtime"].partners
     with UnitOfWork(db, partners) as uow:
