@@ -150,16 +150,27 @@ class Generator:
         for path in sorted(complex_paths):
             self.types[path] = self.structure_entry(path, by_parent.get(path, []), complex_paths,
                                                     sd)
-        constraints = [c["key"] for c in elements[0].get("constraint", [])
-                       if c.get("severity") == "error"]
+        # the invariants (constraints of severity error) this definition itself states, on the
+        # structure that holds them: a type or backbone path, or the parent of a primitive
+        # element (``Narrative.div``); inherited ones (ele-1, ext-1 of Element) are the base's
+        own = sd["url"]
+        for el in elements:
+            keys = [c["key"] for c in el.get("constraint", []) if c.get("severity") == "error"
+                    and c.get("source", own).split("|")[0] == own]
+            if keys:
+                holder = el["path"] if el["path"] in complex_paths else \
+                    el["path"].rpartition(".")[0]
+                found = self.types[holder].setdefault("invariants", [])
+                found.extend(k for k in keys if k not in found)
         self.types[name]["kind"] = sd["kind"]
         self.types[name]["abstract"] = bool(sd.get("abstract"))
-        self.types[name]["invariants"] = constraints
+        self.types[name].setdefault("invariants", [])
 
     def structure_entry(self, path: str, children: list[dict], complex_paths: set[str],
                         sd: dict) -> dict:
         elements: dict[str, list] = {}
         choices: dict[str, dict] = {}
+        profiles: dict[str, str] = {}
         for el in children:
             short = el["path"].rsplit(".", 1)[1]
             if el.get("max") == "0":
@@ -184,6 +195,7 @@ class Generator:
                     jname = base + code[0].upper() + code[1:]
                     names.append(jname)
                     elements[jname] = [code, 0, "1", binding, self.targets(t), base]
+                    self.quantity_profile(profiles, jname, t)
                 choices[base] = {"min": minv, "names": names}
                 continue
             t = types[0]
@@ -201,10 +213,22 @@ class Generator:
             if short == "id" and path == sd["name"] and sd["kind"] == "resource":
                 code = "id"  # a resource's logical id is an id (the snapshot says System.String)
             elements[short] = [code, minv, maxv, binding, self.targets(t)]
+            self.quantity_profile(profiles, short, t)
         entry: dict = {"elements": elements}
         if choices:
             entry["choices"] = choices
+        if profiles:
+            entry["quantityProfiles"] = profiles
         return entry
+
+    @staticmethod
+    def quantity_profile(profiles: dict[str, str], name: str, t: dict) -> None:
+        """Elements typed by a Quantity profile (SimpleQuantity: sqty-1, MoneyQuantity:
+        mqty-1): their type is Quantity, their profile's invariant is checked on top."""
+        for url in t.get("profile") or []:
+            short = url.split("|")[0].removeprefix(SD_PREFIX)
+            if short in ("SimpleQuantity", "MoneyQuantity"):
+                profiles[name] = short
 
     def targets(self, t: dict) -> list[str] | None:
         code = self.type_code(t)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hub.errors import Issue, ValidationFailed
-from hub.fhirjson.invariants import INVARIANTS
+from hub.fhirjson.invariants import INVARIANTS, ROOTED
 from hub.fhirjson.tables import PRIMITIVES, RESOURCE_TYPES, STRUCTURES, Element, Structure
 from hub.fhirjson.xhtml import xhtml_problem
 
@@ -177,6 +177,11 @@ def _object(obj: Any, structure: Structure, path: str, root: _Root,
     if checks:
         for check in checks:
             for message, where, key in check(obj):
+                _issue(root, f"{message} ({key})", f"{path}{where}", "invariant")
+    rooted = ROOTED.get(structure.name)
+    if rooted:
+        for check2 in rooted:
+            for message, where, key in check2(obj, root.contained):
                 _issue(root, f"{message} ({key})", f"{path}{where}", "invariant")
 
 

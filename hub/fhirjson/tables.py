@@ -145,6 +145,14 @@ def _load() -> tuple[dict[str, Structure], dict[str, Callable[[Any], str | None]
 
 STRUCTURES, PRIMITIVES, _RAW = _load()
 RESOURCE_TYPES: frozenset[str] = frozenset(_RAW["resourceTypes"])
+#: structure -> keys of the R4 invariants its definition states (generated)
+TABLE_INVARIANTS: dict[str, tuple[str, ...]] = {
+    name: tuple(entry["invariants"]) for name, entry in _RAW["types"].items()
+    if entry.get("invariants")}
+#: structure -> {element: "SimpleQuantity" | "MoneyQuantity"}: Quantity elements of a profile
+QUANTITY_PROFILES: dict[str, dict[str, str]] = {
+    name: entry["quantityProfiles"] for name, entry in _RAW["types"].items()
+    if entry.get("quantityProfiles")}
 SUPPORTED: tuple[str, ...] = tuple(_RAW["supported"])
 _CODE_SYSTEMS: dict[str, frozenset[str]] = {url: frozenset(codes) for url, codes in
                                             _RAW.get("codeSystems", {}).items()}
@@ -164,9 +172,11 @@ def value_set(url: str) -> dict[str, frozenset[str]] | None:
 
 __all__ = [
     "PRIMITIVES",
+    "QUANTITY_PROFILES",
     "RESOURCE_TYPES",
     "STRUCTURES",
     "SUPPORTED",
+    "TABLE_INVARIANTS",
     "Element",
     "Structure",
     "code_system",

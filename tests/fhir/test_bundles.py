@@ -132,6 +132,8 @@ def test_bundle_errors(fhir, fhir_as):
     assert fhir.post("/fhir", patient()).status_code == 400
     no_request = {"resourceType": "Bundle", "type": "transaction",
                   "entry": [{"resource": patient()}]}
-    assert fhir.post("/fhir", no_request).status_code == 400
+    refused = fhir.post("/fhir", no_request)  # bdl-3: an invariant of the Bundle, 422
+    assert refused.status_code == 422
+    assert refused.get_json()["issue"][0]["expression"] == ["Bundle.entry[0].request"]
     scoped = _tx(_post(patient()))
     assert fhir_as("system/*.rs").post("/fhir", scoped).status_code == 403

@@ -55,6 +55,10 @@ BASES = {"Patient": patient, "Observation": observation, "Claim": claim,
          "Practitioner": lambda: {"resourceType": "Practitioner", "gender": "male"},
          "RelatedPerson": lambda: {"resourceType": "RelatedPerson", "gender": "male",
                                    "patient": {"reference": "Patient/p1"}},
+         "CareTeam": lambda: {"resourceType": "CareTeam", "status": "active",
+                              "participant": [{"member": {"reference": "Practitioner/pr1"},
+                                               "onBehalfOf": {"reference": "Organization/o1"}},
+                                              {"member": {"reference": "Patient/p1"}}]},
          "Encounter": lambda: {"resourceType": "Encounter", "status": "finished",
                                "class": {"system": "http://terminology.hl7.org/CodeSystem/"
                                                    "v3-ActCode", "code": "AMB"}}}
@@ -161,6 +165,24 @@ VARIANTS = [
     ("Patient", "text", {"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/"
                                                        "xhtml\"><script>x</script></div>"},
      400, "Patient.text.div"),
+    # ctm-1: onBehalfOf only when the member is a Practitioner (also when contained)
+    ("CareTeam", "participant[1].onBehalfOf", {"reference": "Organization/o1"}, 422,
+     "CareTeam.participant[1].onBehalfOf"),
+    ("CareTeam", "participant[0].member", {"reference": "http://other.example.org/fhir/"
+                                                        "PractitionerRole/r1"}, 422,
+     "CareTeam.participant[0].onBehalfOf"),
+    ("CareTeam", "contained", [{"resourceType": "RelatedPerson", "id": "p",
+                                "patient": {"reference": "Patient/p1"}}], 422,
+     "CareTeam.participant[0].onBehalfOf"),
+    # sqty-1: a SimpleQuantity has no comparator (Range.low/high, referenceRange, quantities)
+    ("Observation", "referenceRange", [{"low": {"value": 60, "comparator": ">="}}], 422,
+     "Observation.referenceRange[0].low.comparator"),
+    ("Observation", "component", [{"code": {"text": "x"}, "valueRange": {
+        "high": {"value": 5, "comparator": "<"}}}], 422,
+     "Observation.component[0].valueRange.high.comparator"),
+    ("Claim", "item", [{"sequence": 1, "productOrService": {"text": "visit"},
+                        "quantity": {"value": 2, "comparator": ">"}}], 422,
+     "Claim.item[0].quantity.comparator"),
     # reference target types
     ("Observation", "subject", {"reference": "Medication/x"}, 422,
      "Observation.subject.reference"),
@@ -200,7 +222,11 @@ def test_invalid_variant_is_refused_with_its_path(fhir, rtype, path, value, stat
     assert fhir.post(f"/fhir/{rtype}", base).status_code == 201  # the base is valid
     variant = _set(base, path, value)
     if path == "contained" and value[0].get("id") == "p":
-        variant["subject"] = {"reference": "#p"}  # referenced, as dom-3 wants
+        # referenced, as dom-3 wants
+        if rtype == "CareTeam":
+            variant["participant"][0]["member"] = {"reference": "#p"}
+        else:
+            variant["subject"] = {"reference": "#p"}
     resp = fhir.post(f"/fhir/{rtype}", variant)
     assert resp.status_code == status, resp.get_data(as_text=True)
     assert expression in _expressions(resp), resp.get_data(as_text=True)
@@ -300,6 +326,37 @@ def test_the_bundle_itself_is_strict(fhir, change, expression):
     resp = fhir.post("/fhir", bundle)
     assert resp.status_code == 400
     assert expression in _expressions(resp)
+    assert fhir.get("/fhir/Patient/_history").get_json()["total"] == 0
+
+
+def _tx_entry(**extra) -> dict:
+    return {"fullUrl": "urn:uuid:8f1b7c1e-0000-4000-8000-000000000001", "resource": patient(),
+            "request": {"method": "POST", "url": "Patient"}, **extra}
+
+
+@pytest.mark.parametrize("kind,bundle,expression", [
+    # bdl-1: total only in a searchset or history
+    ("transaction", {"total": 1, "entry": [_tx_entry()]}, "Bundle.total"),
+    # bdl-2: entry.search only in a searchset
+    ("batch", {"entry": [_tx_entry(search={"mode": "match"})]}, "Bundle.entry[0].search"),
+    # bdl-3: every entry of a batch/transaction has a request
+    ("transaction", {"entry": [{"fullUrl": "urn:uuid:8f1b7c1e-0000-4000-8000-000000000001",
+                                "resource": patient()}]}, "Bundle.entry[0].request"),
+    # bdl-4: no response outside a batch-response/transaction-response/history
+    ("batch", {"entry": [_tx_entry(response={"status": "201"})]}, "Bundle.entry[0].response"),
+    # bdl-7: fullUrl unique (with meta.versionId) unless history
+    ("transaction", {"entry": [_tx_entry(), _tx_entry(resource=patient("456"))]},
+     "Bundle.entry[1].fullUrl"),
+    # bdl-8: fullUrl is no version-specific reference
+    ("transaction", {"entry": [_tx_entry(fullUrl="http://hub.example/fhir/Patient/a/_history/1",
+                                         request={"method": "PUT", "url": "Patient/a"},
+                                         resource={**patient(), "id": "a"})]},
+     "Bundle.entry[0].fullUrl"),
+])
+def test_bundle_invariants_are_checked(fhir, kind, bundle, expression):
+    resp = fhir.post("/fhir", {"resourceType": "Bundle", "type": kind, **bundle})
+    assert resp.status_code == 422, resp.get_data(as_text=True)
+    assert expression in _expressions(resp), resp.get_data(as_text=True)
     assert fhir.get("/fhir/Patient/_history").get_json()["total"] == 0
 
 

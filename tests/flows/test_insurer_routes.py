@@ -174,7 +174,10 @@ def test_notification_auth(client, auth_headers, pended, db):
 @pytest.mark.parametrize("mutate,status,path", [
     (lambda b: "not json", 400, None),
     (lambda b: [b], 400, None),
-    (lambda b: {**b, "type": "collection"}, 422, "Bundle.type"),
+    (lambda b: {**b, "type": "collection", "entry": [  # valid as a collection (bdl-3/bdl-4)
+        {k: v for k, v in e.items() if k not in ("request", "response")} for e in b["entry"]]},
+     422, "Bundle.type"),
+    (lambda b: {**b, "type": "collection"}, 422, "Bundle.entry[0].request"),  # bdl-3
     (lambda b: {**b, "entry": b["entry"][1:]}, 422, "Bundle.entry[0].resource"),
     (lambda b: {**b, "entry": b["entry"][:1]}, 422, "Bundle.entry"),
     (lambda b: _set_param(b, "type", "valueCode", "gossip"), 422,
