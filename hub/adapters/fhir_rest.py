@@ -7,8 +7,9 @@ not retry (the outbox does) except once after a 401, with a fresh token.
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -55,6 +56,10 @@ class FhirResponse:
         return (self.resource or {}).get("id")
 
 
+def _compact_dumps(body: Any) -> str:
+    return json.dumps(body, separators=(",", ":"))
+
+
 def weak_etag(version_id: str) -> str:
     """``W/"{version}"``, the If-Match value for a version id."""
     return f'W/"{version_id}"'
@@ -67,12 +72,19 @@ class FhirRestClient:
     :param base_url: the FHIR base, e.g. ``https://ehr.example.org/fhir``.
     :param auth: an object with ``headers()`` and ``invalidate()`` (see smart_auth).
     :param timeout: seconds, or a (connect, read) pair; applied to every call.
+    :param dumps: JSON text of a body sent (the hub passes ``hub.fhirjson.codec.dumps``,
+        which writes decimals as they were written: ``105.00`` leaves as ``105.00``).
+    :param loads: a body received, from its bytes (``hub.fhirjson.codec.loads``).
     """
 
     def __init__(self, partner: str, base_url: str, *, auth=None,
                  timeout: float | tuple[float, float] = (5.0, 30.0),
-                 session: requests.Session | None = None) -> None:
+                 session: requests.Session | None = None,
+                 dumps: Callable[[Any], str] | None = None,
+                 loads: Callable[[bytes], Any] | None = None) -> None:
         self.partner = partner
+        self.dumps = dumps or _compact_dumps
+        self.loads = loads or json.loads
         self.base_url = base_url.rstrip("/") + "/"
         self.auth = auth or NoAuth()
         self.timeout = timeout
@@ -184,12 +196,14 @@ class FhirRestClient:
         """The single place that adds headers and timeout and translates failures."""
         url = path if path.startswith(("http://", "https://")) else self.base_url + path
         extra = dict(headers or {})
+        data = None
         if json is not None:
             extra["Content-Type"] = FHIR_JSON
+            data = self.dumps(json).encode("utf-8")
         for attempt in (1, 2):
             sent = extra | (self.auth.headers() if auth else {})
             try:
-                resp = self.session.request(method, url, params=params, json=json,
+                resp = self.session.request(method, url, params=params, data=data,
                                             headers=sent, timeout=self.timeout)
             except requests.Timeout as exc:
                 raise PartnerUnavailable(f"{self.partner}: {method} {url} timed out",
@@ -206,7 +220,7 @@ class FhirRestClient:
         body = None
         if resp.content:
             try:
-                body = resp.json()
+                body = self.loads(resp.content)
             except ValueError as exc:
                 raise PartnerError(f"{self.partner}: {method} {url} answered non-JSON",
                                    partner=self.partner, response=resp) from exc

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.extras import MissingExtra
+from hub.fhirjson import codec
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -49,14 +50,19 @@ def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets foreign keys, WAL and a busy timeout.
 
     Statement parameters are patient data: ``hide_parameters`` keeps them out of every
-    exception message and log line SQLAlchemy writes.
+    exception message and log line SQLAlchemy writes. JSON columns (outbox payloads and
+    responses, case documents) are written and read with ``hub.fhirjson.codec``: a decimal
+    is kept as written (``105.00`` stays ``105.00``; PostgreSQL's ``json`` type, unlike
+    ``jsonb``, keeps the text as sent).
     """
+    json_args: dict[str, Any] = {"json_serializer": codec.dumps,
+                                 "json_deserializer": codec.loads}
     if url.startswith("sqlite"):
         path = sqlite_file(url)
         if path is not None and path.parent.is_dir():
             create_private_file(path)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
-                               hide_parameters=True)
+                               hide_parameters=True, **json_args)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
@@ -68,7 +74,7 @@ def make_engine(url: str) -> Engine:
 
         return engine
     try:
-        return create_engine(url, pool_pre_ping=True, hide_parameters=True)
+        return create_engine(url, pool_pre_ping=True, hide_parameters=True, **json_args)
     except ModuleNotFoundError as exc:  # the database's driver is not installed
         if url.startswith("postgresql"):
             raise MissingExtra("PostgreSQL", "postgres", exc.name) from exc

@@ -17,6 +17,7 @@ from hub.adapters.errors import PartnerConfigError
 from hub.adapters.fhir_rest import FhirRestClient
 from hub.adapters.outbound import GuardedSession, OutboundPolicy
 from hub.adapters.smart_auth import ApiKeyAuth, ClientSecretAuth, NoAuth, SmartBackendAuth
+from hub.fhirjson import codec
 from hub.sync.partners import Partner, load_partners
 
 #: The identifier system of the deterministic identifier the hub puts on resources it
@@ -90,7 +91,8 @@ def build_adapter(partner: Partner, environ: Mapping[str, str] | None = None):
                                  f"adapter yet", partner=partner.id)
     client = FhirRestClient(partner.id, partner.base_url,
                             timeout=(partner.timeouts.connect, partner.timeouts.read),
-                            session=outbound_session(partner, environ))
+                            session=outbound_session(partner, environ),
+                            dumps=codec.dumps, loads=codec.loads)
     # the token requests share the partner's session (one connection pool per partner)
     client.auth = build_auth(partner, environ, session=client.session)
     return client

@@ -275,6 +275,7 @@ def test_deep_nesting_is_a_400_not_a_crash(fhir):
 
 
 def test_decimals_are_kept_as_written(fhir):
+    assert fhir.put("/fhir/Patient/p1", {**patient(), "id": "p1"}).status_code == 201
     text = json.dumps(claim()).replace("135.57", "105.00")
     text = text.replace('"sequence": 1', '"sequence": 1, "businessArrangement": "x"')
     created = _raw(fhir, "/fhir/Claim", text)
@@ -284,6 +285,12 @@ def test_decimals_are_kept_as_written(fhir):
     assert '"value":105.00' in fhir.get(f"/fhir/Claim/{rid}").get_data(as_text=True)
     found = fhir.get(f"/fhir/Claim?_id={rid}")
     assert '"value":105.00' in found.get_data(as_text=True)
+    for url in (f"/fhir/Claim/{rid}/_history/1", f"/fhir/Claim/{rid}/_history",
+                "/fhir/Claim/_history", "/fhir/_history", "/fhir/Patient/p1/$everything",
+                f"/fhir/Claim?_id={rid}&_elements=total", f"/fhir/Claim/{rid}?_summary=data"):
+        served = fhir.get(url)
+        assert served.status_code == 200, (url, served.get_data(as_text=True))
+        assert '"value":105.00' in served.get_data(as_text=True), url
     tiny = json.dumps(observation()).replace('"value": 72', '"value": 1.0e-400')
     resp = _raw(fhir, "/fhir/Observation", tiny)
     assert resp.status_code == 201 and '"value":1.0e-400' in resp.get_data(as_text=True)

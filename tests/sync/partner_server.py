@@ -43,6 +43,8 @@ class FhirPartner:
         self.resources: dict[str, dict[str, dict]] = {}
         self.faults: deque[Fault] = deque()
         self.requests: list[tuple[str, str, int]] = []
+        #: the raw bytes of every request body, as they came over the wire
+        self.bodies: list[bytes] = []
         #: If-None-Exist of every create that reached the data (status, condition)
         self.creates: list[tuple[int, str | None]] = []
         self.in_progress = 0
@@ -74,6 +76,8 @@ class FhirPartner:
         request = Request(environ)
         with self._lock:
             self.in_progress += 1
+            if request.get_data():
+                self.bodies.append(request.get_data())
         try:
             response, slow = self._handle(request)
         finally:
