@@ -3,7 +3,8 @@
 Which elements are summary or mandatory comes from the R4 definitions as the R4B models of
 ``fhir.resources`` carry them (``summary_element_property``, required fields). The subset
 is taken at the top level of the resource; what is kept is kept whole. ``id``, ``meta``
-and the mandatory elements are always kept; ``meta.tag`` gets SUBSETTED.
+and the mandatory elements are always kept; ``meta.tag`` gets SUBSETTED. Searches subset
+their matches (``hub.fhirapi.search``), read and vread their resource (``subset_read``).
 Pure: no Flask, no SQL.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
+from hub.errors import BadRequest, Issue
 from hub.fhir import model_class
 
 SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
@@ -87,4 +89,30 @@ def subset(content: dict, summary: str | None = None,
     return _tagged(_kept(content, wanted))
 
 
-__all__ = ["SUBSETTED", "Elements", "elements_of", "subset"]
+READ_SUMMARY_MODES = ("true", "text", "data", "false")
+
+
+def subset_read(content: dict | None, items: list[tuple[str, str]]) -> dict | None:
+    """A read or vread answer as its ``_summary`` / ``_elements`` ask (R4 http.html#read:
+    the same parameters as a search, applied to the one resource). ``_summary=count`` is for
+    searches only, an unknown mode or a repeated ``_summary`` is refused (400)."""
+    modes = [v for k, v in items if k == "_summary"]
+    names: list[str] = []
+    for key, value in items:
+        if key == "_elements":
+            names += [n.strip() for n in value.split(",") if n.strip()]
+    if len(set(modes)) > 1:
+        raise BadRequest("_summary is given more than once", path="_summary")
+    mode = modes[0] if modes else None
+    if mode is not None and mode not in READ_SUMMARY_MODES:
+        why = "is for searches only" if mode == "count" else "is not a _summary mode"
+        raise BadRequest(f"_summary={mode} {why} (a read takes "
+                         f"{', '.join(READ_SUMMARY_MODES)})", issues=[Issue(
+                             f"_summary={mode} {why}", code="value", path="_summary")])
+    # Patient.name is read as name; only top-level elements are subset
+    elements = tuple(n.split(".", 1)[1] if "." in n and n[:1].isupper() else n for n in names)
+    return subset(content, mode, elements) if content is not None else None
+
+
+__all__ = ["READ_SUMMARY_MODES", "SUBSETTED", "Elements", "elements_of", "subset",
+           "subset_read"]

@@ -20,6 +20,7 @@ from hub.fhirapi import interactions as ia
 from hub.fhirapi.capability import capability_statement
 from hub.fhirapi.interactions import Ctx
 from hub.fhirapi.search import history_bundle, search
+from hub.fhirapi.subsetting import subset_read
 from hub.fhirstore.repository import StoredResource
 from hub.routes.fhir_http import (
     base_url,
@@ -185,7 +186,8 @@ def conditional_delete(rtype: str):
 @bp.get("/<rtype>/<rid>")
 def read(rtype: str, rid: str):
     result = run_read(lambda ctx: ia.read(ctx, rtype, rid))
-    return fhir_response(_stored(result).content, 200, version_headers(_stored(result)))
+    return fhir_response(subset_read(_stored(result).content, _query_items()), 200,
+                         version_headers(_stored(result)))
 
 
 @bp.put("/<rtype>/<rid>")
@@ -219,4 +221,5 @@ def history_instance(rtype: str, rid: str):
 @bp.get("/<rtype>/<rid>/_history/<vid>")
 def vread(rtype: str, rid: str, vid: str):
     result = run_read(lambda ctx: ia.vread(ctx, rtype, rid, vid))
-    return fhir_response(_stored(result).content, 200, version_headers(_stored(result)))
+    return fhir_response(subset_read(_stored(result).content, _query_items()), 200,
+                         version_headers(_stored(result)))
