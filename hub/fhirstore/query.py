@@ -87,27 +87,62 @@ class Cursor:
     search as it stood at ``snapshot`` (rows keep the place they had then)."""
 
     snapshot: datetime
-    key: datetime | str | None = None
+    #: a tuple of keys (each a datetime, str, float or None) for a ``_sort`` by parameters
+    key: datetime | str | tuple[Any, ...] | None = None
     res_id: str | None = None
     before: bool = False
 
     def token(self) -> str:
-        key = self.key.isoformat() if isinstance(self.key, datetime) else self.key
+        if isinstance(self.key, tuple):
+            key: Any = [_typed(k) for k in self.key]
+            kind = 2
+        else:
+            key = self.key.isoformat() if isinstance(self.key, datetime) else self.key
+            kind = int(isinstance(self.key, datetime))
         raw = json.dumps([self.snapshot.isoformat(), key, self.res_id, int(self.before),
-                          isinstance(self.key, datetime)], separators=(",", ":"))
+                          kind], separators=(",", ":"))
         return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
     @classmethod
     def parse(cls, token: str) -> Cursor:
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-            snap, key, res_id, before, dated = json.loads(raw)
-            return cls(datetime.fromisoformat(snap),
-                       datetime.fromisoformat(key) if dated and key else key,
-                       res_id, bool(before))
-        except (ValueError, TypeError):
+            snap, key, res_id, before, kind = json.loads(raw)
+            if kind == 2:
+                key = tuple(_untyped(k) for k in key)
+            elif kind and key:
+                key = datetime.fromisoformat(key)
+            return cls(datetime.fromisoformat(snap), key, res_id, bool(before))
+        except (ValueError, TypeError, KeyError):
             raise _bad(f"_cursor {token!r} is not a cursor this server made", code="value",
                        path="_cursor") from None
+
+
+def _typed(value: Any) -> list[Any] | None:
+    """One sort key of a cursor as JSON: [kind, value] (kinds d: datetime, s: text,
+    n: number), or null for a row without a value."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return ["d", value.isoformat()]
+    if isinstance(value, str):
+        return ["s", value]
+    return ["n", float(value)]
+
+
+def _untyped(item: Any) -> Any:
+    if item is None:
+        return None
+    kind, value = item
+    if kind == "d":
+        return datetime.fromisoformat(value)
+    if kind == "s":
+        if not isinstance(value, str):
+            raise TypeError("not a string")
+        return value
+    if kind == "n":
+        return float(value)
+    raise KeyError(kind)
 
 
 @dataclass

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from hub.clock import utcnow
 from hub.etag import weak_etag
 from hub.fhirjson import codec
-from hub.fhirstore import identities, keyset, searchsql
+from hub.fhirstore import identities, keyset, keyset_sorts, searchsql
 from hub.fhirstore.compartments import LINK, OPEN, carried_rows, link_rows
 from hub.fhirstore.compartments import condition as compartment_condition
 from hub.fhirstore.dates import instant
@@ -288,8 +288,10 @@ class ResourceRepository:
                                False, codec.loads(r.content)) for r in rows]
 
     def page(self, q: SearchQuery) -> Page:
-        """One page of a search: by keyset (``_lastUpdated``/``_id`` order, see
-        ``keyset``) or by offset (other orders, or an explicit ``_offset``)."""
+        """One page of a search: by keyset (``_lastUpdated``/``_id`` order, see ``keyset``;
+        any other ``_sort``, see ``keyset_sorts``) or by offset (an explicit ``_offset``)."""
+        if keyset_sorts.applies(q):
+            return self._page_by_params(q)
         sort = keyset.keyset_sort(q)
         if sort is None:
             rows = self.session.execute(
@@ -314,6 +316,23 @@ class ResourceRepository:
             rows.reverse()  # a previous page was read backwards
         keys = [(r.sort_key, r.res_id) for r in rows]
         return Page([self._found(q, r) for r in rows], more, snapshot, keys)
+
+    def _page_by_params(self, q: SearchQuery) -> Page:
+        """A keyset page of a search sorted by search parameters (``keyset_sorts``)."""
+        snapshot = q.cursor.snapshot if q.cursor else keyset.snapshot_of(
+            utcnow().replace(tzinfo=None))
+        if q.count == 0:
+            return Page([], False, snapshot=snapshot)
+        rows, backwards = keyset_sorts.page(self.session, q, snapshot, q.count + 1,
+                                            self.local_base)
+        more = len(rows) > q.count
+        rows = rows[:q.count]
+        if backwards:
+            rows.reverse()
+        found = [StoredResource(q.resource_type, r["res_id"], r["version_id"],
+                                r["last_updated"], False, codec.loads(r["content"]))
+                 for r in rows]
+        return Page(found, more, snapshot, keyset_sorts.normalized(rows))
 
     @staticmethod
     def _found(q: SearchQuery, r: Row[Any]) -> StoredResource:
