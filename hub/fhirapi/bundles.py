@@ -5,7 +5,10 @@ processed in the FHIR order (DELETE, POST, PUT/PATCH, GET); POST entries get the
 first so that ``urn:uuid:`` fullUrls and conditional references (``Patient?identifier=``)
 in any resource are rewritten to ``Type/id`` before anything is stored. A batch runs each
 entry in its own transaction and reports each entry's status and OperationOutcome.
-The response lists the entries in the order of the request.
+The response lists the entries in the order of the request. An entry naming an operation
+(``POST ValueSet/$lookup``) is not run (404, not-supported): in a batch that entry alone, in
+a transaction the whole Bundle before anything runs (all or nothing, R4 http.html). GET
+entries honour ``ifNoneMatch`` / ``ifModifiedSince`` (304).
 """
 
 from __future__ import annotations
@@ -16,12 +19,12 @@ from typing import Any, cast
 from urllib.parse import parse_qsl
 
 from hub.clock import utcnow
-from hub.errors import BadRequest, HubError, Issue, MethodNotAllowed, PreconditionFailed
+from hub.errors import BadRequest, HubError, Issue, MethodNotAllowed, NotFound, PreconditionFailed
 from hub.fhirapi import interactions as ia
 from hub.fhirapi.search import search
 from hub.fhirapi.validation import check_type, validate_bundle
-from hub.fhirstore.dates import instant
-from hub.fhirstore.searchparams import split_reference
+from hub.fhirstore.dates import date_range, instant
+from hub.fhirstore.searchparams import SUPPORTED_TYPES, split_reference
 
 _STATUS_TEXT = {200: "200 OK", 201: "201 Created", 204: "204 No Content"}
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
@@ -116,10 +119,46 @@ def _conditional_reference(ctx: ia.Ctx, value: str) -> str:
     return matches[0].reference
 
 
+def _operation(e: Entry) -> str | None:
+    """The ``$name`` of an operation entry (``POST ValueSet/$lookup``), else None."""
+    return next((p for p in e.path.split("/") if p.startswith("$")), None)
+
+
+def _unsupported_operation(e: Entry, op: str) -> HubError:
+    """No operation runs inside a Bundle here (the hub has no terminology service, and
+    its own operations are GETs of their own URL): the entry is refused as not supported,
+    with a 404 as any request naming a type or operation the hub does not serve."""
+    rtype = e.path.split("/")[0]
+    served = rtype in SUPPORTED_TYPES or rtype == ""
+    why = f"{op} is not an operation this server runs in a Bundle" if served else \
+        f"{rtype} is not a type this server serves, so neither is {rtype}/{op}"
+    return NotFound(why, issues=[Issue(why, code="not-supported",
+                                       path=f"Bundle.entry[{e.index}].request.url")])
+
+
+def _not_modified(e: Entry, found) -> bool:
+    """A conditional read in a Bundle (``ifNoneMatch`` / ``ifModifiedSince``, R4
+    http.html#cread) whose version the client holds: answered 304."""
+    none_match = e.request.get("ifNoneMatch")
+    if isinstance(none_match, str):  # it decides alone when given (RFC 9110 13.2.2)
+        return none_match.strip() in ("*", found.etag, found.etag.removeprefix("W/"))
+    since = e.request.get("ifModifiedSince")
+    if isinstance(since, str):
+        try:
+            stamp = date_range(since)[0]
+        except ValueError:
+            return False
+        return found.last_updated.replace(tzinfo=None) <= stamp.replace(tzinfo=None)
+    return False
+
+
 def _execute(ctx: ia.Ctx, e: Entry, base: str, prefer: str | None) -> dict:
     """Run one entry; its response entry."""
     parts = e.path.split("/")
     rtype = parts[0]
+    op = _operation(e)
+    if op is not None:
+        raise _unsupported_operation(e, op)
     if_match = ia.if_match_version(e.request.get("ifMatch"))
     if e.method == "DELETE" and len(parts) == 2:
         result = ia.delete(ctx, rtype, parts[1])
@@ -146,6 +185,9 @@ def _execute(ctx: ia.Ctx, e: Entry, base: str, prefer: str | None) -> dict:
             parts[2] == "_history" else None
         if found is None or found.resource is None:
             raise BadRequest(f"unsupported GET {e.path}")
+        if _not_modified(e, found.resource):
+            return {"response": {"status": "304 Not Modified", "etag": found.resource.etag,
+                                 "lastModified": instant(found.resource.last_updated)}}
         return {"resource": found.resource.content,
                 "response": {"status": "200 OK", "etag": found.resource.etag,
                              "lastModified": instant(found.resource.last_updated)}}
@@ -198,6 +240,10 @@ def transaction(ctx: ia.Ctx, bundle: dict, base: str, prefer: str | None) -> dic
     """Process a transaction Bundle in ``ctx``'s transaction; HubError fails all of it."""
     validate_bundle(bundle)
     entries = _entries(bundle)
+    for e in entries:  # all or nothing (R4 http.html#transaction): refused before any runs
+        op = _operation(e)
+        if op is not None:
+            raise _with_entry(_unsupported_operation(e, op), e)
     _check_duplicates(entries)
     order = sorted(entries, key=lambda e: (_ORDER[e.method], e.index))
     for e in entries:

@@ -62,20 +62,60 @@ def test_empty_transaction_answers_no_entry_key(fhir, kind):
     assert "[]" not in resp.get_data(as_text=True)
 
 
-def test_official_transaction_example_runs_as_a_transaction(fhir):
-    """HL7's Bundle-bundle-transaction: deletes of ids that never existed (plain and
-    conditional) are 204s. Its one entry the hub cannot run is ``POST ValueSet/$lookup``
-    (a terminology operation; the hub has no terminology service), left out here; the
-    example's If-Match W/"2" on Patient/123a needs that patient at version 2 first, and
-    its GET of Patient/12334 needs that patient to exist."""
-    example = json.loads((EXAMPLES / "Bundle-bundle-transaction.json").read_text())
-    example["entry"] = [e for e in example["entry"]
-                        if e["request"]["url"] != "ValueSet/$lookup"]
-    assert len(example["entry"]) == 9
+def _official_transaction(fhir) -> dict:
+    """HL7's Bundle-bundle-transaction, with what its entries assume: Patient/123a at
+    version 2 (its If-Match W/"2") and Patient/12334 (its GET)."""
     p123a = {**patient("123a"), "id": "123a"}
     fhir.put("/fhir/Patient/123a", p123a)
     fhir.put("/fhir/Patient/123a", {**p123a, "gender": "male"})
     fhir.put("/fhir/Patient/12334", {**patient("12334"), "id": "12334"})
+    return json.loads((EXAMPLES / "Bundle-bundle-transaction.json").read_text())
+
+
+def test_official_transaction_example_is_refused_whole_for_its_lookup(fhir):
+    """The example as it is: its ``POST ValueSet/$lookup`` entry is a terminology operation
+    the hub does not run (ValueSet is no type it serves; it has no terminology service).
+    A transaction is all or nothing (R4 http.html#transaction: "SHALL either accept all
+    actions ... or reject all resources"), so it cannot answer that entry alone: the whole
+    transaction is refused before anything runs, with the entry's own status (404, as any
+    request naming a type the hub does not serve) and an OperationOutcome naming the entry
+    (``Bundle.entry[7].request.url``, not-supported). Nothing is stored."""
+    example = _official_transaction(fhir)
+    before = fhir.get("/fhir/Patient/_history").get_json()["total"]
+    resp = fhir.post("/fhir", example)
+    assert resp.status_code == 404, resp.get_data(as_text=True)
+    [issue] = resp.get_json()["issue"]
+    assert issue["code"] == "not-supported"
+    assert issue["expression"] == ["Bundle.entry[7].request.url"]
+    assert "Bundle.entry[7] (POST ValueSet/$lookup)" in issue["diagnostics"]
+    assert fhir.get("/fhir/Patient/_history").get_json()["total"] == before
+    assert fhir.get("/fhir/ValueSet/$lookup?system=http://loinc.org&code=1963-8") \
+        .status_code == 404
+
+
+def test_official_transaction_example_as_a_batch_answers_the_lookup_alone(fhir):
+    """The same entries as a batch (each on its own, R4 http.html#batch): the $lookup entry
+    is answered 404 with its OperationOutcome, every other entry runs."""
+    example = {**_official_transaction(fhir), "type": "batch"}
+    resp = fhir.post("/fhir", example)
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    entries = resp.get_json()["entry"]
+    assert entries[7]["response"]["status"] == "404"
+    assert entries[7]["response"]["outcome"]["issue"][0]["code"] == "not-supported"
+    statuses = [e["response"]["status"] for i, e in enumerate(entries) if i != 7]
+    assert statuses == ["201 Created", "201 Created", "201 Created", "201 Created",
+                        "200 OK", "204 No Content", "204 No Content", "200 OK", "200 OK"]
+
+
+def test_official_transaction_example_runs_as_a_transaction(fhir):
+    """HL7's Bundle-bundle-transaction without its ValueSet/$lookup entry (see above):
+    deletes of ids that never existed (plain and conditional) are 204s, the conditional
+    create, update and If-Match update run, the search and the conditional read
+    (If-None-Match W/"4", If-Modified-Since 2015: the client holds neither) answer 200."""
+    example = _official_transaction(fhir)
+    example["entry"] = [e for e in example["entry"]
+                        if e["request"]["url"] != "ValueSet/$lookup"]
+    assert len(example["entry"]) == 9
     resp = fhir.post("/fhir", example)
     assert resp.status_code == 200, resp.get_data(as_text=True)
     body = resp.get_json()
@@ -85,6 +125,25 @@ def test_official_transaction_example_runs_as_a_transaction(fhir):
                         "200 OK", "204 No Content", "204 No Content", "200 OK", "200 OK"]
     assert fhir.get("/fhir/Patient/123a").get_json()["meta"]["versionId"] == "3"
     assert fhir.get("/fhir/Patient/234").status_code == 404
+
+
+def test_conditional_read_in_a_bundle_answers_304(fhir):
+    fhir.put("/fhir/Patient/cr", {**patient("cr"), "id": "cr"})
+
+    def get(**conditions) -> dict:
+        bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"request": {"method": "GET", "url": "Patient/cr", **conditions}}]}
+        return fhir.post("/fhir", bundle).get_json()["entry"][0]
+
+    assert get(ifNoneMatch='W/"1"')["response"]["status"] == "304 Not Modified"
+    assert "resource" not in get(ifNoneMatch='W/"1"')
+    assert get(ifNoneMatch='W/"4"')["response"]["status"] == "200 OK"
+    assert get(ifModifiedSince="2015-08-31T08:14:33+10:00")["response"]["status"] == "200 OK"
+    assert get(ifModifiedSince="2999-01-01T00:00:00Z")["response"]["status"] == \
+        "304 Not Modified"
+    # If-None-Match decides alone when both are given
+    assert get(ifNoneMatch='W/"4"', ifModifiedSince="2999-01-01T00:00:00Z")["response"][
+        "status"] == "200 OK"
 
 
 @pytest.mark.parametrize("query", ["_format=application/fhir+json",
