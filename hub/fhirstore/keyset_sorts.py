@@ -58,18 +58,29 @@ def _kind(q: SearchQuery, name: str) -> str:
     return params_for(q.resource_type)[name].type
 
 
-def _key_sql(q: SearchQuery, name: str, desc: bool, collate: bool) -> ColumnElement[Any]:
-    kind = _kind(q, name)
-    if kind == "_id":
-        return R.c.res_id
-    if kind == "_lastUpdated":
-        return R.c.last_updated
-    column: ColumnElement[Any] = SI.c[_COLUMNS[kind]]
-    if collate and kind in _TEXT:
-        column = column.collate("C")
-    agg = func.max(column) if desc else func.min(column)
-    return select(agg).where(SI.c.res_type == q.resource_type, SI.c.res_id == R.c.res_id,
-                             SI.c.param == name).scalar_subquery()
+def _with_keys(stmt: Select[Any], q: SearchQuery, collate: bool
+               ) -> tuple[Select[Any], list[ColumnElement[Any]]]:
+    """``stmt`` joined to each parameter's sort key per resource (one grouped pass over the
+    index each, not a subquery per row), and the key columns in ``q.sort`` order."""
+    keys: list[ColumnElement[Any]] = []
+    for i, (name, desc) in enumerate(q.sort):
+        kind = _kind(q, name)
+        if kind == "_id":
+            keys.append(R.c.res_id)
+            continue
+        if kind == "_lastUpdated":
+            keys.append(R.c.last_updated)
+            continue
+        column: ColumnElement[Any] = SI.c[_COLUMNS[kind]]
+        if collate and kind in _TEXT:
+            column = column.collate("C")
+        agg = func.max(column) if desc else func.min(column)
+        per_row = select(SI.c.res_id, agg.label("key")).where(
+            SI.c.res_type == q.resource_type, SI.c.param == name).group_by(
+            SI.c.res_id).subquery(f"sort_key_{i}")
+        stmt = stmt.outerjoin(per_row, per_row.c.res_id == R.c.res_id)
+        keys.append(per_row.c.key)
+    return stmt, keys
 
 
 def _component_after(col: ColumnElement[Any], value: Any, desc: bool,
@@ -117,12 +128,11 @@ def _order(cols: list[ColumnElement[Any]], id_col: ColumnElement[Any], q: Search
 def _kept_select(q: SearchQuery, snapshot: datetime, cursor: Cursor, backwards: bool,
                  limit: int, collate: bool) -> Select[Any]:
     """The rows not updated since the snapshot, after the cursor, in page order."""
-    keys = [_key_sql(q, name, desc, collate).label(f"k{i}")
-            for i, (name, desc) in enumerate(q.sort)]
     kept = or_(R.c.last_updated <= snapshot, R.c.version_id == 1)
     recent = select(R.c.res_id).where(*_recent(q.resource_type, snapshot)).exists()
-    inner = base_select(q).where(kept).add_columns(*keys, recent.label("any_updated")) \
-        .subquery("kept_rows")
+    joined, keys = _with_keys(base_select(q).where(kept), q, collate)
+    inner = joined.add_columns(*(k.label(f"k{i}") for i, k in enumerate(keys)),
+                               recent.label("any_updated")).subquery("kept_rows")
     cols: list[ColumnElement[Any]] = []
     for i, (name, _desc) in enumerate(q.sort):
         col: ColumnElement[Any] = inner.c[f"k{i}"]
