@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,8 +43,9 @@ class QuickPartner:
     """A FHIR partner that answers at once and keeps nothing but a request log.
 
     POST Type -> 201 (a new id, version 1, Location, the resource back); PUT Type/id ->
-    200, version = If-Match version + 1. ``bench_command("take")`` hands over (and clears)
-    the recorded requests: (method, path?query, headers, body).
+    200, version = If-Match version + 1; GET Type (a search) -> an empty searchset.
+    ``bench_command("take")`` hands over (and clears) the recorded requests: (method,
+    path?query, headers, body).
     """
 
     def __init__(self) -> None:
@@ -82,6 +84,12 @@ class QuickPartner:
                 self.recorded.append((method, path + ("?" + query if query else ""),
                                       headers, raw))
         parts = path.strip("/").split("/")[1:]  # after "fhir"
+        if method == "GET" and len(parts) == 1:  # a search (a hub worker's pulls): nothing
+            body = json.dumps({"resourceType": "Bundle", "type": "searchset", "total": 0,
+                               "entry": []}).encode()
+            start_response("200 OK", [("Content-Type", FHIR_JSON),
+                                      ("Content-Length", str(len(body)))])
+            return [body]
         if method == "POST" and len(parts) == 1:
             rid, version, status = f"p{next(self._ids)}", 1, "201 Created"
         elif method == "PUT" and len(parts) == 2:
@@ -235,6 +243,7 @@ class Options:
     time_limit: float = 300.0
     database_url: str | None = None
     reset: bool = False
+    profile: str | None = None
 
 
 def run(opts: Options, out) -> dict:
@@ -271,7 +280,10 @@ def run(opts: Options, out) -> dict:
                                     concurrency=c)
                     try:
                         partner.command("record")
-                        seconds, counts = drain(worker, db, opts.deliveries, opts.time_limit)
+                        with profiled(opts.profile, f"outbox-{db.engine.dialect.name}-{tag}",
+                                      out):
+                            seconds, counts = drain(worker, db, opts.deliveries,
+                                                    opts.time_limit)
                         recorded = partner.command("take")
                     finally:
                         worker.close()
@@ -290,6 +302,30 @@ def run(opts: Options, out) -> dict:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return results
+
+
+@contextmanager
+def profiled(directory: str | None, name: str, out):
+    """With ``--profile DIR``: pyinstrument samples the block (the drain) and writes
+    ``DIR/name.txt`` (the call tree, in seconds of wall time) and ``DIR/name.html``."""
+    if not directory:
+        yield
+        return
+    try:
+        from pyinstrument import Profiler
+    except ModuleNotFoundError:
+        raise SystemExit("--profile needs pyinstrument: pip install -e '.[bench]'") from None
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    profiler = Profiler(interval=0.0005)
+    profiler.start()
+    try:
+        yield
+    finally:
+        profiler.stop()
+        base = Path(directory) / name
+        base.with_suffix(".txt").write_text(profiler.output_text(unicode=False, color=False))
+        base.with_suffix(".html").write_text(profiler.output_html())
+        print(f"  profile: {base}.txt", file=out)
 
 
 def report(results: dict, opts: Options, out) -> None:
@@ -348,11 +384,13 @@ def parse_args(argv: list[str] | None) -> Options:
                    "outbox and sync_links rows are deleted)")
     p.add_argument("--reset", action="store_true",
                    help="allow deleting the outbox rows of --database-url")
+    p.add_argument("--profile", metavar="DIR",
+                   help="profile each drain with pyinstrument (the bench extra) into DIR")
     a = p.parse_args(argv)
     conc = [max(1, int(x)) for x in a.concurrency.split(",") if x.strip()]
     return Options(deliveries=max(1, a.deliveries), cases=max(1, min(a.cases, a.deliveries)),
                    concurrency=conc or [1], rounds=max(1, a.rounds), time_limit=a.time_limit,
-                   database_url=a.database_url, reset=a.reset)
+                   database_url=a.database_url, reset=a.reset, profile=a.profile)
 
 
 def main(argv: list[str] | None = None, out=None) -> int:

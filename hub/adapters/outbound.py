@@ -14,10 +14,14 @@ from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from hub.adapters.errors import PartnerError
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+#: Keep-alive connections kept per partner origin (the delivery threads of a worker, the
+#: Celery batch) before requests closes the extra ones after each call.
+POOL_MAXSIZE = 32
 Origin = tuple[str, str, int]
 
 
@@ -88,6 +92,10 @@ class GuardedSession(requests.Session):
         super().__init__()
         self.policy, self.partner = policy, partner
         self.trust_env = False  # no proxy or netrc from the environment decides the target
+        # one keep-alive pool per partner, large enough for every delivery thread of a
+        # worker (requests keeps 10 by default and drops the connections beyond)
+        for prefix in ("https://", "http://"):
+            self.mount(prefix, HTTPAdapter(pool_connections=4, pool_maxsize=POOL_MAXSIZE))
 
     def send(self, request, **kwargs):
         self.policy.check(request.url, self.partner)

@@ -77,6 +77,8 @@ def retry_command(ctx: click.Context, ids: tuple[int, ...], all_dead: bool,
 @click.option("--worker-id", default=None, help="Name in claimed_by (default host:pid:rand).")
 @click.option("--concurrency", type=int, default=4, show_default=True,
               help="Deliveries in parallel (different cases).")
+@click.option("--batch", type=int, default=None,
+              help="Rows claimed per round, recorded in one transaction (default 32).")
 @click.option("--lease-seconds", type=float, default=None,
               help="Claim lease (default from the partners' timeouts, at least 60).")
 @click.option("--idle-seconds", type=float, default=1.0, show_default=True,
@@ -87,14 +89,14 @@ def retry_command(ctx: click.Context, ids: tuple[int, ...], all_dead: bool,
 @click.option("--once", is_flag=True, help="Process one batch and exit.")
 @click.pass_context
 def worker_command(ctx: click.Context, worker_id: str | None, concurrency: int,
-                   lease_seconds: float | None, idle_seconds: float, max_attempts: int,
+                   batch: int | None, lease_seconds: float | None, idle_seconds: float, max_attempts: int,
                    backoff_base: float, backoff_max: float, once: bool) -> None:
     """Deliver the outbox to partners until SIGTERM/SIGINT (several may share PostgreSQL)."""
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     runtime = runtime_for(settings_of(ctx))
     db = runtime.db
-    worker = runtime.worker(worker_id, concurrency=concurrency, pulls=True,
+    worker = runtime.worker(worker_id, concurrency=concurrency, batch=batch, pulls=True,
                             audit_retention_days=settings_of(ctx).audit_retention_days,
                             lease_seconds=lease_seconds,
                             policy=RetryPolicy(max_attempts=max_attempts,

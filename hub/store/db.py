@@ -47,7 +47,8 @@ def create_private_file(path: Path) -> None:
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets foreign keys, WAL and a busy timeout.
+    """An engine for ``url``; SQLite gets foreign keys, WAL (synchronous FULL) and a busy
+    timeout.
 
     Statement parameters are patient data: ``hide_parameters`` keeps them out of every
     exception message and log line SQLAlchemy writes. JSON columns (outbox payloads and
@@ -70,6 +71,11 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             if ":memory:" not in url:
                 cur.execute("PRAGMA journal_mode=WAL")
+                # FULL: each commit syncs the WAL before returning, so a write the hub has
+                # acknowledged (a 201, an outbox row, a delivery recorded done) survives a
+                # power loss. NORMAL would sync only at checkpoints: faster commits, but
+                # the last ones may be lost (bench/README.md, "SQLite settings").
+                cur.execute("PRAGMA synchronous=FULL")
             cur.close()
 
         return engine

@@ -3,9 +3,9 @@
 Celery only says *when* to look at the outbox, never *what* to deliver. A task carries no
 delivery: ``hub.sync.deliver_due(batch)`` claims due rows with the same
 ``hub.sync.outbox.claim`` as ``hub worker`` (same lease, same per-(partner, case) order,
-FOR UPDATE SKIP LOCKED on PostgreSQL) and hands each to the same
-``hub.sync.worker.Worker.process`` (the one ``deliver`` function, the same retry policy,
-``mark_done``/``mark_failed``). The outbox stays the durable source of truth, so a Celery
+FOR UPDATE SKIP LOCKED on PostgreSQL) and hands them to the same
+``hub.sync.worker.Worker.process_batch`` (the one ``deliver`` function, the same retry
+policy, outcomes recorded by ``outbox.finish``). The outbox stays the durable source of truth, so a Celery
 message is a hint that may be lost, duplicated or late without losing or doubling a
 delivery:
 
@@ -213,7 +213,8 @@ def drain(app: Celery, batch: int | None = None, *,
     """Claim and deliver due rows, batch after batch, until none is due; the count.
 
     The body of both tasks. Claiming is ``outbox.claim`` and delivering is
-    ``Worker.process``, exactly as ``Worker.run_once`` of ``hub worker`` does.
+    ``Worker.process_batch`` (recorded in one transaction), exactly as
+    ``Worker.run_once`` of ``hub worker`` does.
     """
     options = app.hub_options
     batch = max(1, min(MAX_BATCH, int(batch or options.batch)))
@@ -231,8 +232,8 @@ def drain(app: Celery, batch: int | None = None, *,
             total += len(claimed)
             if len(claimed) == batch and not fanned_out:
                 fanned_out = kick(app, batch=batch)  # a backlog: let another worker join
-            outcomes = list(pool.map(worker.process, claimed))
-            failed.extend(d for d, o in zip(claimed, outcomes) if not o.ok)
+            attempted = worker.process_batch(claimed, pool=pool)
+            failed.extend(d for d, o in attempted if not o.ok)
             if time.monotonic() > deadline:
                 kick(app, batch=batch)  # more may be due: a follow-up task goes on
                 break

@@ -19,9 +19,10 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import and_, exists, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
@@ -132,70 +133,127 @@ def enqueue(session: Session, *, partner_id: str, resource_type: str, resource_i
     return int(key[0])
 
 
-def _claimable(now: datetime):
+def _claimable(now, table=outbox):
     """Due (pending and its time has come, or in flight with an expired lease) and not
-    behind an earlier active row of the same (partner, case)."""
+    behind an earlier active row of the same (partner, case). ``now``: a datetime or a
+    bind parameter; ``table``: the outbox or an alias of it."""
     earlier = outbox.alias("earlier")
-    blocked = exists().where(earlier.c.partner_id == outbox.c.partner_id,
-                             earlier.c.case_id == outbox.c.case_id,
-                             earlier.c.id < outbox.c.id,
+    blocked = exists().where(earlier.c.partner_id == table.c.partner_id,
+                             earlier.c.case_id == table.c.case_id,
+                             earlier.c.id < table.c.id,
                              earlier.c.status.in_(ACTIVE))
-    due = or_(and_(outbox.c.status == "pending", outbox.c.next_attempt_at <= now),
-              and_(outbox.c.status == "in-flight", outbox.c.claimed_until < now))
+    due = or_(and_(table.c.status == "pending", table.c.next_attempt_at <= now),
+              and_(table.c.status == "in-flight", table.c.claimed_until < now))
     return and_(due, ~blocked)
 
 
-def _claim_values(worker_id: str, now: datetime, lease_seconds: float) -> dict:
-    return {"status": "in-flight", "claimed_by": worker_id,
-            "claimed_until": now + timedelta(seconds=lease_seconds),
-            "attempts": outbox.c.attempts + 1}
+@lru_cache(maxsize=8)
+def _claim_statement(dialect: str, by_partner: bool):
+    """The claim as one statement, built once (bind parameters ``now``, ``worker``,
+    ``until``, ``limit``, ``partner``): building SQLAlchemy expressions per call cost
+    more than running them (bench/README.md, profile of the outbox bench).
+
+    PostgreSQL: the due rows locked ``FOR UPDATE SKIP LOCKED`` in a CTE, then updated.
+    SQLite: one UPDATE whose subquery picks the due rows; SQLite runs it under its single
+    write lock, so two claimers never both take a row and the claimable condition is read
+    in the same transaction that sets the lease.
+    """
+    due = outbox.alias("due")
+    condition = _claimable(bindparam("now"), due)
+    if by_partner:
+        condition = and_(condition, due.c.partner_id == bindparam("partner"))
+    picked = select(due.c.id).where(condition).order_by(due.c.id).limit(bindparam("limit"))
+    values = {"status": "in-flight", "claimed_by": bindparam("worker"),
+              "claimed_until": bindparam("until"), "attempts": outbox.c.attempts + 1}
+    if dialect == "postgresql":
+        candidates = picked.with_for_update(skip_locked=True, of=due).cte("candidates")
+        return (update(outbox).where(outbox.c.id == candidates.c.id).values(**values)
+                .returning(*outbox.c))
+    return (update(outbox).where(outbox.c.id.in_(picked.scalar_subquery())).values(**values)
+            .returning(*outbox.c))
 
 
 def claim(db: Database, worker_id: str, *, limit: int = 1, lease_seconds: float = 300.0,
           now: datetime | None = None, partner_id: str | None = None) -> list[Delivery]:
-    """Claim up to ``limit`` due deliveries for ``worker_id`` (with their links)."""
+    """Claim up to ``limit`` due deliveries for ``worker_id`` (with their links), in one
+    statement and one transaction.
+
+    A batch holds at most one row of a (partner, case): the next row of a case is behind
+    an active one until that one is finished, so order per (partner, case) holds however
+    large the batch. Every row of the batch gets the same lease (``claimed_until``).
+    """
     now = now or utcnow()
-    condition = _claimable(now)
+    stmt = _claim_statement(db.engine.dialect.name, bool(partner_id))
+    params = {"now": now, "worker": worker_id, "limit": max(1, limit),
+              "until": now + timedelta(seconds=lease_seconds)}
     if partner_id:
-        condition = and_(condition, outbox.c.partner_id == partner_id)
-    values = _claim_values(worker_id, now, lease_seconds)
-    claimed: list[Delivery] = []
-    if db.engine.dialect.name == "postgresql":
-        candidates = (select(outbox.c.id).where(condition).order_by(outbox.c.id).limit(limit)
-                      .with_for_update(skip_locked=True, of=outbox).cte("candidates"))
-        stmt = (update(outbox).where(outbox.c.id == candidates.c.id).values(**values)
-                .returning(*outbox.c))
-        with db.engine.begin() as conn:
-            claimed = [Delivery.from_row(r) for r in conn.execute(stmt)]
-    else:
-        with db.engine.connect() as conn:
-            ids = conn.execute(select(outbox.c.id).where(condition).order_by(outbox.c.id)
-                               .limit(limit)).scalars().all()
-        for row_id in ids:
-            # compare-and-set: only if still claimable, else another worker was first
-            stmt = (update(outbox).where(outbox.c.id == row_id, condition).values(**values)
-                    .returning(*outbox.c))
-            with db.engine.begin() as conn:
-                row = conn.execute(stmt).first()
-            if row is not None:
-                claimed.append(Delivery.from_row(row))
-    claimed.sort(key=lambda d: d.id)
-    if claimed:
-        with db.engine.connect() as conn:
-            for delivery in claimed:
-                if delivery.operation == "pull":
-                    delivery.cursor = get_cursor(conn, delivery.partner_id,
-                                                 delivery.resource_type)
-                    continue
-                if delivery.operation in READS:
-                    continue
-                delivery.link = _load_link(conn, delivery.resource_type, delivery.resource_id,
-                                           delivery.partner_id)
-                if delivery.operation in WRITES and delivery.payload:
-                    delivery.targets = linked_targets(conn, delivery.partner_id,
-                                                      targets(delivery.payload))
-                    delivery.load = _loader(db)
+        params["partner"] = partner_id
+    with db.engine.begin() as conn:
+        claimed = sorted((Delivery.from_row(r) for r in conn.execute(stmt, params)),
+                         key=lambda d: d.id)
+        if claimed:
+            _attach_ledger(db, conn, claimed)
     return claimed
+
+
+def _attach_ledger(db: Database, conn, claimed: list[Delivery]) -> None:
+    """What each claimed row needs from the ledger: its link, the partner ids of what a
+    write points at, a pull's cursor. The links of the whole batch in one query, in the
+    claim's transaction (one connection checkout per batch)."""
+    wanted: set[tuple[str, str, str]] = set()
+    pointed: dict[int, list[tuple[str, str]]] = {}
+    for delivery in claimed:
+        if delivery.operation in READS:
+            continue
+        wanted.add((delivery.resource_type, delivery.resource_id, delivery.partner_id))
+        if delivery.operation in WRITES and delivery.payload:
+            pointed[delivery.id] = targets(delivery.payload)
+            wanted.update((t, i, delivery.partner_id) for t, i in pointed[delivery.id])
+    links = _load_links(conn, wanted)
+    for delivery in claimed:
+        if delivery.operation == "pull":
+            delivery.cursor = get_cursor(conn, delivery.partner_id, delivery.resource_type)
+            continue
+        if delivery.operation in READS:
+            continue
+        delivery.link = links.get((delivery.resource_type, delivery.resource_id,
+                                   delivery.partner_id))
+        if delivery.id in pointed:
+            delivery.targets = _linked(links, delivery.partner_id, pointed[delivery.id])
+            delivery.load = _loader(db)
+
+
+_LINKS = select(sync_links).where(
+    sync_links.c.local_type.in_(bindparam("types", expanding=True)),
+    sync_links.c.local_id.in_(bindparam("ids", expanding=True)),
+    sync_links.c.partner_id.in_(bindparam("partners", expanding=True)))
+
+
+def _load_links(conn, keys: set[tuple[str, str, str]]) -> dict[tuple[str, str, str], Link]:
+    """The links of ``keys`` (local type, local id, partner) that exist, in one query per
+    500 ids (types x ids x partners, narrowed to the keys asked for)."""
+    out: dict[tuple[str, str, str], Link] = {}
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), 500):
+        chunk = ordered[start:start + 500]
+        params = {"types": sorted({k[0] for k in chunk}), "ids": sorted({k[1] for k in chunk}),
+                  "partners": sorted({k[2] for k in chunk})}
+        for row in conn.execute(_LINKS, params):
+            link = Link(**row._mapping)
+            key = (link.local_type, link.local_id, link.partner_id)
+            if key in keys:
+                out[key] = link
+    return out
+
+
+def _linked(links: dict[tuple[str, str, str], Link], partner_id: str,
+            wanted: list[tuple[str, str]]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for rtype, rid in wanted:
+        link = links.get((rtype, rid, partner_id))
+        if link is not None and link.remote_id:
+            out[f"{rtype}/{rid}"] = link.remote_id
+    return out
 
 
 def _loader(db: Database) -> Callable[[str, str], dict | None]:
@@ -208,12 +266,8 @@ def _loader(db: Database) -> Callable[[str, str], dict | None]:
 
 def linked_targets(conn, partner_id: str, wanted: list[tuple[str, str]]) -> dict[str, str]:
     """``"Type/id"`` -> the partner's id, for those of ``wanted`` the ledger links there."""
-    out: dict[str, str] = {}
-    for rtype, rid in wanted:
-        link = _load_link(conn, rtype, rid, partner_id)
-        if link is not None and link.remote_id:
-            out[f"{rtype}/{rid}"] = link.remote_id
-    return out
+    links = _load_links(conn, {(t, i, partner_id) for t, i in wanted})
+    return _linked(links, partner_id, wanted)
 
 
 def _load_link(conn, local_type: str, local_id: str, partner_id: str) -> Link | None:
@@ -228,17 +282,183 @@ def get_link(session_or_conn, local_type: str, local_id: str, partner_id: str) -
     return _load_link(session_or_conn, local_type, local_id, partner_id)
 
 
-def _save_link(conn, delivery: Delivery, **values) -> None:
-    key = {"local_type": delivery.resource_type, "local_id": delivery.resource_id,
-           "partner_id": delivery.partner_id}
-    where = [sync_links.c[k] == v for k, v in key.items()]
-    if conn.execute(update(sync_links).where(*where).values(**values)).rowcount == 0:
-        conn.execute(insert(sync_links).values(**key, **values))
+_LINK_KEY = ("local_type", "local_id", "partner_id")
 
 
-def _owned(delivery: Delivery, worker_id: str):
-    return and_(outbox.c.id == delivery.id, outbox.c.status == "in-flight",
-                outbox.c.claimed_by == worker_id)
+@lru_cache(maxsize=64)
+def _upsert_link(dialect: str, columns: tuple[str, ...]):
+    """INSERT of a link, or UPDATE of ``columns`` when it exists (one statement; built once
+    per dialect and column set, parameters by column name)."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    make = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = make(sync_links).values({c: bindparam(c) for c in (*_LINK_KEY, *columns)})
+    return stmt.on_conflict_do_update(index_elements=list(_LINK_KEY),
+                                      set_={c: stmt.excluded[c] for c in columns})
+
+
+_OWNED = (outbox.c.id == bindparam("row_id"), outbox.c.status == "in-flight",
+          outbox.c.claimed_by == bindparam("worker"))
+#: Takes the rows of a batch that are still ours (a no-op write: row locks on PostgreSQL,
+#: SQLite's write lock), so the updates after it need no per-row check.
+_OWN = (update(outbox).where(outbox.c.id.in_(bindparam("ids", expanding=True)),
+                             outbox.c.status == "in-flight",
+                             outbox.c.claimed_by == bindparam("worker"))
+        .values(claimed_by=outbox.c.claimed_by).returning(outbox.c.id))
+_BY_ID = outbox.c.id == bindparam("row_id")
+_DONE = update(outbox).where(_BY_ID).values(
+    status="done", done_at=bindparam("now"), last_status=bindparam("http_status"),
+    last_error=None, response=bindparam("response"), claimed_by=None, claimed_until=None)
+_RETRY_LATER = update(outbox).where(_BY_ID).values(
+    status="pending", next_attempt_at=bindparam("next_attempt_at"),
+    last_error=bindparam("error"), last_status=bindparam("http_status"),
+    claimed_by=None, claimed_until=None)
+_DEAD = update(outbox).where(_BY_ID).values(
+    status="dead", last_error=bindparam("error"), last_status=bindparam("http_status"),
+    claimed_by=None, claimed_until=None)
+#: A failure that brought an answer keeps it in ``response``; one without keeps the row's
+#: earlier answer.
+_RETRY_LATER_WITH_RESPONSE = _RETRY_LATER.values(response=bindparam("response"))
+_DEAD_WITH_RESPONSE = _DEAD.values(response=bindparam("response"))
+_RELEASE = update(outbox).where(*_OWNED).values(
+    status="pending", claimed_by=None, claimed_until=None, attempts=outbox.c.attempts - 1)
+
+
+@dataclass
+class Done:
+    """A delivery that went through (``finish``)."""
+
+    delivery: Delivery
+    remote_id: str | None = None
+    remote_version: str | None = None
+    http_status: int | None = None
+    response: dict | None = None
+    sent_hash: str | None = None
+    relinked: list[dict] | None = None
+
+
+@dataclass
+class Failed:
+    """A failed attempt: pending again in ``retry_in`` seconds, or dead when None."""
+
+    delivery: Delivery
+    error: str
+    http_status: int | None = None
+    retry_in: float | None = None
+    response: dict | None = None
+    conflict_version: str | None = None
+
+
+class _Writes:
+    """The statements of one ``finish``, grouped so that each runs as one executemany
+    (psycopg pipelines them: one round trip instead of one per row)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[Any, list[dict]] = {}
+        #: column set -> link key -> values (the last write of a key wins, as it would
+        #: one statement after another; one key once per multi-row upsert)
+        self.links: dict[tuple[str, ...], dict[tuple, dict]] = {}
+
+    def row(self, stmt, params: dict) -> None:
+        self.rows.setdefault(stmt, []).append(params)
+
+    def link(self, key: dict, values: dict) -> None:
+        columns = tuple(sorted(values))
+        for other, pending in self.links.items():  # a later write of the key wins
+            if other != columns:
+                pending.pop(tuple(key.values()), None)
+        self.links.setdefault(columns, {})[tuple(key.values())] = {**key, **values}
+
+    def run(self, conn) -> None:
+        for stmt, params in self.rows.items():
+            conn.execute(stmt, params)
+        for columns, by_key in self.links.items():
+            if by_key:
+                conn.execute(_upsert_link(conn.dialect.name, columns), list(by_key.values()))
+
+
+def _link_key(delivery: Delivery) -> dict:
+    return {"local_type": delivery.resource_type, "local_id": delivery.resource_id,
+            "partner_id": delivery.partner_id}
+
+
+def _record_done(writes: _Writes, item: Done, now: datetime) -> None:
+    delivery = item.delivery
+    writes.row(_DONE, {"row_id": delivery.id, "now": now, "http_status": item.http_status,
+                       "response": item.response})
+    if delivery.operation == "delete":
+        writes.link(_link_key(delivery), {"remote_version": None, "last_ack_at": now,
+                                          "last_error": None})
+    elif delivery.operation in READS:
+        pass  # nothing of ours at the partner (a pull's cursor moves when applied)
+    elif item.remote_id is not None or delivery.operation != "submit":
+        writes.link(_link_key(delivery), {
+            "remote_id": item.remote_id, "remote_version": item.remote_version,
+            "last_ack_at": now, "last_error": None, "conflict_version": None,
+            "conflict_at": None, "sent_hash": item.sent_hash})
+    for target in item.relinked or []:  # what it pointed at, created again at the partner
+        writes.link({"local_type": target["type"], "local_id": target["id"],
+                     "partner_id": delivery.partner_id},
+                    {"remote_id": target["remote_id"], "remote_version": target.get("version"),
+                     "sent_hash": target.get("hash"), "last_ack_at": now, "last_error": None,
+                     "conflict_version": None, "conflict_at": None})
+
+
+def _record_failed(writes: _Writes, item: Failed, now: datetime) -> None:
+    delivery = item.delivery
+    params: dict[str, Any] = {"row_id": delivery.id, "error": item.error,
+                              "http_status": item.http_status}
+    if item.retry_in is None:
+        stmt = _DEAD if item.response is None else _DEAD_WITH_RESPONSE
+    else:
+        stmt = _RETRY_LATER if item.response is None else _RETRY_LATER_WITH_RESPONSE
+        params["next_attempt_at"] = now + timedelta(seconds=item.retry_in)
+    if item.response is not None:
+        params["response"] = item.response
+    writes.row(stmt, params)
+    if delivery.operation in READS:
+        return  # no resource link: the row itself shows the error
+    link: dict[str, Any] = {"last_error": item.error}
+    if item.http_status == 412:
+        link.update(conflict_version=item.conflict_version, conflict_at=now)
+    writes.link(_link_key(delivery), link)
+
+
+def finish(db: Database, worker_id: str, results: list[Done | Failed], *,
+           now: datetime | None = None) -> set[int]:
+    """Record the outcomes of a claimed batch in one transaction; the ids of the rows
+    still ours (a row whose lease another worker took is left to that worker).
+
+    The same effects as ``mark_done`` / ``mark_failed`` per row: the rows still owned are
+    taken first (one statement), then each kind of write runs once for all of them.
+    """
+    now = now or utcnow()
+    if not results:
+        return set()
+    with db.engine.begin() as conn:
+        kept = set(conn.execute(_OWN, {"ids": [r.delivery.id for r in results],
+                                       "worker": worker_id}).scalars())
+        writes = _Writes()
+        for item in results:
+            if item.delivery.id not in kept:
+                continue
+            if isinstance(item, Done):
+                _record_done(writes, item, now)
+            else:
+                _record_failed(writes, item, now)
+        writes.run(conn)
+    return kept
+
+
+def release(db: Database, worker_id: str, deliveries: list[Delivery]) -> int:
+    """Give back claimed rows that were not attempted (pending again at once, the claim's
+    attempt uncounted); the number released."""
+    if not deliveries:
+        return 0
+    with db.engine.begin() as conn:
+        return sum(conn.execute(_RELEASE, {"row_id": d.id, "worker": worker_id}).rowcount
+                   for d in deliveries)
 
 
 def mark_done(db: Database, delivery: Delivery, worker_id: str, *, remote_id: str | None,
@@ -246,34 +466,8 @@ def mark_done(db: Database, delivery: Delivery, worker_id: str, *, remote_id: st
               response: dict | None = None, now: datetime | None = None,
               sent_hash: str | None = None, relinked: list[dict] | None = None) -> bool:
     """Record a delivery that went through, and its link; False if our lease was lost."""
-    now = now or utcnow()
-    with db.engine.begin() as conn:
-        done = conn.execute(update(outbox).where(_owned(delivery, worker_id)).values(
-            status="done", done_at=now, last_status=http_status, last_error=None,
-            response=response, claimed_by=None, claimed_until=None)).rowcount
-        if not done:
-            return False
-        if delivery.operation == "delete":
-            _save_link(conn, delivery, remote_version=None, last_ack_at=now, last_error=None)
-        elif delivery.operation in READS:
-            pass  # nothing of ours at the partner (a pull's cursor moves when applied)
-        elif remote_id is not None or delivery.operation != "submit":
-            _save_link(conn, delivery, remote_id=remote_id, remote_version=remote_version,
-                       last_ack_at=now, last_error=None, conflict_version=None,
-                       conflict_at=None, sent_hash=sent_hash)
-        for target in relinked or []:  # what it pointed at, created again at the partner
-            _save_target_link(conn, delivery.partner_id, target, now)
-    return True
-
-
-def _save_target_link(conn, partner_id: str, target: dict, now: datetime) -> None:
-    key = {"local_type": target["type"], "local_id": target["id"], "partner_id": partner_id}
-    values = {"remote_id": target["remote_id"], "remote_version": target.get("version"),
-              "sent_hash": target.get("hash"), "last_ack_at": now, "last_error": None,
-              "conflict_version": None, "conflict_at": None}
-    where = [sync_links.c[k] == v for k, v in key.items()]
-    if conn.execute(update(sync_links).where(*where).values(**values)).rowcount == 0:
-        conn.execute(insert(sync_links).values(**key, **values))
+    item = Done(delivery, remote_id, remote_version, http_status, response, sent_hash, relinked)
+    return bool(finish(db, worker_id, [item], now=now))
 
 
 def mark_failed(db: Database, delivery: Delivery, worker_id: str, *, error: str,
@@ -286,26 +480,8 @@ def mark_failed(db: Database, delivery: Delivery, worker_id: str, *, error: str,
     the last failure; a 412 records the partner's version in ``conflict_version``.
     False if our lease was lost (another worker owns the row now).
     """
-    now = now or utcnow()
-    values: dict[str, Any] = {"last_error": error, "last_status": http_status,
-                              "claimed_by": None, "claimed_until": None}
-    if response is not None:
-        values["response"] = response
-    if retry_in is None:
-        values["status"] = "dead"
-    else:
-        values.update(status="pending", next_attempt_at=now + timedelta(seconds=retry_in))
-    with db.engine.begin() as conn:
-        if not conn.execute(update(outbox).where(_owned(delivery, worker_id))
-                            .values(**values)).rowcount:
-            return False
-        if delivery.operation in READS:
-            return True  # no resource link: the row itself shows the error
-        link: dict[str, Any] = {"last_error": error}
-        if http_status == 412:
-            link.update(conflict_version=conflict_version, conflict_at=now)
-        _save_link(conn, delivery, **link)
-    return True
+    item = Failed(delivery, error, http_status, retry_in, response, conflict_version)
+    return bool(finish(db, worker_id, [item], now=now))
 
 
 # -- operators: list, count, replay -------------------------------------------------------

@@ -2,8 +2,9 @@
 
 All executors claim rows from the same outbox and call the same ``deliver`` function, so
 ``hub serve`` (embedded thread), ``hub worker`` processes on PostgreSQL and, later,
-Celery tasks behave the same. A worker claims at most ``concurrency`` rows at a time
-(never two of one (partner, case): see hub.sync.outbox) and delivers them in parallel.
+Celery tasks behave the same. A worker claims up to ``batch`` rows in one statement
+(never two of one (partner, case): see hub.sync.outbox), delivers them with
+``concurrency`` threads and records their outcomes in one transaction.
 
 The lease must outlast a delivery: a token request plus the partner call, each bounded by
 the partner's timeouts. ``lease_for`` derives a safe lease from the configured partners.
@@ -24,7 +25,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from hub.adapters.errors import PartnerError
 from hub.clock import utcnow
@@ -39,6 +40,8 @@ from hub.sync.retry import RetryPolicy
 log = logging.getLogger(__name__)
 
 DEFAULT_LEASE_SECONDS = 300.0
+#: Rows claimed per round: one statement claims them, one transaction records them.
+DEFAULT_BATCH = 32
 
 
 def default_worker_id() -> str:
@@ -71,7 +74,8 @@ class Worker:
     def __init__(self, db: Database, adapters, worker_id: str | None = None, *,
                  handlers: Handlers | None = None,
                  policy: RetryPolicy | None = None, lease_seconds: float = DEFAULT_LEASE_SECONDS,
-                 concurrency: int = 4, clock: Callable[[], datetime] = utcnow,
+                 concurrency: int = 4, batch: int | None = None,
+                 clock: Callable[[], datetime] = utcnow,
                  pulls: bool = False, audit_retention_days: int | None = None) -> None:
         self.db = db
         #: With ``pulls``: AuditEvents older than this are purged once an hour (None: never).
@@ -86,6 +90,12 @@ class Worker:
         self.policy = policy or RetryPolicy()
         self.lease_seconds = lease_seconds
         self.concurrency = max(1, concurrency)
+        #: Rows claimed per round (default ``DEFAULT_BATCH``, never fewer than the threads).
+        self.batch = max(self.concurrency, batch or DEFAULT_BATCH)
+        #: The longest one delivery may take (half the lease, as ``lease_for`` sizes
+        #: leases): a row of a batch is attempted only while that much of its lease is
+        #: left, so a batch never outlives its lease, however slow the partner.
+        self.delivery_seconds = lease_seconds / 2
         self.clock = clock
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="hub-deliver") \
             if self.concurrency > 1 else None
@@ -106,53 +116,87 @@ class Worker:
         return purge_expired(self.db, self.audit_retention_days)
 
     def run_once(self) -> int:
-        """Claim and deliver one batch; the number of deliveries attempted."""
-        claimed = outbox.claim(self.db, self.worker_id, limit=self.concurrency,
+        """Claim and deliver one batch; the number of deliveries attempted.
+
+        Up to ``batch`` rows are claimed in one statement (one per (partner, case) at
+        most, see ``hub.sync.outbox.claim``), delivered by ``concurrency`` threads and
+        recorded in one transaction (``outbox.finish``); then their handlers run.
+        """
+        claimed = outbox.claim(self.db, self.worker_id, limit=self.batch,
                                lease_seconds=self.lease_seconds, now=self.clock())
-        if self._pool is not None and len(claimed) > 1:
-            list(self._pool.map(self.process, claimed))
+        return len(self.process_batch(claimed))
+
+    def process_batch(self, claimed: list[outbox.Delivery], *, pool=None
+                      ) -> list[tuple[outbox.Delivery, Outcome]]:
+        """Deliver claimed rows, record their outcomes together, run their handlers; the
+        rows attempted with their outcomes (rows whose lease ran short are given back)."""
+        pool = pool or self._pool
+        if pool is not None and len(claimed) > 1:
+            attempts = list(pool.map(self._attempt, claimed))
         else:
-            for delivery in claimed:
-                self.process(delivery)
-        return len(claimed)
+            attempts = [self._attempt(d) for d in claimed]
+        tried = [(d, a) for d, a in zip(claimed, attempts) if a is not None]
+        skipped = [d for d, a in zip(claimed, attempts) if a is None]
+        if skipped:
+            outbox.release(self.db, self.worker_id, skipped)
+            log.warning("%s claimed deliveries given back: their lease would not outlast "
+                        "a delivery", len(skipped))
+        return self._record(tried)
 
     def process(self, delivery: outbox.Delivery) -> Outcome:
         """Deliver one claimed row and record what happened."""
         started = time.perf_counter()
         outcome = deliver(delivery, self.adapters)
-        seconds = time.perf_counter() - started
+        return self._record([(delivery, (outcome, time.perf_counter() - started))])[0][1]
+
+    def _attempt(self, delivery: outbox.Delivery) -> tuple[Outcome, float] | None:
+        """Deliver one row of a batch (no database write); None when too little of its
+        lease is left for a delivery to end inside it (the row is given back)."""
+        until = delivery.claimed_until
+        if until is not None and self.clock() + timedelta(seconds=self.delivery_seconds) > until:
+            return None
+        started = time.perf_counter()
+        outcome = deliver(delivery, self.adapters)
+        return outcome, time.perf_counter() - started
+
+    def _record(self, tried: list[tuple[outbox.Delivery, tuple[Outcome, float]]]
+                ) -> list[tuple[outbox.Delivery, Outcome]]:
         now = self.clock()
-        dead = False
-        if outcome.ok:
-            kept = outbox.mark_done(self.db, delivery, self.worker_id,
-                                    remote_id=outcome.remote_id,
-                                    remote_version=outcome.remote_version,
-                                    http_status=outcome.http_status, response=outcome.response,
-                                    now=now, sent_hash=outcome.sent_hash,
-                                    relinked=outcome.relinked)
-            log.info("delivered #%s %s %s/%s to %s", delivery.id, delivery.operation,
-                     delivery.resource_type, delivery.resource_id, delivery.partner_id)
-            if kept:
-                self.handlers.handle(self.db, delivery, outcome)
-        else:
+        results: list[outbox.Done | outbox.Failed] = []
+        dead: set[int] = set()
+        for delivery, (outcome, _seconds) in tried:
+            if outcome.ok:
+                results.append(outbox.Done(
+                    delivery, outcome.remote_id, outcome.remote_version, outcome.http_status,
+                    outcome.response, outcome.sent_hash, outcome.relinked))
+                continue
             error = outcome.error or RuntimeError("the delivery failed without an error")
             decision = self.policy.decide(error, delivery.attempts)
             text = _describe(outcome)
-            kept = outbox.mark_failed(self.db, delivery, self.worker_id, error=text,
-                                      http_status=outcome.http_status,
-                                      retry_in=decision.retry_in, response=outcome.response,
-                                      conflict_version=outcome.conflict_version, now=now)
-            dead = decision.dead
+            results.append(outbox.Failed(delivery, text, outcome.http_status,
+                                         decision.retry_in, outcome.response,
+                                         outcome.conflict_version))
+            if decision.dead:
+                dead.add(delivery.id)
             level = logging.ERROR if decision.dead else logging.WARNING
             log.log(level, "delivery #%s to %s failed (attempt %s, %s): %s", delivery.id,
                     delivery.partner_id, delivery.attempts,
                     "dead-lettered" if decision.dead else f"retry in {decision.retry_in:.1f}s",
                     text.splitlines()[0])
-        record_delivery(delivery, ok=outcome.ok, dead=dead, kept=kept, seconds=seconds)
-        if not kept:
-            log.warning("delivery #%s: lease lost to another worker; its outcome is theirs",
-                        delivery.id)
-        return outcome
+        kept = outbox.finish(self.db, self.worker_id, results, now=now)
+        for delivery, (outcome, seconds) in tried:
+            mine = delivery.id in kept
+            if outcome.ok:
+                log.info("delivered #%s %s %s/%s to %s", delivery.id, delivery.operation,
+                         delivery.resource_type, delivery.resource_id, delivery.partner_id)
+                if mine:
+                    self.handlers.handle(self.db, delivery, outcome)
+            record_delivery(delivery, ok=outcome.ok, dead=delivery.id in dead, kept=mine,
+                            seconds=seconds)
+            if not mine:
+                log.warning("delivery #%s: lease lost to another worker; its outcome is "
+                            "theirs", delivery.id)
+        return [(delivery, outcome) for delivery, (outcome, _s) in tried]
 
     def run(self, stop: threading.Event, *, idle_seconds: float = 1.0,
             error_seconds: float = 5.0) -> None:
