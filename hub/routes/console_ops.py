@@ -2,8 +2,11 @@
 deliveries with their errors and a replay button, and the audit trail.
 
 The partners' health is read from the sync ledger (``hub.sync.status``): routes never call
-partners. Payloads and responses of deliveries hold patient data and are not shown. The
-audit trail is the hub's AuditEvent log (``hub.audit``), newest first.
+partners. The delivery numbers (waiting, oldest, dead, delivered, retries, pulls and their
+lag, the connection pool) are those of ``/metrics``, read from the same collectors
+(``hub.observability.metrics.snapshot``). Payloads and responses of deliveries hold patient
+data and are not shown. The audit trail is the hub's AuditEvent log (``hub.audit``), newest
+first.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import logging
 from flask import current_app, flash, g, redirect, render_template, url_for
 
 from hub.audit import log as audit_log
+from hub.observability.metrics import snapshot
 from hub.routes.console import console_blueprint, needs
 from hub.sync import outbox
 from hub.sync.status import partner_statuses
@@ -46,6 +50,7 @@ def audit_row(event: dict) -> dict:
 @needs("operations.read")
 def operations():
     partners = current_app.extensions["hub.runtime"].partners
+    numbers = snapshot(current_app.extensions["hub.db"], list(partners))
     with _session() as session:
         statuses = partner_statuses(session, list(partners))
         pending = outbox.list_deliveries(session, status="pending", limit=100)
@@ -53,7 +58,8 @@ def operations():
         events, total = audit_log.search(session, count=50)
     trail = [audit_row(e) for e in events]
     return render_template("console/operations.html", partners=partners, statuses=statuses,
-                           pending=pending, dead=dead, trail=trail, audit_total=total)
+                           pending=pending, dead=dead, trail=trail, audit_total=total,
+                           numbers=numbers)
 
 
 @bp.post("/operations/deliveries/<int:delivery_id>/replay")

@@ -178,3 +178,70 @@ def test_multiprocess_mode_merges_every_process(database_url, tmp_path, app):
     labels = {("partner", "p1"), ("operation", "create"), ("outcome", "delivered")}
     assert values[("hub_deliveries_total", frozenset(labels))] == 5
     assert ("hub_outbox_depth", frozenset()) not in values  # per partner only
+
+
+def _page_numbers(html: str) -> dict[str, dict[str, str]]:
+    """partner -> metric -> cell text, from the console's #numbers table."""
+    table = html[html.index('id="numbers"'):html.index("</table>", html.index('id="numbers"'))]
+    out: dict[str, dict[str, str]] = {}
+    for partner, row in re.findall(r'<tr data-partner="([^"]+)">(.*?)</tr>', table, re.S):
+        out[partner] = dict(re.findall(r'data-metric="(\w+)">([^<]*)<', row))
+    return out
+
+
+def test_the_console_shows_the_numbers_of_the_scrape(app, client, auth_headers):
+    from tests.console_data import add_user
+    from tests.test_console import sign_in
+
+    headers = auth_headers(SCOPE)
+    server = PartnerServer(FhirPartner()).start()
+    partners = {
+        "live": Partner(id="live", kind="hospital", base_url=server.base_url,
+                        organization="Organization/live", receives=("CarePlan",),
+                        timeouts=Timeouts(connect=1, read=2)),
+        "gone": Partner(id="gone", kind="hospital", base_url="http://127.0.0.1:9/fhir",
+                        organization="Organization/gone", receives=("CarePlan",),
+                        timeouts=Timeouts(connect=0.2, read=0.2)),
+    }
+    runtime = app.extensions["hub.runtime"]
+    adapters = Adapters(partners)
+    runtime.use_adapters(adapters)
+    worker = runtime.worker("console-numbers",
+                            policy=RetryPolicy(max_attempts=1, base_delay=0.0, max_delay=0.0))
+    db = app.extensions["hub.db"]
+    try:
+        _enqueue(db, "live", 2, "c")
+        _enqueue(db, "gone", 2, "d")
+        for _ in range(20):
+            if not worker.run_once():
+                break
+        _enqueue(db, "live", 1, "e")  # waiting
+        with db.sessions() as session:
+            set_cursor(session, "live", "Task", "2026-01-01T00:00:00Z")
+            session.commit()
+        scraped = _scrape(client, headers)
+        add_user(db, "olly", "operator")
+        sign_in(client, "olly")
+        page = client.get("/operations")
+        assert page.status_code == 200
+        shown = _page_numbers(page.get_data(as_text=True))
+    finally:
+        worker.close()
+        adapters.close()
+        server.stop()
+
+    assert shown["live"]["depth"] == "1" and shown["gone"]["dead"] == "2"
+    for partner in ("live", "gone"):
+        numbers = shown[partner]
+        assert numbers["depth"] == str(int(_get(scraped, "hub_outbox_depth", partner=partner)))
+        assert numbers["dead"] == str(int(_get(scraped, "hub_outbox_dead", partner=partner)))
+        delivered = sum(v for k, v in scraped.items() if k != "__text__"
+                        and k[0] == "hub_deliveries_total" and dict(k[1]).get("partner")
+                        == partner and dict(k[1]).get("outcome") == "delivered")
+        assert numbers["delivered"] == str(int(delivered))  # every operation
+        assert numbers["dead_letters"] == str(int(_get(scraped, "hub_dead_letters_total",
+                                                       partner=partner)))
+        assert numbers["retries"] == str(int(_get(scraped, "hub_delivery_retries_total",
+                                                  partner=partner)))
+    assert int(shown["gone"]["dead_letters"]) >= 2 and int(shown["live"]["delivered"]) >= 2
+    assert shown["live"]["lag"].startswith("Task ")
