@@ -61,3 +61,19 @@ def test_outbox_bench_completes_and_prints_ratios(bench):
     assert "RATIO outbox concurrency=1 deliveries/s outbox/plain-loop ratio=" in text, text
     assert "RATIO outbox concurrency=2 deliveries/s outbox/plain-loop ratio=" in text, text
     assert "warning" not in text, text  # all 20 delivered, every replayed request ok
+
+
+def test_scale_bench_completes_and_prints_ratios(bench):
+    import os
+
+    broker = os.environ.get("HUB_TEST_CELERY_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
+    out = io.StringIO()
+    rc = bench("scale").main(["--gunicorn", "1,2", "--workers", "1,2", "--requests", "6",
+                              "--concurrency", "2", "--deliveries", "8", "--cases", "2",
+                              "--celery", broker, "--time-limit", "120"], out=out)
+    text = out.getvalue()
+    assert rc == 0, text
+    for what in ("http create gunicorn=2/1", "http read gunicorn=2/1",
+                 "deliveries hub-worker=2/1", "deliveries celery=2/1"):
+        assert f"RATIO scale {what} throughput=" in text, text
+    assert "warning" not in text, text  # every request answered, every row delivered
