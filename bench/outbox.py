@@ -1,12 +1,14 @@
 """Benchmark of delivery through the durable outbox against a plain loop of the same requests.
 
 M outbox rows for K cases (each case: a CarePlan ``create``, then ``update``s of it, as a
-case being revised) are delivered by the worker's real path (``Worker.run_once``: claim,
-``deliver`` through the partner's ``FhirRestClient``, ``mark_done`` with the ledger link)
-to a local partner FHIR server that answers at once (a minimal werkzeug app, threaded, in a
-child process). The partner records the requests it got; the baseline replays exactly those
-requests (method, URL, headers, body) with ``requests.Session``, in a plain loop, to the
-same partner. Ratio: deliveries per second of the outbox / requests per second of the loop.
+case being revised) are delivered by the worker's real path (``Worker.run_once``: claim a
+batch, ``deliver`` through the partner's ``FhirRestClient``, ``outbox.finish`` with the
+ledger links) to a local partner FHIR server that answers at once (a minimal werkzeug app,
+threaded, in a child process; werkzeug's server closes each connection, so outbox and loop
+alike pay a TCP connect per request). The partner records the requests it got; the
+baseline replays exactly those requests (method, URL, headers, body) with
+``requests.Session``, in a plain loop, to the same partner. Ratio: deliveries per second
+of the outbox / requests per second of the loop.
 
 Measured for each ``--concurrency`` c: the worker with c delivery threads against c loops
 (one Session each), hub and baseline alternating for ``--rounds`` rounds. Enqueueing is
@@ -261,6 +263,8 @@ def run(opts: Options, out) -> dict:
     try:
         upgrade(url)
         db = Database(url)
+        # werkzeug, as the issue's numbers were measured (waitress would keep connections
+        # alive but answers slower here: the ratio would flatter the hub)
         partner = ServerProcess(partner_app, kind="werkzeug")
         try:
             print(f"database {db.engine.dialect.name}; partner {partner.base_url}/fhir "

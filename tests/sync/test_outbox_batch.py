@@ -27,11 +27,17 @@ pytestmark = pytest.mark.integration
 
 
 class RecordingPartner(FhirPartner):
-    """The loopback partner, also logging each stored version: (resource id, title)."""
+    """The loopback partner, also logging each stored version (resource id, title) and
+    the client port of each request (one port per TCP connection)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.stored: list[tuple[str, str]] = []
+        self.ports: list[str] = []
+
+    def __call__(self, environ, start_response):
+        self.ports.append(environ.get("REMOTE_PORT", ""))
+        return super().__call__(environ, start_response)
 
     def _store(self, resource: dict) -> dict:
         self.stored.append((resource["id"], resource.get("title", "")))
@@ -173,3 +179,42 @@ def test_a_batch_of_one_partner(db):
     a = add(db, "case-a", "a", partner_id="x")
     add(db, "case-b", "b", partner_id="y")
     assert ids(outbox.claim(db, "w", limit=10, now=T0, partner_id="x")) == [a]
+
+
+class KeepAliveServer:
+    """``app`` served by waitress on 127.0.0.1 in a thread: waitress keeps HTTP/1.1
+    connections open (werkzeug's server, the other partners', closes each one)."""
+
+    def __init__(self, app) -> None:
+        from waitress.server import create_server
+
+        self._map: dict = {}
+        self._server = create_server(app, map=self._map, host="127.0.0.1", port=0, threads=4)
+        self.base_url = f"http://127.0.0.1:{self._server.effective_port}{app.base}"
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        from waitress import wasyncore
+
+        self._server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+        wasyncore.close_all(self._map)
+        self._thread.join(5)
+
+
+def test_deliveries_to_a_partner_reuse_its_keep_alive_connections(db):
+    partner = RecordingPartner()
+    server = KeepAliveServer(partner)
+    registry = Adapters({"st-marys": loopback_partner(server)})
+    rows = [add(db, f"case-{c}", f"r{c}") for c in range(12)]
+    worker = Worker(db, registry, "w", policy=FAST, lease_seconds=30, concurrency=2, batch=12)
+    try:
+        assert worker.run_once() == 12
+    finally:
+        worker.close()
+        registry.close()
+        server.stop()
+    with db.sessions() as session:
+        assert {outbox.get_delivery(session, r).status for r in rows} == {"done"}
+    # one session per partner: 12 calls over at most one connection per delivery thread
+    assert len(partner.ports) == 12 and len(set(partner.ports)) <= 2
