@@ -194,18 +194,28 @@ def _close_runtimes(**_kwargs) -> None:
 RETRY_KICK_MARGIN_SECONDS = 0.25
 
 
-def _retry_countdown(runtime: _Runtime, failed: list[outbox.Delivery], horizon: float,
-                     now) -> float | None:
-    """Seconds until the earliest retry of ``failed`` if within ``horizon``, else None."""
-    soonest = None
+def _retry_countdowns(runtime: _Runtime, failed: list[outbox.Delivery], horizon: float,
+                      now) -> list[float]:
+    """When to kick for the retries of ``failed``: at once when one is due already (it
+    became due after the last claim, or another task holds it and may fail again), and at
+    the earliest retry still to come if within ``horizon`` (later ones are the sweep's).
+    Both, not the soonest alone: a kick for a row another task then delivers would claim
+    nothing and leave the later retry to the sweep."""
+    due_now, soonest = False, None
     with runtime.db.sessions() as session:
         for delivery in failed:
             row = outbox.get_delivery(session, delivery.id)
             if row is None or row.status != "pending" or row.next_attempt_at is None:
                 continue
-            wait = max(0.0, (row.next_attempt_at - now).total_seconds())
-            soonest = wait if soonest is None else min(soonest, wait)
-    return soonest if soonest is not None and soonest <= horizon else None
+            wait = (row.next_attempt_at - now).total_seconds()
+            if wait <= 0:
+                due_now = True
+            else:
+                soonest = wait if soonest is None else min(soonest, wait)
+    out = [0.0] if due_now else []
+    if soonest is not None and soonest <= horizon:
+        out.append(soonest)
+    return out
 
 
 def drain(app: Celery, batch: int | None = None, *,
@@ -238,8 +248,7 @@ def drain(app: Celery, batch: int | None = None, *,
                 kick(app, batch=batch)  # more may be due: a follow-up task goes on
                 break
     if failed:
-        wait = _retry_countdown(runtime, failed, options.sweep_seconds, worker.clock())
-        if wait is not None:
+        for wait in _retry_countdowns(runtime, failed, options.sweep_seconds, worker.clock()):
             # a little after the row is due: a kick that fires early claims nothing and
             # would leave the retry to the sweep
             kick(app, batch=batch, countdown=wait + RETRY_KICK_MARGIN_SECONDS)
