@@ -356,26 +356,26 @@ class _Writes:
 
     def __init__(self) -> None:
         self.rows: dict[Any, list[dict]] = {}
-        #: column set -> link key -> values (the last write of a key wins, as it would
-        #: one statement after another; one key once per multi-row upsert)
-        self.links: dict[tuple[str, ...], dict[tuple, dict]] = {}
+        #: link key -> values: two writes of one link in a batch (a resource two cases
+        #: point at) merge, the later values winning, as two statements in a row would
+        #: leave it; one upsert per key (a multi-row upsert may not touch a row twice)
+        self.links: dict[tuple, dict] = {}
 
     def row(self, stmt, params: dict) -> None:
         self.rows.setdefault(stmt, []).append(params)
 
     def link(self, key: dict, values: dict) -> None:
-        columns = tuple(sorted(values))
-        for other, pending in self.links.items():  # a later write of the key wins
-            if other != columns:
-                pending.pop(tuple(key.values()), None)
-        self.links.setdefault(columns, {})[tuple(key.values())] = {**key, **values}
+        self.links.setdefault(tuple(key.values()), dict(key)).update(values)
 
     def run(self, conn) -> None:
         for stmt, params in self.rows.items():
             conn.execute(stmt, params)
-        for columns, by_key in self.links.items():
-            if by_key:
-                conn.execute(_upsert_link(conn.dialect.name, columns), list(by_key.values()))
+        by_columns: dict[tuple[str, ...], list[dict]] = {}
+        for values in self.links.values():
+            columns = tuple(sorted(c for c in values if c not in _LINK_KEY))
+            by_columns.setdefault(columns, []).append(values)
+        for columns, params in by_columns.items():
+            conn.execute(_upsert_link(conn.dialect.name, columns), params)
 
 
 def _link_key(delivery: Delivery) -> dict:

@@ -218,3 +218,18 @@ def test_deliveries_to_a_partner_reuse_its_keep_alive_connections(db):
         assert {outbox.get_delivery(session, r).status for r in rows} == {"done"}
     # one session per partner: 12 calls over at most one connection per delivery thread
     assert len(partner.ports) == 12 and len(set(partner.ports)) <= 2
+
+
+def test_two_outcomes_for_one_link_in_a_batch_are_both_kept(db):
+    # a resource two cases point at: one case's row goes through, the other's fails
+    ids_ = [add(db, f"case-{c}", "shared") for c in range(2)]
+    batch = outbox.claim(db, "w", limit=10, now=T0)
+    assert ids(batch) == ids_
+    kept = outbox.finish(db, "w", [
+        outbox.Done(batch[0], remote_id="remote-9", remote_version="4", sent_hash="h"),
+        outbox.Failed(batch[1], "422 refused", http_status=422, retry_in=None)], now=T0)
+    assert kept == set(ids_)
+    with db.engine.connect() as conn:
+        link = outbox.get_link(conn, "CarePlan", "shared", "st-marys")
+    assert (link.remote_id, link.remote_version, link.sent_hash, link.last_ack_at,
+            link.last_error) == ("remote-9", "4", "h", T0, "422 refused")
