@@ -28,7 +28,10 @@ LEASE = 4.0  # > any delivery here even on a loaded machine; reclaim waits this 
 def _worker(worker_id: str, env: dict) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "hub.commands.deliveries", "--worker-id", worker_id,
-         "--concurrency", "2", "--lease-seconds", str(LEASE), "--idle-seconds", "0.05",
+         # --batch 2: each worker holds at most the rows it delivers at once, so that both
+         # take rows (with the default batch the first to claim may hold all 8 cases)
+         "--concurrency", "2", "--batch", "2", "--lease-seconds", str(LEASE),
+         "--idle-seconds", "0.05",
          "--backoff-base", "0.01", "--backoff-max", "0.05", "--max-attempts", "20"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
