@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -33,7 +34,15 @@ def _worker(worker_id: str, env: dict) -> subprocess.Popen:
          "--concurrency", "2", "--batch", "2", "--lease-seconds", str(LEASE),
          "--idle-seconds", "0.05",
          "--backoff-base", "0.01", "--backoff-max", "0.05", "--max-attempts", "20"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _wait_started(proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    """Until the worker prints its start line (``hub worker ... delivering from``)."""
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    assert ready, f"the worker did not start within {timeout}s"
+    line = proc.stdout.readline().decode()
+    assert "delivering from" in line, (line, proc.stderr.read().decode()[-2000:])
 
 
 def _rows(db) -> list[outbox.Delivery]:
@@ -50,19 +59,25 @@ def test_two_worker_processes_and_a_sigkill(db, database_url, tmp_path):
     partners_file.write_text(json.dumps({"partners": [{
         "id": "st-marys", "kind": "hospital", "base_url": server.base_url,
         "timeouts": {"connect": 1, "read": 1}}]}))
-    with db.sessions() as session:
-        for i in range(ROWS):
-            outbox.enqueue(session, partner_id="st-marys", case_id=f"case-{i % 8}",
-                           resource_type="CarePlan", resource_id=f"cp-{i}", operation="create",
-                           payload={"resourceType": "CarePlan", "status": "active",
-                                    "intent": "plan", "subject": {"reference": "Patient/1"},
-                                    "identifier": [{"system": "urn:plans", "value": str(i)}]})
-        session.commit()
     env = dict(os.environ, HUB_DATABASE_URL=database_url, HUB_PARTNERS_FILE=str(partners_file),
                PYTHONWARNINGS="ignore")
     victim, survivor = _worker("victim", env), _worker("survivor", env)
     killed_rows: list[int] = []
     try:
+        # both running before there is work: a worker that starts first on a loaded
+        # machine could otherwise deliver every row before the other one is up
+        for proc in (victim, survivor):
+            _wait_started(proc)
+        with db.sessions() as session:
+            for i in range(ROWS):
+                outbox.enqueue(session, partner_id="st-marys", case_id=f"case-{i % 8}",
+                               resource_type="CarePlan", resource_id=f"cp-{i}",
+                               operation="create",
+                               payload={"resourceType": "CarePlan", "status": "active",
+                                        "intent": "plan", "subject": {"reference": "Patient/1"},
+                                        "identifier": [{"system": "urn:plans",
+                                                        "value": str(i)}]})
+            session.commit()
         deadline = time.monotonic() + 20
         while not killed_rows:
             assert time.monotonic() < deadline, "the victim never claimed a row"
@@ -93,6 +108,7 @@ def test_two_worker_processes_and_a_sigkill(db, database_url, tmp_path):
                 proc.kill()
                 proc.wait(5)
             proc.stderr.close()
+            proc.stdout.close()
         server.stop()
     assert survivor.returncode == 0  # SIGTERM ends the loop cleanly
 
