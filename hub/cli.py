@@ -37,6 +37,13 @@ def main(ctx: click.Context, database_url: str | None) -> None:
     ctx.obj = Settings.from_env(None, **overrides)
 
 
+def waitress_limits(settings: Settings) -> dict:
+    """Waitress reads a whole request body before it calls the app (a chunked one as well,
+    whose size no header announces): it must refuse a body over HUB_MAX_BODY_BYTES itself,
+    with a 413, as soon as that many bytes have arrived (its own ``>=`` test, hence + 1)."""
+    return {"max_request_body_size": settings.max_body_bytes + 1}
+
+
 @main.command()
 @click.option("--host", default=None, help="Interface to bind (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default 8080).")
@@ -59,7 +66,7 @@ def serve(settings: Settings, host: str | None, port: int | None, threads: int) 
                f"(FHIR base /fhir, case API /api/cases)")
     try:
         waitress.serve(app, host=settings.host, port=settings.port, threads=threads,
-                       ident="fhir-case-hub")
+                       ident="fhir-case-hub", **waitress_limits(settings))
     finally:
         if worker is not None:
             worker.stop(10)

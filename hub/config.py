@@ -31,6 +31,8 @@ class Settings:
     token_failures_per_client: str = "10 per minute"
     token_failures_per_address: str = "30 per minute"
     ratelimit_storage_url: str = "memory://"
+    # prefix of the limiter's keys in that storage (several hubs sharing one Redis)
+    ratelimit_key_prefix: str = "hub"
     # failed console sign-ins allowed per user name and per source address (Flask-Limiter)
     sign_in_failures_per_user: str = "5 per 5 minutes"
     sign_in_failures_per_address: str = "20 per 5 minutes"

@@ -23,6 +23,7 @@ from hub.clock import utcnow
 from hub.errors import HubError
 from hub.fhirapi.hooks import FinishHook, WriteHook
 from hub.fhirapi.interactions import Ctx, Result
+from hub.observability.safe_errors import safe_trace
 from hub.security import Principal
 from hub.store.concurrency import retrying
 from hub.store.db import Database
@@ -128,5 +129,6 @@ class FhirRunner:
             with UnitOfWork(self.db) as uow:
                 self._audit(uow, principal, request, access, "4" if refused else "8", desc)
                 uow.commit()
-        except Exception:  # the request's own error is the one to report
-            log.exception("could not record the AuditEvent of a failed request")
+        except Exception as exc:  # the request's own error is the one to report
+            log.error("could not record the AuditEvent of a failed request: %s",
+                      safe_trace(exc))

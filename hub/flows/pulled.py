@@ -37,6 +37,7 @@ from hub import cases as c
 from hub.inbound import case_id_of
 from hub.mappings.errors import MappingError, Report
 from hub.mappings.identity import is_hub_system
+from hub.observability.safe_errors import safe_trace
 from hub.store.case_repo import CaseFilter
 from hub.store.concurrency import retrying
 from hub.store.db import Database
@@ -182,8 +183,8 @@ def note_refusal(db: Database, partners: Mapping, case_id: str, partner_id: str,
 
     try:
         apply_to_case(db, partners, case_id, change)
-    except Exception:
-        log.exception("could not note a refused %s on its case", what)
+    except Exception as exc:
+        log.error("could not note a refused %s on its case: %s", what, safe_trace(exc))
 
 
 def _finish(db: Database, delivery: Delivery, cursor: str | None, summary: dict) -> None:

@@ -309,8 +309,8 @@ def _limit_token_failures(app: Flask) -> Limiter:
     window ends. Only failures count (``deduct_when``); successes are never limited."""
     settings = app.extensions["hub.settings"]
     limiter = Limiter(get_remote_address, app=app, storage_uri=settings.ratelimit_storage_url,
-                      headers_enabled=True, retry_after="delta-seconds",
-                      strategy="moving-window")
+                      key_prefix=settings.ratelimit_key_prefix, headers_enabled=True,
+                      retry_after="delta-seconds", strategy="moving-window")
     limiter.limit(settings.token_failures_per_client, key_func=_client_key,
                   deduct_when=_failed, exempt_when=_not_token_request,
                   scope="token-client")(bp)

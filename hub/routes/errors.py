@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import traceback
 
 from flask import Blueprint, Response, json, request
 from werkzeug.exceptions import HTTPException
 
 from hub.errors import HubError, Issue
 from hub.fhir import FHIR_JSON
+from hub.observability.safe_errors import safe_trace
 
 bp = Blueprint("errors", __name__)
 log = logging.getLogger(__name__)
@@ -52,26 +52,9 @@ def handle_http_error(err: HTTPException):
     return resp
 
 
-def _safe_trace(first: BaseException) -> str:
-    """Where ``err`` was raised (frames and source lines), without its message: database
-    errors quote rows and values (PostgreSQL's DETAIL), other messages may quote input."""
-    parts: list[str] = []
-    seen: set[int] = set()
-    err: BaseException | None = first
-    while err is not None and id(err) not in seen:
-        seen.add(id(err))
-        code = getattr(getattr(err, "orig", None), "sqlstate", None) or getattr(
-            err, "sqlstate", None)
-        parts.append(f"{type(err).__module__}.{type(err).__name__}"
-                     + (f" (SQLSTATE {code})" if code else "") + "\n"
-                     + "".join(traceback.format_tb(err.__traceback__)))
-        err = err.__cause__ or err.__context__
-    return "\n caused by ".join(parts)
-
-
 @bp.app_errorhandler(Exception)
 def handle_unexpected(err: Exception):
     # The type and the frames only: messages and request data may hold patient data.
     log.error("unhandled %s on %s %s\n%s", type(err).__name__, request.method, request.path,
-              _safe_trace(err))
+              safe_trace(err))
     return render_error(HubError("internal error"))

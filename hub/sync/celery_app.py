@@ -61,6 +61,7 @@ from dataclasses import dataclass, field
 
 from hub.config import Settings
 from hub.extras import MissingExtra
+from hub.observability.safe_errors import safe_trace
 from hub.sync import outbox
 from hub.sync.retry import RetryPolicy
 from hub.sync.worker import default_worker_id
@@ -268,8 +269,8 @@ def _register_tasks(app: Celery) -> None:
         if schedule_pulls is not None:  # as each round of the hub worker loop does
             try:
                 schedule_pulls()
-            except Exception:
-                log.exception("sweep: scheduling the partners' pulls failed")
+            except Exception as exc:
+                log.error("sweep: scheduling the partners' pulls failed: %s", safe_trace(exc))
         count = drain(self.app, batch)
         if count:
             log.info("sweep delivered %s due deliveries", count)

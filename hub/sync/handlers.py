@@ -17,6 +17,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from hub.observability.safe_errors import safe_trace
+
 log = logging.getLogger(__name__)
 
 #: ``fn(db, delivery, outcome)``; what it returns is ignored.
@@ -49,7 +51,8 @@ class Handlers:
             return True
         try:
             fn(db, delivery, outcome)
-        except Exception:
-            log.exception("delivery #%s: applying the partner's answer failed", delivery.id)
+        except Exception as exc:  # its message may quote patient data: where, not what
+            log.error("delivery #%s: applying the partner's answer failed: %s", delivery.id,
+                      safe_trace(exc))
             return False
         return True

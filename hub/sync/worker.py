@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from hub.adapters.errors import PartnerError
 from hub.clock import utcnow
 from hub.observability.metrics import record_delivery
+from hub.observability.safe_errors import describe, safe_trace
 from hub.store.db import Database
 from hub.sync import outbox
 from hub.sync.deliver import Outcome, deliver
@@ -60,7 +61,8 @@ def _describe(outcome: Outcome) -> str:
     error = outcome.error
     if isinstance(error, PartnerError):
         return outbox.error_text(error.message, error.outcome)
-    return f"{type(error).__name__}: {error}"
+    # anything else (a database error, a library's) may quote patient data: type only
+    return describe(error) if error is not None else "the delivery failed without an error"
 
 
 class Worker:
@@ -207,8 +209,9 @@ class Worker:
                     self.schedule_pulls()
                     self.purge_audit_if_due()
                 busy = self.run_once()
-            except Exception:
-                log.exception("sync worker %s: claiming failed", self.worker_id)
+            except Exception as exc:
+                log.error("sync worker %s: claiming failed: %s", self.worker_id,
+                          safe_trace(exc))
                 stop.wait(error_seconds)
                 continue
             if not busy:
