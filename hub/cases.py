@@ -337,6 +337,9 @@ class Referral:
     period: Period | None = None  # service window
     requested_at: datetime | None = None
     history: list[StatusChange] = field(default_factory=list)
+    # the agencies an open referral is offered to (only they see and may claim it);
+    # empty: every agency
+    offered_to: list[Party] = field(default_factory=list)
 
     def move(self, to: ReferralStatus, actor: Actor, reason: str | None = None,
              at: datetime | None = None) -> None:

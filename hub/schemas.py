@@ -309,6 +309,7 @@ class ReferralSchema(_Record):
     period = Opt(PeriodSchema)
     requested_at = DateTime(allow_none=True)
     history = Many(StatusChangeSchema)
+    offered_to = Many(PartySchema)
 
 
 class ReviewSchema(_Record):

@@ -55,6 +55,8 @@ CAREPLAN_KIND = "careplan"
 CONDITION_KIND = "condition"
 
 _TASK_STATUS = {s.value for s in cases.ReferralStatus}
+_RECIPIENT_TYPES = ("Organization", "Practitioner", "PractitionerRole", "RelatedPerson",
+                    "Patient", "Group")
 
 
 def service_request_id(case_id: str, referral_id: str) -> str:
@@ -169,6 +171,38 @@ def _history_from(data: dict[str, Any], path: str) -> list[cases.StatusChange]:
     return out
 
 
+def recipients_of(referral: cases.Referral) -> list[dict[str, Any]]:
+    """``Task.restriction.recipient``: the agencies the referral is offered to, when it
+    names candidates, else its agency (the owner); none: an open referral offered to every
+    agency. Partners' compartments read it (``hub.fhirstore.compartments.offered_to``)."""
+    parties = referral.offered_to or ([referral.agency] if referral.agency else [])
+    return [_recipient(p) for p in parties]
+
+
+def _recipient(party: cases.Party) -> dict[str, Any]:
+    """A recipient Reference: R4 allows no HealthcareService there (such an agency is
+    named by identifier and display only)."""
+    ref = party_to_reference(party)
+    parts = str(ref.get("reference") or "").split("/")
+    if len(parts) < 2 or parts[-2] not in _RECIPIENT_TYPES:
+        ref.pop("reference", None)
+    return ref
+
+
+def _offered_from(task: dict[str, Any], agency: cases.Party | None,
+                  report: Report) -> list[cases.Party]:
+    """The referral's candidates from ``restriction.recipient`` (the owner alone, as
+    ``recipients_of`` writes it for an assigned referral, names no candidates)."""
+    parties = []
+    for i, value in enumerate((task.get("restriction") or {}).get("recipient") or []):
+        party = party_from_reference(value, f"Task.restriction.recipient[{i}]", report)
+        if party is not None:
+            parties.append(party)
+    if agency is not None and len(parties) == 1 and _same_party(parties[0], agency):
+        return []
+    return parties
+
+
 def task_to_fhir(case: cases.Case, referral: cases.Referral) -> dict[str, Any]:
     """The referral's fulfilment Task (hub-hosted; the agency updates it)."""
     out: dict[str, Any] = {
@@ -203,9 +237,15 @@ def task_to_fhir(case: cases.Case, referral: cases.Referral) -> dict[str, Any]:
         out["requester"] = requester
     if referral.agency is not None:
         out["owner"] = party_to_reference(referral.agency)
+    restriction: dict[str, Any] = {}
     period = period_to_fhir(referral.period)
     if period is not None:
-        out["restriction"] = {"period": period}
+        restriction["period"] = period
+    recipients = recipients_of(referral)
+    if recipients:
+        restriction["recipient"] = recipients
+    if restriction:
+        out["restriction"] = restriction
     visits = [e for e in case.encounters if e.referral == referral.id]
     if visits:
         out["output"] = [{"type": concept(*RESULTING_ACTIVITY),
@@ -304,7 +344,8 @@ def referral_from_fhir(service_request: dict[str, Any] | None, task: dict[str, A
         period=period,
         requested_at=parse_datetime(requested, "Task.authoredOn" if t.get("authoredOn")
                                     else "ServiceRequest.authoredOn"),
-        history=_history_from(t, "Task.extension[status-history]"), **kwargs)
+        history=_history_from(t, "Task.extension[status-history]"),
+        offered_to=_offered_from(t, agency, report), **kwargs)
 
 
 def _first_display(cc: dict[str, Any] | None) -> str | None:
@@ -361,6 +402,10 @@ def apply_task(case: cases.Case, task: dict[str, Any], report: Report | None = N
         owner = party_from_reference(task["owner"], "Task.owner", report)
     if owner is not None:
         if referral.agency is None:
+            if referral.offered_to and not any(_same_party(p, owner)
+                                               for p in referral.offered_to):
+                raise cases.CaseRuleError("the referral is not offered to that agency",
+                                          "agency")
             referral.agency = owner
             report.note("Task.owner", f"open referral claimed by {owner.name}")
         elif not _same_party(referral.agency, owner):
@@ -393,5 +438,5 @@ def apply_task(case: cases.Case, task: dict[str, Any], report: Report | None = N
 
 
 __all__ = ["apply_task", "check_fulfill_task", "find_referral", "referral_from_fhir",
-           "referral_rank", "referral_to_fhir", "service_request_id",
+           "recipients_of", "referral_rank", "referral_to_fhir", "service_request_id",
            "service_request_reference", "service_request_to_fhir", "task_id", "task_to_fhir"]

@@ -60,6 +60,9 @@ def encode(case: Case) -> dict[str, Any]:
     doc = _CASE.dump_python(case, mode="json")
     if doc.get("patient_id") is None:  # optional, added in place: unset = absent, so a
         doc.pop("patient_id", None)     # document of before it round-trips unchanged
+    for referral in doc.get("referrals") or []:  # the same for a referral's offered_to
+        if not referral.get("offered_to"):
+            referral.pop("offered_to", None)
     return {"schema_version": SCHEMA_VERSION, **doc}
 
 

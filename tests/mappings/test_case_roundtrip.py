@@ -106,7 +106,10 @@ def referrals(activity_ids: list[str]):
         status=st.sampled_from(c.ReferralStatus), description=st.none() | words,
         reason=st.none() | words, status_reason=st.none() | words,
         business_status=st.none() | words, activity=activity, period=st.none() | periods(),
-        requested_at=st.none() | datetimes, history=st.lists(status_changes, max_size=3)),
+        requested_at=st.none() | datetimes, history=st.lists(status_changes, max_size=3),
+        offered_to=st.lists(parties("Organization"), max_size=2)).filter(
+            # the owner alone as recipient names no candidates (recipients_of)
+            lambda r: not (r.agency is not None and r.offered_to == [r.agency])),
         max_size=3, unique_by=lambda r: r.id)
 
 
