@@ -437,6 +437,6 @@ def apply_task(case: cases.Case, task: dict[str, Any], report: Report | None = N
     return report
 
 
-__all__ = ["apply_task", "check_fulfill_task", "find_referral", "referral_from_fhir",
-           "recipients_of", "referral_rank", "referral_to_fhir", "service_request_id",
+__all__ = ["apply_task", "check_fulfill_task", "find_referral", "recipients_of",
+           "referral_from_fhir", "referral_rank", "referral_to_fhir", "service_request_id",
            "service_request_reference", "service_request_to_fhir", "task_id", "task_to_fhir"]
