@@ -29,6 +29,7 @@ SOURCE_TYPE = "http://terminology.hl7.org/CodeSystem/security-source-type"
 NETWORK_TYPE = "http://hl7.org/fhir/network-type"
 BALP_ENTITY_TYPE = "https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType"
 CLIENT_SYSTEM = "https://fhir-case-hub.org/fhir/NamingSystem/oauth-client"
+USER_SYSTEM = "https://fhir-case-hub.org/fhir/NamingSystem/console-user"
 
 #: interaction -> action (C, R, U, D, E)
 ACTIONS = {"create": "C", "read": "R", "vread": "R", "history-instance": "R",
@@ -110,21 +111,35 @@ def client_reference(client_id: str) -> dict:
             "display": f"client {client_id}"}
 
 
+@dataclass(frozen=True)
+class User:
+    """A person signed in to the console: the agent of what the console does for them."""
+
+    name: str  # the user name (``hub users``)
+    display: str | None = None
+
+
 def _agents(action: str, client_id: str, organization: str | None,
-            request: RequestInfo) -> list[dict]:
+            request: RequestInfo, user: User | None = None) -> list[dict]:
     client_type, server_type = _AGENT_TYPES[action]
     client = {"type": {"coding": [_coding(DCM, *client_type)]},
-              "who": client_reference(client_id), "requestor": organization is None}
+              "who": client_reference(client_id),
+              "requestor": organization is None and user is None}
     if request.address:
         client["network"] = {"address": request.address, "type": "2"}
     server = {"type": {"coding": [_coding(DCM, *server_type) if server_type else
                                   _coding(PROVENANCE_PARTICIPANT, "custodian", "Custodian")]},
               "who": {"display": request.server}, "requestor": False}
     agents = [client, server]
+    role = "AUT" if action in ("C", "U", "D") else "IRCP"
     if organization:
-        role = "AUT" if action in ("C", "U", "D") else "IRCP"
         agents.append({"type": {"coding": [_coding(PARTICIPATION, role)]},
                        "who": {"reference": organization}, "requestor": True})
+    if user is not None:
+        agents.append({"type": {"coding": [_coding(PARTICIPATION, role)]},
+                       "who": {"identifier": {"system": USER_SYSTEM, "value": user.name},
+                               "display": user.display or user.name},
+                       "requestor": True})
     return agents
 
 
@@ -138,13 +153,20 @@ def _entity(what: dict | None, type_code: str, role_code: str, **extra) -> dict:
 
 def build(access: Access, *, client_id: str, organization: str | None,
           request: RequestInfo, recorded: datetime, outcome: str = "0",
-          outcome_desc: str | None = None) -> tuple[dict, list[str], list[str]]:
-    """(AuditEvent, entity references, patient references) of one request."""
+          outcome_desc: str | None = None, interaction: str | None = None,
+          user: User | None = None, identifiers: dict[str, dict] | None = None
+          ) -> tuple[dict, list[str], list[str]]:
+    """(AuditEvent, entity references, patient references) of one request.
+
+    ``interaction`` names the interaction when the request is not a FHIR one (the case
+    API, ``/admin``, the console); ``user`` is the console user the request acted for;
+    ``identifiers`` adds a business identifier to the entity of a reference (a case's
+    EpisodeOfCare carries the case id)."""
     interactions = [i for i, _, _ in access.touched] + [i for i, _, _ in access.queries]
-    if len(set(interactions)) > 1 or not interactions:
+    if interaction is None and (len(set(interactions)) > 1 or not interactions):
         interaction = request.interaction() if not interactions or \
             request.method != "POST" or request.path else "transaction"
-    else:
+    elif interaction is None:
         interaction = interactions[0]
     action = ACTIONS.get(interaction, "E")
     entities: list[str] = []
@@ -167,11 +189,13 @@ def build(access: Access, *, client_id: str, organization: str | None,
         "recorded": recorded.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "outcome": outcome,
         **({"outcomeDesc": outcome_desc} if outcome_desc else {}),
-        "agent": _agents(action, client_id, organization, request),
+        "agent": _agents(action, client_id, organization, request, user),
         "source": {"site": request.server, "observer": {"display": request.server},
                    "type": [_coding(SOURCE_TYPE, "4", "Application Server")]},
     }
-    listed = [_entity({"reference": r}, "2", "4") for r in entities]
+    listed = [_entity({"reference": r, **({"identifier": (identifiers or {})[r]}
+                                          if r in (identifiers or {}) else {})}, "2", "4")
+              for r in entities]
     listed += [_entity({"reference": p}, "1", "1") for p in patients]
     if access.queries or (not access.touched and action == "E" and request.query):
         listed.append(_entity(None, "2", "24", query=base64.b64encode(

@@ -1,8 +1,8 @@
 """The append-only audit log table: one row (one insert) per audited request.
 
 Columns that searches need are kept beside the AuditEvent JSON: ``recorded`` (date),
-``agents`` (client id and Organization), ``entities`` and ``patients`` (space-separated
-references, matched as whole words). Nothing updates a row; rows leave only through the
+``agents`` (client id, Organization, console user), ``entities`` and ``patients``
+(space-separated references, matched as whole words). Nothing updates a row; rows leave only through the
 retention purge (``purge``, HUB_AUDIT_RETENTION_DAYS, run by ``hub audit purge`` and the
 worker).
 """
@@ -40,11 +40,12 @@ def _words(values) -> str:
 
 
 def record(session, event: dict, recorded: datetime, client_id: str,
-           organization: str | None, entities: list[str], patients: list[str]) -> None:
-    """Insert one AuditEvent (in the caller's transaction)."""
+           organization: str | None, entities: list[str], patients: list[str],
+           user: str | None = None) -> None:
+    """Insert one AuditEvent (in the caller's transaction); ``user``: the console user."""
     session.execute(insert(A).values(
         id=event["id"], recorded=recorded, action=event["action"], outcome=event["outcome"],
-        agents=_words([client_id, organization]),
+        agents=_words([client_id, organization, user]),
         entities=_words([*entities, *{"/".join(e.split("/")[:2]) for e in entities}]),
         patients=_words(patients), content=json.dumps(event, separators=(",", ":"))))
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from hub.errors import BadRequest, Conflict, Forbidden, NotFound
+from hub.routes.audit_http import audit_api, saw_resource
 from hub.routes.guards import current_principal, refuse_bound_clients, require_scope
 from hub.store.sync_tables import OUTBOX_STATUSES
 from hub.sync import outbox
@@ -31,6 +32,7 @@ from hub.sync.verify import VerifyError, summary, verify_partner
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.before_request(refuse_bound_clients)
+audit_api(bp)  # every request of a known caller leaves an AuditEvent (hub.routes.audit_http)
 _PRIVATE = ("payload", "response")
 _TRUE = ("1", "true", "yes")
 
@@ -46,9 +48,12 @@ def _flag(name: str) -> bool:
 
 def _out(delivery: outbox.Delivery) -> dict:
     data = delivery.to_dict()
-    if request.args.get("include") != "payload":
+    shown = request.args.get("include") == "payload"
+    if not shown:
         for key in _PRIVATE:
             data.pop(key, None)
+    saw_resource(delivery.resource_type, delivery.resource_id,
+                 delivery.payload if shown else None)
     return data
 
 
@@ -102,6 +107,7 @@ def retry_delivery(delivery_id: int):
     _operator()
     with _session() as session:
         delivery = _find(session, delivery_id)
+        saw_resource(delivery.resource_type, delivery.resource_id, None)
         if delivery.status != "dead":
             raise Conflict(f"delivery {delivery_id} is {delivery.status}; only dead "
                            f"deliveries are replayed", path="status")
@@ -133,6 +139,8 @@ def _verify(repair: bool):
         findings = verify_partner(runtime.db, runtime.adapters, partner_id, repair=repair)
     except VerifyError as exc:
         raise NotFound(str(exc)) from None
+    for finding in findings:
+        saw_resource(finding.resource_type, finding.resource_id, None)
     return jsonify({"partner": partner_id, "summary": summary(findings),
                     "resources": [f.to_dict() for f in findings]})
 

@@ -17,6 +17,7 @@ from hub.errors import (
     validation_failed,
 )
 from hub.etag import weak_etag
+from hub.routes.audit_http import audit_api, saw_case
 from hub.routes.case_input import (
     caller_id,
     expected_version,
@@ -37,6 +38,7 @@ from hub.store.uow import UnitOfWork
 
 bp = Blueprint("cases", __name__, url_prefix="/api/cases")
 bp.before_request(refuse_bound_clients)
+audit_api(bp)  # every request of a known caller leaves an AuditEvent (hub.routes.audit_http)
 MERGE_PATCH = "application/merge-patch+json"
 _page_out = CasePageSchema()
 
@@ -52,6 +54,7 @@ def _uow() -> UnitOfWork:
 
 
 def _answer(case: Case, status: int = 200, *, created: bool = False) -> Response:
+    saw_case(case)
     body = case_documents.representation(case)
     resp = cast(Response, current_app.json.response(body))
     resp.status_code = status
@@ -111,6 +114,8 @@ def search_cases():
     following = _page_link(offset + len(page.items), limit) \
         if offset + len(page.items) < page.total else None
     previous = _page_link(max(offset - limit, 0), limit) if offset > 0 else None
+    for case in page.items:
+        saw_case(case)
     items = [summary(c, url_for("cases.read_case", case_id=c.id), today) for c in page.items]
     return _page_out.dump({"items": items, "total": page.total, "limit": limit,
                            "offset": offset, "next": following, "previous": previous})

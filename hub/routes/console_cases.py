@@ -19,6 +19,7 @@ from hub import clock, services
 from hub.errors import BusinessRuleFailed, HubError
 from hub.flows import insurer, insurer_status
 from hub.partner_match import partner_party
+from hub.routes.audit_http import audit_console, failed, saw_case
 from hub.routes.case_input import write_case
 from hub.routes.console import console_blueprint, needs, signed_in_name
 from hub.schemas import (
@@ -33,6 +34,7 @@ from hub.store.case_repo import CaseFilter, CasePage
 from hub.store.uow import UnitOfWork
 
 bp = console_blueprint("console_cases", __name__)
+audit_console(bp)  # what a signed-in user saw or did: an AuditEvent (hub.routes.audit_http)
 #: Cases per worklist page.
 PAGE_SIZE = 50
 #: The caseload page counts at most this many open cases.
@@ -90,6 +92,8 @@ def worklist():
     except ValueError:
         offset = 0
     page = worklist_page(statuses, program, text, manager, offset)
+    for case in page.items:
+        saw_case(case)
     args: dict[str, Any] = {"q": text, "status": statuses, "program": program,
                             "case_manager": manager}
     following = url_for("console_cases.worklist", **args, offset=offset + PAGE_SIZE) \
@@ -110,6 +114,7 @@ def case_page(case_id: str):
     with _uow() as uow:
         case = services.get_case(uow, case_id)
         requests = insurer_status.list_coverage_requests(uow, case_id)
+    saw_case(case)
     partners = current_app.extensions["hub.runtime"].partners
     agencies = [p for p in partners.values() if p.kind == "agency"]
     return render_template(
@@ -150,9 +155,12 @@ def _paths(messages, prefix: str = "") -> list[str]:
 def _act(case_id: str, done: str, service, *args, **kwargs):
     """Run the write, flash its outcome and go back to the case page."""
     try:
-        write_case(service, *args, **kwargs)
+        result = write_case(service, *args, **kwargs)
+        if isinstance(result, c.Case):
+            saw_case(result)
         flash(done)
     except HubError as err:
+        failed(err.status)
         flash(f"Not saved: {err.message}", "error")
     return redirect(url_for("console_cases.case_page", case_id=case_id))
 
@@ -293,6 +301,8 @@ def caseload():
     overdue_by = Counter(case.case_manager.name if case.case_manager else "(unassigned)"
                          for case in page.items if case.is_review_overdue(today))
     overdue = [case for case in page.items if case.is_review_overdue(today)]
+    for case in overdue:  # the page names these patients (the others are only counted)
+        saw_case(case)
     return render_template("console/caseload.html", load=sorted(load.items()),
                            overdue_by=overdue_by, overdue=overdue, today=today,
                            total=page.total, patient_name=patient_name, mrn=mrn)

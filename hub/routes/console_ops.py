@@ -17,11 +17,13 @@ from flask import current_app, flash, g, redirect, render_template, url_for
 
 from hub.audit import log as audit_log
 from hub.observability.metrics import snapshot
+from hub.routes.audit_http import audit_console
 from hub.routes.console import console_blueprint, needs
 from hub.sync import outbox
 from hub.sync.status import partner_statuses
 
 bp = console_blueprint("console_ops", __name__)
+audit_console(bp)  # the operations page shows deliveries and the audit trail
 log = logging.getLogger("hub.console")
 
 
