@@ -16,6 +16,7 @@ import json
 import click
 
 from hub.commands.common import in_unit_of_work, progress, settings_of
+from hub.commands.rekey import rekey_command
 from hub.fhirstore.reindex import ReindexReport, reindex
 from hub.store.case_repo import OpenCaseRebuild
 
@@ -23,6 +24,9 @@ from hub.store.case_repo import OpenCaseRebuild
 @click.group("fhir")
 def command() -> None:
     """The FHIR resource store."""
+
+
+command.add_command(rekey_command)  # ``hub fhir rekey`` (hub.commands.rekey)
 
 
 @command.command("reindex")
