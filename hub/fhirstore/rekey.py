@@ -9,9 +9,10 @@ gives each the id the hub derives now (HMAC under the id key), in one transactio
   value ``<case id>[/<part>]``) when its id is exactly the UUIDv5 of that name; references
   that carry such an identifier beside their target are recognised the same way;
 * every version of it moves to the new id (its ``id`` rewritten), with its search index
-  rows, conditional-create key, patient identity keys and open-case key; if the hub has
-  meanwhile stored the resource under the new id (a case changed after the key came), the
-  old one is retired instead: a deletion version (read answers 410 Gone);
+  rows, conditional-create key, patient identity keys, open-case key and case part
+  (``case_resources``); if the hub has meanwhile stored the resource under the new id (a
+  case changed after the key came), the old one is retired instead: a deletion version
+  (read answers 410 Gone);
 * every reference to an old id, in every version of every resource, in the search index,
   in the case documents and in the outbox rows still to be delivered, names the new id;
 * the sync ledger keeps its links (a partner's copy stays linked, now to the new id; where
@@ -39,7 +40,7 @@ from hub.fhirstore.searchparams import split_reference
 from hub.fhirstore.tables import conditional_keys, patient_identities, resources, search_index
 from hub.mappings import identity
 from hub.mappings.codes import HUB_CANONICAL
-from hub.store.case_tables import cases, open_cases
+from hub.store.case_tables import case_resources, cases, open_cases
 from hub.store.sync_tables import outbox, sync_links
 
 R, SI = resources, search_index
@@ -157,6 +158,9 @@ def _rename(session: Session, rtype: str, old: str, new: str) -> None:
                     .values(res_id=new))
     session.execute(update(SI).where(SI.c.res_type == rtype, SI.c.res_id == old)
                     .values(res_id=new))
+    session.execute(update(case_resources).where(
+        case_resources.c.resource_type == rtype, case_resources.c.resource_id == old)
+        .values(resource_id=new))
     session.execute(update(conditional_keys).where(
         conditional_keys.c.res_type == rtype, conditional_keys.c.res_id == old)
         .values(res_id=new))
