@@ -35,8 +35,9 @@ def history_entry(base: str, v: StoredResource) -> dict[str, Any]:
     else:
         method, status = "PUT", "200 OK"
     entry: dict[str, Any] = {"fullUrl": f"{base}/{url}"}
-    if v.content is not None:
-        entry["resource"] = v.content
+    body = v.json()
+    if body is not None:
+        entry["resource"] = body
     entry["request"] = {"method": method, "url": url if method != "POST" else v.type}
     entry["response"] = {"status": status, "etag": v.etag,
                          "lastModified": instant(v.last_updated)}
@@ -44,9 +45,9 @@ def history_entry(base: str, v: StoredResource) -> dict[str, Any]:
 
 
 def _entry(base: str, res: StoredResource, mode: str | None = None, q=None) -> dict:
-    content = res.content
+    content: Any = res.json()  # the stored text as is, unless subsetted
     if content is not None and q is not None and (q.summary or q.elements):  # _elements: the matches only
-        content = subset(content, q.summary, q.elements if mode == "match" else ())
+        content = subset(res.content or {}, q.summary, q.elements if mode == "match" else ())
     entry: dict[str, Any] = {"fullUrl": f"{base}/{res.type}/{res.id}", "resource": content}
     if mode:
         entry["search"] = {"mode": mode}
@@ -128,15 +129,17 @@ def search(ctx: Ctx, rtype: str, items: list[tuple[str, str]], *, base: str,
     if not readable:
         q.warnings.append(f"the scope allows searching {rtype} (s) but not reading it "
                           f"(r): the matches are counted, not returned")
-    if q.total != "none" or q.summary == "count" or q.count == 0 or not readable:
-        total = repo.count(q)
-        bundle["total"] = total
+    want_total = q.total != "none" or q.summary == "count" or q.count == 0 or not readable
     links = [{"relation": "self",
               "url": f"{base}/{rtype}?{q.link_query(q.offset, q.cursor)}"}]
     entries: list[dict] = []
     if q.summary != "count" and q.count > 0 and readable:
         found = repo.page(q)
         page = found.resources
+        if want_total and not found.more and not q.offset and q.cursor is None:
+            # the first page holds every match: it is the total (no second query)
+            total = len(page)
+            bundle["total"] = total
         entries = [_entry(base, r, "match", q) for r in page]
         hidden: set[str] = set()
         entries += [_entry(base, res, "include", q)
@@ -145,6 +148,9 @@ def search(ctx: Ctx, rtype: str, items: list[tuple[str, str]], *, base: str,
             q.warnings.append("included resources of type(s) " + ", ".join(sorted(hidden))
                               + " were left out: the scope does not allow reading them")
         links += _page_links(q, found, f"{base}/{rtype}")
+    if want_total and total is None:
+        total = repo.count(q)
+        bundle["total"] = total
     bundle["link"] = links
     if q.warnings:
         entries.append({"fullUrl": f"urn:uuid:{uuid.uuid4()}",

@@ -8,11 +8,16 @@
   duplicate keys, naming where they are.
 * ``dumps`` writes compact JSON and every ``FhirDecimal`` as it was written. Bodies without
   one go through the C encoder unchanged.
+* ``Raw`` is JSON text already written by ``dumps`` (a stored resource): ``dumps`` puts it
+  into the output as it is, so a resource read from the store is served without being
+  parsed and written again.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import secrets
 from json.encoder import _make_iterencode, encode_basestring, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
@@ -119,6 +124,18 @@ def _has_own_text(node: Any) -> bool:
     return type(node) is FhirDecimal
 
 
+class Raw:
+    """JSON text written by ``dumps`` (a stored resource), put into ``dumps``' output as is."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"Raw({self.text[:40]!r}...)"
+
+
 def _floatstr(o: float) -> str:
     if type(o) is FhirDecimal:
         return o.text
@@ -128,18 +145,36 @@ def _floatstr(o: float) -> str:
 
 
 def dumps(obj: Any, *, ensure_ascii: bool = True) -> str:
-    """Compact JSON; decimals as they were written."""
+    """Compact JSON; decimals as they were written; ``Raw`` texts as they are."""
+    if type(obj) is Raw:
+        return obj.text
+    spliced: list[str] = []
+    nonce = ""
+
+    def default(o: Any) -> Any:
+        nonlocal nonce
+        if type(o) is not Raw:
+            return _default(o)
+        nonce = nonce or secrets.token_hex(8)
+        spliced.append(o.text)
+        return f"\x00{nonce}:{len(spliced) - 1}"  # a marker string, replaced below
+
     if not _has_own_text(obj):
-        return json.dumps(obj, separators=(",", ":"), ensure_ascii=ensure_ascii,
-                          allow_nan=False)
-    encode = encode_basestring_ascii if ensure_ascii else encode_basestring
-    chunks = _make_iterencode({}, _default, encode, None, _floatstr, ":", ",", False, False,
-                              True)(obj, 0)
-    return "".join(chunks)
+        text = json.dumps(obj, separators=(",", ":"), ensure_ascii=ensure_ascii,
+                          allow_nan=False, default=default)
+    else:
+        encode = encode_basestring_ascii if ensure_ascii else encode_basestring
+        text = "".join(_make_iterencode({}, default, encode, None, _floatstr, ":", ",", False,
+                                        False, True)(obj, 0))
+    if not spliced:
+        return text
+    marker = re.compile('"' + re.escape(json.dumps(f"\x00{nonce}:", ensure_ascii=ensure_ascii
+                                                   )[1:-1]) + r'(\d+)"')
+    return marker.sub(lambda m: spliced[int(m.group(1))], text)
 
 
 def _default(o: Any) -> Any:
     raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
 
 
-__all__ = ["DuplicateKeys", "FhirDecimal", "dumps", "loads"]
+__all__ = ["DuplicateKeys", "FhirDecimal", "Raw", "dumps", "loads"]

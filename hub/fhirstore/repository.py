@@ -46,18 +46,48 @@ class ConditionalKeyTaken(ConcurrentWrite):
     """A concurrent conditional create claimed the same query; retry the whole write."""
 
 
-@dataclass
 class StoredResource:
-    """One version of a resource; ``content`` is None for a deletion."""
+    """One version of a resource; ``content`` is None for a deletion.
 
-    type: str
-    id: str
-    version_id: int
-    last_updated: datetime
-    deleted: bool
-    content: dict[str, Any] | None
-    method: str | None = None  # POST, PUT or DELETE: how the version was written
-    created: bool | None = None  # (history) whether it created the resource (or re-created)
+    Read from the store, a version keeps its stored JSON text (``text``) and parses it
+    only when ``content`` is asked for: a read or a search page is served from the text
+    as stored (``json()``), without parsing and writing it again.
+    """
+
+    __slots__ = ("_content", "created", "deleted", "id", "last_updated", "method", "text",
+                 "type", "version_id")
+
+    def __init__(self, type: str, id: str, version_id: int, last_updated: datetime,
+                 deleted: bool, content: dict[str, Any] | None,
+                 method: str | None = None, created: bool | None = None, *,
+                 text: str | None = None) -> None:
+        self.type = type
+        self.id = id
+        self.version_id = version_id
+        self.last_updated = last_updated
+        self.deleted = deleted
+        self._content = content
+        self.method = method  # POST, PUT or DELETE: how the version was written
+        self.created = created  # (history) whether it created the resource (or re-created)
+        #: the stored JSON text of ``content`` (None: not read from the store)
+        self.text = text if content is None else None
+
+    @property
+    def content(self) -> dict[str, Any] | None:
+        if self._content is None and self.text is not None:
+            self._content = cast(dict[str, Any], codec.loads(self.text))
+        return self._content
+
+    @content.setter
+    def content(self, value: dict[str, Any] | None) -> None:
+        self._content = value
+        self.text = None  # the text no longer says what the content says
+
+    def json(self) -> dict[str, Any] | codec.Raw | None:
+        """The body to answer with: the stored text as is when there is one."""
+        if self._content is None and self.text is not None:
+            return codec.Raw(self.text)
+        return self._content
 
     @property
     def etag(self) -> str:
@@ -66,6 +96,19 @@ class StoredResource:
     @property
     def reference(self) -> str:
         return f"{self.type}/{self.id}"
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self.type, self.id, self.version_id, self.last_updated, self.deleted,
+                self.content, self.method, self.created)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, StoredResource) and self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (f"StoredResource({self.type}/{self.id}/_history/{self.version_id}, "
+                f"deleted={self.deleted})")
 
 
 @dataclass
@@ -82,10 +125,9 @@ class Page:
 
 def _row(rtype: str, row: Row[Any]) -> StoredResource:
     m = row._mapping
-    content = codec.loads(m["content"]) if m.get("content") else None
     return StoredResource(rtype if rtype else m["res_type"], m["res_id"], m["version_id"],
-                          m["last_updated"], bool(m.get("deleted", False)), content,
-                          m.get("method"))
+                          m["last_updated"], bool(m.get("deleted", False)), None,
+                          m.get("method"), text=m.get("content") or None)
 
 
 def new_resource_id() -> str:
@@ -206,7 +248,9 @@ class ResourceRepository:
         if content is not None:
             internal = link_rows(content) if not by_partner else carried_rows(
                 self._internal_rows(rtype, rid) if prev is not None else [], content)
-        self.session.execute(delete(SI).where(SI.c.res_type == rtype, SI.c.res_id == rid))
+        if prev is not None:  # version 1 has no index rows yet
+            self.session.execute(delete(SI).where(SI.c.res_type == rtype,
+                                                  SI.c.res_id == rid))
         if content is not None:
             rows = [{**_EMPTY_INDEX_ROW, "res_type": rtype, "res_id": rid, **r}
                     for r in (*index_rows(content, self.local_base), *internal)]
@@ -285,7 +329,7 @@ class ResourceRepository:
             return []
         rows = self.session.execute(searchsql.ordered_page(q)).all()
         return [StoredResource(q.resource_type, r.res_id, r.version_id, r.last_updated,
-                               False, codec.loads(r.content)) for r in rows]
+                               False, None, text=r.content) for r in rows]
 
     def page(self, q: SearchQuery) -> Page:
         """One page of a search: by keyset (``_lastUpdated``/``_id`` order, see ``keyset``;
@@ -337,7 +381,7 @@ class ResourceRepository:
     @staticmethod
     def _found(q: SearchQuery, r: Row[Any]) -> StoredResource:
         return StoredResource(q.resource_type, r.res_id, r.version_id, r.last_updated,
-                              False, codec.loads(r.content))
+                              False, None, text=r.content)
 
     def count(self, q: SearchQuery) -> int:
         return int(self.session.execute(searchsql.count_select(q)).scalar_one())

@@ -21,6 +21,7 @@ from hub.fhirapi.capability import capability_statement
 from hub.fhirapi.interactions import Ctx
 from hub.fhirapi.search import history_bundle, search
 from hub.fhirapi.subsetting import subset_read
+from hub.fhirjson import codec
 from hub.fhirstore.repository import StoredResource
 from hub.routes.fhir_http import (
     base_url,
@@ -77,6 +78,15 @@ def _strict() -> bool:
 
 def _query_items() -> list[tuple[str, str]]:
     return parse_qsl(request.query_string.decode("utf-8", "replace"), keep_blank_values=True)
+
+
+def _read_body(res: StoredResource) -> dict | codec.Raw | None:
+    """A read's answer: the stored text as is, or the subset ``_summary``/``_elements``
+    ask for (then the content is parsed)."""
+    items = _query_items()
+    if any(key in ("_summary", "_elements") for key, _ in items):
+        return subset_read(res.content, items)
+    return res.json()
 
 
 @bp.get("/metadata")
@@ -186,8 +196,7 @@ def conditional_delete(rtype: str):
 @bp.get("/<rtype>/<rid>")
 def read(rtype: str, rid: str):
     result = run_read(lambda ctx: ia.read(ctx, rtype, rid))
-    return fhir_response(subset_read(_stored(result).content, _query_items()), 200,
-                         version_headers(_stored(result)))
+    return fhir_response(_read_body(_stored(result)), 200, version_headers(_stored(result)))
 
 
 @bp.put("/<rtype>/<rid>")
@@ -221,5 +230,4 @@ def history_instance(rtype: str, rid: str):
 @bp.get("/<rtype>/<rid>/_history/<vid>")
 def vread(rtype: str, rid: str, vid: str):
     result = run_read(lambda ctx: ia.vread(ctx, rtype, rid, vid))
-    return fhir_response(subset_read(_stored(result).content, _query_items()), 200,
-                         version_headers(_stored(result)))
+    return fhir_response(_read_body(_stored(result)), 200, version_headers(_stored(result)))

@@ -99,7 +99,7 @@ def base_url() -> str:
     return root + "/fhir"
 
 
-def fhir_response(body: dict | None, status: int = 200,
+def fhir_response(body: dict | codec.Raw | None, status: int = 200,
                   headers: dict[str, str] | None = None) -> Response:
     resp = Response(codec.dumps(body) if body is not None else b"",
                     status=status, mimetype=FHIR_JSON)
