@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import re
 import secrets
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -305,6 +307,47 @@ def principal_from_token(token: str, keys: TokenKeys | str, issuer: str,
     except (ValueError, AttributeError):
         raise _invalid_token("the access token carries malformed scopes") from None
     return Principal(claims["sub"], claims["scope"], claims.get("org"), scopes)
+
+
+class VerifiedTokens:
+    """The Principals of access tokens already verified, until each token's ``exp``.
+
+    ``principal_from_token`` checks a signature (ES256/RS256: ~0.2 ms) and parses the
+    scopes on every request; a client sends the same token for up to 300 s. A token seen
+    before answers from here (the same claims, the expiry checked again at each use), so a
+    cached token is never accepted past its ``exp``. Refused tokens are not kept. Bounded
+    (least recently used out); one per app, tied to its signing keys. Whether the client is
+    still active is checked on every request by the caller, cached or not.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._found: OrderedDict[str, tuple[Principal, int]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._keys: object = None
+
+    def principal(self, token: str, keys: TokenKeys | str, issuer: str,
+                  max_lifetime: int = MAX_TOKEN_LIFETIME) -> Principal:
+        now = int(time.time())
+        with self._lock:
+            if self._keys is not keys:  # other keys: nothing verified before counts
+                self._found.clear()
+                self._keys = keys
+            hit = self._found.get(token)
+            if hit is not None:
+                self._found.move_to_end(token)
+        if hit is not None:
+            principal, expires = hit
+            if now < expires:  # PyJWT refuses a token when exp <= now
+                return principal
+            raise _invalid_token("the access token has expired")
+        principal = principal_from_token(token, keys, issuer, max_lifetime, now)
+        expires = int(jwt.decode(token, options={"verify_signature": False})["exp"])
+        with self._lock:
+            self._found[token] = (principal, expires)
+            while len(self._found) > self._size:
+                self._found.popitem(last=False)
+        return principal
 
 
 def revoked_client() -> Unauthorized:

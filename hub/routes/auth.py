@@ -22,7 +22,7 @@ from flask_limiter.util import get_remote_address
 from hub.routes.guards import issue_access_token
 from hub.security import ASSERTION_ALGS, MAX_TOKEN_LIFETIME, assertion_key, grant_scopes
 from hub.signing_keys import load_keyring
-from hub.store.client_repo import Client, check_unknown_secret
+from hub.store.client_repo import Client, check_unknown_secret, client_is_active
 from hub.store.db import Database, sqlite_file
 from hub.store.uow import UnitOfWork
 
@@ -259,8 +259,7 @@ def smart_configuration():
 
 
 def _client_active(db: Database, client_id: str) -> bool:
-    with UnitOfWork(db) as uow:
-        return uow.clients.is_active(client_id)
+    return client_is_active(db.engine, client_id)
 
 
 def _claimed_client_id() -> str:

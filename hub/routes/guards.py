@@ -15,9 +15,9 @@ from hub.errors import Forbidden
 from hub.security import (
     MAX_TOKEN_LIFETIME,
     Principal,
+    VerifiedTokens,
     bearer_token,
     encode_access_token,
-    principal_from_token,
     revoked_client,
 )
 from hub.signing_keys import KeyRing
@@ -54,8 +54,11 @@ def authenticate() -> Principal:
     """The Principal of the bearer token of this request, or Unauthorized."""
     token = bearer_token(request.headers.get("Authorization"))
     settings = current_app.extensions["hub.settings"]
-    principal = principal_from_token(token, signing_keys(), settings.public_base_url,
-                                     max_token_lifetime())
+    verified = current_app.extensions.get("hub.verified_tokens")
+    if verified is None:
+        verified = current_app.extensions.setdefault("hub.verified_tokens", VerifiedTokens())
+    principal = verified.principal(token, signing_keys(), settings.public_base_url,
+                                   max_token_lifetime())
     if not _client_is_active(principal.client_id):
         raise revoked_client()
     return principal

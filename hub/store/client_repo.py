@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import overload
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -23,6 +24,17 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from hub.clock import utcnow
 from hub.security import validate_client_scope, validate_jwks
 from hub.store.client_tables import client_assertion_jtis, clients
+
+_ACTIVE = select(clients.c.revoked_at).where(clients.c.client_id == bindparam("client_id"))
+
+
+def client_is_active(engine: Engine, client_id: str) -> bool:
+    """Whether the client exists and is not revoked: the check of every API request, on a
+    pooled connection of its own (no ORM session) with one prepared statement."""
+    with engine.connect() as conn:
+        row = conn.execute(_ACTIVE, {"client_id": client_id}).first()
+    return row is not None and row.revoked_at is None
+
 
 #: The secrets are 256-bit random strings, not passwords: a slow KDF adds no safety against
 #: guessing, only CPU cost on every token request (which an attacker can trigger), so a
