@@ -39,15 +39,25 @@ def _words(values) -> str:
     return " " + " ".join(v.replace(" ", "") for v in values if v) + " "
 
 
+def row(event: dict, recorded: datetime, client_id: str, organization: str | None,
+        entities: list[str], patients: list[str], user: str | None = None) -> dict:
+    """The ``audit_events`` row of one AuditEvent (``user``: the console user)."""
+    return {"id": event["id"], "recorded": recorded, "action": event["action"],
+            "outcome": event["outcome"], "agents": _words([client_id, organization, user]),
+            "entities": _words([*entities, *{"/".join(e.split("/")[:2]) for e in entities}]),
+            "patients": _words(patients), "content": json.dumps(event, separators=(",", ":"))}
+
+
+#: One statement for every insert (compiled once, executemany for a batch of rows).
+INSERT = insert(A)
+
+
 def record(session, event: dict, recorded: datetime, client_id: str,
            organization: str | None, entities: list[str], patients: list[str],
            user: str | None = None) -> None:
     """Insert one AuditEvent (in the caller's transaction); ``user``: the console user."""
-    session.execute(insert(A).values(
-        id=event["id"], recorded=recorded, action=event["action"], outcome=event["outcome"],
-        agents=_words([client_id, organization, user]),
-        entities=_words([*entities, *{"/".join(e.split("/")[:2]) for e in entities}]),
-        patients=_words(patients), content=json.dumps(event, separators=(",", ":"))))
+    session.execute(INSERT, [row(event, recorded, client_id, organization, entities,
+                                 patients, user)])
 
 
 def _like(column, word: str):

@@ -5,8 +5,9 @@ holds what every interaction needs besides (database, write hooks, page sizes).
 
 Every request run with a ``RequestInfo`` leaves one AuditEvent (``hub.audit``): a write's
 in its own transaction (one insert before the commit), a read's in a short transaction
-after the read; a refused or failed request's in a transaction of its own after the
-rollback (outcome 4 or 8).
+after the read, shared with the reads waiting at the same moment (``hub.audit.group``:
+committed before the answer leaves); a refused or failed request's in a transaction of
+its own after the rollback (outcome 4 or 8).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TypeVar
 from hub.audit import events as audit_events
 from hub.audit import log as audit_log
 from hub.audit.events import Access, RequestInfo
+from hub.audit.group import group_commit
 from hub.clock import utcnow
 from hub.errors import HubError
 from hub.fhirapi.hooks import FinishHook, WriteHook
@@ -58,11 +60,11 @@ class FhirRunner:
                 self._audit_failure(principal, request, ctx.access, exc)
                 raise
         if request is not None:
-            # a transaction of its own that starts by writing: a read transaction turned
-            # writer could meet SQLite's busy snapshot instead of waiting for the lock
-            with UnitOfWork(self.db) as uow:
-                self._audit(uow, principal, request, ctx.access)
-                uow.commit()
+            # a transaction of its own that starts by writing (a read transaction turned
+            # writer could meet SQLite's busy snapshot instead of waiting for the lock),
+            # shared with the reads that wait at the same time (``hub.audit.group``):
+            # committed before the answer leaves
+            group_commit(self.db).record(self._audit_row(principal, request, ctx.access))
         return result
 
     def write(self, principal: Principal, fn: Callable[[Ctx], T],
@@ -110,12 +112,18 @@ class FhirRunner:
 
     def _audit(self, uow: UnitOfWork, principal: Principal, request: RequestInfo,
                access: Access, outcome: str = "0", desc: str | None = None) -> None:
+        uow.session.execute(audit_log.INSERT, [self._audit_row(principal, request, access,
+                                                               outcome, desc)])
+
+    @staticmethod
+    def _audit_row(principal: Principal, request: RequestInfo, access: Access,
+                   outcome: str = "0", desc: str | None = None) -> dict:
         recorded = utcnow().replace(tzinfo=None)  # stored as naive UTC
         event, entities, patients = audit_events.build(
             access, client_id=principal.client_id, organization=principal.organization,
             request=request, recorded=recorded, outcome=outcome, outcome_desc=desc)
-        audit_log.record(uow.session, event, recorded, principal.client_id,
-                         principal.organization, entities, patients)
+        return audit_log.row(event, recorded, principal.client_id, principal.organization,
+                             entities, patients)
 
     def _audit_failure(self, principal: Principal, request: RequestInfo | None,
                        access: Access, exc: Exception) -> None:

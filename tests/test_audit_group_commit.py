@@ -1,0 +1,103 @@
+"""Reads share the commit of their AuditEvents (hub.audit.group) and lose none of them.
+
+Real database (SQLite or PostgreSQL per HUB_TEST_DATABASE_URL), real threads; nothing
+about timing is asserted: only that every row handed in is committed when ``record``
+returns, that a batch's failure reaches each of its requests, and that concurrent FHIR
+reads each leave their AuditEvent.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import datetime
+
+import pytest
+from sqlalchemy import func, select
+
+from hub.audit.group import GroupCommit, group_commit
+from hub.audit.log import audit_events
+
+
+def _row(n: int) -> dict:
+    return {"id": str(uuid.uuid4()), "recorded": datetime(2026, 1, 1, 0, 0, n % 60),
+            "action": "R", "outcome": "0", "agents": " c ", "entities": " Task/x ",
+            "patients": " ", "content": "{}"}
+
+
+def _count(db) -> int:
+    with db.engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(audit_events)).scalar_one()
+
+
+def test_every_row_is_committed_when_record_returns(app):
+    db = app.extensions["hub.db"]
+    batches: list[int] = []
+    committer = GroupCommit(db)
+    committer.on_batch = batches.append
+    seen_after: list[tuple[str, bool]] = []
+    lock = threading.Lock()
+
+    def one(n: int) -> None:
+        row = _row(n)
+        committer.record(row)
+        with db.engine.connect() as conn:  # visible to another connection: committed
+            found = conn.execute(select(audit_events.c.id).where(
+                audit_events.c.id == row["id"])).first() is not None
+        with lock:
+            seen_after.append((row["id"], found))
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(seen_after) == 24
+    assert all(found for _, found in seen_after)
+    assert sum(batches) == 24 and _count(db) == 24
+
+
+def test_a_failed_batch_fails_each_of_its_requests(app):
+    db = app.extensions["hub.db"]
+    committer = GroupCommit(db)
+    row = _row(1)
+    committer.record(row)
+    with pytest.raises(Exception):  # noqa: B017 - the database's own IntegrityError
+        committer.record(dict(row))  # the same id again: the primary key refuses it
+    committer.record(_row(2))  # the next batch is written normally
+    assert _count(db) == 2
+
+
+def test_one_group_commit_per_database(app):
+    db = app.extensions["hub.db"]
+    assert group_commit(db) is group_commit(db)
+
+
+def test_concurrent_reads_each_leave_their_audit_event(app, client, auth_headers):
+    headers = {**auth_headers(), "Content-Type": "application/fhir+json"}
+    created = client.post("/fhir/Patient", headers=headers, json={
+        "resourceType": "Patient", "name": [{"family": "Okafor"}]})
+    assert created.status_code == 201
+    pid = created.get_json()["id"]
+    before = _count(app.extensions["hub.db"])
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def read() -> None:
+        local = app.test_client()
+        for _ in range(5):
+            resp = local.get(f"/fhir/Patient/{pid}", headers=headers)
+            with lock:
+                statuses.append(resp.status_code)
+
+    threads = [threading.Thread(target=read) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert statuses == [200] * 30
+    assert _count(app.extensions["hub.db"]) == before + 30
+    with app.extensions["hub.db"].engine.connect() as conn:
+        rows = conn.execute(select(audit_events.c.entities).where(
+            audit_events.c.action == "R")).scalars().all()
+    assert sum(f" Patient/{pid} " in r for r in rows) == 30
