@@ -67,7 +67,8 @@ def open_database(settings: Settings, *, migrate: bool | None = None) -> Databas
     PostgreSQL is migrated with ``hub db upgrade``)."""
     # absolute references to the hub's own FHIR base are local ones (search index)
     db = Database(settings.database_url, fhir_base=settings.public_base_url + "/fhir",
-                  patient_systems=parse_systems(settings.patient_identifier_systems))
+                  patient_systems=parse_systems(settings.patient_identifier_systems),
+                  pool_size=settings.db_pool_size)
     db.case_projector = project_saved
     if migrate if migrate is not None else db.is_sqlite:
         upgrade(settings.database_url)
