@@ -299,6 +299,27 @@ def machine_line() -> str:
             f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
 
 
+def rss_mb(pid: int | None) -> tuple[float, float]:
+    """(resident set size now, its peak) of process ``pid`` in MB (Linux /proc; NaN
+    elsewhere or if the process is gone)."""
+    found = {"VmRSS": float("nan"), "VmHWM": float("nan")}
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                key, _, value = line.partition(":")
+                if key in found:
+                    found[key] = int(value.split()[0]) / 1024  # kB
+    except (OSError, ValueError):
+        pass
+    return found["VmRSS"], found["VmHWM"]
+
+
+def memory_line(bench: str, what: str, pid: int | None, out=None) -> None:
+    """The server's memory, printed as one machine-readable ``RSS`` line."""
+    now, peak = rss_mb(pid)
+    print(f"RSS {bench} {what} rss_mb={now:.1f} peak_mb={peak:.1f}", file=out)
+
+
 def print_table(headers: list[str], rows: list[list[str]], out=None) -> None:
     widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
     line = "  ".join(h.rjust(w) if i else h.ljust(w) for i, (h, w) in

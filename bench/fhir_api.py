@@ -49,6 +49,7 @@ from bench._common import (
     capture,
     dumps,
     machine_line,
+    memory_line,
     ms,
     percentile,
     print_table,
@@ -251,16 +252,42 @@ def _insert_values(stmt) -> dict:
     return dict(stmt.compile().params)
 
 
+class _NothingFound:
+    """The result of a SELECT in the recording session: no rows."""
+
+    def scalar_one_or_none(self):
+        return None
+
+    def first(self):
+        return None
+
+    def all(self):
+        return []
+
+    def __iter__(self):
+        return iter(())
+
+
 class _RecordingSession:
     """Stands in for the Session under ``ResourceRepository.create`` of a new resource and
     keeps the rows of its INSERTs instead of executing them (its DELETE of the index rows
-    of a new id has nothing to delete). Anything else is refused: the caller falls back."""
+    of a new id has nothing to delete). A SELECT of ``patient_identities`` (the Patient's
+    MRN claim) finds nothing: the generated MRNs are all different and new. Anything else
+    is refused: the caller falls back."""
 
-    def __init__(self) -> None:
+    def __init__(self, info: dict | None = None) -> None:
         self.rows: dict = {}  # table -> rows, in first-seen order
+        self.info = info or {}
 
     def execute(self, stmt, params=None):
+        from sqlalchemy.sql import Select
         from sqlalchemy.sql.dml import Delete, Insert
+
+        from hub.fhirstore.tables import patient_identities
+
+        if isinstance(stmt, Select) and {t.name for t in stmt.get_final_froms()} == {
+                patient_identities.name}:
+            return _NothingFound()
 
         if isinstance(stmt, Insert):
             table = stmt.table
@@ -287,7 +314,7 @@ class BulkWriter:
         from hub.fhirstore.repository import ResourceRepository
 
         self.session = session
-        self.recorder = _RecordingSession()
+        self.recorder = _RecordingSession(dict(getattr(session, "info", {})))
         self.repo = ResourceRepository(self.recorder)
 
     def add(self, rtype: str, content: dict, rid: str) -> None:
@@ -307,6 +334,7 @@ def verify_bulk_writer(db, samples: list[tuple[str, dict]]) -> None:
     from sqlalchemy import select
 
     from hub.fhirstore.repository import ResourceRepository
+    from hub.fhirstore.tables import patient_identities as PI
     from hub.fhirstore.tables import resources as R
     from hub.fhirstore.tables import search_index as SI
 
@@ -317,12 +345,16 @@ def verify_bulk_writer(db, samples: list[tuple[str, dict]]) -> None:
         index = sorted(tuple(sorted((k, str(v)) for k, v in r._mapping.items() if k != "row_id"))
                        for r in session.execute(select(SI).where(SI.c.res_type == rtype,
                                                                  SI.c.res_id == rid)))
-        return (res.version_id, res.deleted, res.current, content), index
+        identity = sorted((r.system, r.value) for r in session.execute(
+            select(PI).where(PI.c.patient_id == rid)))
+        return (res.version_id, res.deleted, res.current, content), index, identity
 
     for rtype, body in samples:
         with db.sessions() as session:
             ResourceRepository(session).create(rtype, body, "bench-check-repo")
             want = rows(session, rtype, "bench-check-repo")
+            session.rollback()
+        with db.sessions() as session:  # apart: the Patient's MRN can be claimed once
             writer = BulkWriter(session)
             writer.add(rtype, body, "bench-check-bulk")
             writer.flush()
@@ -542,6 +574,7 @@ def measure_size(size: int, opts: Options, workdir: Path, out) -> dict[str, dict
             with ServerProcess(baseline_app, (answers,)) as base:
                 results = run_scenarios(hub.base_url, base.base_url, loaded, tokens, opts)
             server = scrape_latency(hub.base_url, tokens.metrics_headers())
+            memory_line("fhir_api", f"size={size} hub server process", hub.pid, out)
             sizes = {s: len(answers[s].body) for s in SCENARIOS}
     finally:
         db.dispose()

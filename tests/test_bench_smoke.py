@@ -50,6 +50,20 @@ def test_fhir_api_bench_completes_and_prints_ratios(bench):
     # the hub's own /metrics latency, scraped at the end of each size, beside the client's
     assert text.count("hub /metrics (server side") == 2, text
     assert re.search(r"^read +GET /fhir/<rtype>/<rid> +[1-9]\d* ", text, re.M), text
+    # the hub server's memory at the end of each size
+    for size in (40, 80):
+        assert re.search(rf"^RSS fhir_api size={size} hub server process rss_mb=\d", text,
+                         re.M), text
+
+
+def test_profile_api_runs_each_scenario(bench):
+    out = io.StringIO()
+    rc = bench("profile_api").main(["--size", "40", "--requests", "3"], out=out)
+    text = out.getvalue()
+    assert rc == 0, text
+    for scenario in ("read", "search", "search+include", "create"):
+        assert f"== {scenario}: 3 requests" in text, text
+        assert f"CPU {scenario} size=40 cpu_ms=" in text, text
 
 
 def test_outbox_bench_completes_and_prints_ratios(bench):
@@ -77,3 +91,16 @@ def test_scale_bench_completes_and_prints_ratios(bench):
                  "deliveries hub-worker=2/1", "deliveries celery=2/1"):
         assert f"RATIO scale {what} throughput=" in text, text
     assert "warning" not in text, text  # every request answered, every row delivered
+
+
+def test_case_api_bench_completes_and_prints_ratios(bench):
+    out = io.StringIO()
+    rc = bench("case_api").main(["--cases", "3", "--requests", "4", "--warmup", "1",
+                                 "--concurrency", "2", "--rounds", "2",
+                                 "--batch-time-limit", "60"], out=out)
+    text = out.getvalue()
+    assert rc == 0, text
+    for scenario in ("read", "create"):
+        assert f"RATIO case_api cases=3 {scenario} hub/baseline throughput=" in text, text
+    assert "warning" not in text, text  # every request got the expected answer
+    assert re.search(r"^RSS case_api cases=3 hub server process rss_mb=\d", text, re.M), text

@@ -1,0 +1,147 @@
+"""Where the hub's time goes, per scenario of ``bench/fhir_api.py`` (pyinstrument).
+
+Loads N resources exactly as ``bench/fhir_api.py`` does (same generator, same loader), builds
+the hub's app as ``hub serve`` does (sync worker off) and sends each scenario's requests
+through the Flask test client in this process, under pyinstrument. No HTTP server: what is
+profiled is the hub's own work per request (Flask, authentication, SQL, JSON, the audit
+record), which is what the throughput ratio of ``bench/fhir_api.py`` loses to the baseline.
+
+    python -m bench.profile_api                         # 10,000 resources, 200 requests each
+    python -m bench.profile_api --size 100000 --requests 300
+    python -m bench.profile_api --database-url postgresql+psycopg://u@127.0.0.1/bench --reset
+    python -m bench.profile_api --html /tmp/prof     # also one HTML profile per scenario
+
+Prints, per scenario, the wall and CPU time per request (measured without the profiler;
+a ``CPU`` line each: the CPU time of this process is what a machine shared with other
+work changes least, so it compares two versions of the hub run at different moments),
+then the pyinstrument call tree of as many requests again (frames under ``--min-share``
+percent of the time are hidden). Needs the ``bench`` extra
+(``pip install -e '.[bench]'``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make ``bench`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import fhir_api
+
+
+def _token(client, db) -> dict[str, str]:
+    from hub.store.uow import UnitOfWork
+
+    with UnitOfWork(db) as uow:
+        registered, secret = uow.clients.create("profile client", "system/*.cruds")
+        uow.commit()
+    basic = base64.b64encode(f"{registered.client_id}:{secret}".encode()).decode()
+    resp = client.post("/auth/token", data={"grant_type": "client_credentials",
+                                            "scope": "system/*.cruds"},
+                       headers={"Authorization": f"Basic {basic}"})
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    return {"Authorization": f"Bearer {resp.get_json()['access_token']}",
+            "Accept": fhir_api.FHIR_JSON}
+
+
+def profile(size: int, requests: int, scenarios: list[str], *, database_url: str | None,
+            reset: bool, html: Path | None, min_share: float, out) -> dict[str, float]:
+    """CPU seconds per request of each scenario (and the profiles printed to ``out``)."""
+    from pyinstrument import Profiler
+
+    from hub.store.db import Database
+    from hub.store.migrate import upgrade
+
+    workdir = Path(tempfile.mkdtemp(prefix="hub-profile-"))
+    url = database_url or f"sqlite:///{workdir / 'hub.db'}"
+    if database_url:
+        fhir_api.prepare_external(database_url, reset)
+    means: dict[str, float] = {}
+    try:
+        upgrade(url)
+        db = Database(url)
+        try:
+            loaded = fhir_api.load(db, size)
+            print(f"loaded {loaded.total} resources in {loaded.seconds:.1f}s "
+                  f"({loaded.loader} loader, {db.engine.dialect.name})", file=out)
+            app = fhir_api.hub_app(url, secrets.token_urlsafe(32))
+            client = app.test_client()
+            for scenario in scenarios:
+                auth = _token(client, db)  # a fresh one: tokens live 300 s at most
+                make = fhir_api.request_maker(scenario, loaded, auth, seed=7)
+                for i in range(10):  # warm-up: caches, prepared statements, pool
+                    _send(client, make(i), scenario)
+                # unprofiled first: wall and CPU time of this process per request (CPU
+                # time is what a loaded machine changes least: it does not count waiting
+                # for a core)
+                wall, cpu = time.perf_counter(), time.process_time()
+                for i in range(requests):
+                    _send(client, make(10 + i), scenario)
+                wall = (time.perf_counter() - wall) / requests
+                cpu = (time.process_time() - cpu) / requests
+                means[scenario] = cpu
+                profiler = Profiler(interval=0.0005)
+                profiler.start()
+                for i in range(requests):
+                    _send(client, make(10 + requests + i), scenario)
+                profiler.stop()
+                print(f"\n== {scenario}: {requests} requests, {wall * 1000:.2f} ms wall, "
+                      f"{cpu * 1000:.2f} ms CPU each (unprofiled) ==", file=out)
+                print(f"CPU {scenario} size={size} cpu_ms={cpu * 1000:.3f} "
+                      f"wall_ms={wall * 1000:.3f}", file=out)
+                print(profiler.output_text(unicode=False, color=False, show_all=False,
+                                           time="percent_of_total",
+                                           processor_options={"filter_threshold":
+                                                              min_share / 100}), file=out)
+                if html is not None:
+                    html.mkdir(parents=True, exist_ok=True)
+                    (html / f"{size}-{scenario.replace('+', '-')}.html").write_text(
+                        profiler.output_html())
+            app.extensions["hub.db"].dispose()
+        finally:
+            db.dispose()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return means
+
+
+def _send(client, request, scenario: str) -> None:
+    method, path, body, headers = request
+    resp = client.open(path, method=method, data=body, headers=headers)
+    if resp.status_code != fhir_api.EXPECT[scenario]:
+        raise RuntimeError(f"{scenario}: {resp.status_code} {resp.get_data(as_text=True)[:300]}")
+
+
+def main(argv: list[str] | None = None, out=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.profile_api",
+                                description=__doc__.split("\n\n")[0])
+    p.add_argument("--size", type=int, default=10000)
+    p.add_argument("--requests", type=int, default=200, help="profiled requests per scenario")
+    p.add_argument("--scenarios", default=",".join(fhir_api.SCENARIOS))
+    p.add_argument("--database-url")
+    p.add_argument("--reset", action="store_true")
+    p.add_argument("--html", type=Path, help="a directory for one HTML profile per scenario")
+    p.add_argument("--min-share", type=float, default=2.0,
+                   help="hide frames under this percent of the time")
+    a = p.parse_args(argv)
+    out = out or sys.stdout
+    print(fhir_api.machine_line(), file=out)
+    scenarios = [s for s in a.scenarios.split(",") if s]
+    unknown = set(scenarios) - set(fhir_api.SCENARIOS)
+    if unknown:
+        p.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+    profile(max(4, a.size), max(1, a.requests), scenarios, database_url=a.database_url,
+            reset=a.reset, html=a.html, min_share=a.min_share, out=out)
+    print(fhir_api.machine_line(), file=out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
