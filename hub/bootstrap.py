@@ -20,6 +20,8 @@ from hub.projection import project_saved
 from hub.store import id_key
 from hub.store.db import Database
 from hub.store.migrate import upgrade
+from hub.subscriptions import matching as subscription_matching
+from hub.subscriptions.spec import parse_prefixes
 from hub.sync.handlers import Handlers
 from hub.sync.registry import Adapters
 from hub.sync.worker import Worker, WorkerThread, lease_for
@@ -70,6 +72,10 @@ def open_database(settings: Settings, *, migrate: bool | None = None) -> Databas
                   patient_systems=parse_systems(settings.patient_identifier_systems),
                   pool_size=settings.db_pool_size)
     db.case_projector = project_saved
+    # every write queues the notifications of the Subscriptions it triggers, in its commit
+    db.commit_observers.append(subscription_matching.on_commit)
+    db.subscription_endpoints = parse_prefixes(settings.subscription_endpoints)
+    db.subscription_max_failures = settings.subscription_max_failures
     if migrate if migrate is not None else db.is_sqlite:
         upgrade(settings.database_url)
     # every process (hub serve, hub worker, Celery, the CLI) derives the same resource ids,

@@ -76,6 +76,11 @@ class Settings:
     cors_origins: str = ""
     # outbound calls to URLs a client names (partner tests): allowed origins or hosts
     outbound_allowlist: str = ""
+    # Subscriptions: the URL prefixes a rest-hook endpoint must start with (comma separated;
+    # empty: every rest-hook Subscription is refused), and the consecutive failed
+    # deliveries after which a subscription's status is error
+    subscription_endpoints: str = ""
+    subscription_max_failures: int = 3
     extra: dict = field(default_factory=dict)
 
     @classmethod

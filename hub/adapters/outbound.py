@@ -84,11 +84,50 @@ class OutboundPolicy:
         return url
 
 
+def under_prefix(url: str, prefixes: Iterable[str]) -> bool:
+    """Whether ``url`` is an http(s) URL without user info or fragment that starts with one
+    of ``prefixes`` at a path boundary (``https://a.example/hooks`` allows
+    ``https://a.example/hooks/1`` but neither ``https://a.example/hooks-x`` nor
+    ``https://a.example.evil/``). For URLs a client names (Subscription endpoints)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        return False
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname or parts.username \
+            or parts.password or parts.fragment or any(c.isspace() for c in url):
+        return False
+    for prefix in prefixes:
+        if not prefix or not url.startswith(prefix):
+            continue
+        rest = url[len(prefix):]
+        if prefix.endswith("/") or rest == "" or rest[0] in "/?":
+            return True
+    return False
+
+
+class PrefixPolicy:
+    """URLs under configured prefixes only (``HUB_SUBSCRIPTION_ENDPOINTS``)."""
+
+    def __init__(self, prefixes: Iterable[str]) -> None:
+        self.prefixes = tuple(prefixes)
+
+    def allows(self, url: str) -> bool:
+        return under_prefix(url, self.prefixes)
+
+    def check(self, url: str, partner: str | None = None) -> str:
+        if not self.allows(url):
+            raise OutboundRefused("outbound call refused: the URL is not under a prefix of "
+                                  "HUB_SUBSCRIPTION_ENDPOINTS", partner=partner)
+        return url
+
+
 class GuardedSession(requests.Session):
     """A requests Session that sends only to the policy's origins (redirects included:
     requests sends every hop through ``send``)."""
 
-    def __init__(self, policy: OutboundPolicy, partner: str | None = None) -> None:
+    def __init__(self, policy: OutboundPolicy | PrefixPolicy,
+                 partner: str | None = None) -> None:
         super().__init__()
         self.policy, self.partner = policy, partner
         self.trust_env = False  # no proxy or netrc from the environment decides the target

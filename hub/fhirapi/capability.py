@@ -8,6 +8,8 @@ from hub.fhirapi.everything import EPISODE_EVERYTHING, PATIENT_EVERYTHING
 from hub.fhirstore.dates import instant
 from hub.fhirstore.query import MAX_CHAIN
 from hub.fhirstore.searchparams import SPECIAL, SUPPORTED_TYPES, params_for
+from hub.subscriptions.spec import EXT_TOPIC_CANONICAL, OP_STATUS, SERVER_CAPABILITY
+from hub.subscriptions.topics import TOPICS
 
 INTERACTIONS = ("read", "vread", "update", "delete", "history-instance", "history-type",
                 "create", "search-type")
@@ -74,6 +76,12 @@ def _resource(rtype: str) -> dict:
         "searchRevInclude": ["*", *rev],
         "searchParam": params,
     }
+    if rtype == "Subscription":
+        out["extension"] = [{"url": EXT_TOPIC_CANONICAL, "valueCanonical": url}
+                            for url in TOPICS]
+        out["operation"] = [{"name": "status", "definition": OP_STATUS,
+                             "documentation": "instance level only: "
+                                              "GET Subscription/{id}/$status"}]
     if rtype in EVERYTHING:
         out["operation"] = [{"name": "everything", "definition": EVERYTHING[rtype],
                              "documentation": "GET only; _since, _type, _count, _offset; "
@@ -91,6 +99,7 @@ def capability_statement(base: str, token_url: str) -> dict:
         "kind": "instance",
         "software": {"name": "fhir-case-hub"},
         "implementation": {"description": "fhir-case-hub FHIR R4 API", "url": base},
+        "instantiates": [SERVER_CAPABILITY],
         "fhirVersion": FHIR_VERSION,
         "format": ["json"],
         "rest": [{

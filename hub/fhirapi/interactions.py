@@ -44,6 +44,7 @@ from hub.fhirstore.repository import (
 )
 from hub.security import Principal
 from hub.store.uow import UnitOfWork
+from hub.subscriptions import resource as subscription_resource
 
 
 @dataclass
@@ -220,6 +221,24 @@ def _hooks(ctx: Ctx, interaction: str, before: dict | None, res: StoredResource)
     provenance.record(ctx.uow, event)
 
 
+def _subscription(ctx: Ctx, rtype: str, rid: str | None, body: dict
+                  ) -> tuple[dict, subscription_resource.Prepared | None]:
+    """A Subscription is checked and given its server-decided status before it is written
+    (``hub.subscriptions.resource``); other types pass unchanged."""
+    if rtype != "Subscription":
+        return body, None
+    prepared = subscription_resource.prepare(
+        ctx.uow.session, ctx.principal, rid, body, ctx.uow.db.subscription_endpoints,
+        ctx.repo.local_base)
+    return prepared.body, prepared
+
+
+def _subscription_saved(ctx: Ctx, res: StoredResource,
+                        prepared: subscription_resource.Prepared | None) -> None:
+    if prepared is not None:
+        subscription_resource.saved(ctx.uow.session, res.id, prepared, ctx.principal)
+
+
 def create(ctx: Ctx, rtype: str, body: dict, if_none_exist: str | None = None,
            rid: str | None = None) -> Result:
     """Create (201); with ``if_none_exist`` 200 and the match if one exists, 412 if many.
@@ -243,7 +262,9 @@ def create(ctx: Ctx, rtype: str, body: dict, if_none_exist: str | None = None,
             return Result(200, matches[0], "an existing resource matched If-None-Exist")
         rid = rid or _new_id()
         _claim(ctx, rtype, items, rid)
+    body, subscription = _subscription(ctx, rtype, None, body)
     res = ctx.repo.create(rtype, body, rid, by_partner=bool(ctx.compartment))
+    _subscription_saved(ctx, res, subscription)
     _hooks(ctx, "create", None, res)
     return Result(201, res, f"created {rtype}/{res.id}")
 
@@ -290,6 +311,7 @@ def update(ctx: Ctx, rtype: str, rid: str, body: dict, if_match: int | None) -> 
             raise PreconditionRequired("an update of a Task needs If-Match with its version",
                                        path="If-Match")
         task_rules.check_task_transition(before, body, ctx.principal.organization)
+    body, subscription = _subscription(ctx, rtype, rid, body)
     try:
         res = ctx.repo.update(rtype, rid, body,
                               expected_version=prev.version_id if prev else None,
@@ -298,6 +320,7 @@ def update(ctx: Ctx, rtype: str, rid: str, body: dict, if_match: int | None) -> 
         if if_match is not None:
             raise PreconditionFailed(str(exc)) from None
         raise Conflict(str(exc)) from None
+    _subscription_saved(ctx, res, subscription)
     _hooks(ctx, "update", before, res)
     return Result(200 if live else 201, res, f"updated {rtype}/{rid}")
 
@@ -345,7 +368,9 @@ def conditional_update(ctx: Ctx, rtype: str, items: list[tuple[str, str]], body:
     validate_resource(body, expected_type=rtype)
     _claim(ctx, rtype, items, rid)
     if ctx.compartment:
-        res = ctx.repo.create(rtype, {**body, "id": rid}, rid, by_partner=True)
+        body, subscription = _subscription(ctx, rtype, None, {**body, "id": rid})
+        res = ctx.repo.create(rtype, body, rid, by_partner=True)
+        _subscription_saved(ctx, res, subscription)
         _hooks(ctx, "create", None, res)
         return Result(201, res, f"created {rtype}/{rid}")
     return update(ctx, rtype, rid, {**body, "id": rid}, None)
@@ -366,6 +391,8 @@ def delete(ctx: Ctx, rtype: str, rid: str) -> Result:
         return Result(204, None, f"{rtype}/{rid} does not exist: nothing to delete")
     res = ctx.repo.delete(rtype, rid)
     if res is not None:
+        if rtype == "Subscription":
+            subscription_resource.deleted(ctx.uow.session, rid)
         _hooks(ctx, "delete", prev.content, res)
     return Result(204, res, f"deleted {rtype}/{rid}")
 

@@ -90,6 +90,11 @@ def _response(rtype: str, request_type: str) -> Callable:
     return check
 
 
+def _subscription(session, org: str, data: dict) -> None:
+    """A partner's own Subscription: it references nothing (its criteria are searches run
+    within the partner's compartment, ``hub.subscriptions``); visible to it as authored."""
+
+
 #: Explicit rules for the types partners author; other types must simply stay visible.
 WRITE_RULES: dict[str, Callable] = {
     "Encounter": _encounter,
@@ -99,6 +104,7 @@ WRITE_RULES: dict[str, Callable] = {
     "CoverageEligibilityResponse": _response("CoverageEligibilityResponse",
                                              "CoverageEligibilityRequest"),
     "ClaimResponse": _response("ClaimResponse", "Claim"),
+    "Subscription": _subscription,
 }
 
 

@@ -76,7 +76,7 @@ OWN_PARAM = {"ServiceRequest": "performer",
              "ClaimResponse": "insurer", "Provenance": "agent"}
 #: Types a partner writes: in its compartment once a Provenance names it as their agent.
 AUTHORED = frozenset({"Encounter", "Procedure", "Observation", "DocumentReference",
-                      "CoverageEligibilityResponse", "ClaimResponse"})
+                      "CoverageEligibilityResponse", "ClaimResponse", "Subscription"})
 
 
 def org_id(organization: str) -> str:

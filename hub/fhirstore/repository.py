@@ -33,7 +33,7 @@ from hub.fhirstore.tables import resources as R
 from hub.fhirstore.tables import search_index as SI
 from hub.mappings.meta import strip_meta
 from hub.store.conflicts import ConcurrentWrite
-from hub.store.db import FHIR_BASE
+from hub.store.db import FHIR_BASE, RESOURCE_CHANGES, ResourceChange
 
 _EMPTY_INDEX_ROW = {c.name: None for c in SI.columns if c.name != "row_id"}
 
@@ -244,6 +244,9 @@ class ResourceRepository:
             raise VersionConflict(f"{rtype}/{rid} changed concurrently") from None
         if rtype == "Patient":
             identities.claim(self.session, rid, content)
+        self.session.info.setdefault(RESOURCE_CHANGES, []).append(ResourceChange(
+            rtype, rid, version, prev.content if prev is not None and not prev.deleted
+            else None, content))
         internal = []
         if content is not None:
             internal = link_rows(content) if not by_partner else carried_rows(

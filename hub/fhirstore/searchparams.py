@@ -139,6 +139,9 @@ _DEFS: dict[str, list[SearchParam]] = {
     "PractitionerRole": [_p("practitioner", "reference", "practitioner"),
                          _p("organization", "reference", "organization")],
     "RelatedPerson": [_p("patient", "reference", "patient")],
+    # hub.subscriptions: R4 Subscription-status, -type (channel.type), -criteria
+    "Subscription": [_p("status", "token", "status"), _p("type", "token", "channel.type"),
+                     _p("criteria", "string", "criteria")],
 }
 
 #: Parameters of every type that go through the search index.

@@ -17,6 +17,7 @@ from flask import Blueprint, request
 from hub.errors import BadRequest, NotFound, UnsupportedMediaType
 from hub.fhirapi import bundles, everything
 from hub.fhirapi import interactions as ia
+from hub.fhirapi import subscription_status as subscription_status_op
 from hub.fhirapi.capability import capability_statement
 from hub.fhirapi.interactions import Ctx
 from hub.fhirapi.search import history_bundle, search
@@ -140,6 +141,13 @@ def everything_instance(rtype: str, rid: str):
     if operation is None:
         raise NotFound(f"no $everything operation on {rtype}")
     return fhir_response(run_read(lambda ctx: operation(ctx, rid, items, base=base)))
+
+
+@bp.get("/Subscription/<rid>/$status")
+def subscription_status(rid: str):
+    """The status of a Subscription (Backport IG ``$status``, instance level)."""
+    base = base_url()
+    return fhir_response(run_read(lambda ctx: subscription_status_op.status(ctx, rid, base)))
 
 
 @bp.get("/<rtype>")

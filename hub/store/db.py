@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,22 @@ PATIENT_SYSTEMS = "hub.patient_identifier_systems"
 #: Session.info key set by a write that queued outbox rows (see ``Database.on_outbox_commit``).
 OUTBOX_WRITTEN = "hub.outbox_written"
 
+#: Session.info key: the resource versions written in the transaction (``ResourceChange``),
+#: for the commit observers (``Database.commit_observers``).
+RESOURCE_CHANGES = "hub.resource_changes"
+
+
+@dataclass(frozen=True)
+class ResourceChange:
+    """A resource version written: the previous content (None: none, or deleted) and the
+    new one (None: a deletion)."""
+
+    type: str
+    id: str
+    version: int
+    before: dict | None
+    after: dict | None
+
 
 class Database:
     """The engine and session factory of one app."""
@@ -130,9 +147,26 @@ class Database:
         #: Projects a case saved in a unit of work into the FHIR store and the outbox on
         #: commit (``hub.projection.project_saved``); set once by the runtime.
         self.case_projector: Callable[..., Any] | None = None
+        #: Called with the session just before each commit, in the transaction (they may
+        #: write): the subscriptions' matching of ``RESOURCE_CHANGES``; set by the runtime.
+        self.commit_observers: list[Callable[[Session], Any]] = []
+        #: URL prefixes Subscription endpoints must start with (``HUB_SUBSCRIPTION_ENDPOINTS``).
+        self.subscription_endpoints: tuple[str, ...] = ()
+        #: Consecutive failed attempts after which a subscription is ``error``.
+        self.subscription_max_failures: int = 3
+        event.listen(self.sessions, "before_commit", self._before_commit)
         event.listen(self.sessions, "after_commit", self._after_commit)
-        event.listen(self.sessions, "after_rollback",
-                     lambda session: session.info.pop(OUTBOX_WRITTEN, None))
+        event.listen(self.sessions, "after_rollback", self._after_rollback)
+
+    def _before_commit(self, session: Session) -> None:
+        for observer in self.commit_observers:
+            observer(session)
+        session.info.pop(RESOURCE_CHANGES, None)
+
+    @staticmethod
+    def _after_rollback(session: Session) -> None:
+        session.info.pop(OUTBOX_WRITTEN, None)
+        session.info.pop(RESOURCE_CHANGES, None)
 
     def _after_commit(self, session: Session) -> None:
         if session.info.pop(OUTBOX_WRITTEN, False):

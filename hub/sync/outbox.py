@@ -36,10 +36,13 @@ from hub.sync.references import targets
 #: ``pull`` reads a partner's changes since its cursor (``hub.sync.pulls``); ``send`` and
 #: ``cancel`` are the agency-json referral calls (resource type ``Referral``).
 #: ``poll`` searches the partner with the row's options (the polls of pended requests).
-OPERATIONS = ("create", "update", "put", "submit", "delete", "pull", "send", "cancel", "poll")
+#: ``notify`` sends a Subscription notification (``hub.sync.notify``).
+OPERATIONS = ("create", "update", "put", "submit", "delete", "pull", "send", "cancel", "poll",
+              "notify")
 ACTIVE = ("pending", "in-flight")
-#: Operations that only read from the partner: no resource there, so no link in the ledger.
-READS = ("pull", "poll")
+#: Operations that leave no resource of ours at the partner, so no link in the ledger: the
+#: reads, and the notifications sent to subscribers.
+READS = ("pull", "poll", "notify")
 #: Operations that write a resource of ours at the partner (its references are rewritten).
 WRITES = ("create", "put", "update")
 

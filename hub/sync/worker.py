@@ -28,11 +28,12 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from hub.adapters.errors import PartnerError
+from hub.adapters.rest_hook import RestHookClient
 from hub.clock import utcnow
 from hub.observability.metrics import record_delivery
 from hub.observability.safe_errors import describe, safe_trace
 from hub.store.db import Database
-from hub.sync import outbox
+from hub.sync import notify, outbox
 from hub.sync.deliver import Outcome, deliver
 from hub.sync.handlers import Handlers
 from hub.sync.pulls import schedule_pulls
@@ -101,11 +102,23 @@ class Worker:
         self.clock = clock
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="hub-deliver") \
             if self.concurrency > 1 else None
+        self._rest_hook: RestHookClient | None = None
+
+    def rest_hook(self) -> RestHookClient:
+        """The Subscriptions' rest-hook channel (endpoints under the database's prefixes)."""
+        if self._rest_hook is None:
+            self._rest_hook = RestHookClient(self.db.subscription_endpoints)
+        return self._rest_hook
 
     def schedule_pulls(self) -> list[int]:
-        """Enqueue the partners' due pulls (``hub.sync.pulls``); done each loop round."""
-        return schedule_pulls(self.db, getattr(self.adapters, "partners", None) or {},
-                              now=self.clock())
+        """Enqueue the partners' due pulls (``hub.sync.pulls``), and what Subscriptions
+        queue by the clock (heartbeats, reviews fallen due: ``hub.sync.notify.schedule``);
+        done each loop round (and by the Celery sweep)."""
+        now = self.clock()
+        queued = schedule_pulls(self.db, getattr(self.adapters, "partners", None) or {},
+                                now=now)
+        notify.schedule(self.db, now)
+        return queued
 
     def purge_audit_if_due(self) -> int | None:
         """Purge the AuditEvents past their retention, at most once an hour."""
@@ -147,9 +160,17 @@ class Worker:
 
     def process(self, delivery: outbox.Delivery) -> Outcome:
         """Deliver one claimed row and record what happened."""
+        return self._record([(delivery, self._send(delivery))])[0][1]
+
+    def _send(self, delivery: outbox.Delivery) -> tuple[Outcome, float]:
+        """Deliver one row (no database write of the outbox): a Subscription notification
+        through the rest-hook client, anything else through the partner's adapter."""
         started = time.perf_counter()
-        outcome = deliver(delivery, self.adapters)
-        return self._record([(delivery, (outcome, time.perf_counter() - started))])[0][1]
+        if delivery.operation == "notify":
+            outcome = notify.deliver(self.db, delivery, self.rest_hook())
+        else:
+            outcome = deliver(delivery, self.adapters)
+        return outcome, time.perf_counter() - started
 
     def _attempt(self, delivery: outbox.Delivery) -> tuple[Outcome, float] | None:
         """Deliver one row of a batch (no database write); None when too little of its
@@ -157,9 +178,7 @@ class Worker:
         until = delivery.claimed_until
         if until is not None and self.clock() + timedelta(seconds=self.delivery_seconds) > until:
             return None
-        started = time.perf_counter()
-        outcome = deliver(delivery, self.adapters)
-        return outcome, time.perf_counter() - started
+        return self._send(delivery)
 
     def _record(self, tried: list[tuple[outbox.Delivery, tuple[Outcome, float]]]
                 ) -> list[tuple[outbox.Delivery, Outcome]]:
@@ -193,6 +212,9 @@ class Worker:
                          delivery.resource_type, delivery.resource_id, delivery.partner_id)
                 if mine:
                     self.handlers.handle(self.db, delivery, outcome)
+            if mine and delivery.operation == "notify":
+                notify.after_attempt(self.db, delivery, outcome,
+                                     max_failures=self.db.subscription_max_failures)
             record_delivery(delivery, ok=outcome.ok, dead=delivery.id in dead, kept=mine,
                             seconds=seconds)
             if not mine:
@@ -220,6 +242,8 @@ class Worker:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
+        if self._rest_hook is not None:
+            self._rest_hook.close()
 
 
 def run_once(db: Database, adapters, worker_id: str | None = None, **kwargs) -> int:
