@@ -7,8 +7,11 @@ The attacker is a client with valid credentials, bound to a partner Organization
 from __future__ import annotations
 
 import importlib.util
+import logging
 import sys
 from pathlib import Path
+
+import pytest
 
 _FHIR_TESTS = Path(__file__).resolve().parent.parent / "fhir"
 if str(_FHIR_TESTS) not in sys.path:
@@ -24,3 +27,30 @@ fhir = _fhir_conftest.fhir
 fhir_as = _fhir_conftest.fhir_as
 world = _fhir_conftest.world
 returned_resources = _fhir_conftest.returned_resources
+
+
+class LogRecords(list):
+    """The log records of every logger while a test runs; ``text()`` formats them as a log
+    file would (exception tracebacks included)."""
+
+    def text(self) -> str:
+        formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
+        return "\n".join(formatter.format(r) for r in self)
+
+
+@pytest.fixture
+def records():
+    """Every log record of every logger, at DEBUG and above, while the test runs."""
+    collected = LogRecords()
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            collected.append(record)
+
+    handler, root = Keep(level=logging.DEBUG), logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield collected
+    root.removeHandler(handler)
+    root.setLevel(old_level)

@@ -8,7 +8,6 @@ any level (what ``hub serve``'s root handler prints) is searched for them.
 from __future__ import annotations
 
 import json
-import logging
 from datetime import UTC, datetime
 
 import pytest
@@ -42,29 +41,6 @@ def _failing_write_app(app):
     return app
 
 
-@pytest.fixture
-def records():
-    """Every log record of every logger, at DEBUG and above, while the test runs."""
-    collected: list[logging.LogRecord] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record):
-            collected.append(record)
-
-    handler, root = Keep(level=logging.DEBUG), logging.getLogger()
-    old_level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    yield collected
-    root.removeHandler(handler)
-    root.setLevel(old_level)
-
-
-def _log_text(records) -> str:
-    formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
-    return "\n".join(formatter.format(r) for r in records)
-
-
 def test_a_failing_statement_leaves_no_patient_data_in_the_log(settings, records):
     from hub import create_app
 
@@ -73,7 +49,7 @@ def test_a_failing_statement_leaves_no_patient_data_in_the_log(settings, records
     _failing_write_app(app)
     resp = app.test_client().post("/test-only/failing-write")
     assert resp.status_code == 500
-    text = _log_text(records)
+    text = records.text()
     assert "IntegrityError" in text  # the failure is logged, with where it happened
     assert "failing_write" in text
     for value in PLANTED:
@@ -111,7 +87,7 @@ def test_hostile_input_with_patient_data_leaves_none_in_the_log(client, auth_hea
     # a wrong secret names the client, never the secret
     client.post("/auth/token", data={"grant_type": "client_credentials",
                                      "client_id": "c-" + MRN, "client_secret": MEMBER})
-    text = _log_text(records)
+    text = records.text()
     assert records, "nothing was logged at all"
     for value in PLANTED:
         assert value not in text.replace("c-" + MRN, ""), value

@@ -9,8 +9,6 @@ logger, any level, tracebacks included) and the stored ``last_error`` are search
 
 from __future__ import annotations
 
-import logging
-
 import pytest
 import sqlalchemy as sa
 
@@ -38,28 +36,6 @@ def db(database_url):
         conn.execute(outbox_table.delete())
         conn.execute(patient_identities.delete())
     database.dispose()
-
-
-@pytest.fixture
-def records():
-    collected: list[logging.LogRecord] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record):
-            collected.append(record)
-
-    handler, root = Keep(level=logging.DEBUG), logging.getLogger()
-    old = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    yield collected
-    root.removeHandler(handler)
-    root.setLevel(old)
-
-
-def _text(records) -> str:
-    formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
-    return "\n".join(formatter.format(r) for r in records)  # includes exc_info tracebacks
 
 
 def _store_twice(db: Database) -> None:
@@ -123,7 +99,7 @@ def test_a_database_error_during_a_delivery_is_logged_without_its_detail(db, rec
     failed = _row(db, row_id)
     assert failed.status == "dead"
     assert "IntegrityError" in failed.last_error and FAMILY not in failed.last_error
-    text = _text(records)
+    text = records.text()
     assert "IntegrityError" in text and "delivery #" in text
     if db.engine.dialect.name == "postgresql":
         assert "SQLSTATE 23505" in failed.last_error
@@ -149,7 +125,7 @@ def test_a_database_error_applying_an_answer_is_logged_without_its_detail(db, re
     finally:
         worker.close()
     assert _row(db, row_id).status == "done"
-    text = _text(records)
+    text = records.text()
     assert "applying the partner's answer failed" in text and "IntegrityError" in text
     assert "_store_twice" in text  # where it happened is kept
     assert FAMILY not in text
