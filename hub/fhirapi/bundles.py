@@ -299,6 +299,28 @@ def _batch_entry(ctx: ia.Ctx, e: Entry, base: str, prefer: str | None) -> dict:
     return _execute(ctx, e, base, prefer)
 
 
+def final_versions(response: dict, read) -> None:
+    """Answer the written resources of a transaction-response Bundle (or of one batch
+    entry's response) as they are now, in place: a finish hook (the case projection) may
+    have written a newer version onto a resource after its entry ran, and an If-Match with
+    the entry's ``etag`` must hold. ``read(type, id)`` is the store's current version."""
+    entries = response.get("entry") if response.get("resourceType") == "Bundle" \
+        else [response]
+    for entry in entries or []:
+        answer = entry.get("response") or {}
+        location = answer.get("location")
+        if not isinstance(location, str) or "/_history/" not in location:
+            continue
+        rtype, rid = location.split("/_history/")[0].split("/")[-2:]
+        now = read(rtype, rid)
+        if now is None or now.deleted or location.endswith(f"/_history/{now.version_id}"):
+            continue
+        answer.update(location=f"{rtype}/{rid}/_history/{now.version_id}", etag=now.etag,
+                      lastModified=instant(now.last_updated))
+        if "resource" in entry:
+            entry["resource"] = now.content
+
+
 def _response_bundle(kind: str, entries: list[Entry]) -> dict:
     bundle: dict[str, Any] = {"resourceType": "Bundle", "id": str(uuid.uuid4()),
                               "meta": {"lastUpdated": instant(utcnow())}, "type": kind}

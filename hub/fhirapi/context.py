@@ -23,6 +23,7 @@ from hub.audit.events import Access, RequestInfo
 from hub.audit.group import group_commit
 from hub.clock import utcnow
 from hub.errors import HubError
+from hub.fhirapi.bundles import final_versions
 from hub.fhirapi.hooks import FinishHook, WriteHook
 from hub.fhirapi.interactions import Ctx, Result
 from hub.observability.safe_errors import safe_trace
@@ -97,7 +98,9 @@ class FhirRunner:
 
     def _finish(self, uow: UnitOfWork, ctx: Ctx, result) -> None:
         """The finish hooks over the request's writes; a resource a hook's case change
-        rewrote (projected now, not only at commit) is answered as it now is."""
+        rewrote (projected now, not only at commit) is answered as it now is: the REST
+        answer, and each entry of a transaction-response (location, etag, lastModified,
+        resource)."""
         if not ctx.events:
             return
         for hook in self.finish:
@@ -109,6 +112,8 @@ class FhirRunner:
                 now = uow.resources.read(result.resource.type, result.resource.id)
                 if now is not None and not now.deleted:
                     result.resource = now
+            elif isinstance(result, dict):  # a transaction's (or batch entry's) answer
+                final_versions(result, uow.resources.read)
 
     def _audit(self, uow: UnitOfWork, principal: Principal, request: RequestInfo,
                access: Access, outcome: str = "0", desc: str | None = None) -> None:

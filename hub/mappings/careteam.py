@@ -12,7 +12,12 @@ from datetime import date
 from typing import Any
 
 from hub import cases
-from hub.mappings.codes import CARETEAM_CATEGORY_LONGITUDINAL, MEMBER_KIND, MEMBER_KIND_FROM
+from hub.mappings.codes import (
+    CARETEAM_CATEGORY_LONGITUDINAL,
+    MEMBER_KIND,
+    MEMBER_KIND_FROM,
+    TEAM_NAME_PREFIX,
+)
 from hub.mappings.datatypes import (
     code_from_concept,
     code_to_concept,
@@ -92,7 +97,7 @@ def careteam_to_fhir(case: cases.Case) -> dict[str, Any]:
         "identifier": [hub_identifier(case.id, KIND)],
         "status": "active" if case.is_open else "inactive",
         "category": [concept(*CARETEAM_CATEGORY_LONGITUDINAL)],
-        "name": f"Care team of {display_name(case.patient)}",
+        "name": f"{TEAM_NAME_PREFIX}{display_name(case.patient)}",
         "subject": patient_reference(case),
     }
     if participants:

@@ -11,6 +11,9 @@ from typing import Any, TypeVar
 
 #: Canonical base of the hub's own CodeSystems, NamingSystems and StructureDefinitions.
 HUB_CANONICAL = "https://fhir-case-hub.org/fhir"
+#: The name the hub gives a case's CareTeam (``Care team of <patient>``); a team a client
+#: named keeps its name (``hub.mappings.merge``).
+TEAM_NAME_PREFIX = "Care team of "
 
 # --- common systems ---------------------------------------------------------------------
 SNOMED = "http://snomed.info/sct"

@@ -13,7 +13,13 @@ identifiers, narrative, ``maritalStatus``...). Rules:
 * ``text``: the previous narrative when the new version has none;
 * ``meta``: previous profiles and tags kept (versionId/lastUpdated belong to the store);
 * backbone lists the mapping owns (CarePlan.activity, CareTeam.participant, ...) are merged
-  item by item, matched by element ``id``, with the same rules one level down.
+  item by item, matched by element ``id``, with the same rules one level down;
+* elements the mapping fills only with a default or a flattened form of what the case
+  keeps (``KEPT_WHEN``: the CarePlan's title, the CareTeam's name, a Condition's notes)
+  stay as the previous version has them when that says the same to the case: a client's
+  title, team name and annotated notes survive the case's projection onto its resources;
+  a CarePlan note the client wrote without an id is matched by its text (its
+  ``authorReference`` kept).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from hub.mappings.codes import HUB_CANONICAL
+from hub.mappings.codes import HUB_CANONICAL, TEAM_NAME_PREFIX
 
 #: Top-level elements each produced resource type owns (besides resourceType/id/meta/text/
 #: extension/identifier, handled by their own rules).
@@ -64,6 +70,24 @@ PARTIAL_LISTS: dict[tuple[str, str], Callable[[dict[str, Any]], bool]] = {
         for c in cc.get("coding", [])),
     ("EpisodeOfCare", "type"): lambda cc: not any(
         _is_hub_url(c.get("system")) for c in cc.get("coding", [])),
+}
+
+def _annotation_texts(notes: Any) -> list[str]:
+    return [str(n.get("text")) for n in notes or [] if isinstance(n, dict) and n.get("text")]
+
+
+def _not_the_hubs_team_name(new: Any, previous: Any) -> bool:
+    return not str(previous).startswith(TEAM_NAME_PREFIX)
+
+
+#: Owned elements where the previous value is kept when ``predicate(new, previous)``:
+#: the mapping produces a default the case does not model (a title, a name) or a
+#: flattened form of what it models (a Condition's notes as one text).
+KEPT_WHEN: dict[tuple[str, str], Callable[[Any, Any], bool]] = {
+    ("CarePlan", "title"): lambda new, previous: True,
+    ("CareTeam", "name"): _not_the_hubs_team_name,
+    ("Condition", "note"): lambda new, previous: "\n\n".join(
+        _annotation_texts(previous)) == "\n\n".join(_annotation_texts(new)),
 }
 
 _ALWAYS = {"resourceType", "id", "meta", "text", "extension", "modifierExtension",
@@ -137,12 +161,34 @@ def _merge_element(new: dict[str, Any], previous: dict[str, Any], owned: set[str
     return out
 
 
+#: Owned backbone lists a client may write without element ids (the hub gives them one):
+#: an item the previous version has without an id is matched by this element.
+MATCHED_BY: dict[tuple[str, str], str] = {("CarePlan", "note"): "text"}
+
+
+def _author_choice(item: dict[str, Any]) -> dict[str, Any]:
+    """An Annotation has one author[x]: the client's ``authorReference`` kept from the
+    previous version wins over the ``authorString`` the hub made of its display."""
+    if "authorReference" in item and "authorString" in item:
+        item.pop("authorString")
+    return item
+
+
 def _merge_items(new: list[dict[str, Any]], previous: list[dict[str, Any]],
-                 owned: set[str]) -> list[dict[str, Any]]:
+                 owned: set[str], match_by: str | None = None) -> list[dict[str, Any]]:
     prev_by_id = {p["id"]: p for p in previous if isinstance(p, dict) and p.get("id")}
-    return [_merge_element(item, prev_by_id[item["id"]], owned)
-            if isinstance(item, dict) and item.get("id") in prev_by_id else item
-            for item in new]
+    prev_by_value = {p.get(match_by): p for p in previous if isinstance(p, dict)
+                     and match_by and not p.get("id") and p.get(match_by) is not None}
+    out = []
+    for item in new:
+        if not isinstance(item, dict):
+            out.append(item)
+            continue
+        before = prev_by_id.get(item.get("id")) or prev_by_value.get(
+            item.get(match_by) if match_by else None)
+        merged = _merge_element(item, before, owned) if before is not None else item
+        out.append(_author_choice(merged) if match_by else merged)
+    return out
 
 
 def merge_onto_previous(new: dict[str, Any], previous: dict[str, Any] | None,
@@ -161,13 +207,17 @@ def merge_onto_previous(new: dict[str, Any], previous: dict[str, Any] | None,
     for (t, element), item_owned in OWNED_ITEMS.items():
         if t == rtype and isinstance(new.get(element), list) and isinstance(
                 previous.get(element), list):
-            out[element] = _merge_items(out[element], previous[element], item_owned)
+            out[element] = _merge_items(out[element], previous[element], item_owned,
+                                        MATCHED_BY.get((t, element)))
     for (t, element), unmodelled in PARTIAL_LISTS.items():
         if t == rtype and isinstance(previous.get(element), list):
             kept = [copy.deepcopy(i) for i in previous[element]
                     if unmodelled(i) and i not in (out.get(element) or [])]
             if kept:
                 out[element] = list(out.get(element) or []) + kept
+    for (t, element), keep in KEPT_WHEN.items():
+        if t == rtype and element in previous and keep(out.get(element), previous[element]):
+            out[element] = copy.deepcopy(previous[element])
     # contained resources referenced by kept elements stay with them
     if "contained" in previous and "contained" not in new:
         out["contained"] = copy.deepcopy(previous["contained"])

@@ -70,3 +70,33 @@ def test_backbone_items_keep_unmodelled_parts_by_element_id():
 def test_no_previous_version():
     new = _new("CareTeam")
     assert merge_onto_previous(new, None) == new
+
+
+def test_a_clients_team_name_and_plan_title_stay_the_hubs_own_name_follows_the_case():
+    team = _new("CareTeam")
+    assert merge_onto_previous(team, {**team, "name": "Discharge team"})["name"] == \
+        "Discharge team"
+    renamed = {**team, "name": "Care team of an old name"}  # the hub's, the patient renamed
+    assert merge_onto_previous(team, renamed)["name"] == team["name"]
+    plan = _new("CarePlan")
+    assert merge_onto_previous(plan, {**plan, "title": "Discharge plan"})["title"] == \
+        "Discharge plan"
+
+
+def test_a_condition_keeps_the_clients_annotated_notes_while_they_say_the_same():
+    condition = {"resourceType": "Condition", "id": "c1", "note": [{"text": "a"}, {"text": "b"}]}
+    flat = {**condition, "note": [{"text": "a\n\nb"}]}  # the case keeps one text
+    assert merge_onto_previous(flat, condition)["note"] == condition["note"]
+    changed = {**condition, "note": [{"text": "a\n\nc"}]}
+    assert merge_onto_previous(changed, condition)["note"] == changed["note"]
+
+
+def test_a_plan_note_written_without_an_id_keeps_its_author_reference():
+    plan = _new("CarePlan")
+    note = {"id": "n1", "authorString": "Dr Vale", "time": "2026-11-29T09:00:00Z", "text": "rest"}
+    theirs = {"authorReference": {"reference": "Practitioner/p1", "display": "Dr Vale"},
+              "text": "rest"}
+    merged = merge_onto_previous({**plan, "note": [note]}, {**plan, "note": [theirs]})
+    assert merged["note"] == [{"id": "n1", "time": note["time"], "text": "rest",
+                               "authorReference": theirs["authorReference"]}]
+    parse_resource(merged)
