@@ -10,12 +10,18 @@ record), which is what the throughput ratio of ``bench/fhir_api.py`` loses to th
     python -m bench.profile_api --size 100000 --requests 300
     python -m bench.profile_api --database-url postgresql+psycopg://u@127.0.0.1/bench --reset
     python -m bench.profile_api --html /tmp/prof     # also one HTML profile per scenario
+    python -m bench.profile_api --scenarios case-read,case-create --cases 50
+
+The case API scenarios (``case-read``: ``GET /api/cases/{id}``, ``case-create``:
+``POST /api/cases``, the requests of ``bench/case_api.py``) run on ``--cases`` cases opened
+through the API first.
 
 Prints, per scenario, the wall and CPU time per request (measured without the profiler;
 a ``CPU`` line each: the CPU time of this process is what a machine shared with other
 work changes least, so it compares two versions of the hub run at different moments),
-then the pyinstrument call tree of as many requests again (frames under ``--min-share``
-percent of the time are hidden). Needs the ``bench`` extra
+and the SQL statements sent per request (``STATEMENTS`` lines: each cursor execute
+counts once, an executemany included), then the pyinstrument call tree of as many
+requests again (frames under ``--min-share`` percent of the time are hidden). Needs the ``bench`` extra
 (``pip install -e '.[bench]'``).
 """
 
@@ -51,11 +57,47 @@ def _token(client, db) -> dict[str, str]:
             "Accept": fhir_api.FHIR_JSON}
 
 
-def profile(size: int, requests: int, scenarios: list[str], *, database_url: str | None,
-            reset: bool, html: Path | None, min_share: float, out) -> dict[str, float]:
-    """CPU seconds per request of each scenario (and the profiles printed to ``out``)."""
-    from pyinstrument import Profiler
+CASE_SCENARIOS = ("case-read", "case-create")
+SCENARIOS = (*fhir_api.SCENARIOS, *CASE_SCENARIOS)
+EXPECT = {**fhir_api.EXPECT, "case-read": 200, "case-create": 201}
 
+
+class StatementCounter:
+    """Counts the statements an engine sends (``before_cursor_execute``)."""
+
+    def __init__(self, engine) -> None:
+        from sqlalchemy import event
+
+        self.count = 0
+        event.listen(engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, *_args) -> None:
+        self.count += 1
+
+
+def _case_maker(client, auth: dict, cases: int):
+    """``make(scenario, count)`` of the case API scenarios, on ``cases`` cases opened
+    through the API first (the requests of ``bench/case_api.py``)."""
+    from bench import case_api
+
+    tag = secrets.token_hex(3).upper()
+    headers = {**auth, "Accept": "application/json", "Content-Type": "application/json"}
+    ids = []
+    for n in range(cases):
+        resp = client.post("/api/cases", data=fhir_api.dumps(case_api.case_body(n, tag)),
+                           headers=headers)
+        if resp.status_code != 201:
+            raise RuntimeError(f"opening case {n}: {resp.status_code} "
+                               f"{resp.get_data(as_text=True)[:300]}")
+        ids.append(resp.get_json()["id"])
+    reqs = case_api.Requests(ids, cases, tag)
+    return lambda scenario, count: reqs.maker(scenario.removeprefix("case-"), auth, count, 7)
+
+
+def profile(size: int, requests: int, scenarios: list[str], *, database_url: str | None,
+            reset: bool, html: Path | None, min_share: float, out,
+            cases: int = 50) -> dict[str, float]:
+    """CPU seconds per request of each scenario (and the profiles printed to ``out``)."""
     from hub.store.db import Database
     from hub.store.migrate import upgrade
 
@@ -73,37 +115,19 @@ def profile(size: int, requests: int, scenarios: list[str], *, database_url: str
                   f"({loaded.loader} loader, {db.engine.dialect.name})", file=out)
             app = fhir_api.hub_app(url, secrets.token_urlsafe(32))
             client = app.test_client()
+            counter = StatementCounter(app.extensions["hub.db"].engine)
+            case_make = None
             for scenario in scenarios:
                 auth = _token(client, db)  # a fresh one: tokens live 300 s at most
-                make = fhir_api.request_maker(scenario, loaded, auth, seed=7)
-                for i in range(10):  # warm-up: caches, prepared statements, pool
-                    _send(client, make(i), scenario)
-                # unprofiled first: wall and CPU time of this process per request (CPU
-                # time is what a loaded machine changes least: it does not count waiting
-                # for a core)
-                wall, cpu = time.perf_counter(), time.process_time()
-                for i in range(requests):
-                    _send(client, make(10 + i), scenario)
-                wall = (time.perf_counter() - wall) / requests
-                cpu = (time.process_time() - cpu) / requests
-                means[scenario] = cpu
-                profiler = Profiler(interval=0.0005)
-                profiler.start()
-                for i in range(requests):
-                    _send(client, make(10 + requests + i), scenario)
-                profiler.stop()
-                print(f"\n== {scenario}: {requests} requests, {wall * 1000:.2f} ms wall, "
-                      f"{cpu * 1000:.2f} ms CPU each (unprofiled) ==", file=out)
-                print(f"CPU {scenario} size={size} cpu_ms={cpu * 1000:.3f} "
-                      f"wall_ms={wall * 1000:.3f}", file=out)
-                print(profiler.output_text(unicode=False, color=False, show_all=False,
-                                           time="percent_of_total",
-                                           processor_options={"filter_threshold":
-                                                              min_share / 100}), file=out)
-                if html is not None:
-                    html.mkdir(parents=True, exist_ok=True)
-                    (html / f"{size}-{scenario.replace('+', '-')}.html").write_text(
-                        profiler.output_html())
+                if scenario in CASE_SCENARIOS:
+                    if case_make is None:
+                        case_make = _case_maker(client, auth, cases)
+                    make = case_make(scenario, 10 + 2 * requests)
+                else:
+                    make = fhir_api.request_maker(scenario, loaded, auth, seed=7)
+                means[scenario] = _measure(client, make, scenario, requests, counter,
+                                           size=size, html=html, min_share=min_share,
+                                           out=out)
             app.extensions["hub.db"].dispose()
         finally:
             db.dispose()
@@ -112,10 +136,47 @@ def profile(size: int, requests: int, scenarios: list[str], *, database_url: str
     return means
 
 
+def _measure(client, make, scenario: str, requests: int, counter: StatementCounter, *,
+             size: int, html: Path | None, min_share: float, out) -> float:
+    """Warm up, time ``requests`` requests unprofiled, then profile as many; CPU s each."""
+    from pyinstrument import Profiler
+
+    for i in range(10):  # warm-up: caches, prepared statements, pool
+        _send(client, make(i), scenario)
+    # unprofiled first: wall and CPU time of this process per request (CPU time is what a
+    # loaded machine changes least: it does not count waiting for a core)
+    sent = counter.count
+    wall, cpu = time.perf_counter(), time.process_time()
+    for i in range(requests):
+        _send(client, make(10 + i), scenario)
+    wall = (time.perf_counter() - wall) / requests
+    cpu = (time.process_time() - cpu) / requests
+    statements = (counter.count - sent) / requests
+    profiler = Profiler(interval=0.0005)
+    profiler.start()
+    for i in range(requests):
+        _send(client, make(10 + requests + i), scenario)
+    profiler.stop()
+    print(f"\n== {scenario}: {requests} requests, {wall * 1000:.2f} ms wall, "
+          f"{cpu * 1000:.2f} ms CPU, {statements:.1f} statements each (unprofiled) ==",
+          file=out)
+    print(f"CPU {scenario} size={size} cpu_ms={cpu * 1000:.3f} wall_ms={wall * 1000:.3f}",
+          file=out)
+    print(f"STATEMENTS {scenario} size={size} per_request={statements:.2f}", file=out)
+    print(profiler.output_text(unicode=False, color=False, show_all=False,
+                               time="percent_of_total",
+                               processor_options={"filter_threshold": min_share / 100}),
+          file=out)
+    if html is not None:
+        html.mkdir(parents=True, exist_ok=True)
+        (html / f"{size}-{scenario.replace('+', '-')}.html").write_text(profiler.output_html())
+    return cpu
+
+
 def _send(client, request, scenario: str) -> None:
     method, path, body, headers = request
     resp = client.open(path, method=method, data=body, headers=headers)
-    if resp.status_code != fhir_api.EXPECT[scenario]:
+    if resp.status_code != EXPECT[scenario]:
         raise RuntimeError(f"{scenario}: {resp.status_code} {resp.get_data(as_text=True)[:300]}")
 
 
@@ -124,7 +185,10 @@ def main(argv: list[str] | None = None, out=None) -> int:
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("--size", type=int, default=10000)
     p.add_argument("--requests", type=int, default=200, help="profiled requests per scenario")
-    p.add_argument("--scenarios", default=",".join(fhir_api.SCENARIOS))
+    p.add_argument("--scenarios", default=",".join(fhir_api.SCENARIOS),
+                   help=f"of {', '.join(SCENARIOS)}")
+    p.add_argument("--cases", type=int, default=50,
+                   help="cases opened before the case API scenarios")
     p.add_argument("--database-url")
     p.add_argument("--reset", action="store_true")
     p.add_argument("--html", type=Path, help="a directory for one HTML profile per scenario")
@@ -134,11 +198,12 @@ def main(argv: list[str] | None = None, out=None) -> int:
     out = out or sys.stdout
     print(fhir_api.machine_line(), file=out)
     scenarios = [s for s in a.scenarios.split(",") if s]
-    unknown = set(scenarios) - set(fhir_api.SCENARIOS)
+    unknown = set(scenarios) - set(SCENARIOS)
     if unknown:
         p.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
     profile(max(4, a.size), max(1, a.requests), scenarios, database_url=a.database_url,
-            reset=a.reset, html=a.html, min_share=a.min_share, out=out)
+            reset=a.reset, html=a.html, min_share=a.min_share, out=out,
+            cases=max(1, a.cases))
     print(fhir_api.machine_line(), file=out)
     return 0
 
