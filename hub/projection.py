@@ -160,17 +160,22 @@ def project_case(uow, case: c.Case, partners: Mapping | None = None,
     queues: dict[str, list[_Queued]] = {p.id: [] for p in concerned}
     resources = with_aliases(case_to_fhir(case),
                              case_resource_repo.aliases(uow.session, case.id))
-    for resource in resources:
-        rtype, rid = resource["resourceType"], resource["id"]
+    wanted = [(r["resourceType"], r["id"]) for r in resources]
+    current = uow.resources.current_many([key for key in wanted if key not in skip])
+    changes, befores = [], []
+    for resource, (rtype, rid) in zip(resources, wanted):
         if (rtype, rid) in skip:
             continue
-        previous = uow.resources.read(rtype, rid)
+        previous = current.get((rtype, rid))
         before = None if previous is None or previous.deleted else previous.content
         content = merge_onto_previous(resource, before)
         if before is not None and strip_meta(content, None) == strip_meta(before, None):
             continue
         require_valid_outgoing(content)  # nothing invalid is stored or queued for a partner
-        stored = uow.resources.update(rtype, rid, content)
+        changes.append((rtype, rid, content, previous))
+        befores.append(before)
+    for stored, before in zip(uow.resources.write_versions(changes), befores):
+        rtype, rid = stored.type, stored.id
         written.append(Written(rtype, rid, stored.version_id))
         for partner in concerned:
             if rtype not in partner.receives or partner.protocol != "fhir":

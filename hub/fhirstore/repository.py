@@ -4,111 +4,40 @@
 ``hub.store.uow``); it never commits. Optimistic locking is enforced by the database:
 writing version n+1 first flips the ``current`` flag of version n (0 rows when someone
 else got there first) and the primary key (type, id, version) refuses a second n+1.
-Both surface as ``VersionConflict``.
+Both surface as ``VersionConflict``. How a version's rows are built and written:
+``hub.fhirstore.versions`` (``write_versions`` writes several resources' versions with one
+statement per table).
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.engine import CursorResult, Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hub.clock import utcnow
-from hub.etag import weak_etag
 from hub.fhirjson import codec
 from hub.fhirstore import identities, keyset, keyset_sorts, searchsql
 from hub.fhirstore.compartments import LINK, OPEN, carried_rows, link_rows
 from hub.fhirstore.compartments import condition as compartment_condition
-from hub.fhirstore.dates import instant
 from hub.fhirstore.query import Include, SearchQuery
-from hub.fhirstore.searchparams import index_rows
 from hub.fhirstore.tables import conditional_keys as CK
 from hub.fhirstore.tables import resources as R
 from hub.fhirstore.tables import search_index as SI
-from hub.mappings.meta import strip_meta
+from hub.fhirstore.versions import NewVersion, StoredResource, VersionConflict, new_version
+from hub.fhirstore.versions import write as store_versions
 from hub.store.conflicts import ConcurrentWrite
-from hub.store.db import FHIR_BASE, RESOURCE_CHANGES, ResourceChange
-
-_EMPTY_INDEX_ROW = {c.name: None for c in SI.columns if c.name != "row_id"}
-
-
-class VersionConflict(ConcurrentWrite):
-    """Someone else wrote a version of this resource first."""
+from hub.store.db import FHIR_BASE
 
 
 class ConditionalKeyTaken(ConcurrentWrite):
     """A concurrent conditional create claimed the same query; retry the whole write."""
-
-
-class StoredResource:
-    """One version of a resource; ``content`` is None for a deletion.
-
-    Read from the store, a version keeps its stored JSON text (``text``) and parses it
-    only when ``content`` is asked for: a read or a search page is served from the text
-    as stored (``json()``), without parsing and writing it again.
-    """
-
-    __slots__ = ("_content", "created", "deleted", "id", "last_updated", "method", "text",
-                 "type", "version_id")
-
-    def __init__(self, type: str, id: str, version_id: int, last_updated: datetime,
-                 deleted: bool, content: dict[str, Any] | None,
-                 method: str | None = None, created: bool | None = None, *,
-                 text: str | None = None) -> None:
-        self.type = type
-        self.id = id
-        self.version_id = version_id
-        self.last_updated = last_updated
-        self.deleted = deleted
-        self._content = content
-        self.method = method  # POST, PUT or DELETE: how the version was written
-        self.created = created  # (history) whether it created the resource (or re-created)
-        #: the stored JSON text of ``content`` (None: not read from the store)
-        self.text = text if content is None else None
-
-    @property
-    def content(self) -> dict[str, Any] | None:
-        if self._content is None and self.text is not None:
-            self._content = cast(dict[str, Any], codec.loads(self.text))
-        return self._content
-
-    @content.setter
-    def content(self, value: dict[str, Any] | None) -> None:
-        self._content = value
-        self.text = None  # the text no longer says what the content says
-
-    def json(self) -> dict[str, Any] | codec.Raw | None:
-        """The body to answer with: the stored text as is when there is one."""
-        if self._content is None and self.text is not None:
-            return codec.Raw(self.text)
-        return self._content
-
-    @property
-    def etag(self) -> str:
-        return weak_etag(self.version_id)
-
-    @property
-    def reference(self) -> str:
-        return f"{self.type}/{self.id}"
-
-    def _key(self) -> tuple[Any, ...]:
-        return (self.type, self.id, self.version_id, self.last_updated, self.deleted,
-                self.content, self.method, self.created)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, StoredResource) and self._key() == other._key()
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return (f"StoredResource({self.type}/{self.id}/_history/{self.version_id}, "
-                f"deleted={self.deleted})")
 
 
 @dataclass
@@ -218,48 +147,43 @@ class ResourceRepository:
     def _write(self, rtype: str, rid: str, content: dict[str, Any] | None,
                prev: StoredResource | None, method: str,
                by_partner: bool = False) -> StoredResource:
-        version = prev.version_id + 1 if prev else 1
-        now = utcnow().replace(tzinfo=None)  # stored as naive UTC
-        if prev and now <= prev.last_updated:
-            now = prev.last_updated + timedelta(microseconds=1)
-        if content is not None:
-            rest = strip_meta(content)
-            meta = {"versionId": str(version), "lastUpdated": instant(now),
-                    **rest.pop("meta", {})}
-            rest.pop("resourceType", None)
-            rest.pop("id", None)
-            content = {"resourceType": rtype, "id": rid, "meta": meta, **rest}
-        if prev is not None:
-            flipped = cast(CursorResult[Any], self.session.execute(update(R).where(
-                R.c.res_type == rtype, R.c.res_id == rid, R.c.version_id == prev.version_id,
-                R.c.current.is_(True)).values(current=False)))
-            if flipped.rowcount != 1:
-                raise VersionConflict(f"{rtype}/{rid} changed concurrently")
-        try:
-            self.session.execute(insert(R).values(
-                res_type=rtype, res_id=rid, version_id=version, last_updated=now,
-                deleted=content is None, current=True, method=method,
-                content=codec.dumps(content) if content else None))
-        except IntegrityError:
-            raise VersionConflict(f"{rtype}/{rid} changed concurrently") from None
-        if rtype == "Patient":
-            identities.claim(self.session, rid, content)
-        self.session.info.setdefault(RESOURCE_CHANGES, []).append(ResourceChange(
-            rtype, rid, version, prev.content if prev is not None and not prev.deleted
-            else None, content))
-        internal = []
+        return store_versions(self.session, [
+            self._version(rtype, rid, content, prev, method, by_partner)])[0]
+
+    def write_versions(self, changes: list[tuple[str, str, dict[str, Any],
+                                                 StoredResource | None]]
+                       ) -> list[StoredResource]:
+        """``update`` of several resources at once: (type, id, content, the current
+        version as ``current_many`` read it, or None) each; the versions, index rows and
+        compartment links of all of them written with one statement per table (plus the
+        flip of each previous version: VersionConflict if one is no longer current)."""
+        return store_versions(self.session, [self._version(rtype, rid, content, prev, "PUT")
+                                             for rtype, rid, content, prev in changes])
+
+    def current_many(self, pairs: list[tuple[str, str]]
+                     ) -> dict[tuple[str, str], StoredResource]:
+        """The current versions (deletions included) of (type, id) pairs, by pair; the
+        pairs never stored are absent. One statement (each type's ids on the primary key)."""
+        by_type: dict[str, list[str]] = {}
+        for rtype, rid in dict.fromkeys(pairs):
+            by_type.setdefault(rtype, []).append(rid)
+        if not by_type:
+            return {}
+        rows = self.session.execute(select(R).where(R.c.current.is_(True), or_(*(
+            and_(R.c.res_type == rtype, R.c.res_id.in_(ids))
+            for rtype, ids in by_type.items())))).all()
+        found = [_row("", row) for row in rows]
+        return {(res.type, res.id): res for res in found}
+
+    def _version(self, rtype: str, rid: str, content: dict[str, Any] | None,
+                 prev: StoredResource | None, method: str,
+                 by_partner: bool = False) -> NewVersion:
+        """The rows of the next version of ``rtype/rid`` (not written yet)."""
+        internal: list[dict[str, Any]] = []
         if content is not None:
             internal = link_rows(content) if not by_partner else carried_rows(
                 self._internal_rows(rtype, rid) if prev is not None else [], content)
-        if prev is not None:  # version 1 has no index rows yet
-            self.session.execute(delete(SI).where(SI.c.res_type == rtype,
-                                                  SI.c.res_id == rid))
-        if content is not None:
-            rows = [{**_EMPTY_INDEX_ROW, "res_type": rtype, "res_id": rid, **r}
-                    for r in (*index_rows(content, self.local_base), *internal)]
-            if rows:
-                self.session.execute(insert(SI), rows)
-        return StoredResource(rtype, rid, version, now, content is None, content, method)
+        return new_version(rtype, rid, content, prev, method, internal, self.local_base)
 
     # --- one patient per identity --------------------------------------------------------
 
