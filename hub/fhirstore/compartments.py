@@ -41,6 +41,7 @@ from sqlalchemy import ColumnElement, CompoundSelect, Select, false, or_, select
 from sqlalchemy.orm import Session
 
 from hub.fhirstore.searchparams import split_reference, values_at
+from hub.fhirstore.tables import current_by_id
 from hub.fhirstore.tables import resources as R
 from hub.fhirstore.tables import search_index as SI
 
@@ -250,7 +251,7 @@ def visible_ids(session: Session, organization: str, rtype: str, ids: Iterable[s
     for start in range(0, len(wanted), 200):
         part = wanted[start:start + 200]
         stmt = select(R.c.res_id).where(
-            R.c.res_type == rtype, R.c.res_id.in_(part), R.c.current.is_(True),
+            R.c.res_type == rtype, R.c.res_id.in_(part), current_by_id,
             condition(rtype, organization, R.c.res_id, authored=authored, ids=part))
         if live:
             stmt = stmt.where(R.c.deleted.is_(False))

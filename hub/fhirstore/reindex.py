@@ -35,6 +35,7 @@ from hub.fhirjson import codec
 from hub.fhirstore import identities
 from hub.fhirstore.compartments import AGENCY_LINKS, INSURER_LINKS, carried_rows, link_rows
 from hub.fhirstore.searchparams import index_rows
+from hub.fhirstore.tables import current_by_id
 from hub.fhirstore.tables import patient_identities as PI
 from hub.fhirstore.tables import resources as R
 from hub.fhirstore.tables import search_index as SI
@@ -132,7 +133,7 @@ def _reindex_batch(session: Session, keys: list[tuple[str, str]],
         ids = [i for t, i in keys if t == rtype]
         current = {r.res_id: r for r in session.execute(select(
             R.c.res_id, R.c.version_id, R.c.deleted, R.c.content).where(
-            R.c.res_type == rtype, R.c.res_id.in_(ids), R.c.current.is_(True)))}
+            R.c.res_type == rtype, R.c.res_id.in_(ids), current_by_id))}
         existing: dict[str, list[tuple[Any, ...]]] = {i: [] for i in ids}
         for row in session.execute(select(SI).where(SI.c.res_type == rtype,
                                                     SI.c.res_id.in_(ids))):

@@ -28,6 +28,7 @@ from hub.fhirstore.compartments import LINK, OPEN, carried_rows, link_rows
 from hub.fhirstore.compartments import condition as compartment_condition
 from hub.fhirstore.query import Include, SearchQuery
 from hub.fhirstore.tables import conditional_keys as CK
+from hub.fhirstore.tables import current_by_id
 from hub.fhirstore.tables import resources as R
 from hub.fhirstore.tables import search_index as SI
 from hub.fhirstore.versions import NewVersion, StoredResource, VersionConflict, new_version
@@ -79,7 +80,7 @@ class ResourceRepository:
     def read(self, rtype: str, rid: str) -> StoredResource | None:
         """The current version (possibly a deletion), or None if never stored."""
         row = self.session.execute(select(R).where(
-            R.c.res_type == rtype, R.c.res_id == rid, R.c.current.is_(True))).first()
+            R.c.res_type == rtype, R.c.res_id == rid, current_by_id)).first()
         return _row(rtype, row) if row else None
 
     def vread(self, rtype: str, rid: str, version_id: int) -> StoredResource | None:
@@ -106,7 +107,7 @@ class ResourceRepository:
             for start in range(0, len(ids), chunk):
                 rows = self.session.execute(select(R).where(
                     R.c.res_type == rtype, R.c.res_id.in_(ids[start:start + chunk]),
-                    R.c.current.is_(True), R.c.deleted.is_(False))).all()
+                    current_by_id, R.c.deleted.is_(False))).all()
                 for row in rows:
                     res = _row("", row)
                     found[(res.type, res.id)] = res
@@ -169,7 +170,7 @@ class ResourceRepository:
             by_type.setdefault(rtype, []).append(rid)
         if not by_type:
             return {}
-        rows = self.session.execute(select(R).where(R.c.current.is_(True), or_(*(
+        rows = self.session.execute(select(R).where(current_by_id, or_(*(
             and_(R.c.res_type == rtype, R.c.res_id.in_(ids))
             for rtype, ids in by_type.items())))).all()
         found = [_row("", row) for row in rows]

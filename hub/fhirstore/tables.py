@@ -57,6 +57,14 @@ search_index = Table(
     Index("ix_search_index_date", "res_type", "param", "date_low", "date_high"),
 )
 
+#: "Current version" in a lookup by (type, id): ``current IS NOT false``, which no index can
+#: serve, so the planner takes the primary key (type, id, version). Written as
+#: ``current IS true`` (``= 1``), SQLite without statistics (no ANALYZE, the hub's normal
+#: state) prefers ``ix_resources_current`` (type, current) and scans every current version
+#: of the type: a read of one resource among 20,000 took 4.6 ms instead of 0.02 ms.
+#: ``current`` is NOT NULL, so both say the same.
+current_by_id = resources.c.current.is_not(False)
+
 conditional_keys = Table(
     "conditional_keys",
     metadata,

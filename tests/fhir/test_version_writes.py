@@ -2,18 +2,22 @@
 case projection's path) and the lookups by (type, id) that feed it.
 
 The batch must store exactly what one ``update`` per resource stores (versions, index
-rows, compartment links) and refuse a version that someone else replaced meanwhile.
+rows, compartment links), refuse a version that someone else replaced meanwhile, and its
+lookups must go by the primary key even when SQLite has no statistics (a fresh database:
+the hub never runs ANALYZE).
 """
 
 from __future__ import annotations
 
 import pytest
 from fhirapi_helpers import organization, patient, task
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from hub.fhirstore.repository import VersionConflict
 from hub.fhirstore.tables import resources as R
 from hub.fhirstore.tables import search_index as SI
+from hub.store.db import Database
+from hub.store.migrate import upgrade
 from hub.store.uow import UnitOfWork
 
 
@@ -97,3 +101,39 @@ def test_current_many_includes_deletions_and_skips_unknown(app):
         assert found[("Organization", "agency-b")].version_id == 2
         assert found[("Task", "task-b")].content["owner"]["reference"] == \
             "Organization/agency-b"
+
+
+def test_lookups_by_id_use_the_primary_key_without_statistics(tmp_path):
+    """A fresh SQLite database has no statistics (the hub never runs ANALYZE): the lookups
+    of one resource must still search the primary key, not every current version of the
+    type. On a database of its own, whatever database the suite runs on."""
+    url = f"sqlite:///{tmp_path / 'plans.db'}"
+    upgrade(url)
+    db = Database(url)
+    statements = []
+    try:
+        with UnitOfWork(db) as uow:
+            _write(uow, _resources(), batch=True)
+            uow.commit()
+
+        def listener(conn, cur, stmt, params, ctx, many):
+            if stmt.startswith("SELECT"):
+                statements.append((stmt, params))
+
+        event.listen(db.engine, "before_cursor_execute", listener)
+        with UnitOfWork(db) as uow:
+            uow.resources.read("Task", "task-b")
+            uow.resources.read_many([("Task", "task-b"), ("Patient", "pat-b")])
+            uow.resources.current_many([("Task", "task-b"), ("Patient", "pat-b")])
+        event.remove(db.engine, "before_cursor_execute", listener)
+        assert len(statements) >= 4
+        with db.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE name = "
+                                        "'sqlite_stat1'").first() is None  # no ANALYZE ran
+            for stmt, params in statements:
+                plan = " ".join(r[3] for r in conn.exec_driver_sql(
+                    "EXPLAIN QUERY PLAN " + stmt, params))
+                assert "ix_resources_current" not in plan, plan
+                assert "sqlite_autoindex_resources_1 (res_type=? AND res_id=?)" in plan, plan
+    finally:
+        db.dispose()
