@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Flask, Response, current_app, g, request
 
 from hub import cases as c
 from hub.audit import events as audit_events
@@ -81,14 +81,6 @@ def _interaction() -> str:
     return "update" if has_id else "create"
 
 
-def _outcome(status: int) -> tuple[str, str | None]:
-    if status >= 500:
-        return "8", f"{status} server error"
-    if status >= 400:
-        return "4", f"{status} refused"
-    return "0", None
-
-
 def _server() -> str:
     settings = current_app.extensions["hub.settings"]
     return settings.base_url.rstrip("/") if settings.base_url else request.host_url.rstrip("/")
@@ -109,7 +101,7 @@ def _record(client_id: str, organization: str | None, user: User | None,
                        path=case_entity(case_id) if case_id else "",
                        query=request.query_string.decode("utf-8", "replace"),
                        server=_server())
-    outcome, desc = _outcome(state["failure"] or response.status_code)
+    outcome, desc = audit_events.outcome_of(state["failure"] or response.status_code)
     identifiers = dict(state["identifiers"])
     if case_id and case_entity(case_id) not in identifiers:
         identifiers[case_entity(case_id)] = {"system": hub_naming_system("case"),
@@ -139,7 +131,12 @@ def _after(caller: Callable[[], tuple[str, str | None, User | None] | None]):
                       request.endpoint, safe_trace(exc))
         return response
 
+    _HOOKS.add(after)
     return after
+
+
+#: the after-request functions that record AuditEvents (``audited``)
+_HOOKS: set[Callable] = set()
 
 
 def _api_caller() -> tuple[str, str | None, User | None] | None:
@@ -161,3 +158,9 @@ def audit_api(blueprint: Blueprint) -> None:
 def audit_console(blueprint: Blueprint) -> None:
     """Record every request of a console blueprint made by a signed-in user."""
     blueprint.after_request(_after(_console_caller))
+
+
+def audited(app: Flask, blueprint: str) -> bool:
+    """Whether the requests of ``blueprint`` in ``app`` leave AuditEvents (this module's
+    hook is registered on it)."""
+    return any(f in _HOOKS for f in app.after_request_funcs.get(blueprint, []))

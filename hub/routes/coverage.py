@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, url_for
 
+from hub.errors import NotFound
 from hub.etag import weak_etag
 from hub.flows import insurer, insurer_status
+from hub.routes.audit_http import audit_api, saw_case
 from hub.routes.case_input import caller_id, expected_version, load_body, write_case
 from hub.routes.guards import refuse_bound_clients, require_scope
 from hub.schemas import EligibilityRequestInputSchema, PriorAuthRequestInputSchema
@@ -21,6 +23,7 @@ from hub.store.uow import UnitOfWork
 
 bp = Blueprint("coverage", __name__, url_prefix="/api/cases")
 bp.before_request(refuse_bound_clients)
+audit_api(bp)  # every request of a known caller leaves an AuditEvent (hub.routes.audit_http)
 
 
 def _uow() -> UnitOfWork:
@@ -28,8 +31,18 @@ def _uow() -> UnitOfWork:
                       partners=current_app.extensions["hub.runtime"].partners)
 
 
+def _saw(uow: UnitOfWork, case_id: str) -> int:
+    """The case shown (for its AuditEvent; the status lookup found it): its version."""
+    case = uow.cases.get(case_id)
+    if case is None:
+        raise NotFound(f"no case {case_id}")
+    saw_case(case)
+    return case.version
+
+
 def _accepted(submitted: insurer.Submitted):
     case = submitted.case
+    saw_case(case)
     link = url_for("coverage.read_request", case_id=case.id, request_id=submitted.id)
     body = {"id": submitted.id, "kind": submitted.kind, "state": "submitted",
             "resource": f"{submitted.resource_type}/{submitted.resource_id}",
@@ -75,7 +88,7 @@ def list_requests(case_id: str):
     """The case's coverage requests and their states, oldest first."""
     with _uow() as uow:
         items = insurer_status.list_coverage_requests(uow, case_id)
-        version = uow.cases.get(case_id).version
+        version = _saw(uow, case_id)
     resp = current_app.json.response({"items": items, "total": len(items)})
     resp.headers["ETag"] = weak_etag(version)
     return resp
@@ -86,4 +99,6 @@ def list_requests(case_id: str):
 def read_request(case_id: str, request_id: str):
     """One coverage request and its state (the status link of a 202)."""
     with _uow() as uow:
-        return insurer_status.list_coverage_requests(uow, case_id, request_id)[0]
+        found = insurer_status.list_coverage_requests(uow, case_id, request_id)[0]
+        _saw(uow, case_id)
+    return found

@@ -22,9 +22,12 @@ from hub.fhir import FHIR_JSON
 from hub.fhirapi.validation import check_strict, load_json
 from hub.flows import insurer_answers
 from hub.mappings.errors import MappingError
+from hub.routes.audit_http import audit_api, saw_case
 from hub.routes.guards import check_scope
+from hub.store.uow import UnitOfWork
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
+audit_api(bp)  # every request of a known caller leaves an AuditEvent (hub.routes.audit_http)
 
 
 def _outcome(body: dict, status: int = 200, headers: dict | None = None) -> Response:
@@ -79,6 +82,10 @@ def pas_notification():
             applied = insurer_answers.apply_pas_response(db, answer, insurer=org, partners=partners)
         except MappingError as err:
             raise ValidationFailed(err.message, path=_at(path, err.path)) from None
+        with UnitOfWork(db) as uow:
+            case = uow.cases.get(applied.case_id)
+        if case is not None:
+            saw_case(case)
         text = {"applied": f"applied: prior authorization {applied.state}",
                 "duplicate": f"already applied: prior authorization {applied.state}",
                 "stale": "older than the answer already applied; ignored"}[applied.result]
