@@ -89,6 +89,18 @@ class Access:
         self.queries.append((interaction, rtype, patients))
 
 
+def outcome_of(status: int) -> tuple[str, str | None]:
+    """(``outcome``, ``outcomeDesc``) of an answer's HTTP status: 0 (success), 4 (refused:
+    4xx) or 8 (server error). The description is the hub's own words, the status and its
+    class, never an error message: those may quote the request (ids, values, search
+    parameters)."""
+    if status >= 500:
+        return "8", f"{status} server error"
+    if status >= 400:
+        return "4", f"{status} refused"
+    return "0", None
+
+
 def patient_of(reference: str, content: dict | None) -> list[str]:
     """The Patient references a resource concerns, from its content in hand."""
     if reference.startswith("Patient/"):

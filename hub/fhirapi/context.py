@@ -135,12 +135,12 @@ class FhirRunner:
         """The AuditEvent of a refused (4) or failed (8) request, in its own transaction."""
         if request is None:
             return
-        refused = isinstance(exc, HubError) and exc.status < 500
-        desc = f"{exc.status} {exc.message}" if isinstance(exc, HubError) \
-            else type(exc).__name__
+        # the status only: the error's message may quote the request (``outcome_of``)
+        outcome, desc = audit_events.outcome_of(exc.status if isinstance(exc, HubError)
+                                                else 500)
         try:
             with UnitOfWork(self.db) as uow:
-                self._audit(uow, principal, request, access, "4" if refused else "8", desc)
+                self._audit(uow, principal, request, access, outcome, desc)
                 uow.commit()
         except Exception as exc:  # the request's own error is the one to report
             log.error("could not record the AuditEvent of a failed request: %s",
