@@ -131,6 +131,35 @@ def test_what_another_dependency_brings_is_not_declared_twice():
     assert not {"itsdangerous", "blinker", "limits", "markupsafe"} & BASE
 
 
+def _redis_ranges() -> dict[str, str]:
+    """The redis versions each declaring party accepts: the hub's redis extra, and the
+    redis extras of Flask-Limiter's storage (limits) and of Celery's broker client (kombu)."""
+    from packaging.requirements import Requirement
+
+    ranges = {"fhir-case-hub[redis]": next(
+        r for r in PROJECT["optional-dependencies"]["redis"] if _dist(r) == "redis")}
+    for dist in ("limits", "kombu"):
+        for text in importlib.metadata.requires(dist) or []:
+            req = Requirement(text)
+            if req.name == "redis" and req.marker and req.marker.evaluate({"extra": "redis"}):
+                ranges[f"{dist}[redis]"] = text.split(";")[0]
+    return ranges
+
+
+def test_the_redis_extra_installs_with_celery_and_is_what_ci_tests():
+    from packaging.requirements import Requirement
+
+    ranges = _redis_ranges()
+    assert set(ranges) == {"fhir-case-hub[redis]", "limits[redis]", "kombu[redis]"}
+    installed = importlib.metadata.version("redis")
+    # one redis satisfies all three (the one installed by the test extra)
+    for party, text in ranges.items():
+        assert Requirement(text).specifier.contains(installed), (party, text, installed)
+    self_ref = next(r for r in PROJECT["optional-dependencies"]["test"]
+                    if _dist(r) == _dist(NAME))
+    assert {"redis", "celery"} <= _extras(self_ref)
+
+
 def test_the_redis_transport_of_the_celery_extra_loads():
     from kombu import Connection
 
