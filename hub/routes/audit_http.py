@@ -1,15 +1,21 @@
 """AuditEvents of the hub's own HTTP APIs over patient data: ``/api/cases``, ``/admin`` and
 the console's case pages (``hub.audit``; ``/fhir`` records its own in ``hub.fhirapi``).
 
-A view says what it showed or changed (``saw_case``, ``saw_resource``); after the request,
-``record`` writes one AuditEvent in BALP shapes (``hub.audit.events``) in a transaction of
-its own: the interaction (from the endpoint and method), the outcome from the response
-status (0; 4 for a refused request, 4xx; 8 for a server error), the agents (the client
-and its address; for the console the signed-in user, who is the requestor), the entities
-(each case as its EpisodeOfCare with the case id, each delivery's resource) and the
-patients concerned. Identifiers only: never a body. A request without a known caller (401,
-a console page before sign-in) is not recorded here: the token endpoint and the sign-in
-log those.
+A view says what it showed or changed (``saw_case``, ``saw_resource``); each request of a
+known caller leaves one AuditEvent in BALP shapes (``hub.audit.events``): the interaction
+(from the endpoint and method), the outcome from the response status (0; 4 for a refused
+request, 4xx; 8 for a server error), the agents (the client and its address; for the
+console the signed-in user, who is the requestor), the entities (each case as its
+EpisodeOfCare with the case id, each delivery's resource) and the patients concerned.
+Identifiers only: never a body.
+
+A write's AuditEvent is inserted in the transaction that makes its change, just before it
+commits (``in_transaction``, a commit observer of the database): the change and its record
+are committed together or not at all. A read's, and a refused or failed request's (nothing
+committed), is written after the answer is ready, in a transaction shared with the reads
+waiting at the same moment (``hub.audit.group``), before the answer leaves. A request
+without a known caller (401, a console page before sign-in) is not recorded here: those
+are authentication events.
 """
 
 from __future__ import annotations
@@ -18,18 +24,20 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, g, request
+from flask import Blueprint, Flask, Response, current_app, g, has_request_context, request
+from sqlalchemy.orm import Session
 
 from hub import cases as c
 from hub.audit import events as audit_events
 from hub.audit import log as audit_log
 from hub.audit.events import Access, RequestInfo, User
+from hub.audit.group import group_commit
 from hub.clock import utcnow
 from hub.mappings.codes import hub_naming_system
 from hub.mappings.identity import resource_id
 from hub.mappings.patient import patient_reference
 from hub.observability.safe_errors import safe_trace
-from hub.store.uow import UnitOfWork
+from hub.store.db import CASES_SAVED
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +94,12 @@ def _server() -> str:
     return settings.base_url.rstrip("/") if settings.base_url else request.host_url.rstrip("/")
 
 
-def _record(client_id: str, organization: str | None, user: User | None,
-            response: Response) -> None:
+Caller = Callable[[], tuple[str, str | None, User | None] | None]
+WRITES = ("POST", "PUT", "PATCH", "DELETE")
+
+
+def _row(client_id: str, organization: str | None, user: User | None, status: int) -> dict:
+    """The ``audit_events`` row of this request, answered (or about to be) with ``status``."""
     state = _access()
     access = Access()
     interaction = _interaction()
@@ -101,7 +113,7 @@ def _record(client_id: str, organization: str | None, user: User | None,
                        path=case_entity(case_id) if case_id else "",
                        query=request.query_string.decode("utf-8", "replace"),
                        server=_server())
-    outcome, desc = audit_events.outcome_of(state["failure"] or response.status_code)
+    outcome, desc = audit_events.outcome_of(status)
     identifiers = dict(state["identifiers"])
     if case_id and case_entity(case_id) not in identifiers:
         identifiers[case_entity(case_id)] = {"system": hub_naming_system("case"),
@@ -111,28 +123,55 @@ def _record(client_id: str, organization: str | None, user: User | None,
         access, client_id=client_id, organization=organization, request=info,
         recorded=recorded, outcome=outcome, outcome_desc=desc, interaction=interaction,
         user=user, identifiers=identifiers)
-    with UnitOfWork(current_app.extensions["hub.db"]) as uow:
-        audit_log.record(uow.session, event, recorded, client_id, organization, entities,
-                         patients, user=user.name if user else None)
-        uow.commit()
+    return audit_log.row(event, recorded, client_id, organization, entities, patients,
+                         user=user.name if user else None)
 
 
-def _after(caller: Callable[[], tuple[str, str | None, User | None] | None]):
+def in_transaction(session: Session) -> None:
+    """Commit observer (``Database.commit_observers``): a write of an audited request
+    inserts its AuditEvent (outcome 0) in the transaction that makes the change, just
+    before it commits; both are committed or neither. The cases the transaction saved
+    are its entities."""
+    if not has_request_context() or request.method not in WRITES:
+        return
+    caller = g.get("hub_audit_caller")
+    who = caller() if caller is not None else None
+    if who is None:
+        return
+    for case in (session.info.get(CASES_SAVED) or {}).values():
+        saw_case(case)
+    client_id, organization, user = who
+    session.execute(audit_log.INSERT, [_row(client_id, organization, user, 200)])
+    _access()["in_transaction"] = True
+
+
+def _after(caller: Caller):
+    def before() -> None:
+        g.hub_audit_caller = caller
+
     def after(response: Response) -> Response:
         if request.method == "OPTIONS":
             return response
         who = caller()
         if who is None:
             return response
+        state = _access()
+        status = state["failure"] or response.status_code
+        if state.get("in_transaction") and status < 400:
+            return response  # recorded with the change it made
         try:
-            _record(*who, response)
+            # a read, or a refused or failed request (nothing it did was committed, or
+            # what was is recorded already): a transaction shared with the others waiting
+            client_id, organization, user = who
+            group_commit(current_app.extensions["hub.db"]).record(
+                _row(client_id, organization, user, status))
         except Exception as exc:  # the answer stands; the failure is logged safely
             log.error("could not record the AuditEvent of %s %s: %s", request.method,
                       request.endpoint, safe_trace(exc))
         return response
 
     _HOOKS.add(after)
-    return after
+    return before, after
 
 
 #: the after-request functions that record AuditEvents (``audited``)
@@ -149,15 +188,28 @@ def _console_caller() -> tuple[str, str | None, User | None] | None:
     return (CONSOLE_CLIENT, None, User(person.name)) if person is not None else None
 
 
+def _hook(blueprint: Blueprint, caller: Caller) -> None:
+    before, after = _after(caller)
+    blueprint.before_request(before)
+    blueprint.after_request(after)
+
+
 def audit_api(blueprint: Blueprint) -> None:
     """Record every request of an API blueprint whose caller is known (``/api/cases``,
     ``/admin``)."""
-    blueprint.after_request(_after(_api_caller))
+    _hook(blueprint, _api_caller)
 
 
 def audit_console(blueprint: Blueprint) -> None:
     """Record every request of a console blueprint made by a signed-in user."""
-    blueprint.after_request(_after(_console_caller))
+    _hook(blueprint, _console_caller)
+
+
+def init_app(app: Flask) -> None:
+    """Writes of audited requests record their AuditEvent in their own transaction."""
+    observers = app.extensions["hub.db"].commit_observers
+    if in_transaction not in observers:
+        observers.append(in_transaction)
 
 
 def audited(app: Flask, blueprint: str) -> bool:

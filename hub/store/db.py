@@ -116,6 +116,10 @@ OUTBOX_WRITTEN = "hub.outbox_written"
 #: for the commit observers (``Database.commit_observers``).
 RESOURCE_CHANGES = "hub.resource_changes"
 
+#: Session.info key: the cases saved in the transaction (id -> Case, ``UnitOfWork``), for the
+#: commit observers (the AuditEvent of a case write, ``hub.routes.audit_http``).
+CASES_SAVED = "hub.cases_saved"
+
 
 @dataclass(frozen=True)
 class ResourceChange:
@@ -162,11 +166,13 @@ class Database:
         for observer in self.commit_observers:
             observer(session)
         session.info.pop(RESOURCE_CHANGES, None)
+        session.info.pop(CASES_SAVED, None)
 
     @staticmethod
     def _after_rollback(session: Session) -> None:
         session.info.pop(OUTBOX_WRITTEN, None)
         session.info.pop(RESOURCE_CHANGES, None)
+        session.info.pop(CASES_SAVED, None)
 
     def _after_commit(self, session: Session) -> None:
         if session.info.pop(OUTBOX_WRITTEN, False):

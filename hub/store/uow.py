@@ -20,7 +20,7 @@ from hub.cases import Case
 from hub.fhirstore.repository import ResourceRepository
 from hub.store.case_repo import CaseRepository
 from hub.store.client_repo import ClientRepository
-from hub.store.db import Database
+from hub.store.db import CASES_SAVED, Database
 
 
 @dataclass
@@ -102,6 +102,8 @@ class UnitOfWork:
         self._seen(case, **projection)
 
     def _seen(self, case: Case, skip=(), no_echo=(), partners: Mapping | None = None) -> None:
+        # what the transaction changed, for the commit observers (kept after projection)
+        self.session.info.setdefault(CASES_SAVED, {})[case.id] = case
         entry = self.saved.get(case.id)
         if entry is None:
             entry = self.saved[case.id] = SavedCase(case)
