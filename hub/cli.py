@@ -38,10 +38,15 @@ def main(ctx: click.Context, database_url: str | None) -> None:
 
 
 def waitress_limits(settings: Settings) -> dict:
-    """Waitress reads a whole request body before it calls the app (a chunked one as well,
-    whose size no header announces): it must refuse a body over HUB_MAX_BODY_BYTES itself,
-    with a 413, as soon as that many bytes have arrived (its own ``>=`` test, hence + 1)."""
-    return {"max_request_body_size": settings.max_body_bytes + 1}
+    """Waitress reads a whole request body before it calls the app, and answers a body
+    over its own limit with a plain-text 413 the app never sees. The app refuses a body
+    over HUB_MAX_BODY_BYTES itself, with an OperationOutcome or a JSON problem
+    (``hub.routes.limits``: on the declared Content-Length, and on the length waitress
+    declares for a chunked body it has read). Waitress keeps a hard limit twice as large
+    (at least 1 MiB more) as the backstop: a body past it, announced or chunked, is cut
+    off as it arrives and never buffered whole."""
+    limit = settings.max_body_bytes
+    return {"max_request_body_size": limit + max(limit, 1024 * 1024) + 1}
 
 
 @main.command()

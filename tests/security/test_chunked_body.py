@@ -1,7 +1,9 @@
-"""Issue 9 item 7 with a chunked body: no Content-Length announces its size, so the
-server has to stop it while it arrives. Tried over real HTTP against ``hub serve``
-(waitress, as an operator runs it) with a raw socket: the hub answers 413 and closes
-the connection long before the sender is done, and nothing is stored.
+"""Issue 9 item 7 over real HTTP against ``hub serve`` (waitress, as an operator runs it),
+with a raw socket. A body over HUB_MAX_BODY_BYTES is answered 413 by the hub itself, as an
+OperationOutcome (``/fhir``) or a JSON problem (``/api``): announced by Content-Length, or
+chunked (no Content-Length announces its size; waitress reads it and declares its length).
+A chunked body far past the limit is stopped while it arrives by waitress' backstop, long
+before the sender is done. Nothing is stored in any case.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from sqlalchemy import func
 from sqlalchemy import select as sql_select
 
 from hub.fhirstore.tables import resources
+from hub.store.case_tables import cases
 
 LIMIT = 256 * 1024  # HUB_MAX_BODY_BYTES of the served hub
 CHUNK = 64 * 1024
@@ -59,10 +62,13 @@ def served(settings, auth_headers, tmp_path):
             proc.wait(10)
 
 
-def _head(port: int, hdr: dict) -> bytes:
-    return (f"POST /fhir/Patient HTTP/1.1\r\nHost: hub.test\r\n"
-            f"Authorization: {hdr['Authorization']}\r\nContent-Type: {FHIR}\r\n"
-            f"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n").encode()
+def _head(port: int, hdr: dict, path: str = "/fhir/Patient", content_type: str = FHIR,
+          length: int | None = None) -> bytes:
+    framing = f"Content-Length: {length}" if length is not None else \
+        "Transfer-Encoding: chunked"
+    return (f"POST {path} HTTP/1.1\r\nHost: hub.test\r\n"
+            f"Authorization: {hdr['Authorization']}\r\nContent-Type: {content_type}\r\n"
+            f"{framing}\r\nConnection: close\r\n\r\n").encode()
 
 
 def _chunk(data: bytes) -> bytes:
@@ -123,3 +129,64 @@ def test_a_chunked_body_under_the_limit_is_stored(served, app):
     head, _, _ = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 201"), answer[:300]
     assert _count(app) == 1
+
+
+def _send(port: int, request: bytes) -> tuple[bytes, bytes]:
+    """(head, body) of the answer to ``request`` sent whole."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        try:
+            sock.sendall(request)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        answer = _read_all(sock)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return head, body
+
+
+def _cases(app) -> int:
+    with app.extensions["hub.db"].engine.connect() as conn:
+        return conn.execute(sql_select(func.count()).select_from(cases)).scalar_one()
+
+
+def _oversized_patient(size: int) -> bytes:
+    start = b'{"resourceType":"Patient","name":[{"family":"'
+    return start + b"x" * (size - len(start) - 4) + b'"}]}'
+
+
+@pytest.mark.integration
+def test_a_declared_body_over_the_limit_gets_an_operation_outcome(served, app):
+    port, hdr = served
+    body = _oversized_patient(LIMIT + 1000)
+    head, answer = _send(port, _head(port, hdr, length=len(body)) + body)
+    assert head.startswith(b"HTTP/1.1 413"), head[:200]
+    assert b"Content-Type: application/fhir+json" in head
+    outcome = json.loads(answer)
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert outcome["issue"][0]["code"] == "too-costly"
+    assert _count(app) == 0
+
+
+@pytest.mark.integration
+def test_a_declared_case_api_body_over_the_limit_gets_a_json_problem(served, app):
+    port, hdr = served
+    body = json.dumps({"summary": "x" * (LIMIT + 1000)}).encode()
+    head, answer = _send(port, _head(port, hdr, path="/api/cases",
+                                     content_type="application/json", length=len(body))
+                         + body)
+    assert head.startswith(b"HTTP/1.1 413"), head[:200]
+    assert b"Content-Type: application/json" in head
+    problem = json.loads(answer)
+    assert problem["status"] == 413 and "resourceType" not in problem
+    assert _cases(app) == 0
+
+
+@pytest.mark.integration
+def test_a_chunked_body_a_little_over_the_limit_gets_an_operation_outcome(served, app):
+    port, hdr = served
+    body = _oversized_patient(LIMIT + CHUNK)
+    chunks = b"".join(_chunk(body[i:i + CHUNK]) for i in range(0, len(body), CHUNK))
+    head, answer = _send(port, _head(port, hdr) + chunks + b"0\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413"), head[:200]
+    assert b"Content-Type: application/fhir+json" in head
+    assert json.loads(answer)["resourceType"] == "OperationOutcome"
+    assert _count(app) == 0
