@@ -25,6 +25,7 @@ def create_app(runtime=None, *, migrate: bool | None = None) -> Flask:
     from hub.bootstrap import Runtime, build_runtime
     from hub.routes import (
         admin,
+        audit_authn,
         audit_http,
         auth,
         cases,
@@ -54,9 +55,9 @@ def create_app(runtime=None, *, migrate: bool | None = None) -> Flask:
     app.extensions["hub.settings"] = runtime.settings
     app.extensions["hub.db"] = runtime.db
     # each exposes a blueprint ``bp`` and/or ``init_app(app)``
-    for component in (metrics, errors, headers, limits, health, auth, audit_http, cases, fhir,
-                      inbound, fhircase, coverage, admin, notifications, docs, console,
-                      console_cases, console_ops):
+    for component in (metrics, errors, headers, limits, health, auth, audit_authn, audit_http,
+                      cases, fhir, inbound, fhircase, coverage, admin, notifications, docs,
+                      console, console_cases, console_ops):
         if hasattr(component, "init_app"):
             component.init_app(app)
         if hasattr(component, "bp"):

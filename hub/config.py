@@ -33,6 +33,11 @@ class Settings:
     ratelimit_storage_url: str = "memory://"
     # prefix of the limiter's keys in that storage (several hubs sharing one Redis)
     ratelimit_key_prefix: str = "hub"
+    # refused authentications (token requests, refused tokens, console sign-ins) recorded
+    # one by one as AuditEvents per source address and in all; past these they are
+    # counted, and the next one recorded says how many were not (hub.routes.audit_authn)
+    audit_auth_failures_per_address: str = "20 per minute"
+    audit_auth_failures_total: str = "200 per minute"
     # failed console sign-ins allowed per user name and per source address (Flask-Limiter)
     sign_in_failures_per_user: str = "5 per 5 minutes"
     sign_in_failures_per_address: str = "20 per 5 minutes"

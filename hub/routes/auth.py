@@ -263,8 +263,15 @@ def _client_active(db: Database, client_id: str) -> bool:
 
 
 def _claimed_client_id() -> str:
+    """The client id a token request claims, for the log: quoted and cut to 64
+    characters; never the secret."""
+    claimed = claimed_client_id()
+    return repr(str(claimed)[:64]) if claimed else "(none)"
+
+
+def claimed_client_id() -> str | None:
     """The client id a token request claims (Basic user, client_id, or the assertion's
-    iss), for the log: quoted and cut to 64 characters; never the secret."""
+    iss), unchecked; never the secret."""
     claimed = None
     try:
         basic = _basic_credentials()
@@ -278,7 +285,7 @@ def _claimed_client_id() -> str:
                                  options={"verify_signature": False}).get("iss")
         except jwt.PyJWTError:
             claimed = None
-    return repr(str(claimed)[:64]) if claimed else "(none)"
+    return str(claimed) if claimed else None
 
 
 def _client_key() -> str:
