@@ -18,10 +18,12 @@ import time
 import jwt
 import pytest
 from test_credentials import ATTACKER, OFFICE, _register, _token
+from test_ratelimit_redis import REDIS_URL, prefix
 
 from hub.store.uow import UnitOfWork
 from tests.console_data import PASSWORD, add_user
 
+__all__ = ["prefix"]  # the Redis key prefix fixture of the rate-limit tests
 AUDITOR = "system/AuditEvent.rs"
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
 
@@ -172,3 +174,15 @@ def test_a_flood_of_refused_attempts_is_recorded_within_budgets_and_counted(
                                      "were not recorded one by one")
     # successes are never budgeted: the auditor's own token requests above were recorded
     assert any(e["outcome"] == "0" for e in _authn(client, auth_headers))
+
+
+def test_the_budgets_are_shared_through_redis_by_every_process(make_app, prefix,
+                                                               auth_headers, client):
+    # two hub processes counting in one Redis (HUB_RATELIMIT_STORAGE_URL): 4 failures from
+    # one address spread over both are recorded 3 times, as by one process
+    one, two = (make_app(ratelimit_storage_url=REDIS_URL, ratelimit_key_prefix=prefix,
+                         audit_auth_failures_per_address="3 per minute")
+                for _ in range(2))
+    statuses = [_probe((one if i % 2 else two).test_client(), ATTACKER) for i in range(4)]
+    assert statuses == [401] * 4
+    assert len([e for e in _authn(client, auth_headers) if e["outcome"] == "4"]) == 3
