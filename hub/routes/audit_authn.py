@@ -16,7 +16,7 @@ sign-ins, token issues and sign-outs are always recorded: they need valid creden
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import jwt
 from flask import Flask, Response, current_app, g, request, session
@@ -120,7 +120,7 @@ def _record(response: Response) -> Response:
             unrecorded = budget.admit(attempt.address or "-")
             if unrecorded is None:
                 return response
-            attempt = authn.Attempt(**{**attempt.__dict__, "unrecorded_before": unrecorded})
+            attempt = replace(attempt, unrecorded_before=unrecorded)
         recorded = utcnow().replace(tzinfo=None)  # stored as naive UTC
         event = authn.build(attempt, recorded)
         user = attempt.claim if attempt.kind == "user" else None
