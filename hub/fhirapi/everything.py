@@ -162,7 +162,8 @@ def _gather(ctx: Ctx, members: list[tuple[str, str]], items, base: str,
     since = _since(items)
     wanted = set(_readable(ctx, _types(items) or SUPPORTED_TYPES))
     pairs = [p for p in dict.fromkeys(members) if p[0] in wanted]
-    found = visible_only(ctx.repo.session, ctx.compartment, ctx.repo.read_many(pairs))
+    found = visible_only(ctx.repo.session, ctx.compartment, ctx.repo.read_many(pairs),
+                         ctx.client)
     if since is not None:
         found = [r for r in found if r.last_updated >= since]
     return _searchset(base, url, items, found, offset, count)
@@ -218,7 +219,7 @@ def system_history(ctx: Ctx, items, *, base: str) -> dict[str, Any]:
     since = _since(items)
     ctx.access.searched("history-system", "", [])
     rows, total = systemwide.history(ctx.repo.session, _readable(ctx, SUPPORTED_TYPES),
-                                     ctx.compartment, since, count, offset)
+                                     ctx.compartment, since, count, offset, ctx.client)
     bundle = _bundle("history")
     bundle["total"] = total
     bundle["link"] = _links(f"{base}/_history", items, offset, count, total)
@@ -266,7 +267,7 @@ def system_search(ctx: Ctx, items, *, base: str) -> dict[str, Any]:
     ctx.access.searched("search-system", ",".join(named or ()), [])
     ids = [i.strip() for k, v in items if k == "_id" for i in v.split(",") if i.strip()]
     rows, total = systemwide.search(ctx.repo.session, types, ctx.compartment, ids,
-                                    _last_updated(items), count, offset)
+                                    _last_updated(items), count, offset, ctx.client)
     bundle = _bundle("searchset")
     bundle["total"] = total
     bundle["link"] = _links(base, items, offset, count, total)

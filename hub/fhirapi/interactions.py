@@ -80,9 +80,16 @@ class Ctx:
         """The Organization the caller is bound to (None: the hub's own clients)."""
         return self.principal.organization
 
+    @property
+    def client(self) -> str | None:
+        """The caller's client id: of an owned type (Subscription) it sees its own only."""
+        return self.principal.client_id
+
     def visible(self, rtype: str, rid: str) -> bool:
-        """Whether ``rtype/rid`` is inside the caller's compartment (always, if unbound)."""
-        return compartments.is_visible(self.uow.session, self.compartment, rtype, rid)
+        """Whether ``rtype/rid`` is inside the caller's compartment (always, if unbound)
+        and, of an owned type, the caller's own (``compartments.OWNED_TYPES``)."""
+        return compartments.is_visible(self.uow.session, self.compartment, rtype, rid,
+                                       client=self.client)
 
 
 @dataclass
@@ -152,7 +159,7 @@ def history(ctx: Ctx, rtype: str, rid: str | None, since, count: int, offset: in
     if rid is not None and not (ctx.repo.exists_ever(rtype, rid) and ctx.visible(rtype, rid)):
         raise _not_found(rtype, rid)
     versions, total = ctx.repo.history(rtype, rid, since=since, count=count, offset=offset,
-                                       compartment=ctx.compartment)
+                                       compartment=ctx.compartment, client=ctx.client)
     if rid is None:
         ctx.access.searched("history-type", rtype, [])
     else:
@@ -168,7 +175,7 @@ def parse_condition(ctx: Ctx, rtype: str, items: list[tuple[str, str]]) -> Searc
     if not q.criteria:
         raise BadRequest("a conditional interaction needs search criteria")
     q.count, q.offset, q.includes, q.revincludes = 2, 0, [], []
-    q.compartment = ctx.compartment
+    q.compartment, q.client = ctx.compartment, ctx.client
     return q
 
 
@@ -298,6 +305,8 @@ def update(ctx: Ctx, rtype: str, rid: str, body: dict, if_match: int | None) -> 
     prev = ctx.repo.read(rtype, rid)
     if ctx.compartment and not _partner_may_change(ctx, prev, body):
         raise _not_found(rtype, rid)  # hidden, absent or not its Task: one answer
+    if prev is not None and rtype in compartments.OWNED_TYPES and not ctx.visible(rtype, rid):
+        raise _not_found(rtype, rid)  # another client's: as absent (its id is taken)
     before = prev.content if prev is not None and not prev.deleted else None
     live = before is not None
     if not live:
@@ -386,7 +395,8 @@ def delete(ctx: Ctx, rtype: str, rid: str) -> Result:
     if not valid_id(rid):
         raise BadRequest(f"{rid!r} is not a valid resource id")
     prev = ctx.repo.read(rtype, rid)
-    if prev is None or (ctx.compartment and not _partner_may_delete(ctx, prev)):
+    if prev is None or (ctx.compartment and not _partner_may_delete(ctx, prev)) or (
+            rtype in compartments.OWNED_TYPES and not ctx.visible(rtype, rid)):
         # hidden (or not its Task) answers exactly like never stored: nothing to delete
         return Result(204, None, f"{rtype}/{rid} does not exist: nothing to delete")
     res = ctx.repo.delete(rtype, rid)

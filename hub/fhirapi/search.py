@@ -88,7 +88,7 @@ def _included(ctx: Ctx, q, page: list[StoredResource], hidden: set[str]
             found += repo.included(rtype, ids, incs) + repo.revincluded(rtype, ids,
                                                                          revincludes)
         frontier = []
-        for res in visible_only(repo.session, ctx.compartment, found):
+        for res in visible_only(repo.session, ctx.compartment, found, ctx.client):
             if (res.type, res.id) in seen:
                 continue
             seen.add((res.type, res.id))
@@ -119,7 +119,7 @@ def search(ctx: Ctx, rtype: str, items: list[tuple[str, str]], *, base: str,
     q = parse_search(rtype, items, strict=strict, default_count=ctx.default_count,
                      local_base=ctx.repo.local_base,
                      max_count=ctx.max_count)
-    q.compartment = ctx.compartment
+    q.compartment, q.client = ctx.compartment, ctx.client
     bundle = _bundle("searchset")
     repo = ctx.repo
     total = None

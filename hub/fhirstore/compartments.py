@@ -30,6 +30,12 @@ with ``restriction.recipient`` is offered (and visible) only to those organizati
 Anything outside the compartment answers 404 (never 403: its existence is not revealed)
 and is absent from searches, includes and history. The checks of partner writes are in
 ``hub.fhirapi.write_checks``.
+
+Owned types (``OWNED_TYPES``: Subscription, which names its client's endpoint and what it
+watches) are, besides, seen only by the client that created them, bound or not
+(``client``: the caller's client id; the owner is the ``subscriptions`` row's, kept after
+a delete). Another client's answers 404 / absent, as a missing id; its update or delete
+is refused as one of a missing resource.
 """
 
 from __future__ import annotations
@@ -44,6 +50,10 @@ from hub.fhirstore.searchparams import split_reference, values_at
 from hub.fhirstore.tables import current_by_id
 from hub.fhirstore.tables import resources as R
 from hub.fhirstore.tables import search_index as SI
+from hub.store.subscription_tables import subscriptions as SUBSCRIPTIONS
+
+#: Types seen only by the client that created them (see the module docstring).
+OWNED_TYPES = frozenset({"Subscription"})
 
 #: The internal search_index parameters: compartment links, and the open-Task marker.
 LINK = "_link"
@@ -242,6 +252,23 @@ def condition(rtype: str, organization: str, column: ColumnElement[Any], *, auth
     return _Compartment(organization, ids).member(rtype, column, authored)
 
 
+def owner_condition(rtype: str, client: str | None,
+                    column: ColumnElement[Any]) -> ColumnElement[bool] | None:
+    """The SQL condition that ``column`` (a res_id of ``rtype``) is one of ``client``'s
+    own, for an owned type; None for the others (and for no caller: the hub itself)."""
+    if rtype not in OWNED_TYPES or client is None:
+        return None
+    return column.in_(select(SUBSCRIPTIONS.c.id).where(SUBSCRIPTIONS.c.client_id == client)
+                      .correlate(None))
+
+
+def owned_by(session: Session, client: str | None, rtype: str, rid: str) -> bool:
+    """Whether ``client`` may see ``rtype/rid`` as far as ownership goes."""
+    cond = owner_condition(rtype, client, SUBSCRIPTIONS.c.id)
+    return cond is None or session.execute(select(SUBSCRIPTIONS.c.id).where(
+        SUBSCRIPTIONS.c.id == rid, cond)).first() is not None
+
+
 def visible_ids(session: Session, organization: str, rtype: str, ids: Iterable[str], *,
                 authored: bool = True,
                 live: bool = False) -> set[str]:
@@ -259,13 +286,21 @@ def visible_ids(session: Session, organization: str, rtype: str, ids: Iterable[s
     return found
 
 
-def is_visible(session: Session, organization: str | None, rtype: str, rid: str, **kw: Any) -> bool:
-    """Whether ``rtype/rid`` is readable by a client bound to ``organization`` (or unbound)."""
+def is_visible(session: Session, organization: str | None, rtype: str, rid: str, *,
+               client: str | None = None, **kw: Any) -> bool:
+    """Whether ``rtype/rid`` is readable by a client bound to ``organization`` (or unbound)
+    whose client id is ``client`` (owned types: its own only)."""
+    if not owned_by(session, client, rtype, rid):
+        return False
     return organization is None or rid in visible_ids(session, organization, rtype, [rid], **kw)
 
 
-def visible_only(session: Session, organization: str | None, resources: list[Any]) -> list[Any]:
-    """``resources`` (StoredResource) without those outside the compartment, order kept."""
+def visible_only(session: Session, organization: str | None, resources: list[Any],
+                 client: str | None = None) -> list[Any]:
+    """``resources`` (StoredResource) without those outside the compartment (and the owned
+    ones of other clients), order kept."""
+    resources = [r for r in resources if r.type not in OWNED_TYPES
+                 or owned_by(session, client, r.type, r.id)]
     if organization is None or not resources:
         return resources
     allowed: set[tuple[str, str]] = set()

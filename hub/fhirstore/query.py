@@ -161,6 +161,7 @@ class SearchQuery:
     warnings: list[str] = field(default_factory=list)
     used: list[tuple[str, str]] = field(default_factory=list)  # kept params, for links
     compartment: str | None = None  # the Organization a bound caller is restricted to
+    client: str | None = None  # the caller's client id: owned types are its own only
 
     def link_query(self, offset: int | None = None, cursor: Cursor | None = None) -> str:
         """The query string of a link to this search (at ``offset``, or ``cursor``)."""

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from hub.clock import utcnow
 from hub.fhirjson import codec
 from hub.fhirstore import identities, keyset, keyset_sorts, searchsql
-from hub.fhirstore.compartments import LINK, OPEN, carried_rows, link_rows
+from hub.fhirstore.compartments import LINK, OPEN, carried_rows, link_rows, owner_condition
 from hub.fhirstore.compartments import condition as compartment_condition
 from hub.fhirstore.query import Include, SearchQuery
 from hub.fhirstore.tables import conditional_keys as CK
@@ -225,10 +225,11 @@ class ResourceRepository:
     # --- history --------------------------------------------------------------------------
 
     def history(self, rtype: str, rid: str | None = None, since: datetime | None = None,
-                count: int = 20, offset: int = 0, compartment: str | None = None
-                ) -> tuple[list[StoredResource], int]:
+                count: int = 20, offset: int = 0, compartment: str | None = None,
+                client: str | None = None) -> tuple[list[StoredResource], int]:
         """Versions newest first (of one resource, or of the type), and their total;
-        with ``compartment``, only of the resources in that organization's compartment."""
+        with ``compartment``, only of the resources in that organization's compartment
+        (and of an owned type, only ``client``'s own)."""
         conds = [R.c.res_type == rtype]
         if rid is not None:
             conds.append(R.c.res_id == rid)
@@ -236,6 +237,9 @@ class ResourceRepository:
             conds.append(R.c.last_updated >= since)
         if compartment:
             conds.append(compartment_condition(rtype, compartment, R.c.res_id))
+        owned = owner_condition(rtype, client, R.c.res_id)
+        if owned is not None:
+            conds.append(owned)
         total = self.session.execute(select(func.count()).where(*conds)).scalar_one()
         before = R.alias("r_before")
         previous_deleted = select(before.c.deleted).where(

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Exists, Select, and_, exists, false, func, not_, or_, select
 
 from hub.fhirstore.compartments import condition as compartment_condition
+from hub.fhirstore.compartments import owner_condition
 from hub.fhirstore.query import (
     ChainValue,
     Criterion,
@@ -152,6 +153,9 @@ def base_select(q: SearchQuery, drive: bool = True) -> Select[Any]:
         R.c.res_type == q.resource_type, R.c.current.is_(True), R.c.deleted.is_(False))
     if q.compartment:
         stmt = stmt.where(compartment_condition(q.resource_type, q.compartment, R.c.res_id))
+    owned = owner_condition(q.resource_type, q.client, R.c.res_id)
+    if owned is not None:
+        stmt = stmt.where(owned)
     for i, crit in enumerate(sorted(q.criteria, key=_selectivity)):
         stmt = stmt.where(criterion_condition(q.resource_type, crit, drive and i == 0,
                                               q.compartment))

@@ -18,17 +18,28 @@ from sqlalchemy.orm import Session
 
 from hub.fhirjson import codec
 from hub.fhirstore.compartments import condition as compartment_condition
+from hub.fhirstore.compartments import owner_condition
 from hub.fhirstore.tables import resources as R
 from hub.fhirstore.tables import search_index as SI
 
 
-def _types_condition(types: Sequence[str], compartment: str | None) -> ColumnElement[bool]:
+def _types_condition(types: Sequence[str], compartment: str | None,
+                     client: str | None) -> ColumnElement[bool]:
     if not types:
         return false()
-    if not compartment:
+    owned = {t: owner_condition(t, client, R.c.res_id) for t in types}
+    if not compartment and not any(c is not None for c in owned.values()):
         return R.c.res_type.in_(list(types))
-    return or_(*[and_(R.c.res_type == t, compartment_condition(t, compartment, R.c.res_id))
-                 for t in types])
+    parts = []
+    for t in types:
+        conds = [R.c.res_type == t]
+        if compartment:
+            conds.append(compartment_condition(t, compartment, R.c.res_id))
+        own = owned[t]
+        if own is not None:
+            conds.append(own)
+        parts.append(and_(*conds))
+    return or_(*parts)
 
 
 def referencing(session: Session, rtype: str, rid: str) -> list[tuple[str, str]]:
@@ -39,9 +50,11 @@ def referencing(session: Session, rtype: str, rid: str) -> list[tuple[str, str]]
 
 
 def history(session: Session, types: Sequence[str], compartment: str | None,
-            since: datetime | None, count: int, offset: int) -> tuple[list[Any], int]:
-    """(versions newest first as rows, total) of every resource of ``types``."""
-    conds = [_types_condition(types, compartment)]
+            since: datetime | None, count: int, offset: int,
+            client: str | None = None) -> tuple[list[Any], int]:
+    """(versions newest first as rows, total) of every resource of ``types`` (owned types:
+    ``client``'s own)."""
+    conds = [_types_condition(types, compartment, client)]
     if since is not None:
         conds.append(R.c.last_updated >= since)
     total = session.execute(select(func.count()).select_from(R).where(*conds)).scalar_one()
@@ -58,10 +71,11 @@ def history(session: Session, types: Sequence[str], compartment: str | None,
 
 def search(session: Session, types: Sequence[str], compartment: str | None,
            ids: Sequence[str], updated: Sequence[tuple[str, datetime]],
-           count: int, offset: int) -> tuple[list[Any], int]:
+           count: int, offset: int, client: str | None = None) -> tuple[list[Any], int]:
     """(current live rows oldest change first, total) of ``types`` matching ``_id`` (any
-    of ``ids``) and every ``_lastUpdated`` bound (``(op, instant)``: gt ge lt le)."""
-    conds = [_types_condition(types, compartment), R.c.current.is_(True),
+    of ``ids``) and every ``_lastUpdated`` bound (``(op, instant)``: gt ge lt le); owned
+    types: ``client``'s own."""
+    conds = [_types_condition(types, compartment, client), R.c.current.is_(True),
              R.c.deleted.is_(False)]
     if ids:
         conds.append(R.c.res_id.in_(list(ids)))

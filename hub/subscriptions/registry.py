@@ -23,6 +23,10 @@ from hub.subscriptions.topics import REVIEW_DUE
 
 #: Statuses under which events are notified (error: the server keeps trying, IG).
 NOTIFIED = ("active", "error")
+#: The status of the row of a deleted Subscription: kept (without its secrets) so that
+#: its versions stay its creator's (``hub.fhirstore.compartments.OWNED_TYPES``); it
+#: notifies nothing and ``load`` does not return it.
+DELETED = "deleted"
 
 
 @dataclass
@@ -50,7 +54,8 @@ class Row:
 
 
 def load(conn, sid: str) -> Row | None:
-    row = conn.execute(select(S).where(S.c.id == sid)).first()
+    """The row of a live Subscription (None when deleted or never written)."""
+    row = conn.execute(select(S).where(S.c.id == sid, S.c.status != DELETED)).first()
     return Row.of(row) if row is not None else None
 
 
@@ -68,6 +73,7 @@ def save(session: Session, sid: str, *, client_id: str, organization: str | None
     ``restart`` resets the consecutive failures and
     the heartbeat clock (the events count runs from the subscription's creation)."""
     now = now or utcnow()
+    session.execute(delete(S).where(S.c.id == sid, S.c.status == DELETED))  # created anew
     values: dict[str, Any] = {
         "status": status, "kind": spec.kind, "resource_type": spec.resource_type, "spec": spec.to_row(),
         "heartbeat_seconds": spec.heartbeat}
@@ -88,7 +94,13 @@ def save(session: Session, sid: str, *, client_id: str, organization: str | None
 
 
 def remove(session: Session, sid: str) -> None:
-    session.execute(delete(S).where(S.c.id == sid))
+    """A deleted Subscription: its row kept as a tombstone (owner only, no secrets)."""
+    row = load(session, sid)
+    if row is None:
+        return
+    row.spec.headers = []
+    session.execute(update(S).where(S.c.id == sid).values(
+        status=DELETED, spec=row.spec.to_row(), next_heartbeat_at=None))
 
 
 def count_event(session: Session, row: Row, now: datetime) -> int:
