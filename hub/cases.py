@@ -408,6 +408,9 @@ class Case:
     status: CaseStatus = CaseStatus.INTAKE
     program: str | None = None  # targeted program, e.g. "hiv", "chronic-mental-illness"
     case_manager: Party | None = None
+    #: The organization that manages the case (the hospital of a discharge, the agency
+    #: running the program): FHIR ``EpisodeOfCare.managingOrganization``.
+    managing_organization: Party | None = None
     opened_at: datetime = field(default_factory=utcnow)
     closed_at: datetime | None = None
     review_interval_days: int | None = None  # None: follows the model

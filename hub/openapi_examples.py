@@ -18,6 +18,8 @@ CASE_INPUT: dict[str, Any] = {
     "setting": "hospital",
     "program": "chronic-heart-failure",
     "case_manager": {"name": "Alex Morgan", "reference": "Practitioner/cm-alex-morgan"},
+    "managing_organization": {"name": "Lakeside General Hospital", "identifier": {
+        "system": "http://hl7.org/fhir/sid/us-npi", "value": "1487659211"}},
     "plan": {"goals": [{"id": "walk", "description": "Walk 50 m without help"}]},
     "referrals": [{"id": "hh", "service": {"system": SNOMED, "code": "385763009",
                                            "display": "Hospice care"},

@@ -3,7 +3,7 @@
 A partner's Organization is named in the partners file by reference (``organization:
 Organization/st-marys``), by business identifier (``organization_identifier:
 http://hl7.org/fhir/sid/us-npi|1487659211``), or both. A case concerns a partner when it
-names that Organization anywhere: the case manager (managing organization), a care-team
+names that Organization anywhere: the managing organization, the case manager, a care-team
 member or the organization a member acts for, an encounter's facility (serviceProvider), a
 payer, a referral's agency (performer/owner). It names it
 
@@ -28,7 +28,7 @@ def token(system: str | None, value: str | None) -> str | None:
 
 
 def _parties(case: c.Case) -> list[c.Party | None]:
-    parties: list[c.Party | None] = [case.case_manager]
+    parties: list[c.Party | None] = [case.case_manager, case.managing_organization]
     parties += [m.on_behalf_of for m in case.care_team]
     parties += [f.payer for f in case.funding]
     parties += [e.facility for e in case.encounters]

@@ -9,7 +9,8 @@ all. A resource gets a new version
 only when its content changed; elements the case does not model are kept from the
 previous version (``hub.mappings.merge``). Each changed resource is queued for every
 partner that receives its type and is concerned by the case (the partner's Organization
-appears in the case: care team, funding payer, encounter facility, referral agency).
+appears in the case: managing organization, care team, funding payer, encounter facility,
+referral agency).
 What a queued resource points at that the partner receives but has not got is queued too,
 and before it: the rows of one (partner, case) go out in order, so at delivery the ledger
 knows the partner's id of every target (``hub.sync.references`` rewrites them then).

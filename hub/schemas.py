@@ -347,6 +347,10 @@ class CaseSchema(_Record):
     setting = Enum(c.Setting, required=True)
     program = Text()
     case_manager = Opt(PartySchema)
+    managing_organization = Opt(PartySchema, metadata={
+        "description": "The organization that manages the case (FHIR "
+                       "EpisodeOfCare.managingOrganization), by reference and/or identifier "
+                       "(e.g. an NPI); a partner it names receives the case."})
     opened_at = DateTime()
     closed_at = DateTime(allow_none=True)
     review_interval_days = fields.Integer(strict=True, allow_none=True,

@@ -121,6 +121,7 @@ def replace_parts(case: c.Case, new: c.Case) -> None:
     referrals = _merge_referrals(case.referrals, new.referrals)
     case.patient, case.model, case.setting = new.patient, new.model, new.setting
     case.program, case.case_manager = new.program, new.case_manager
+    case.managing_organization = new.managing_organization
     case.review_interval_days, case.assessment = new.review_interval_days, new.assessment
     case.care_team, case.funding, case.encounters = new.care_team, new.funding, new.encounters
     case.referrals = referrals

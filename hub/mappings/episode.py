@@ -107,6 +107,16 @@ def _review_ext(case: cases.Case, r: cases.Review) -> dict[str, Any]:
     return {"url": EXT_REVIEW, "extension": subs}
 
 
+def _organization_reference(party: cases.Party) -> dict[str, Any]:
+    """``managingOrganization``: the party's reference and/or identifier, its name as the
+    display unless the name is only the reference (a client gave no display)."""
+    ref = party_to_reference(party)
+    if ref.get("display") in (party.reference, party.identifier.value
+                              if party.identifier is not None else None):
+        ref.pop("display")
+    return ref
+
+
 def episode_to_fhir(case: cases.Case) -> dict[str, Any]:
     extensions = [ext(EXT_CASE_STATUS, valueCoding=_status_coding(case.status.value)),
                   ext(EXT_CASE_SETTING, valueCoding=coding(*CASE_SETTING[case.setting])),
@@ -157,6 +167,8 @@ def episode_to_fhir(case: cases.Case) -> dict[str, Any]:
     if case.closed_at is not None:
         period["end"] = fhir_datetime(case.closed_at)
     out["period"] = period
+    if case.managing_organization is not None:
+        out["managingOrganization"] = _organization_reference(case.managing_organization)
     if case.case_manager is not None:
         out["careManager"] = party_to_reference(case.case_manager)
     out["team"] = [careteam_reference(case)]
@@ -286,6 +298,8 @@ def episode_from_fhir(data: dict[str, Any], report: Report | None = None,
         "program": program,
         "case_manager": party_from_reference(data.get("careManager"),
                                              "EpisodeOfCare.careManager", report),
+        "managing_organization": party_from_reference(
+            data.get("managingOrganization"), "EpisodeOfCare.managingOrganization", report),
         "opened_at": parse_datetime(period["start"], "EpisodeOfCare.period.start"),
         "closed_at": parse_datetime(period.get("end"), "EpisodeOfCare.period.end"),
     }

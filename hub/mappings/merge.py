@@ -35,7 +35,7 @@ from hub.mappings.codes import HUB_CANONICAL, TEAM_NAME_PREFIX
 OWNED: dict[str, set[str]] = {
     "Patient": {"name", "gender", "birthDate", "telecom", "address"},
     "EpisodeOfCare": {"status", "statusHistory", "type", "diagnosis", "patient", "period",
-                      "careManager", "team"},
+                      "careManager", "team", "managingOrganization"},
     "Condition": {"clinicalStatus", "category", "code", "subject", "onsetDateTime", "note"},
     "Goal": {"lifecycleStatus", "achievementStatus", "description", "subject", "target",
              "addresses"},

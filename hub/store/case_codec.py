@@ -58,8 +58,9 @@ UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
 def encode(case: Case) -> dict[str, Any]:
     """The document to store for ``case`` (current schema version)."""
     doc = _CASE.dump_python(case, mode="json")
-    if doc.get("patient_id") is None:  # optional, added in place: unset = absent, so a
-        doc.pop("patient_id", None)     # document of before it round-trips unchanged
+    for optional in ("patient_id", "managing_organization"):
+        if doc.get(optional) is None:  # optional, added in place: unset = absent, so a
+            doc.pop(optional, None)    # document of before it round-trips unchanged
     for referral in doc.get("referrals") or []:  # the same for a referral's offered_to
         if not referral.get("offered_to"):
             referral.pop("offered_to", None)
