@@ -12,6 +12,8 @@ statement per table).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -185,6 +187,25 @@ class ResourceRepository:
             internal = link_rows(content) if not by_partner else carried_rows(
                 self._internal_rows(rtype, rid) if prev is not None else [], content)
         return new_version(rtype, rid, content, prev, method, internal, self.local_base)
+
+    @contextmanager
+    def as_it_was(self, rtype: str, rid: str, content: dict[str, Any]) -> Iterator[None]:
+        """Inside the block, the deleted ``rtype/rid`` is live again with ``content`` (its
+        last version, indexed as the hub indexes it): for searches asking whether it
+        matched before the delete (``hub.subscriptions.matching``). A savepoint rolled
+        back at the end: nothing of it stays."""
+        savepoint = self.session.begin_nested()
+        try:
+            self.session.execute(update(R).where(
+                R.c.res_type == rtype, R.c.res_id == rid, R.c.current.is_(True)
+            ).values(deleted=False))
+            rows = new_version(rtype, rid, content, None, "PUT", link_rows(content),
+                               self.local_base).index
+            if rows:
+                self.session.execute(insert(SI), rows)
+            yield
+        finally:
+            savepoint.rollback()
 
     # --- one patient per identity --------------------------------------------------------
 

@@ -14,7 +14,9 @@ from hub.store.client_repo import ClientRepository
 
 
 def client_may_read(session, client_id: str, organization: str | None, rtype: str,
-                    rid: str) -> bool:
+                    rid: str, deleted: bool = False) -> bool:
+    """``deleted``: the event of a deletion, whose compartment was checked on its last
+    version when it was matched (a deleted resource is in no compartment any more)."""
     client = ClientRepository(session).get(client_id)
     if client is None or not client.active:
         return False
@@ -24,5 +26,7 @@ def client_may_read(session, client_id: str, organization: str | None, rtype: st
         return False
     if not any(s.allows(rtype, "r") for s in scopes):
         return False
+    if deleted:
+        return True
     org = client.organization or organization
     return compartments.is_visible(session, org, rtype, rid, live=True)

@@ -9,12 +9,18 @@ content, last new content within the transaction) and each subscription that not
 that type:
 
 - criteria-based: the subscription's search, with ``_id`` of the resource added, is run
-  by the hub's search engine (so it sees the write) within the owner's compartment;
-  deletions are not notified (R4 rest-hook has no delete);
+  by the hub's search engine (so it sees the write) within the owner's compartment. A
+  deleted resource is notified when its last version matched (as HAPI does): the search
+  runs with that version live again (``ResourceRepository.as_it_was``, a savepoint rolled
+  back); the event says ``deleted`` and carries no resource (``hub.sync.notify``: an empty
+  POST, or with ``channel.payload`` a DELETE of ``[endpoint]/[Type]/[id]``);
 - topic-based: the topic's trigger on (previous, new) and every filter search must match.
+  A delete is an event only for a topic whose trigger includes delete (Backport IG:
+  ``resourceTrigger.supportedInteraction``); none of the hub's topics does.
 
-The owner must be allowed to read the resource (``access``). A match counts an event and
-queues an outbox row; nothing is sent before the commit.
+The owner must be allowed to read the resource (``access``; of a deleted one, its last
+version). A match counts an event and queues an outbox row; nothing is sent before the
+commit.
 """
 
 from __future__ import annotations
@@ -62,18 +68,26 @@ def found(session: Session, rtype: str, rid: str, query: str,
     return bool(repo.search(q))
 
 
-def _matches(session: Session, row: registry.Row, change: ResourceChange) -> bool:
+def _searched(session: Session, row: registry.Row, change: ResourceChange) -> bool:
+    """The subscription's searches find the resource and its owner may read it."""
     spec = row.spec
-    if spec.kind == "criteria":
-        return change.after is not None and found(
-            session, change.type, change.id, spec.criteria, row.organization)
-    topic = TOPICS.get(spec.criteria)
-    if topic is None or not topic.trigger(change.before, change.after, utcnow().date()):
-        return False
-    if change.after is None:
-        return False  # a deleted focus can be neither searched nor read
-    return all(found(session, change.type, change.id, f, row.organization)
-               for f in spec.filters)
+    queries = [spec.criteria] if spec.kind == "criteria" else spec.filters
+    return all(found(session, change.type, change.id, q, row.organization)
+               for q in queries) and client_may_read(
+        session, row.client_id, row.organization, change.type, change.id)
+
+
+def _matches(session: Session, row: registry.Row, change: ResourceChange) -> bool:
+    if row.spec.kind == "topic":
+        topic = TOPICS.get(row.spec.criteria)
+        if topic is None or not topic.trigger(change.before, change.after, utcnow().date()):
+            return False
+    if change.after is not None:
+        return _searched(session, row, change)
+    if change.before is None:
+        return False  # created and deleted in one transaction: it never was seen
+    with ResourceRepository(session).as_it_was(change.type, change.id, change.before):
+        return _searched(session, row, change)
 
 
 def event_payload(row: registry.Row, change: ResourceChange, number: int,
@@ -81,7 +95,9 @@ def event_payload(row: registry.Row, change: ResourceChange, number: int,
     event: dict[str, Any] = {"event": number, "timestamp": instant(now),
                              "focus": f"{change.type}/{change.id}", "version": change.version,
                              "created": change.before is None}
-    if row.spec.content == "full-resource":
+    if change.after is None:
+        event["deleted"] = True  # no resource: a deleted one cannot be sent
+    elif row.spec.content == "full-resource":
         event["resource"] = change.after
     return event
 
@@ -101,8 +117,7 @@ def on_commit(session: Session) -> int:
             if change.type != row.resource_type:
                 continue
             try:
-                hit = _matches(session, row, change) and client_may_read(
-                    session, row.client_id, row.organization, change.type, change.id)
+                hit = _matches(session, row, change)
             except Exception:  # a subscription must not break the write it watches
                 log.exception("subscription %s: matching failed", row.id)
                 continue

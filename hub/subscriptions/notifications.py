@@ -49,9 +49,13 @@ def _focus_entry(base: str, event: dict[str, Any], content: str) -> dict[str, An
     entry: dict[str, Any] = {"fullUrl": f"{base}/{rtype}/{rid}"}
     if content == "full-resource" and event.get("resource"):
         entry["resource"] = event["resource"]
-    entry["request"] = {"method": "POST", "url": rtype} if created \
-        else {"method": "PUT", "url": f"{rtype}/{rid}"}
-    entry["response"] = {"status": "201 Created" if created else "200 OK"}
+    if event.get("deleted"):  # a deleted focus: its id, no resource
+        entry["request"] = {"method": "DELETE", "url": f"{rtype}/{rid}"}
+        entry["response"] = {"status": "204 No Content"}
+    else:
+        entry["request"] = {"method": "POST", "url": rtype} if created \
+            else {"method": "PUT", "url": f"{rtype}/{rid}"}
+        entry["response"] = {"status": "201 Created" if created else "200 OK"}
     if event.get("version"):
         entry["response"]["etag"] = weak_etag(int(event["version"]))
     return entry

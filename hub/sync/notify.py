@@ -9,7 +9,10 @@ done with the reason in its response (nothing is dropped silently). Otherwise:
 - topic-based: POST of the notification Bundle (handshake, heartbeat, event) to the
   endpoint, built now, with the subscription's current status and counts;
 - criteria-based: R4 rest-hook, an empty POST to the endpoint, or with ``channel.payload``
-  a PUT of the resource to ``[endpoint]/[Type]/[id]``.
+  a PUT of the resource to ``[endpoint]/[Type]/[id]``; a deleted resource (which cannot be
+  sent) an empty POST, or with ``channel.payload`` a DELETE of ``[endpoint]/[Type]/[id]``
+  (HAPI's rest-hook behaviour). Topic-based notifications of a delete (no hub topic has
+  one) would carry the focus without its resource.
 
 Failures are the outbox's: retried with backoff, dead-lettered, replayable. ``after_attempt``
 counts each attempt on the subscription: a failed handshake, or ``max_failures``
@@ -52,11 +55,14 @@ def _plan(session, base: str, row: registry.Row | None, delivery: Delivery
     event = delivery.payload if kind == "event-notification" else None
     if event is not None:
         rtype, rid = str(event.get("focus", "/")).split("/", 1)
-        if not client_may_read(session, row.client_id, row.organization, rtype, rid):
+        if not client_may_read(session, row.client_id, row.organization, rtype, rid,
+                               deleted=bool(event.get("deleted"))):
             raise Skip("the subscription's owner may not read the event's resource now")
     if spec.kind == "criteria":
         if event is None:
             raise Skip(f"criteria-based subscriptions have no {kind}")
+        if spec.payload and event.get("deleted"):
+            return "DELETE", f"{spec.endpoint.rstrip('/')}/{event['focus']}", None, ""
         if spec.payload and event.get("resource"):
             url = f"{spec.endpoint.rstrip('/')}/{event['focus']}"
             return "PUT", url, event["resource"], spec.payload
