@@ -482,6 +482,17 @@ class Case:
         self.plan.approved_by = physician
         self.plan.approved_at = at or utcnow()
 
+    def set_plan_status(self, status: PlanStatus) -> None:
+        """A partner's plan status (a hospital's CarePlan): a plan becomes active only
+        after a physician approved it, as through the case API and ``/fhir``."""
+        if status == self.plan.status:
+            return
+        if status == PlanStatus.ACTIVE and not self.plan.approved:
+            raise CaseRuleError(
+                "the plan becomes active only after a physician approved it "
+                f"(POST /api/cases/{self.id}/plan/approval)", "plan.approved_by")
+        self.plan.status = status
+
     def revise_plan(self, plan: Plan, at: datetime | None = None) -> None:
         """Replace the plan. A revised plan needs approval again before the case proceeds."""
         if not self.is_open:

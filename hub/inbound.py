@@ -3,8 +3,10 @@
 An agency's Task change (accept, reject, start, hold, complete), its visit Encounter, a
 hospital's Encounter, CarePlan, CareTeam or Goal, an insurer's CoverageEligibilityResponse
 or PAS ClaimResponse: each is applied to the case it belongs to through the pure
-``apply_*`` mappings. A PAS ClaimResponse goes through the insurer flow (``hub.flows.insurer_answers``), which
-keeps the hub's copy and ignores repeated or older answers. An illegal move refuses the
+``apply_*`` mappings, under the case's rules (a CarePlan does not make a plan active
+before a physician approved it: ``Case.set_plan_status``). A PAS ClaimResponse goes
+through the insurer flow (``hub.flows.insurer_answers``), which keeps the hub's copy and
+ignores repeated or older answers. An illegal move refuses the
 whole write (409/422 OperationOutcome);
 otherwise the case is saved through the FHIR write's unit of work (``save_case``): it gets a
 new version and, when the write commits, the case's other resources are re-projected (e.g.

@@ -386,7 +386,8 @@ def apply_careplan(case: cases.Case, data: dict[str, Any], resources: dict[str, 
                    report: Report | None = None) -> Report:
     """Apply a partner's CarePlan onto the case.
 
-    Updates the plan status, each matched activity's status and progress (matched by element
+    Updates the plan status (``Case.set_plan_status``: not active before a physician
+    approved the plan, CaseRuleError), each matched activity's status and progress (matched by element
     id, then by code, then by description; unmatched activities are added), the goals the
     plan references (``apply_goal``) and adds new notes. Returns the report of what was added,
     ignored or not understood.
@@ -400,7 +401,7 @@ def apply_careplan(case: cases.Case, data: dict[str, Any], resources: dict[str, 
         report.unknown_code("CarePlan.status", "http://hl7.org/fhir/request-status",
                             data.get("status"))
     elif status != case.plan.status:
-        case.plan.status = status
+        case.set_plan_status(status)  # CaseRuleError: active before approval
         report.note("CarePlan.status", f"plan status set to {status.value}")
     plan_key = data.get("id") or "careplan"
     for i, raw in enumerate(data.get("activity") or []):

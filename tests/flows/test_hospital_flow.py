@@ -275,3 +275,57 @@ def test_pulls_are_scheduled_once_per_partner_type_and_interval(app, hub):
     rows = hub.rows(operation="pull")
     assert {r.case_id for r in rows} == {"pull/Encounter", "pull/CarePlan", "pull/CareTeam",
                                          "pull/Task"}
+
+
+def test_partners_do_not_activate_a_plan_no_physician_approved(
+        client, auth_headers, hub, ehr):
+    """The plan approval rule holds on the partner paths: a pulled hospital CarePlan set
+    active is refused and recorded (a note on the case, the pull's refused items); an
+    agency's write of the case's CarePlan through the hub's FHIR API is answered 422;
+    nothing changes. Once a physician approved the plan, the partner's active applies."""
+    mrn = f"MRN-{uuid.uuid4().hex[:8]}"
+    body = _case_body(mrn)
+    body["referrals"] = [{"id": "hh", "service": {
+        "system": HOME_HEALTH_SERVICE.system, "code": HOME_HEALTH_SERVICE.code,
+        "display": HOME_HEALTH_SERVICE.display}, "status": "requested",
+        "agency": {"name": "Sunrise Home Health", "reference": AGENCY_ORG}}]
+    resp = client.post("/api/cases", json=body, headers=auth_headers("system/*.cruds"))
+    assert resp.status_code == 201, resp.get_json()
+    case = resp.get_json()
+    hub.drain()
+    plan_id = resource_id(case["id"], "careplan")
+    [at_ehr] = ehr.ours("CarePlan", plan_id)
+    ehr.update({**at_ehr, "status": "active"})
+    version = hub.case(case["id"]).version
+    rows = hub.pull("st-marys", "CarePlan")
+    [pull] = [r for r in rows if r.operation == "pull" and r.resource_type == "CarePlan"]
+    [refused] = pull.response["refused_items"]
+    assert refused["resource"].startswith("CarePlan/") and "approved" in refused["error"]
+    got = hub.case(case["id"])
+    assert got.plan.status == c.PlanStatus.DRAFT
+    assert any("was not applied" in n.text and "approved" in n.text for n in got.notes)
+    assert got.version == version + 1  # the note only
+
+    agency = {**auth_headers("system/CarePlan.cruds", AGENCY_ORG),
+              "Content-Type": "application/fhir+json"}
+    ours = client.get(f"/fhir/CarePlan/{plan_id}", headers=agency)
+    assert ours.status_code == 200, ours.get_json()  # the referral's supporting info
+    resp = client.put(f"/fhir/CarePlan/{plan_id}", json={**ours.get_json(), "status": "active"},
+                      headers=agency)
+    assert resp.status_code == 422, resp.get_json()
+    assert resp.get_json()["resourceType"] == "OperationOutcome"
+    assert "approved" in resp.get_json()["issue"][0]["diagnostics"]
+    assert client.get(f"/fhir/CarePlan/{plan_id}", headers=agency).get_json() == \
+        ours.get_json()
+    assert hub.case(case["id"]).plan.status == c.PlanStatus.DRAFT
+
+    resp = client.post(f"/api/cases/{case['id']}/plan/approval",
+                       json={"approved_by": physician()},
+                       headers={**auth_headers("system/*.cruds"),
+                                "If-Match": f'W/"{hub.case(case["id"]).version}"'})
+    assert resp.status_code == 200, resp.get_json()
+    ours = client.get(f"/fhir/CarePlan/{plan_id}", headers=agency).get_json()
+    resp = client.put(f"/fhir/CarePlan/{plan_id}", json={**ours, "status": "active"},
+                      headers=agency)
+    assert resp.status_code == 200, resp.get_json()
+    assert hub.case(case["id"]).plan.status == c.PlanStatus.ACTIVE

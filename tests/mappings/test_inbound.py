@@ -143,3 +143,15 @@ def test_report_as_operation_outcome():
     report.unknown_code("Goal.achievementStatus", "http://x", "y")
     oo = report.as_operation_outcome()
     assert oo["issue"][0]["expression"] == ["Goal.achievementStatus"]
+
+
+def test_a_partners_careplan_does_not_activate_a_plan_no_physician_approved():
+    case = river()
+    case.plan.status, case.plan.approved_by, case.plan.approved_at = \
+        c.PlanStatus.DRAFT, None, None
+    plan = careplan_to_fhir(case)
+    with pytest.raises(c.CaseRuleError, match="approved"):
+        apply_careplan(case, {**plan, "status": "active"})
+    assert case.plan.status == c.PlanStatus.DRAFT
+    apply_careplan(case, {**plan, "status": "on-hold"})  # other statuses: as before
+    assert case.plan.status == c.PlanStatus.ON_HOLD
