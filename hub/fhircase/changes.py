@@ -15,9 +15,12 @@ gets a new version and is projected on commit, so the stored resources are the c
 (elements the case does not model stay as the client wrote them).
 
 A DELETE of the case's EpisodeOfCare ends the case (cancelled; closed from transition)
-and the episode stays readable with that status; a DELETE of any other resource of the
-case is refused (409, saying what to do instead). A client without case rights may not
-change a case's resource (403).
+and the episode stays readable with that status. A cancellation's reason is the one the
+client gave (the hub's ``status-reason`` extension on the EpisodeOfCare, or on the
+statusHistory entry it adds, with PUT); without one (always with DELETE) it is recorded
+as ``reason not given: ... through the FHIR API by <client>``, never made up. A DELETE of
+any other resource of the case is refused (409, saying what to do instead). A client
+without case rights may not change a case's resource (403).
 """
 
 from __future__ import annotations
@@ -84,12 +87,41 @@ def _refuse_rule(err: c.CaseRuleError, what: str):
     return rule_error(err)
 
 
-def _reason(episode: dict[str, Any], by: str | None) -> str:
+#: How a case move through ``/fhir`` that needed a reason and got none is recorded (the
+#: console shows it as such): never a made-up reason.
+REASON_NOT_GIVEN = "reason not given"
+
+
+def _given_reason(episode: dict[str, Any], before: dict[str, Any]) -> str | None:
+    """The reason the client gave for the episode's new status: the hub's status-reason
+    extension on the EpisodeOfCare, or on a statusHistory entry of that status it added
+    (the entries it echoed from the previous version carry earlier moves' reasons)."""
+    for e in episode.get("extension") or []:
+        if e.get("url") == EXT_STATUS_REASON and str(e.get("valueString") or "").strip():
+            return str(e["valueString"]).strip()
+    known = before.get("statusHistory") or []
     for h in reversed(episode.get("statusHistory") or []):
+        if h in known or h.get("status") != episode.get("status"):
+            continue
         for e in h.get("extension") or []:
-            if e.get("url") == EXT_STATUS_REASON and e.get("valueString"):
-                return str(e["valueString"])
-    return f"EpisodeOfCare set to {episode.get('status')} through the FHIR API by {by}"
+            if e.get("url") == EXT_STATUS_REASON and str(e.get("valueString") or "").strip():
+                return str(e["valueString"]).strip()
+    return None
+
+
+def not_given(what: str, by: str | None) -> str:
+    """The recorded reason of a cancellation without one: says so, and how it came."""
+    return f"{REASON_NOT_GIVEN}: {what} through the FHIR API by {by or 'a client'}"
+
+
+def _reason(episode: dict[str, Any], before: dict[str, Any], target: c.CaseStatus,
+            by: str | None) -> str | None:
+    """The client's reason; a cancellation without one is recorded as not given; other
+    moves need none (as ``POST /api/cases/{id}/transitions``)."""
+    given = _given_reason(episode, before)
+    if given is not None or target != c.CaseStatus.CANCELLED:
+        return given
+    return not_given(f"EpisodeOfCare set to {episode.get('status')}", by)
 
 
 def _plan_check(case: c.Case, intended: c.PlanStatus, before: c.PlanStatus,
@@ -141,9 +173,10 @@ def apply_writes(uow, case: c.Case, events: list[WriteEvent], by: str | None,
     try:
         replace_parts(case, new)
         if new.status != case.status:
-            episode = next((v for k, v in written.items() if k.startswith("EpisodeOfCare/")),
-                           {})
-            case.transition(new.status, reason=_reason(episode, by), by=by)
+            key = next((k for k in written if k.startswith("EpisodeOfCare/")), "")
+            case.transition(new.status, reason=_reason(written.get(key, {}),
+                                                       view.get(key, {}), new.status, by),
+                            by=by)
     except c.CaseRuleError as err:
         raise _refuse_rule(err, what) from None
     if any(k.startswith("CarePlan/") for k in written):
@@ -163,9 +196,10 @@ def apply_delete(case: c.Case, event: WriteEvent, by: str | None) -> None:
                        path="EpisodeOfCare")
     target = c.CaseStatus.CLOSED if case.status == c.CaseStatus.TRANSITION \
         else c.CaseStatus.CANCELLED
+    reason = not_given("EpisodeOfCare deleted", by) \
+        if target == c.CaseStatus.CANCELLED else None
     try:
-        case.transition(target, reason=f"EpisodeOfCare deleted through the FHIR API by {by}",
-                        by=by)
+        case.transition(target, reason=reason, by=by)
     except c.CaseRuleError as err:
         raise _refuse_rule(err, what) from None
 

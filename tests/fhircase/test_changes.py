@@ -200,3 +200,54 @@ def test_new_resources_join_the_case_in_a_later_transaction(client, h, auth_head
     total = client.get(f"/fhir/ServiceRequest?subject={patient_ref}&_summary=count",
                        headers=h).get_json()["total"]
     assert total == 2  # the client's two, no copy beside them
+
+
+STATUS_REASON = "https://fhir-case-hub.org/fhir/StructureDefinition/status-reason"
+
+
+def _cancel_reasons(case: dict) -> list[str | None]:
+    return [h["reason"] for h in case["status_history"] if h["status"] == "cancelled"]
+
+
+def test_a_delete_records_that_no_reason_was_given(client, h, auth_headers, opened):
+    _, ids, case_id = opened
+    assert client.delete(f"/fhir/EpisodeOfCare/{ids['episode']}", headers=h).status_code == 204
+    [reason] = _cancel_reasons(case_of(client, auth_headers, case_id))
+    assert reason.startswith("reason not given: EpisodeOfCare deleted through the FHIR API")
+
+
+def test_a_cancel_takes_the_clients_reason_or_records_none_was_given(
+        client, h, auth_headers, opened):
+    _, ids, case_id = opened
+    episode = read(client, h, "EpisodeOfCare", ids["episode"])
+    given = {**episode, "status": "cancelled", "extension": [
+        *episode["extension"], {"url": STATUS_REASON,
+                                "valueString": "patient moved to another region"}]}
+    resp = put(client, h, given)
+    assert resp.status_code == 200, resp.get_json()
+    case = case_of(client, auth_headers, case_id)
+    assert case["status"] == "cancelled"
+    assert _cancel_reasons(case) == ["patient moved to another region"]
+    stored = read(client, h, "EpisodeOfCare", ids["episode"])
+    reasons = [e["valueString"] for s in stored["statusHistory"] for e in s["extension"]
+               if e["url"] == STATUS_REASON]
+    assert reasons == ["patient moved to another region"]
+
+
+def test_a_cancel_without_a_reason_does_not_reuse_an_earlier_moves_reason(
+        client, h, auth_headers, opened):
+    _, ids, case_id = opened
+    version = case_of(client, auth_headers, case_id)["version"]
+    resp = client.post(f"/api/cases/{case_id}/transitions",
+                       json={"to": "assessment", "reason": "assessment visit booked"},
+                       headers={**auth_headers("system/Case.cruds"),
+                                "If-Match": f'W/"{version}"'})
+    assert resp.status_code == 200, resp.get_json()
+    episode = read(client, h, "EpisodeOfCare", ids["episode"])
+    assert any(e.get("valueString") == "assessment visit booked"
+               for s in episode["statusHistory"] for e in s["extension"])
+    # echoed back with the new status only: the earlier move's reason is not this one's
+    resp = put(client, h, {**episode, "status": "cancelled"})
+    assert resp.status_code == 200, resp.get_json()
+    [reason] = _cancel_reasons(case_of(client, auth_headers, case_id))
+    assert reason.startswith("reason not given: EpisodeOfCare set to cancelled")
