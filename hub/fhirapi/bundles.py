@@ -307,7 +307,9 @@ def final_versions(response: dict, read) -> None:
     entries = response.get("entry") if response.get("resourceType") == "Bundle" \
         else [response]
     for entry in entries or []:
-        answer = entry.get("response") or {}
+        answer = entry.get("response") if isinstance(entry, dict) else None
+        if not isinstance(answer, dict):
+            continue
         location = answer.get("location")
         if not isinstance(location, str) or "/_history/" not in location:
             continue
