@@ -11,6 +11,9 @@ payer, a referral's agency (performer/owner). It names it
 * by reference to an Organization of the FHIR store that carries the partner's identifier
   (an Organization a FHIR client created gets a server id), or
 * logically, by ``Reference.identifier`` (``Party.identifier`` on the case).
+
+A referral resource naming its agency only by identifier gets that partner's Organization
+reference written beside it (``agency_references``), for the partner compartments.
 """
 
 from __future__ import annotations
@@ -130,3 +133,43 @@ def partner_party(partner, name: str | None = None) -> c.Party:
     system, _, value = (getattr(partner, "organization_identifier", None) or "").partition("|")
     identifier = c.Identifier(system, value) if system and value else None
     return c.Party(name or partner.id, identifier, partner.organization or None)
+
+
+#: The References of a referral that name its agency: ServiceRequest.performer, Task.owner
+#: and the candidates of an open Task (``restriction.recipient``).
+_AGENCY_PATHS = {"ServiceRequest": ("performer",), "Task": ("owner", "restriction.recipient")}
+
+
+def _with_partner_reference(ref: Any, partners: Iterable) -> Any:
+    if not isinstance(ref, dict) or ref.get("reference"):
+        return ref
+    ident = ref.get("identifier") or {}
+    named = token(ident.get("system"), ident.get("value"))
+    matches = [p.organization for p in partners if named and p.organization
+               and getattr(p, "organization_identifier", None) == named]
+    return {"reference": matches[0], **ref} if len(matches) == 1 else ref
+
+
+def agency_references(resource: dict[str, Any], partners: Mapping) -> dict[str, Any]:
+    """A referral resource whose agency References name a partner only by its identifier
+    (an NPI) with that partner's Organization reference added (the partners file says
+    which Organization carries the identifier), so that the agency's compartment, which
+    is made of the references the hub writes, holds the referral. Identifiers no partner,
+    or several, carry are left as they are."""
+    paths = _AGENCY_PATHS.get(str(resource.get("resourceType")), ())
+    if not paths or not partners:
+        return resource
+    out = dict(resource)
+    for path in paths:
+        head, _, rest = path.partition(".")
+        value = out.get(head)
+        if rest and isinstance(value, dict):
+            inner = value.get(rest)
+            if isinstance(inner, list):
+                out[head] = {**value, rest: [_with_partner_reference(r, partners.values())
+                                             for r in inner]}
+        elif isinstance(value, list):
+            out[head] = [_with_partner_reference(r, partners.values()) for r in value]
+        elif isinstance(value, dict):
+            out[head] = _with_partner_reference(value, partners.values())
+    return out

@@ -38,7 +38,12 @@ from hub.mappings.case_bundle import case_to_fhir
 from hub.mappings.identity import is_hub_system
 from hub.mappings.merge import merge_onto_previous
 from hub.mappings.meta import strip_meta
-from hub.partner_match import concerned_partners, party_names_partner, references_name_partner
+from hub.partner_match import (
+    agency_references,
+    concerned_partners,
+    party_names_partner,
+    references_name_partner,
+)
 from hub.store import case_resource_repo
 from hub.store.sync_tables import outbox, sync_links
 from hub.sync.outbox import enqueue
@@ -159,8 +164,8 @@ def project_case(uow, case: c.Case, partners: Mapping | None = None,
     written: list[Written] = []
     concerned = concerned_partners(case, partners or {}, uow.resources)
     queues: dict[str, list[_Queued]] = {p.id: [] for p in concerned}
-    resources = with_aliases(case_to_fhir(case),
-                             case_resource_repo.aliases(uow.session, case.id))
+    resources = [agency_references(r, partners or {}) for r in with_aliases(
+        case_to_fhir(case), case_resource_repo.aliases(uow.session, case.id))]
     wanted = [(r["resourceType"], r["id"]) for r in resources]
     current = uow.resources.current_many([key for key in wanted if key not in skip])
     changes, befores = [], []
