@@ -83,7 +83,12 @@ def upgrade(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def decode(doc: dict[str, Any]) -> Case:
-    """The case of a stored document of any known schema version."""
-    body = upgrade(doc)
-    body.pop("schema_version")
+    """The case of a stored document of any known schema version (``doc`` is not changed:
+    a document of the current version is not copied first, validation builds new
+    objects)."""
+    if doc.get("schema_version") == SCHEMA_VERSION:
+        body = {k: v for k, v in doc.items() if k != "schema_version"}
+    else:
+        body = upgrade(doc)
+        body.pop("schema_version")
     return _CASE.validate_python(body)
