@@ -34,13 +34,10 @@ from sqlalchemy.orm import Session
 from hub.fhirjson import codec
 from hub.fhirstore.keyset import _recent, _updated_since
 from hub.fhirstore.query import Cursor, SearchQuery
-from hub.fhirstore.searchparams import index_rows, params_for
-from hub.fhirstore.searchsql import base_select
+from hub.fhirstore.searchparams import index_rows
+from hub.fhirstore.searchsql import SORT_COLUMNS, base_select, sort_kind, with_sort_keys
 from hub.fhirstore.tables import resources as R
-from hub.fhirstore.tables import search_index as SI
 
-_COLUMNS = {"string": "string_value", "date": "date_low", "token": "token_code",
-            "number": "number"}
 _TEXT = ("string", "token")
 
 
@@ -53,34 +50,7 @@ def applies(q: SearchQuery) -> bool:
 
 
 def _kind(q: SearchQuery, name: str) -> str:
-    if name in ("_id", "_lastUpdated"):
-        return name
-    return params_for(q.resource_type)[name].type
-
-
-def _with_keys(stmt: Select[Any], q: SearchQuery, collate: bool
-               ) -> tuple[Select[Any], list[ColumnElement[Any]]]:
-    """``stmt`` joined to each parameter's sort key per resource (one grouped pass over the
-    index each, not a subquery per row), and the key columns in ``q.sort`` order."""
-    keys: list[ColumnElement[Any]] = []
-    for i, (name, desc) in enumerate(q.sort):
-        kind = _kind(q, name)
-        if kind == "_id":
-            keys.append(R.c.res_id)
-            continue
-        if kind == "_lastUpdated":
-            keys.append(R.c.last_updated)
-            continue
-        column: ColumnElement[Any] = SI.c[_COLUMNS[kind]]
-        if collate and kind in _TEXT:
-            column = column.collate("C")
-        agg = func.max(column) if desc else func.min(column)
-        per_row = select(SI.c.res_id, agg.label("key")).where(
-            SI.c.res_type == q.resource_type, SI.c.param == name).group_by(
-            SI.c.res_id).subquery(f"sort_key_{i}")
-        stmt = stmt.outerjoin(per_row, per_row.c.res_id == R.c.res_id)
-        keys.append(per_row.c.key)
-    return stmt, keys
+    return sort_kind(q.resource_type, name)
 
 
 def _component_after(col: ColumnElement[Any], value: Any, desc: bool,
@@ -130,7 +100,8 @@ def _kept_select(q: SearchQuery, snapshot: datetime, cursor: Cursor, backwards: 
     """The rows not updated since the snapshot, after the cursor, in page order."""
     kept = or_(R.c.last_updated <= snapshot, R.c.version_id == 1)
     recent = select(R.c.res_id).where(*_recent(q.resource_type, snapshot)).exists()
-    joined, keys = _with_keys(base_select(q).where(kept), q, collate)
+    joined, keys = with_sort_keys(base_select(q).where(kept), q.resource_type,
+                                  q.sort, collate)
     inner = joined.add_columns(*(k.label(f"k{i}") for i, k in enumerate(keys)),
                                recent.label("any_updated")).subquery("kept_rows")
     cols: list[ColumnElement[Any]] = []
@@ -157,8 +128,8 @@ def _python_key(q: SearchQuery, content: dict[str, Any] | None, last_updated: da
         elif kind == "_lastUpdated":
             out.append(last_updated)
         else:
-            values = [r[_COLUMNS[kind]] for r in rows
-                      if r["param"] == name and r.get(_COLUMNS[kind]) is not None]
+            values = [r[SORT_COLUMNS[kind]] for r in rows
+                      if r["param"] == name and r.get(SORT_COLUMNS[kind]) is not None]
             out.append((max(values) if desc else min(values)) if values else None)
     return tuple(out)
 

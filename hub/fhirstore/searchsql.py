@@ -162,27 +162,54 @@ def base_select(q: SearchQuery, drive: bool = True) -> Select[Any]:
     return stmt
 
 
-def _sort_key(q: SearchQuery, name: str, desc: bool) -> ColumnElement[Any]:
-    if name == "_id":
-        return R.c.res_id
-    if name == "_lastUpdated":
-        return R.c.last_updated
-    sp = params_for(q.resource_type)[name]
-    column = {"string": SI.c.string_value, "date": SI.c.date_low, "token": SI.c.token_code,
-              "number": SI.c.number}[sp.type]
-    agg = func.max(column) if desc else func.min(column)
-    return (select(agg).where(SI.c.res_type == q.resource_type, SI.c.res_id == R.c.res_id,
-                              SI.c.param == name).scalar_subquery())
+#: The ``search_index`` column a sort by a parameter of each type orders by.
+SORT_COLUMNS = {"string": "string_value", "date": "date_low", "token": "token_code",
+                "number": "number"}
+
+
+def sort_kind(rtype: str, name: str) -> str:
+    """``_id``, ``_lastUpdated`` or the type of the sort parameter ``name``."""
+    if name in ("_id", "_lastUpdated"):
+        return name
+    return params_for(rtype)[name].type
+
+
+def with_sort_keys(stmt: Select[Any], rtype: str, sort: list[tuple[str, bool]],
+                   collate: bool) -> tuple[Select[Any], list[ColumnElement[Any]]]:
+    """``stmt`` joined to each sort parameter's key per resource: the min (ascending) or
+    max (descending) of its indexed values, from one grouped pass over the index each (a
+    correlated subquery per row made SQLite take seconds for a few thousand rows); and the
+    key columns in ``sort`` order. ``collate``: text keys compare by code point
+    (PostgreSQL's ``COLLATE "C"``)."""
+    keys: list[ColumnElement[Any]] = []
+    for i, (name, desc) in enumerate(sort):
+        kind = sort_kind(rtype, name)
+        if kind == "_id":
+            keys.append(R.c.res_id)
+            continue
+        if kind == "_lastUpdated":
+            keys.append(R.c.last_updated)
+            continue
+        column: ColumnElement[Any] = SI.c[SORT_COLUMNS[kind]]
+        if collate and kind in ("string", "token"):
+            column = column.collate("C")
+        agg = func.max(column) if desc else func.min(column)
+        per_row = select(SI.c.res_id, agg.label("key")).where(
+            SI.c.res_type == rtype, SI.c.param == name).group_by(
+            SI.c.res_id).subquery(f"sort_key_{i}")
+        stmt = stmt.outerjoin(per_row, per_row.c.res_id == R.c.res_id)
+        keys.append(per_row.c.key)
+    return stmt, keys
 
 
 def ordered_page(q: SearchQuery) -> Select[Any]:
     """The page ``[offset, offset+count)`` of the search, in a stable order."""
-    order = []
-    for name, desc in q.sort or [("_lastUpdated", False)]:
-        key = _sort_key(q, name, desc)
-        order.append(key.desc().nulls_last() if desc else key.asc().nulls_last())
+    sort = q.sort or [("_lastUpdated", False)]
+    stmt, keys = with_sort_keys(base_select(q), q.resource_type, sort, collate=False)
+    order = [key.desc().nulls_last() if desc else key.asc().nulls_last()
+             for key, (_name, desc) in zip(keys, sort, strict=True)]
     order.append(R.c.res_id.asc())
-    return base_select(q).order_by(*order).offset(q.offset).limit(q.count)
+    return stmt.order_by(*order).offset(q.offset).limit(q.count)
 
 
 def count_select(q: SearchQuery) -> Select[Any]:
@@ -221,5 +248,6 @@ def revinclude_sources(rtype: str, ids: list[str], revincludes: Iterable[Include
         SI.c.ref_id.in_(ids), or_(*conds) if conds else false()).distinct()
 
 
-__all__ = ["base_select", "count_select", "criterion_condition",
-           "date_condition", "include_targets", "ordered_page", "revinclude_sources"]
+__all__ = ["SORT_COLUMNS", "base_select", "count_select", "criterion_condition",
+           "date_condition", "include_targets", "ordered_page", "revinclude_sources",
+           "sort_kind", "with_sort_keys"]

@@ -114,3 +114,16 @@ def test_offset_paging_is_kept_when_asked_for(fhir):
     page = fhir.get("/fhir/Patient?_count=5&_sort=family&_offset=5").get_json()
     assert _ids(page) == _initial_order("family", 12)[5:10]
     assert "_offset=10" in _link(page, "next")
+
+
+@pytest.mark.parametrize("sort", ["-birthdate,family", "gender,-birthdate", "-family"])
+def test_offset_pages_follow_the_sort_keys(fhir, sort):
+    """``_offset`` pages (one grouped pass over the index per sort key, not a subquery per
+    row) give the order of the sort keys, several keys, either direction, nulls last."""
+    for i in range(N):
+        fhir.put(f"/fhir/Patient/s{i:02d}", _row(i))
+    seen = []
+    for offset in range(0, N, 8):
+        page = fhir.get(f"/fhir/Patient?_count=8&_sort={sort}&_offset={offset}").get_json()
+        seen += _ids(page)
+    assert seen == _initial_order(sort)
