@@ -523,3 +523,20 @@ def test_worklist_columns_follow_updates(client, h, app):
     assert resp.status_code == 200, resp.get_json()
     got = client.get("/api/cases?name=chidi&case_manager=jo%20park", headers=h).get_json()
     assert [i["id"] for i in got["items"]] == [cid]
+
+
+def test_reads_answer_each_version_as_it_is_now(client, h):
+    """A read answers the case's current version (answers are rendered once per case
+    version and reused): the same bytes while nothing changed, the change once it did."""
+    headers = h
+    created = create(client, h)
+    url = created.headers["Location"]
+    first, again = client.get(url, headers=headers), client.get(url, headers=headers)
+    assert first.get_data() == again.get_data() == created.get_data()
+    assert first.mimetype == "application/json" and first.headers["ETag"] == 'W/"1"'
+    noted = client.post(f"{url}/notes", json={"text": "called the daughter"},
+                        headers={**headers, "If-Match": 'W/"1"'})
+    assert noted.status_code == 201
+    after = client.get(url, headers=headers)
+    assert after.headers["ETag"] == 'W/"2"' and after.get_data() == noted.get_data()
+    assert [n["text"] for n in after.get_json()["notes"]] == ["called the daughter"]

@@ -53,10 +53,19 @@ def _uow() -> UnitOfWork:
 
 
 
+def _rendered() -> case_documents.RenderedCases:
+    """The app's rendered case versions (``case_documents.RenderedCases``)."""
+    found = current_app.extensions.get("hub.rendered_cases")
+    if found is None:
+        found = current_app.extensions["hub.rendered_cases"] = case_documents.RenderedCases(
+            lambda body: cast(Response, current_app.json.response(body)).get_data())
+    return cast(case_documents.RenderedCases, found)
+
+
 def _answer(case: Case, status: int = 200, *, created: bool = False) -> Response:
     saw_case(case)
-    body = case_documents.representation(case)
-    resp = cast(Response, current_app.json.response(body))
+    resp = current_app.response_class(_rendered().body(case),
+                                      mimetype="application/json")
     resp.status_code = status
     resp.headers["ETag"] = weak_etag(case.version)
     if created:
