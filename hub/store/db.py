@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.extras import MissingExtra
 from hub.fhirjson import codec
+from hub.store.sqlite_writers import WriterTurns
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -54,8 +55,8 @@ DEFAULT_POOL_SIZE = 10
 
 
 def make_engine(url: str, pool_size: int = DEFAULT_POOL_SIZE) -> Engine:
-    """An engine for ``url``; SQLite gets foreign keys, WAL (synchronous FULL) and a busy
-    timeout.
+    """An engine for ``url``; SQLite gets foreign keys, WAL (synchronous FULL), a busy
+    timeout and writers that take turns (``hub.store.sqlite_writers``).
 
     SQLite durability: WAL with ``synchronous=FULL`` (set explicitly; also SQLite's
     default): every commit syncs the WAL before it returns, so an acknowledged write
@@ -92,6 +93,10 @@ def make_engine(url: str, pool_size: int = DEFAULT_POOL_SIZE) -> Engine:
                 cur.execute("PRAGMA synchronous=FULL")
             cur.close()
 
+        if ":memory:" not in url:  # writers take turns (hub.store.sqlite_writers)
+            turns = WriterTurns(timeout=30)
+            turns.install(engine)
+            engine.hub_writer_turns = turns  # type: ignore[attr-defined]
         return engine
     try:
         return create_engine(url, pool_pre_ping=True, hide_parameters=True,
