@@ -83,7 +83,7 @@ def _indexed(rtype: str, name: str, *conds: ColumnElement[bool]) -> Select[tuple
 
 
 def _checked(rtype: str, name: str, *conds: ColumnElement[bool]) -> Exists:
-    """A correlated check of one resource's index rows (``ix_search_index_resource``)."""
+    """A correlated check of one resource's index rows (``ix_search_index_resource_param``)."""
     return exists().where(SI.c.res_type == rtype, SI.c.res_id == R.c.res_id,
                           SI.c.param == name, *conds)
 

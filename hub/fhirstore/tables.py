@@ -49,7 +49,9 @@ search_index = Table(
     Column("date_low", DateTime()),
     Column("date_high", DateTime()),
     Column("number", Float),
-    Index("ix_search_index_resource", "res_type", "res_id"),
+    # a resource's rows, and a search's correlated criterion checks with one probe per
+    # candidate (replaced ix_search_index_resource (res_type, res_id) in migration 0014)
+    Index("ix_search_index_resource_param", "res_type", "res_id", "param", "token_code"),
     Index("ix_search_index_token", "res_type", "param", "token_code", "token_system"),
     Index("ix_search_index_string", "res_type", "param", "string_value"),
     Index("ix_search_index_ref", "res_type", "param", "ref_id", "ref_type"),
