@@ -44,6 +44,12 @@ class LoopbackServer:
             self._server = None
             self._thread = None
 
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
     def restart(self):
         self.stop()
         return self.start()

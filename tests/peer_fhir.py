@@ -11,6 +11,8 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
@@ -65,3 +67,22 @@ def stop_peer(proc: subprocess.Popen) -> None:
         proc.kill()
         proc.wait(5)
     proc.stderr.close()
+
+
+@contextmanager
+def running_peer(*, check_references: bool = False, organization: tuple[str, str] | None = None
+                 ) -> Iterator[str]:
+    """A peer server for the ``with`` block (stopped after it, whatever happens): its FHIR
+    base URL. ``organization``: (reference, name) of the partner's own Organization, put on
+    the peer first."""
+    base, proc = start_peer(check_references=check_references)
+    try:
+        if organization is not None:
+            reference, name = organization
+            resp = requests.put(f"{base}/{reference}", json={
+                "resourceType": "Organization", "id": reference.split("/")[1], "name": name},
+                headers={"Content-Type": "application/fhir+json"}, timeout=10)
+            assert resp.ok, resp.text
+        yield base
+    finally:
+        stop_peer(proc)

@@ -8,12 +8,12 @@ changed; a partner's write updates the case record, or is refused with nothing s
 from __future__ import annotations
 
 from case_data import physician, river
+from outbox_query import outbox_rows
 from partners_file import hospital, partners_settings
 from sqlalchemy import func, select
 
 from hub.fhirstore.tables import resources as resources_table
 from hub.mappings.identity import resource_id
-from hub.store.sync_tables import outbox
 
 AGENCY = "Organization/sunrise"
 HOSPITAL = "Organization/lakeside"
@@ -54,8 +54,7 @@ def _versions(app) -> dict[tuple[str, str], int]:
 
 
 def _outbox(app) -> list:
-    with app.extensions["hub.db"].engine.connect() as conn:
-        return conn.execute(select(outbox).order_by(outbox.c.id)).all()
+    return outbox_rows(app.extensions["hub.db"])
 
 
 def test_new_case_is_served_as_fhir(client, auth_headers):

@@ -2,25 +2,12 @@
 other requests create and update rows between (and during) the page requests."""
 
 import threading
-from urllib.parse import urlsplit
 
 import pytest
+from bundle_pages import follow, match_ids, page_link, page_while_writing
 from fhirapi_helpers import patient
 
 from hub.fhirstore import keyset
-
-
-def _link(bundle: dict, rel: str) -> str | None:
-    for link in bundle["link"]:
-        if link["relation"] == rel:
-            parts = urlsplit(link["url"])
-            return f"{parts.path}?{parts.query}"
-    return None
-
-
-def _ids(bundle: dict) -> list[str]:
-    return [e["resource"]["id"] for e in bundle.get("entry", [])
-            if e["search"]["mode"] == "match"]
 
 
 def _touch(fhir, rid: str, n: int) -> None:
@@ -38,24 +25,10 @@ def test_paging_under_writes_returns_each_row_exactly_once(fhir, sort, settle, m
     initial = [fhir.put(f"/fhir/Patient/k{i:02d}", {**patient(f"k{i:02d}"), "id": f"k{i:02d}"}
                         ).get_json()["id"] for i in range(53)]
     page = fhir.get(f"/fhir/Patient?_count=10{sort}").get_json()
-    seen: list[str] = []
-    pages, step = 0, 0
-    while True:
-        pages += 1
-        seen += _ids(page)
-        # between pages: update rows already read and rows still to come, create new ones
-        done = [r for r in initial if r in seen]
-        todo = [r for r in initial if r not in seen]
-        for rid in done[:2] + todo[:1] + todo[-2:]:
-            step += 1
-            _touch(fhir, rid, step)
-        fhir.create(patient(f"new{pages}"))
-        nxt = _link(page, "next")
-        if nxt is None:
-            break
-        page = fhir.get(nxt).get_json()
-    assert len(seen) == len(set(seen)), "a row was returned twice"
-    assert set(initial) <= set(seen), f"rows skipped: {set(initial) - set(seen)}"
+    # between pages: update rows already read and rows still to come, create new ones
+    seen, pages = page_while_writing(
+        fhir, page, initial, touch=lambda rid, step: _touch(fhir, rid, step),
+        create=lambda pages: fhir.create(patient(f"new{pages}")))
     assert pages >= 6
     # order holds: by the sort key each row had when the search started
     if "_id" in sort:
@@ -69,19 +42,15 @@ def test_paging_under_writes_returns_each_row_exactly_once(fhir, sort, settle, m
 def test_previous_links_walk_back_over_the_same_pages(fhir):
     for i in range(25):
         fhir.put(f"/fhir/Patient/b{i:02d}", {**patient(), "id": f"b{i:02d}"})
-    forward = [fhir.get("/fhir/Patient?_count=7").get_json()]
-    while _link(forward[-1], "next"):
-        forward.append(fhir.get(_link(forward[-1], "next")).get_json())
-    assert [len(_ids(p)) for p in forward] == [7, 7, 7, 4]
-    assert _link(forward[0], "previous") is None and _link(forward[-1], "next") is None
+    forward = follow(fhir, fhir.get("/fhir/Patient?_count=7").get_json(), "next")
+    assert [len(match_ids(p)) for p in forward] == [7, 7, 7, 4]
+    assert page_link(forward[0], "previous") is None and page_link(forward[-1], "next") is None
     _touch(fhir, "b00", 1)  # an update while paging does not move b00 out of page 1
-    back = [forward[-1]]
-    while _link(back[-1], "previous"):
-        back.append(fhir.get(_link(back[-1], "previous")).get_json())
-    assert [_ids(p) for p in reversed(back)] == [_ids(p) for p in forward]
+    back = follow(fhir, forward[-1], "previous")
+    assert [match_ids(p) for p in reversed(back)] == [match_ids(p) for p in forward]
     # the self link of a page gives that page again
-    again = fhir.get(_link(forward[2], "self")).get_json()
-    assert _ids(again) == _ids(forward[2])
+    again = fhir.get(page_link(forward[2], "self")).get_json()
+    assert match_ids(again) == match_ids(forward[2])
 
 
 def test_a_concurrent_writer_while_paging(fhir, client, auth_headers):
@@ -107,14 +76,9 @@ def test_a_concurrent_writer_while_paging(fhir, client, auth_headers):
     thread = threading.Thread(target=write)
     thread.start()
     try:
-        seen: list[str] = []
-        page = fhir.get("/fhir/Patient?_count=8&_sort=_lastUpdated").get_json()
-        while True:
-            seen += _ids(page)
-            nxt = _link(page, "next")
-            if nxt is None:
-                break
-            page = fhir.get(nxt).get_json()
+        pages = follow(fhir, fhir.get("/fhir/Patient?_count=8&_sort=_lastUpdated").get_json(),
+                       "next")
+        seen = [rid for page in pages for rid in match_ids(page)]
     finally:
         stop.set()
         thread.join()

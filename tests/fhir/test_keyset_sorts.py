@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from bundle_pages import follow, match_ids, page_link, page_while_writing
 from fhirapi_helpers import patient
-from test_keyset_paging import _ids, _link
 
 from hub.fhirstore import keyset
 
@@ -65,29 +65,17 @@ def test_sorted_paging_under_writes_returns_each_row_exactly_once(fhir, sort, se
         monkeypatch.setattr(keyset, "SETTLE", settle)
     initial = [fhir.put(f"/fhir/Patient/s{i:02d}", _row(i)).get_json()["id"] for i in range(N)]
     page = fhir.get(f"/fhir/Patient?_count=6&_sort={sort}").get_json()
-    assert "_offset" not in (_link(page, "next") or "")  # keyset links, not offsets
-    seen: list[str] = []
-    pages, step = 0, 0
-    while True:
-        pages += 1
-        seen += _ids(page)
-        done = [r for r in initial if r in seen]
-        todo = [r for r in initial if r not in seen]
-        # updates that move rows to the other end of the order, and creates
-        for rid in done[:2] + todo[:1] + todo[-2:]:
-            step += 1
-            i = int(rid[1:])
-            resp = fhir.put(f"/fhir/Patient/{rid}", _row(
-                i, family=("Aaa", "Zzz")[step % 2], birth=("1900-01-01", "2020-01-01")[step % 2],
-                n=step))
-            assert resp.status_code == 200
-        fhir.create({**patient(f"new{pages}", family="Mmm"), "birthDate": "1960-01-01"})
-        nxt = _link(page, "next")
-        if nxt is None:
-            break
-        page = fhir.get(nxt).get_json()
-    assert len(seen) == len(set(seen)), "a row was returned twice"
-    assert set(initial) <= set(seen), f"rows skipped: {set(initial) - set(seen)}"
+    assert "_offset" not in (page_link(page, "next") or "")  # keyset links, not offsets
+
+    def touch(rid: str, step: int) -> None:  # moves the row to the other end of the order
+        resp = fhir.put(f"/fhir/Patient/{rid}", _row(
+            int(rid[1:]), family=("Aaa", "Zzz")[step % 2],
+            birth=("1900-01-01", "2020-01-01")[step % 2], n=step))
+        assert resp.status_code == 200
+
+    seen, pages = page_while_writing(
+        fhir, page, initial, touch=touch, create=lambda pages: fhir.create(
+            {**patient(f"new{pages}", family="Mmm"), "birthDate": "1960-01-01"}))
     assert pages >= 7
     assert [r for r in seen if r in initial] == _initial_order(sort)
 
@@ -96,24 +84,20 @@ def test_sorted_paging_under_writes_returns_each_row_exactly_once(fhir, sort, se
 def test_previous_links_walk_back_over_the_same_sorted_pages(fhir, sort):
     for i in range(N):
         fhir.put(f"/fhir/Patient/s{i:02d}", _row(i))
-    forward = [fhir.get(f"/fhir/Patient?_count=9&_sort={sort}").get_json()]
-    while _link(forward[-1], "next"):
-        forward.append(fhir.get(_link(forward[-1], "next")).get_json())
-    assert [len(_ids(p)) for p in forward] == [9, 9, 9, 9, 5]
-    assert [r for p in forward for r in _ids(p)] == _initial_order(sort)
+    forward = follow(fhir, fhir.get(f"/fhir/Patient?_count=9&_sort={sort}").get_json(), "next")
+    assert [len(match_ids(p)) for p in forward] == [9, 9, 9, 9, 5]
+    assert [r for p in forward for r in match_ids(p)] == _initial_order(sort)
     fhir.put("/fhir/Patient/s00", _row(0, family="Zzz", birth="2020-01-01"))
-    back = [forward[-1]]
-    while _link(back[-1], "previous"):
-        back.append(fhir.get(_link(back[-1], "previous")).get_json())
-    assert [_ids(p) for p in reversed(back)] == [_ids(p) for p in forward]
+    back = follow(fhir, forward[-1], "previous")
+    assert [match_ids(p) for p in reversed(back)] == [match_ids(p) for p in forward]
 
 
 def test_offset_paging_is_kept_when_asked_for(fhir):
     for i in range(12):
         fhir.put(f"/fhir/Patient/s{i:02d}", _row(i))
     page = fhir.get("/fhir/Patient?_count=5&_sort=family&_offset=5").get_json()
-    assert _ids(page) == _initial_order("family", 12)[5:10]
-    assert "_offset=10" in _link(page, "next")
+    assert match_ids(page) == _initial_order("family", 12)[5:10]
+    assert "_offset=10" in page_link(page, "next")
 
 
 @pytest.mark.parametrize("sort", ["-birthdate,family", "gender,-birthdate", "-family"])
@@ -125,5 +109,5 @@ def test_offset_pages_follow_the_sort_keys(fhir, sort):
     seen = []
     for offset in range(0, N, 8):
         page = fhir.get(f"/fhir/Patient?_count=8&_sort={sort}&_offset={offset}").get_json()
-        seen += _ids(page)
+        seen += match_ids(page)
     assert seen == _initial_order(sort)

@@ -1,28 +1,19 @@
 """Paging links that stay stable, _count, _include and _revinclude."""
 
-from urllib.parse import urlsplit
-
+from bundle_pages import page_link
 from fhirapi_helpers import organization, patient, service_request, task
-
-
-def _link(bundle: dict, rel: str) -> str | None:
-    for link in bundle["link"]:
-        if link["relation"] == rel:
-            parts = urlsplit(link["url"])
-            return f"{parts.path}?{parts.query}"
-    return None
 
 
 def test_paging_follows_next_links_without_gaps_or_duplicates(fhir):
     made = {fhir.create(patient(str(i)))["id"] for i in range(7)}
     page = fhir.get("/fhir/Patient?_count=3").get_json()
-    assert page["total"] == 7 and _link(page, "self").startswith("/fhir/Patient?")
+    assert page["total"] == 7 and page_link(page, "self").startswith("/fhir/Patient?")
     seen: list[str] = []
     pages = 0
     while True:
         pages += 1
         seen += [e["resource"]["id"] for e in page["entry"]]
-        nxt = _link(page, "next")
+        nxt = page_link(page, "next")
         if nxt is None:
             break
         # resources created while paging land after the pages already read
@@ -32,10 +23,10 @@ def test_paging_follows_next_links_without_gaps_or_duplicates(fhir):
     assert pages == 3
     assert len(seen) == len(set(seen)) and made <= set(seen)
     # the self link of a page gives the same page again
-    again = fhir.get(_link(page, "self")).get_json()
+    again = fhir.get(page_link(page, "self")).get_json()
     assert [e["resource"]["id"] for e in again["entry"]] == \
         [e["resource"]["id"] for e in page["entry"]]
-    assert _link(page, "previous") is not None
+    assert page_link(page, "previous") is not None
 
 
 def test_paging_with_sort_is_stable_on_ties(fhir):

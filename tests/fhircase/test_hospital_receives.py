@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from case_data import river
 from flows.flow_world import HubHarness, Peer, assert_references_resolve
-from peer_fhir import start_peer, stop_peer
+from peer_fhir import running_peer
 
 from hub.sync.partners import Partner, Timeouts
 
@@ -20,9 +20,8 @@ RECEIVES = ("Condition", "Goal", "CareTeam", "CarePlan")
 
 @pytest.fixture(scope="module")
 def ehr_base():
-    base, proc = start_peer(check_references=True)
-    yield base
-    stop_peer(proc)
+    with running_peer(check_references=True) as base:
+        yield base
 
 
 @pytest.fixture

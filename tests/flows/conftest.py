@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import fhir_validator
+import outbox_query
 import pytest
 from case_data import river
 from sqlalchemy import select, update
@@ -87,11 +88,7 @@ def decisions(db, case_id, funding_id=FUNDING) -> dict:
 
 
 def outbox_rows(db, **where) -> list[dict]:
-    with db.engine.connect() as conn:
-        stmt = select(outbox).order_by(outbox.c.id)
-        for key, value in where.items():
-            stmt = stmt.where(outbox.c[key] == value)
-        return [dict(r._mapping) for r in conn.execute(stmt)]
+    return [dict(r._mapping) for r in outbox_query.outbox_rows(db, **where)]
 
 
 def stored(db, rtype, rid):

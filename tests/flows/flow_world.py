@@ -21,10 +21,9 @@ from dataclasses import dataclass, field
 
 import requests
 from loopback import LoopbackServer
-from sqlalchemy import select
+from outbox_query import outbox_rows
 from werkzeug.wrappers import Request, Response
 
-from hub.store.sync_tables import outbox
 from hub.store.uow import UnitOfWork
 from hub.sync import pulls
 from hub.sync.registry import Adapters
@@ -106,6 +105,12 @@ class FaultProxy:
     def down(self) -> None:
         self._serving.stop()
 
+    def __enter__(self) -> FaultProxy:
+        return self.up()
+
+    def __exit__(self, *exc) -> None:
+        self.down()
+
     def count(self, method: str, path_part: str, status: int | None = None) -> int:
         with self._lock:
             return sum(1 for m, p, s in self.log if m == method and path_part in p
@@ -128,11 +133,7 @@ class HubHarness:
         self.adapters.close()
 
     def rows(self, **where) -> list:
-        with self.db.engine.connect() as conn:
-            stmt = select(outbox).order_by(outbox.c.id)
-            for key, value in where.items():
-                stmt = stmt.where(outbox.c[key] == value)
-            return conn.execute(stmt).all()
+        return outbox_rows(self.db, **where)
 
     def drain(self, timeout: float = 20.0) -> list:
         """Deliver until no row is pending or in flight (dead rows stay); the rows."""

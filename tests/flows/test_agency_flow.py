@@ -10,11 +10,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import requests
 from case_data import river
 from partners.agency_json_server import AgencyJsonPartner, AgencyServer
 from partners.agency_json_server import Fault as JsonFault
-from peer_fhir import start_peer, stop_peer
+from peer_fhir import running_peer
 from sqlalchemy import delete
 
 from hub import cases as c
@@ -100,14 +99,9 @@ def _set_referral(client, headers, case_id: str, rid: str, status: str,
 def agency_base():
     # referential integrity on write (as HAPI FHIR JPA): what the hub sends must refer only
     # to what the agency holds; the agency's own Organization exists there
-    base, proc = start_peer(check_references=True)
-    resp = requests.put(f"{base}/{FHIR_AGENCY}", json={
-        "resourceType": "Organization", "id": FHIR_AGENCY.split("/")[1],
-        "name": "Sunrise Home Health"}, headers={"Content-Type": "application/fhir+json"},
-        timeout=10)
-    assert resp.ok, resp.text
-    yield base
-    stop_peer(proc)
+    with running_peer(check_references=True,
+                      organization=(FHIR_AGENCY, "Sunrise Home Health")) as base:
+        yield base
 
 
 @pytest.fixture

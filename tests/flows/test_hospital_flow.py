@@ -13,9 +13,8 @@ import uuid
 from datetime import UTC
 
 import pytest
-import requests
 from case_data import physician, river
-from peer_fhir import start_peer, stop_peer
+from peer_fhir import running_peer
 from sqlalchemy import delete
 
 from hub import cases as c
@@ -40,23 +39,16 @@ NUBC = "https://www.nubc.org/CodeSystem/PatDischargeStatus"
 @pytest.fixture(scope="module")
 def ehr_base():
     # referential integrity on write, as a HAPI FHIR JPA server: what the hub sends must
-    # refer only to what the EHR holds
-    base, proc = start_peer(check_references=True)
-    # the hospital's own Organization exists at the hospital
-    resp = requests.put(f"{base}/{HOSPITAL_ORG}", json={
-        "resourceType": "Organization", "id": HOSPITAL_ORG.split("/")[1],
-        "name": "St Mary's Hospital"}, headers={"Content-Type": "application/fhir+json"},
-        timeout=10)
-    assert resp.ok, resp.text
-    yield base
-    stop_peer(proc)
+    # refer only to what the EHR holds; the hospital's own Organization exists at the hospital
+    with running_peer(check_references=True,
+                      organization=(HOSPITAL_ORG, "St Mary's Hospital")) as base:
+        yield base
 
 
 @pytest.fixture
 def proxy(ehr_base):
-    proxy = FaultProxy(ehr_base).up()
-    yield proxy
-    proxy.down()
+    with FaultProxy(ehr_base) as proxy:
+        yield proxy
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from peer_fhir import start_peer, stop_peer
+from peer_fhir import running_peer
 
 from hub import cases as c
 from hub.adapters.fhir_rest import FhirRestClient
@@ -50,11 +50,8 @@ PERIOD = ("2026-03-02", "2026-04-01")
 @pytest.fixture(scope="module")
 def peer() -> str:
     """The insurer's FHIR server: one Medplum peer for the module, always stopped."""
-    base, proc = start_peer()
-    try:
+    with running_peer() as base:
         yield base
-    finally:
-        stop_peer(proc)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import pytest
 import requests
 from case_data import physician, river
 from click.testing import CliRunner
-from peer_fhir import start_peer, stop_peer
+from peer_fhir import running_peer
 from sqlalchemy import select
 
 from hub.cli import main
@@ -37,9 +37,8 @@ RECEIVES = ("Condition", "Goal", "CareTeam", "CarePlan")
 
 @pytest.fixture(scope="module")
 def ehr_base():
-    base, proc = start_peer(check_references=True)
-    yield base
-    stop_peer(proc)
+    with running_peer(check_references=True) as base:
+        yield base
 
 
 def _partner(base: str, on_drift: str = "resend") -> Partner:

@@ -21,9 +21,8 @@ def agency():
 
 @pytest.fixture
 def agency_server(agency):
-    server = AgencyServer(agency).start()
-    yield server
-    server.stop()
+    with AgencyServer(agency) as server:
+        yield server
 
 
 @pytest.fixture

@@ -9,9 +9,8 @@ from dataclasses import dataclass, field
 
 import pytest
 from loopback import LoopbackServer
-from sqlalchemy import select
+from outbox_query import outbox_rows
 
-from hub.store.sync_tables import outbox
 from hub.sync.retry import RetryPolicy
 
 FHIR_JSON = "application/fhir+json"
@@ -106,11 +105,7 @@ class Hub:
         return self.client.get(path, headers=headers or self.headers())
 
     def rows(self, **where) -> list:
-        with self.db.engine.connect() as conn:
-            stmt = select(outbox).order_by(outbox.c.id)
-            for key, value in where.items():
-                stmt = stmt.where(outbox.c[key] == value)
-            return conn.execute(stmt).all()
+        return outbox_rows(self.db, **where)
 
     def drain(self, limit: int = 200) -> list:
         """Run the worker until nothing is due (dead rows stay); the notify rows."""

@@ -4,6 +4,8 @@ depth, pool use; labels without ids or patient data; guarded by ``system/Metrics
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -54,8 +56,10 @@ def _enqueue(db: Database, partner: str, n: int, prefix: str) -> None:
         session.commit()
 
 
-def test_scrape_moves_with_requests_and_deliveries(app, client, auth_headers):
-    headers = auth_headers(SCOPE)
+@contextmanager
+def _live_and_gone(app, name: str, max_attempts: int) -> Iterator:
+    """A worker delivering to partner ``live`` (a FHIR server on loopback) and ``gone``
+    (nothing listening), closed with the server after the ``with`` block."""
     server = PartnerServer(FhirPartner()).start()
     partners = {
         "live": Partner(id="live", kind="hospital", base_url=server.base_url,
@@ -68,9 +72,26 @@ def test_scrape_moves_with_requests_and_deliveries(app, client, auth_headers):
     runtime = app.extensions["hub.runtime"]
     adapters = Adapters(partners)
     runtime.use_adapters(adapters)
-    worker = runtime.worker("metrics-test",
-                            policy=RetryPolicy(max_attempts=2, base_delay=0.0, max_delay=0.0))
+    worker = runtime.worker(name, policy=RetryPolicy(max_attempts=max_attempts, base_delay=0.0,
+                                                     max_delay=0.0))
     try:
+        yield worker
+    finally:
+        worker.close()
+        adapters.close()
+        server.stop()
+
+
+def _run(worker) -> None:
+    """Run the worker until nothing is due (at most 20 rounds)."""
+    for _ in range(20):
+        if not worker.run_once():
+            break
+
+
+def test_scrape_moves_with_requests_and_deliveries(app, client, auth_headers):
+    headers = auth_headers(SCOPE)
+    with _live_and_gone(app, "metrics-test", max_attempts=2) as worker:
         before = _scrape(client, headers)
         db = app.extensions["hub.db"]
         _enqueue(db, "live", 3, "a")
@@ -84,9 +105,7 @@ def test_scrape_moves_with_requests_and_deliveries(app, client, auth_headers):
         with db.sessions() as session:
             pulls.request_pull(session, "live", "Task")
             session.commit()
-        for _ in range(20):
-            if not worker.run_once():
-                break
+        _run(worker)
         with db.sessions() as session:
             set_cursor(session, "live", "Task", "2026-01-01T00:00:00Z")
             session.commit()
@@ -96,10 +115,6 @@ def test_scrape_moves_with_requests_and_deliveries(app, client, auth_headers):
             client.get(f"/fhir/Patient/{rid}", headers=auth_headers("system/*.read"))
         client.get("/api/cases/case-secret-777")  # 401, still timed by its rule
         after = _scrape(client, headers)
-    finally:
-        worker.close()
-        adapters.close()
-        server.stop()
 
     def moved(name, **labels):
         return _get(after, name, **labels) - _get(before, name, **labels)
@@ -194,27 +209,11 @@ def test_the_console_shows_the_numbers_of_the_scrape(app, client, auth_headers):
     from tests.test_console import sign_in
 
     headers = auth_headers(SCOPE)
-    server = PartnerServer(FhirPartner()).start()
-    partners = {
-        "live": Partner(id="live", kind="hospital", base_url=server.base_url,
-                        organization="Organization/live", receives=("CarePlan",),
-                        timeouts=Timeouts(connect=1, read=2)),
-        "gone": Partner(id="gone", kind="hospital", base_url="http://127.0.0.1:9/fhir",
-                        organization="Organization/gone", receives=("CarePlan",),
-                        timeouts=Timeouts(connect=0.2, read=0.2)),
-    }
-    runtime = app.extensions["hub.runtime"]
-    adapters = Adapters(partners)
-    runtime.use_adapters(adapters)
-    worker = runtime.worker("console-numbers",
-                            policy=RetryPolicy(max_attempts=1, base_delay=0.0, max_delay=0.0))
     db = app.extensions["hub.db"]
-    try:
+    with _live_and_gone(app, "console-numbers", max_attempts=1) as worker:
         _enqueue(db, "live", 2, "c")
         _enqueue(db, "gone", 2, "d")
-        for _ in range(20):
-            if not worker.run_once():
-                break
+        _run(worker)
         _enqueue(db, "live", 1, "e")  # waiting
         with db.sessions() as session:
             set_cursor(session, "live", "Task", "2026-01-01T00:00:00Z")
@@ -225,10 +224,6 @@ def test_the_console_shows_the_numbers_of_the_scrape(app, client, auth_headers):
         page = client.get("/operations")
         assert page.status_code == 200
         shown = _page_numbers(page.get_data(as_text=True))
-    finally:
-        worker.close()
-        adapters.close()
-        server.stop()
 
     assert shown["live"]["depth"] == "1" and shown["gone"]["dead"] == "2"
     for partner in ("live", "gone"):

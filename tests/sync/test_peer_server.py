@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from peer_fhir import start_peer, stop_peer
+from peer_fhir import running_peer
 
 from hub.adapters.errors import PartnerConflict, PartnerRejected
 from hub.adapters.fhir_rest import FhirRestClient
@@ -24,11 +24,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def peer_base():
-    base, proc = start_peer()
-    try:
+    with running_peer() as base:
         yield base
-    finally:
-        stop_peer(proc)
 
 
 @pytest.fixture
