@@ -3,20 +3,24 @@
 Real database (SQLite or PostgreSQL per HUB_TEST_DATABASE_URL), real threads; nothing
 about timing is asserted: only that every row handed in is committed when ``record``
 returns, that a batch's failure reaches each of its requests, and that concurrent FHIR
-reads each leave their AuditEvent.
+reads and case-API reads each leave their AuditEvent.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
+from collections import Counter
 from datetime import datetime
 
 import pytest
+from case_data import minimal
 from sqlalchemy import func, select
 
 from hub.audit.group import GroupCommit, group_commit
 from hub.audit.log import audit_events
+from hub.mappings.identity import resource_id
 
 
 def _row(n: int) -> dict:
@@ -101,3 +105,49 @@ def test_concurrent_reads_each_leave_their_audit_event(app, client, auth_headers
         rows = conn.execute(select(audit_events.c.entities).where(
             audit_events.c.action == "R")).scalars().all()
     assert sum(f" Patient/{pid} " in r for r in rows) == 30
+
+
+def test_concurrent_case_reads_each_leave_one_audit_event_through_the_group_commit(
+        app, client, auth_headers):
+    hdr = auth_headers("system/Case.cruds")
+    created = client.post("/api/cases", json=minimal(), headers=hdr)
+    assert created.status_code == 201, created.get_json()
+    case_id = created.get_json()["id"]
+    db = app.extensions["hub.db"]
+    before = _count(db)
+    committer = group_commit(db)
+    batches: list[int] = []
+    committer.on_batch = batches.append
+    answers: list[tuple[str, int]] = []
+    lock = threading.Lock()
+
+    def read(worker: int) -> None:
+        local = app.test_client()
+        for n in range(5):
+            request_id = f"read-{worker}-{n}"
+            resp = local.get(f"/api/cases/{case_id}",
+                             headers={**hdr, "X-Request-Id": request_id})
+            with lock:
+                answers.append((request_id, resp.status_code))
+
+    threads = [threading.Thread(target=read, args=(w,)) for w in range(6)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+    finally:
+        committer.on_batch = None
+    assert sorted(status for _, status in answers) == [200] * 30
+    assert _count(db) == before + 30
+    assert sum(batches) == 30  # every read's record went through the group commit
+    episode = f"EpisodeOfCare/{resource_id(case_id, 'case')}"
+    with db.engine.connect() as conn:
+        contents = conn.execute(select(audit_events.c.content).where(
+            audit_events.c.action == "R",
+            audit_events.c.entities.like(f"% {episode} %"))).scalars().all()
+    request_ids = Counter(
+        x["what"]["identifier"]["value"]
+        for event in map(json.loads, contents) for x in event.get("entity", [])
+        if (x.get("what") or {}).get("identifier", {}).get("value", "").startswith("read-"))
+    assert request_ids == Counter({request_id: 1 for request_id, _ in answers})
