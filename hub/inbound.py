@@ -19,6 +19,7 @@ change cases through ``/api/cases``.
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 from flask import current_app
 
@@ -29,6 +30,7 @@ from hub.flows import insurer_answers
 from hub.mappings import careplan, careteam, eligibility, encounter, goal, referral
 from hub.mappings.errors import MappingError, Report
 from hub.mappings.identity import is_hub_system
+from hub.partner_match import partner_of_organization, partner_party
 from hub.services import rule_error
 
 log = logging.getLogger(__name__)
@@ -52,8 +54,22 @@ def _apply_eligibility(uow, case, data, report):
     return eligibility.apply_eligibility_response(case, data, request=req, report=report)
 
 
+def _claimant(principal) -> c.Party:
+    """The writing agency as the hub knows it: its Organization and, from the partners
+    file, its identifier (never taken from anything a partner writes)."""
+    partner = partner_of_organization(current_app.extensions["hub.runtime"].partners,
+                                      principal.organization)
+    if partner is None:
+        return c.Party(principal.organization, None, principal.organization)
+    return partner_party(partner)
+
+
+def _apply_task(uow, case, data, report, claimant: c.Party | None = None):
+    return referral.apply_task(case, data, report, claimant=claimant)
+
+
 APPLIERS = {
-    "Task": lambda uow, case, data, report: referral.apply_task(case, data, report),
+    "Task": _apply_task,
     "Encounter": lambda uow, case, data, report: encounter.apply_encounter(case, data, report),
     "CarePlan": lambda uow, case, data, report: careplan.apply_careplan(case, data,
                                                                         report=report),
@@ -120,6 +136,8 @@ def on_partner_write(uow, event: WriteEvent) -> None:
     if case is None:
         raise NotFound(f"the case of this {event.resource_type} is unknown")
     report = Report()
+    if event.resource_type == "Task":  # an owner naming the agency by reference or NPI
+        apply = partial(_apply_task, claimant=_claimant(principal))
     try:
         apply(uow, case, event.after, report)
     except c.CaseRuleError as err:

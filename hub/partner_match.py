@@ -173,3 +173,15 @@ def agency_references(resource: dict[str, Any], partners: Mapping) -> dict[str, 
         elif isinstance(value, dict):
             out[head] = _with_partner_reference(value, partners.values())
     return out
+
+
+def partner_of_organization(partners: Mapping, organization: str | None):
+    """The partner of the partners file bound to ``organization`` (a client's
+    Organization), or None."""
+    if not organization:
+        return None
+    mine = local_ref(organization)
+    found = [p for p in partners.values()
+             if p.organization and local_ref(p.organization) == mine]
+    return found[0] if len(found) == 1 else None
+

@@ -385,12 +385,33 @@ def _same_party(a: cases.Party, b: cases.Party) -> bool:
     return a.name == b.name
 
 
-def apply_task(case: cases.Case, task: dict[str, Any], report: Report | None = None) -> Report:
+def _names(party: cases.Party, who: cases.Party) -> bool:
+    """Whether ``party`` names ``who`` (the writing agency as the hub knows it) by
+    reference or by identifier: either is enough, a different reference never matches."""
+    if party.reference and who.reference:
+        return local_ref(party.reference) == local_ref(who.reference)
+    return party.identifier is not None and who.identifier is not None and (
+        (party.identifier.system, party.identifier.value)
+        == (who.identifier.system, who.identifier.value))
+
+
+def _same_agency(a: cases.Party, b: cases.Party, claimant: cases.Party | None) -> bool:
+    """The same party, or both name the writing agency (one by its Organization
+    reference, the other by its identifier, per the partners file)."""
+    return _same_party(a, b) or (claimant is not None and _names(a, claimant)
+                                 and _names(b, claimant))
+
+
+def apply_task(case: cases.Case, task: dict[str, Any], report: Report | None = None,
+               claimant: cases.Party | None = None) -> Report:
     """Apply an agency's Task update (accept, reject, start, hold, fail, complete).
 
     The status move is validated by ``Referral.move(to, Actor.OWNER, reason)``: an illegal
     move raises ``CaseRuleError`` (HTTP 409/422 upstream). An open referral is claimed by the
     Task's owner; a Task owned by another agency than the referral's raises CaseRuleError.
+    ``claimant``: the writing agency as the hub knows it (its Organization reference and
+    identifier from the partners file): an owner naming it one way matches a candidate or
+    agency the case names the other way.
     """
     report = report if report is not None else Report()
     check_fulfill_task(task)
@@ -402,13 +423,16 @@ def apply_task(case: cases.Case, task: dict[str, Any], report: Report | None = N
         owner = party_from_reference(task["owner"], "Task.owner", report)
     if owner is not None:
         if referral.agency is None:
-            if referral.offered_to and not any(_same_party(p, owner)
+            if referral.offered_to and not any(_same_agency(p, owner, claimant)
                                                for p in referral.offered_to):
                 raise cases.CaseRuleError("the referral is not offered to that agency",
                                           "agency")
+            if claimant is not None and _names(owner, claimant):  # keep both of its names
+                owner = cases.Party(owner.name, owner.identifier or claimant.identifier,
+                                    owner.reference or claimant.reference)
             referral.agency = owner
             report.note("Task.owner", f"open referral claimed by {owner.name}")
-        elif not _same_party(referral.agency, owner):
+        elif not _same_agency(referral.agency, owner, claimant):
             raise cases.CaseRuleError("the Task is owned by another agency than the referral's",
                                       "agency")
     to = _task_status(task, report)

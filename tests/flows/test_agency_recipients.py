@@ -89,6 +89,96 @@ def test_an_open_referral_offered_by_npi_is_claimed_by_that_agency(
     assert referral["status"] == "accepted"
 
 
+def _open_by_npi(client, hub) -> tuple[dict, str]:
+    body = _body([{"id": "pt-open", "service": _referral("x", FHIR_AGENCY, "x")["service"],
+                   "agency": None, "status": "requested", "reason": "physiotherapy",
+                   "offered_to": [_by_npi("x")["agency"]]}])
+    case = _open(client, hub, body)
+    return case, f"/fhir/Task/{resource_id(case['id'], 'task', 'pt-open')}"
+
+
+def _put(client, path: str, task: dict, headers: dict, **changes):
+    return client.put(path, json={**task, **changes},
+                      headers={**headers, "If-Match": f'W/"{task["meta"]["versionId"]}"'})
+
+
+def _referral_of(client, hub: dict, case: dict) -> dict:
+    return client.get(f"/api/cases/{case['id']}", headers=hub).get_json()["referrals"][0]
+
+
+def _claim(client, auth_headers, owner: dict):
+    """Sunrise claims the referral offered to it by NPI naming ``owner``: (the hub's
+    headers, the case, the Task's path, Sunrise's headers, the Task read before, answer)."""
+    hub = auth_headers("system/*.cruds system/Case.cruds")
+    case, path = _open_by_npi(client, hub)
+    mine = _agency(auth_headers, FHIR_AGENCY)
+    task = client.get(path, headers=mine).get_json()
+    return hub, case, path, mine, task, _put(client, path, task, mine, status="accepted",
+                                             owner=owner)
+
+
+@pytest.mark.parametrize("owner", [
+    {"reference": FHIR_AGENCY},
+    {"reference": FHIR_AGENCY, "display": "Sunrise",
+     "identifier": {"system": NPI, "value": SUNRISE_NPI}},
+], ids=["by-reference-alone", "by-reference-and-npi"])
+def test_the_agency_claims_an_open_referral_offered_by_npi_naming_itself(
+        client, auth_headers, sunrise, owner):
+    hub, case, path, mine, _, claimed = _claim(client, auth_headers, owner)
+    assert claimed.status_code == 200, claimed.get_json()
+    referral = _referral_of(client, hub, case)
+    assert referral["status"] == "accepted"
+    agency = referral["agency"]
+    assert (agency["identifier"]["system"], agency["identifier"]["value"]) == (NPI, SUNRISE_NPI)
+    # still its Task: it moves it on, naming itself the same way
+    task = client.get(path, headers=mine).get_json()
+    started = _put(client, path, task, mine, status="in-progress", owner=owner)
+    assert started.status_code == 200, started.get_json()
+    assert _referral_of(client, hub, case)["status"] == "in-progress"
+
+
+@pytest.mark.parametrize("owner", [
+    {"reference": OTHER},
+    {"identifier": {"system": NPI, "value": "9999999999"}},
+    {"reference": OTHER, "identifier": {"system": NPI, "value": SUNRISE_NPI}},
+    # not done: its own NPI alone would take the Task out of its compartment
+    {"identifier": {"system": NPI, "value": SUNRISE_NPI}},
+], ids=["other-reference", "other-identifier", "other-reference-with-its-npi",
+        "its-npi-alone"])
+def test_the_agency_cannot_give_an_open_referral_offered_by_npi_to_another(
+        client, auth_headers, sunrise, owner):
+    hub, case, path, mine, task, refused = _claim(client, auth_headers, owner)
+    assert refused.status_code == 404, refused.get_json()
+    assert client.get(path, headers=mine).get_json()["meta"] == task["meta"]
+    referral = _referral_of(client, hub, case)
+    assert referral["status"] == "requested" and not referral.get("agency")
+
+
+@pytest.mark.parametrize("owner", [
+    {"reference": OTHER},
+    {"reference": FHIR_AGENCY},
+    {"identifier": {"system": NPI, "value": SUNRISE_NPI}},
+], ids=["itself", "the-agency-reference", "the-agency-npi"])
+def test_another_agency_cannot_claim_an_open_referral_offered_by_npi(
+        client, auth_headers, sunrise, owner):
+    """Not offered to it, so hidden: the claim answers as for an absent Task."""
+    hub = auth_headers("system/*.cruds system/Case.cruds")
+    case, path = _open_by_npi(client, hub)
+    task = client.get(path, headers=hub).get_json()
+    other = _agency(auth_headers, OTHER)
+    refused = _put(client, path, task, other, status="accepted", owner=owner)
+    absent_path = path.replace("/Task/", "/Task/x")
+    absent = _put(client, absent_path, task, other, status="accepted", owner=owner,
+                  id=absent_path.split("/")[-1])
+    assert refused.status_code == absent.status_code == 404
+    said = refused.get_json()["issue"][0]
+    assert said["code"] == absent.get_json()["issue"][0]["code"]
+    assert said["diagnostics"].replace(path.split("/")[-1], "") == \
+        absent.get_json()["issue"][0]["diagnostics"].replace(absent_path.split("/")[-1], "")
+    referral = _referral_of(client, hub, case)
+    assert referral["status"] == "requested" and not referral.get("agency")
+
+
 @pytest.mark.integration
 def test_the_agency_named_by_npi_gets_the_referral_and_its_work_is_pulled_back(
         app, client, auth_headers, agency_base):
