@@ -183,23 +183,35 @@ def test_a_batch_of_one_partner(db):
 
 class KeepAliveServer:
     """``app`` served by waitress on 127.0.0.1 in a thread: waitress keeps HTTP/1.1
-    connections open (werkzeug's server, the other partners', closes each one)."""
+    connections open (werkzeug's server, the other partners', closes each one).
+
+    The serving thread alone closes the sockets, once its loop has seen ``stop`` (woken by
+    the server's trigger): closing them from another thread while its ``select`` waits on
+    them fails it with "Bad file descriptor"."""
 
     def __init__(self, app) -> None:
         from waitress.server import create_server
 
         self._map: dict = {}
+        self._stopping = threading.Event()
         self._server = create_server(app, map=self._map, host="127.0.0.1", port=0, threads=4)
         self.base_url = f"http://127.0.0.1:{self._server.effective_port}{app.base}"
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def _serve(self) -> None:
         from waitress import wasyncore
 
+        while not self._stopping.is_set():
+            wasyncore.loop(timeout=1.0, map=self._map, count=1)
         self._server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
         wasyncore.close_all(self._map)
-        self._thread.join(5)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._server.pull_trigger()  # wakes the loop now
+        self._thread.join(10)
+        assert not self._thread.is_alive()
 
 
 def test_deliveries_to_a_partner_reuse_its_keep_alive_connections(db):
