@@ -299,6 +299,16 @@ def machine_line() -> str:
             f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
 
 
+
+def between_machine_lines(title: str, out, work: Callable[[], object]) -> int:
+    """A benchmark's run: its title and the machine line, ``work()``, the machine line again
+    (load is compared at both ends); the exit status 0."""
+    print(title, file=out)
+    print(machine_line(), file=out)
+    work()
+    print(machine_line(), file=out)
+    return 0
+
 def rss_mb(pid: int | None) -> tuple[float, float]:
     """(resident set size now, its peak) of process ``pid`` in MB (Linux /proc; NaN
     elsewhere or if the process is gone)."""

@@ -42,9 +42,9 @@ from bench._common import (
     FixedAnswers,
     LoadResult,
     ServerProcess,
+    between_machine_lines,
     capture,
     dumps,
-    machine_line,
     memory_line,
     ms,
     percentile,
@@ -267,12 +267,9 @@ def parse_args(argv: list[str] | None) -> Options:
 def main(argv: list[str] | None = None, out=None) -> int:
     opts = parse_args(argv)
     out = out or sys.stdout
-    print("bench/case_api.py: /api/cases over HTTP (waitress) vs a fixed-answer WSGI "
-          "baseline on the same waitress settings", file=out)
-    print(machine_line(), file=out)
-    run(opts, out)
-    print(machine_line(), file=out)
-    return 0
+    return between_machine_lines(
+        "bench/case_api.py: /api/cases over HTTP (waitress) vs a fixed-answer WSGI "
+        "baseline on the same waitress settings", out, lambda: run(opts, out))
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make ``bench`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import ServerProcess, machine_line, print_table, ratio, ratio_line
+from bench._common import ServerProcess, between_machine_lines, print_table, ratio, ratio_line
 
 FHIR_JSON = "application/fhir+json"
 PARTNER_ID = "bench-partner"
@@ -400,13 +400,10 @@ def parse_args(argv: list[str] | None) -> Options:
 def main(argv: list[str] | None = None, out=None) -> int:
     opts = parse_args(argv)
     out = out or sys.stdout
-    print("bench/outbox.py: outbox deliveries (Worker.run_once) vs a plain requests.Session "
-          "loop of the same requests, same partner", file=out)
-    print(machine_line(), file=out)
-    results = run(opts, out)
-    report(results, opts, out)
-    print(machine_line(), file=out)
-    return 0
+    return between_machine_lines(
+        "bench/outbox.py: outbox deliveries (Worker.run_once) vs a plain requests.Session "
+        "loop of the same requests, same partner", out,
+        lambda: report(run(opts, out), opts, out))
 
 
 if __name__ == "__main__":

@@ -43,7 +43,14 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make ``bench`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import ServerProcess, machine_line, print_table, ratio, ratio_line, run_load
+from bench._common import (
+    ServerProcess,
+    between_machine_lines,
+    print_table,
+    ratio,
+    ratio_line,
+    run_load,
+)
 from bench.outbox import PARTNER_ID, careplan, partner_app
 
 FHIR_JSON = "application/fhir+json"
@@ -425,13 +432,9 @@ def parse_args(argv: list[str] | None) -> Options:
 def main(argv: list[str] | None = None, out=None) -> int:
     opts = parse_args(argv)
     out = out or sys.stdout
-    print("bench/scale.py: N gunicorn workers (HTTP) and M delivery processes (hub worker, "
-          "Celery) on one database", file=out)
-    print(machine_line(), file=out)
-    results = run(opts, out)
-    report(results, opts, out)
-    print(machine_line(), file=out)
-    return 0
+    return between_machine_lines(
+        "bench/scale.py: N gunicorn workers (HTTP) and M delivery processes (hub worker, "
+        "Celery) on one database", out, lambda: report(run(opts, out), opts, out))
 
 
 if __name__ == "__main__":

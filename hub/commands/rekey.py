@@ -13,10 +13,9 @@ import json
 from dataclasses import asdict
 
 import click
-from sqlalchemy.exc import SQLAlchemyError
 
-from hub.commands.common import open_database, progress, settings_of
-from hub.fhirstore.rekey import NoIdKey, rekey
+from hub.commands.common import in_unit_of_work, progress, settings_of
+from hub.fhirstore.rekey import NoIdKey, RekeyReport, rekey
 from hub.store import id_key
 from hub.store.uow import UnitOfWork
 
@@ -29,21 +28,17 @@ def rekey_command(ctx: click.Context, as_json: bool) -> None:
     the hub derives with its key; rewrite references, indexes, ledger links, pending
     deliveries and case documents. Old ids answer 404 (410 where the new id existed)."""
     settings = settings_of(ctx)
-    db = open_database(settings)
-    try:
-        if not id_key.install(db, settings.id_key):
+
+    def work(uow: UnitOfWork) -> RekeyReport:
+        if not id_key.install(uow.db, settings.id_key):
             raise click.ClickException("the database is not migrated: run 'hub db upgrade'")
-        with progress("rekeying resources") as told, UnitOfWork(db) as uow:
-            report = rekey(uow.session, progress=told)
-            uow.commit()
+        with progress("rekeying resources") as told:
+            return rekey(uow.session, progress=told)
+
+    try:
+        report = in_unit_of_work(settings, work)
     except NoIdKey as exc:
         raise click.ClickException(str(exc)) from None
-    except SQLAlchemyError as exc:
-        raise click.ClickException(
-            f"database error ({type(exc).__name__}); is it migrated? run 'hub db upgrade'"
-        ) from None
-    finally:
-        db.dispose()
     if as_json:
         click.echo(json.dumps(asdict(report), indent=2))
         return

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from audit_search import AUDITOR
 
 _FHIR_TESTS = Path(__file__).resolve().parent.parent / "fhir"
 if str(_FHIR_TESTS) not in sys.path:
@@ -54,3 +55,9 @@ def records():
     yield collected
     root.removeHandler(handler)
     root.setLevel(old_level)
+
+
+@pytest.fixture
+def auditor(fhir_as):
+    """A client with the auditor's scope (``audit_search.AUDITOR``)."""
+    return fhir_as(AUDITOR)

@@ -11,6 +11,7 @@ import json
 from datetime import datetime, timedelta
 
 import pytest
+from audit_search import AUDITOR, audit_events
 from click.testing import CliRunner
 from partner_world import AGENCY_A, ref
 from sqlalchemy import event
@@ -19,24 +20,12 @@ from hub.audit import log as audit_log
 from hub.cli import main
 from hub.store.uow import UnitOfWork
 
-AUDITOR = "system/AuditEvent.rs"
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
 
 
 @pytest.fixture
 def agency_a(fhir_as):
     return fhir_as("system/*.cruds", organization=AGENCY_A)
-
-
-@pytest.fixture
-def auditor(fhir_as):
-    return fhir_as(AUDITOR)
-
-
-def _events(auditor, query: str = "") -> list[dict]:
-    resp = auditor.get(f"/fhir/AuditEvent?_count=200{query}")
-    assert resp.status_code == 200, resp.get_json()
-    return [e["resource"] for e in resp.get_json().get("entry", [])]
 
 
 def test_partner_cannot_write_provenance(world, fhir, agency_a):
@@ -62,7 +51,7 @@ def test_partner_cannot_write_provenance(world, fhir, agency_a):
 
 def test_every_access_is_audited_in_balp_shapes(world, fhir, agency_a, auditor):
     p1 = ref(world["patient1"])
-    start = len(_events(auditor))
+    start = len(audit_events(auditor))
     headers = {"X-Request-Id": "req-42"}
     assert agency_a.get(f"/fhir/{p1}", headers=headers).status_code == 200
     assert agency_a.get(f"/fhir/Task?patient={p1}").status_code == 200
@@ -70,7 +59,7 @@ def test_every_access_is_audited_in_balp_shapes(world, fhir, agency_a, auditor):
                         {**world["task_a"], "status": "accepted"},
                         headers={"If-Match": 'W/"1"'}).get_json()
     assert agency_a.get(f"/fhir/{ref(world['patient2'])}").status_code == 404  # refused
-    events = _events(auditor)
+    events = audit_events(auditor)
     assert len(events) == start + 4 + 1  # + the auditor's own first search
     by_subtype = {e["subtype"][0]["code"]: e for e in events
                   if {"reference": AGENCY_A} in [a["who"] for a in e["agent"]]}
@@ -106,18 +95,18 @@ def test_search_by_date_agent_entity_patient(world, fhir, agency_a, auditor):
     p1, p3 = ref(world["patient1"]), ref(world["patient3"])
     agency_a.get(f"/fhir/{p1}")
     agency_a.get(f"/fhir/{p3}")
-    mine = _events(auditor, f"&agent={AGENCY_A}")
+    mine = audit_events(auditor, f"&agent={AGENCY_A}")
     assert len(mine) == 2 and all(e["agent"][2]["who"]["reference"] == AGENCY_A
                                   for e in mine)
-    assert len(_events(auditor, f"&patient={p3}&agent={AGENCY_A}")) == 1
-    assert len(_events(auditor, f"&patient={world['patient3']['id']}&agent={AGENCY_A}")) == 1
+    assert len(audit_events(auditor, f"&patient={p3}&agent={AGENCY_A}")) == 1
+    assert len(audit_events(auditor, f"&patient={world['patient3']['id']}&agent={AGENCY_A}")) == 1
     # the hub's own writes of patient 3 (its Patient, Task, ServiceRequest) are there too
-    assert len(_events(auditor, f"&patient={p3}")) == 4
-    assert len(_events(auditor, f"&entity={p1}&agent={AGENCY_A}")) == 1
+    assert len(audit_events(auditor, f"&patient={p3}")) == 4
+    assert len(audit_events(auditor, f"&entity={p1}&agent={AGENCY_A}")) == 1
     now = datetime.utcnow()
-    assert len(_events(auditor, f"&agent={AGENCY_A}&date=ge"
+    assert len(audit_events(auditor, f"&agent={AGENCY_A}&date=ge"
                                 f"{(now - timedelta(minutes=5)).isoformat()}Z")) == 2
-    assert _events(auditor, f"&date=lt{(now - timedelta(days=1)).date()}") == []
+    assert audit_events(auditor, f"&date=lt{(now - timedelta(days=1)).date()}") == []
     one = mine[0]
     assert auditor.get(f"/fhir/AuditEvent/{one['id']}").get_json() == one
 
@@ -125,7 +114,7 @@ def test_search_by_date_agent_entity_patient(world, fhir, agency_a, auditor):
 def test_audit_log_is_append_only_and_for_auditors_only(world, fhir, fhir_as, agency_a,
                                                         auditor):
     agency_a.get(f"/fhir/{ref(world['patient1'])}")
-    (one,) = _events(auditor, f"&agent={AGENCY_A}")
+    (one,) = audit_events(auditor, f"&agent={AGENCY_A}")
     url = f"/fhir/AuditEvent/{one['id']}"
     writer = fhir_as("system/AuditEvent.cruds")
     assert writer.put(url, {**one, "outcome": "0"}).status_code == 405

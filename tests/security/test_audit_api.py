@@ -10,7 +10,7 @@ import base64
 import json
 import re
 
-import pytest
+from audit_search import audit_events
 from case_data import minimal
 from click.testing import CliRunner
 
@@ -19,22 +19,10 @@ from hub.mappings.identity import resource_id
 from hub.sync import outbox
 from tests.console_data import PASSWORD, active_case, add_user
 
-AUDITOR = "system/AuditEvent.rs"
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
 CASE_SYSTEM = "https://fhir-case-hub.org/fhir/NamingSystem/case"
 OFFICE = "198.51.100.7"
 FAMILY = "Quillfeather"
-
-
-@pytest.fixture
-def auditor(fhir_as):
-    return fhir_as(AUDITOR)
-
-
-def _events(auditor, query: str = "") -> list[dict]:
-    resp = auditor.get(f"/fhir/AuditEvent?_count=200{query}")
-    assert resp.status_code == 200, resp.get_json()
-    return [e["resource"] for e in resp.get_json().get("entry", [])]
 
 
 def _open(client, hdr) -> dict:
@@ -75,9 +63,9 @@ def test_a_case_api_read_is_audited_with_patient_agent_outcome_and_address(
     assert resp.status_code == 200
     episode, patient = _episode(case["id"]), _patient(auditor, fhir, case["id"])
     # the auditor finds it by the case's EpisodeOfCare, and by the patient
-    case_api = _case_api(_events(auditor, f"&entity={episode}"))
+    case_api = _case_api(audit_events(auditor, f"&entity={episode}"))
     (read,) = [e for e in case_api if e["subtype"][0]["code"] == "read"]
-    assert read in _events(auditor, f"&patient={patient}")
+    assert read in audit_events(auditor, f"&patient={patient}")
     assert read["type"]["code"] == "rest" and read["action"] == "R"
     assert read["outcome"] == "0" and "outcomeDesc" not in read
     client_agent, server = read["agent"][:2]
@@ -97,7 +85,7 @@ def test_a_case_api_read_is_audited_with_patient_agent_outcome_and_address(
     assert created["subtype"][0]["code"] == "create" and {"reference": patient} in \
         _whats(created)
     # identifiers only: no body, no name, no birth date
-    text = json.dumps(_events(auditor))
+    text = json.dumps(audit_events(auditor))
     assert FAMILY not in text and "1944-02-29" not in text
 
 
@@ -119,7 +107,7 @@ def test_every_case_api_interaction_is_audited(client, auth_headers, auditor, fh
     for method, url, body, headers, _ in calls:
         resp = client.open(url, method=method, json=body, headers={**hdr, **headers})
         assert resp.status_code < 300, (url, resp.get_json())
-    events = sorted(_case_api(_events(auditor, f"&patient={patient}")),
+    events = sorted(_case_api(audit_events(auditor, f"&patient={patient}")),
                     key=lambda e: e["recorded"])
     seen = [(e["subtype"][0]["code"], e["action"]) for e in events]
     assert seen == [("create", "C")] + [expected for *_, expected in calls]
@@ -138,7 +126,7 @@ def test_refused_and_failed_case_api_requests_are_audited_4_and_not_found(
     assert client.get("/api/cases/some-case", headers=bound).status_code == 403
     assert client.post("/api/cases", json=minimal(), headers=reader).status_code == 403
     assert client.get("/api/cases/no-such-case", headers=reader).status_code == 404
-    events = _events(auditor)
+    events = audit_events(auditor)
     refused = sorted([e for e in events if e["outcome"] == "4"], key=lambda e: e["recorded"])
     assert [(e["action"], e["outcomeDesc"]) for e in refused] == [
         ("R", "403 refused"), ("C", "403 refused"), ("R", "404 refused")]
@@ -150,7 +138,7 @@ def test_refused_and_failed_case_api_requests_are_audited_4_and_not_found(
     # a request without a valid token is not an access by anyone: it is a refused
     # authentication (tests/security/test_audit_authn.py)
     assert client.get("/api/cases").status_code == 401
-    new = [e for e in _events(auditor) if e not in events]
+    new = [e for e in audit_events(auditor) if e not in events]
     assert sorted(e["type"]["code"] for e in new) == ["110114", "rest"]  # + the search above
 
 
@@ -164,7 +152,7 @@ def test_a_server_error_is_audited_8(app, client, auth_headers, auditor, monkeyp
     app.config["PROPAGATE_EXCEPTIONS"] = False
     hdr = auth_headers("system/Case.cruds")
     assert client.get("/api/cases/c-1", headers=hdr).status_code == 500
-    (failed,) = [e for e in _events(auditor) if e["outcome"] == "8"]
+    (failed,) = [e for e in audit_events(auditor) if e["outcome"] == "8"]
     assert failed["action"] == "R" and failed["outcomeDesc"] == "500 server error"
     assert "exploded" not in json.dumps(failed)
 
@@ -180,13 +168,13 @@ def test_admin_deliveries_with_payloads_are_audited(app, client, auth_headers, a
     ops = auth_headers("system/Delivery.rs")
     assert client.get("/admin/deliveries?include=payload", headers=ops).status_code == 200
     assert client.get(f"/admin/deliveries/{row}", headers=ops).status_code == 200
-    events = sorted(_events(auditor, "&entity=CarePlan/cp-1"), key=lambda e: e["recorded"])
+    events = sorted(audit_events(auditor, "&entity=CarePlan/cp-1"), key=lambda e: e["recorded"])
     assert [(e["subtype"][0]["code"], e["outcome"]) for e in events] == [
         ("search-type", "0"), ("read", "0")]
     # the payload was shown: its patient is named; without payload, only the resource
     assert {"reference": "Patient/p-77"} in _whats(events[0])
     assert {"reference": "Patient/p-77"} not in _whats(events[1])
-    assert _events(auditor, "&patient=Patient/p-77") == [events[0]]
+    assert audit_events(auditor, "&patient=Patient/p-77") == [events[0]]
     assert "active" not in json.dumps(events)  # no payload in the log
 
 
@@ -211,7 +199,7 @@ def test_console_case_pages_are_audited_with_the_user_as_agent(app, client, audi
     stale = client.post(f"/cases/{case.id}/notes", data={
         "text": "again", "version": str(case.version), "csrf_token": _csrf(html)})
     assert stale.status_code == 302  # flashed "Not saved": a stale version
-    events = sorted(_events(auditor, "&agent=cara"), key=lambda e: e["recorded"])
+    events = sorted(audit_events(auditor, "&agent=cara"), key=lambda e: e["recorded"])
     signed_in, *events = events  # the sign-in (tests/security/test_audit_authn.py)
     assert signed_in["subtype"][0]["code"] == "110122" and signed_in["outcome"] == "0"
     assert [(e["subtype"][0]["code"], e["outcome"]) for e in events] == [
@@ -226,7 +214,7 @@ def test_console_case_pages_are_audited_with_the_user_as_agent(app, client, audi
     patient = f"Patient/{resource_id(case.id, 'patient')}" if case.patient_id is None \
         else f"Patient/{case.patient_id}"
     assert {"reference": patient} in _whats(read)
-    assert events[0] in _events(auditor, f"&patient={patient}")  # the worklist named it
+    assert events[0] in audit_events(auditor, f"&patient={patient}")  # the worklist named it
 
 
 def test_case_api_events_are_exported_and_purged_like_the_others(
@@ -246,4 +234,4 @@ def test_case_api_events_are_exported_and_purged_like_the_others(
     purged = CliRunner().invoke(main, ["--database-url", database_url, "audit", "purge",
                                        "--days", "0"])
     assert purged.exit_code == 0, purged.output
-    assert _events(auditor, f"&entity={_episode(case['id'])}") == []
+    assert audit_events(auditor, f"&entity={_episode(case['id'])}") == []

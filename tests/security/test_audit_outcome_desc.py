@@ -9,25 +9,16 @@ from __future__ import annotations
 
 import json
 
-import pytest
+from audit_search import audit_events
 
 MARKER = "zq-planted-7431"
-AUDITOR = "system/AuditEvent.rs"
 #: every outcomeDesc the hub writes: the status and its class
 HUB_WORDS = {f"{s} refused" for s in range(400, 500)} | {f"{s} server error"
                                                           for s in range(500, 600)}
 
 
-@pytest.fixture
-def auditor(fhir_as):
-    return fhir_as(AUDITOR)
-
-
 def _refusals(auditor) -> list[dict]:
-    resp = auditor.get("/fhir/AuditEvent?_count=200")
-    assert resp.status_code == 200
-    return [e["resource"] for e in resp.get_json().get("entry", [])
-            if e["resource"]["outcome"] != "0"]
+    return [e for e in audit_events(auditor) if e["outcome"] != "0"]
 
 
 def test_refusals_quoting_the_request_leave_only_hub_words_in_outcome_desc(
