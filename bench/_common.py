@@ -28,6 +28,9 @@ HOST = "127.0.0.1"
 
 def _serve_child(conn, factory: Callable, args: tuple, kind: str, config: dict) -> None:
     """Child process: build the app, serve it on 127.0.0.1:0, obey the parent's pipe."""
+    if kind == "gunicorn":
+        _serve_gunicorn(conn, factory, args, config)
+        return
     app = factory(*args)
     if kind == "waitress":
         from waitress import wasyncore
@@ -77,6 +80,99 @@ def _serve_child(conn, factory: Callable, args: tuple, kind: str, config: dict) 
             pass
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
+
+def _serve_gunicorn(conn, factory: Callable, args: tuple, config: dict) -> None:
+    """Child process: gunicorn's arbiter in this process's main thread (it handles the
+    signals), ``config["workers"]`` worker processes each building ``factory(*args)``
+    (nothing shared across the fork: each opens its own database connections), gthread
+    workers with ``config["threads"]`` threads each (keep-alive, as waitress). A thread
+    obeys the parent's pipe; "stop" is a SIGTERM to the arbiter (graceful)."""
+    import signal
+    import socket
+
+    from gunicorn.app.base import BaseApplication
+
+    port = _free_port()
+    settings = {"bind": f"{HOST}:{port}", "workers": config["workers"],
+                "worker_class": "gthread", "threads": config["threads"],
+                "keepalive": 5, "graceful_timeout": 5, "accesslog": None, "errorlog": "-",
+                "loglevel": "warning", "preload_app": False}
+
+    class Served(BaseApplication):
+        def load_config(self) -> None:
+            for key, value in settings.items():
+                self.cfg.set(key, value)
+
+        def load(self):
+            return factory(*args)
+
+    def obey() -> None:
+        for _ in range(600):  # the arbiter's socket is up before its workers answer
+            try:
+                socket.create_connection((HOST, port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        conn.send(("ready", port))
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                break
+            if message == "stop":
+                break
+            conn.send(None)  # the app lives in the workers: no bench_command here
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=obey, name="bench-pipe", daemon=True).start()
+    try:
+        Served().run()
+    finally:
+        try:
+            conn.send("stopped")
+        except (BrokenPipeError, OSError):
+            pass
+
+
+def server_config(server: str, workers: int) -> tuple[str, dict]:
+    """(kind, config) of ``ServerProcess`` for the benchmarks' ``--server`` option: "waitress"
+    (``hub serve``: one process, ``WAITRESS_CONFIG``) or "gunicorn" (``workers`` processes of
+    gthread workers with as many threads in all as waitress has: the deployment of
+    docker-compose.yml on one machine). The hub and its baseline are always served alike."""
+    if server == "waitress":
+        return "waitress", dict(WAITRESS_CONFIG)
+    threads = max(1, WAITRESS_CONFIG["threads"] // workers)
+    return "gunicorn", {"workers": workers, "threads": threads}
+
+
+def add_server_options(parser) -> None:
+    """``--server`` and ``--workers`` of the HTTP benchmarks (``server_config``)."""
+    parser.add_argument("--server", choices=("waitress", "gunicorn"), default="waitress",
+                        help="waitress: one process as `hub serve`; gunicorn: --workers "
+                        "processes as docker-compose.yml (the baseline is served alike)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="gunicorn worker processes (with --server gunicorn)")
+
+
+def server_label(server: str, workers: int) -> str:
+    """What the ``RATIO`` lines and titles say of the server ("" for ``hub serve``'s)."""
+    return "" if server == "waitress" else f"gunicorn={workers} "
+
+
+def server_title(server: str, workers: int) -> str:
+    if server == "waitress":
+        return "waitress, one process, 8 threads (hub serve)"
+    config = server_config(server, workers)[1]
+    return f"gunicorn, {workers} worker processes x {config['threads']} threads (gthread)"
+
+
 class ServerProcess:
     """``factory(*args)`` (a picklable top-level function returning a WSGI app) served by
     ``kind`` ("waitress" with ``WAITRESS_CONFIG``, or "werkzeug") in a child process.
@@ -92,7 +188,22 @@ class ServerProcess:
         self._process = ctx.Process(target=_serve_child, name=f"bench-{kind}", daemon=True,
                                     args=(child_conn, factory, args, kind,
                                           dict(WAITRESS_CONFIG if config is None else config)))
-        self._process.start()
+        self._metrics_dir = None
+        if kind == "gunicorn":  # the workers' metrics merged (prometheus_client multiprocess)
+            import tempfile
+
+            self._metrics_dir = tempfile.TemporaryDirectory(prefix="bench-metrics-")
+            saved = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = self._metrics_dir.name
+            try:
+                self._process.start()  # spawn: the child takes the environment of now
+            finally:
+                if saved is None:
+                    del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+                else:
+                    os.environ["PROMETHEUS_MULTIPROC_DIR"] = saved
+        else:
+            self._process.start()
         child_conn.close()
         if not self._conn.poll(start_timeout):
             self.stop()
@@ -127,6 +238,8 @@ class ServerProcess:
             self._process.join(5)
         self._conn.close()
         self._process.close()
+        if self._metrics_dir is not None:
+            self._metrics_dir.cleanup()
 
     def __enter__(self) -> ServerProcess:
         return self
@@ -324,10 +437,34 @@ def rss_mb(pid: int | None) -> tuple[float, float]:
     return found["VmRSS"], found["VmHWM"]
 
 
+def process_tree(pid: int | None) -> list[int]:
+    """``pid`` and its children (gunicorn's workers; Linux /proc)."""
+    found = [pid] if pid else []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return found
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:  # fields after the name: state, ppid, ...
+            found.append(int(entry))
+    return found
+
+
 def memory_line(bench: str, what: str, pid: int | None, out=None) -> None:
-    """The server's memory, printed as one machine-readable ``RSS`` line."""
-    now, peak = rss_mb(pid)
-    print(f"RSS {bench} {what} rss_mb={now:.1f} peak_mb={peak:.1f}", file=out)
+    """The server's memory (summed over its processes: gunicorn's arbiter and workers),
+    printed as one machine-readable ``RSS`` line."""
+    pids = process_tree(pid)
+    now = sum(rss_mb(p)[0] for p in pids)
+    peak = sum(rss_mb(p)[1] for p in pids)
+    print(f"RSS {bench} {what} rss_mb={now:.1f} peak_mb={peak:.1f} processes={len(pids)}",
+          file=out)
 
 
 def print_table(headers: list[str], rows: list[list[str]], out=None) -> None:

@@ -42,6 +42,7 @@ from bench._common import (
     FixedAnswers,
     LoadResult,
     ServerProcess,
+    add_server_options,
     between_machine_lines,
     capture,
     dumps,
@@ -52,6 +53,9 @@ from bench._common import (
     ratio,
     ratio_line,
     run_load,
+    server_config,
+    server_label,
+    server_title,
 )
 from bench.fhir_api import TokenSource, hub_app, prepare_external
 
@@ -91,6 +95,12 @@ class Options:
     database_url: str | None = None
     reset: bool = False
     seed: int = 4
+    server: str = "waitress"
+    workers: int = 2
+
+    @property
+    def label(self) -> str:
+        return server_label(self.server, self.workers)
 
 
 def open_cases(hub_url: str, headers: dict, count: int, tag: str) -> list[str]:
@@ -169,7 +179,9 @@ def run(opts: Options, out) -> dict[str, dict[str, LoadResult]]:
         db = Database(url)
         try:
             print(f"\n== case API, {db.engine.dialect.name} ==", file=out)
-            with ServerProcess(hub_app, (url, secrets.token_urlsafe(32))) as hub:
+            kind, config = server_config(opts.server, opts.workers)
+            with ServerProcess(hub_app, (url, secrets.token_urlsafe(32)), kind=kind,
+                               config=config) as hub:
                 tokens = TokenSource(db, hub.base_url)
                 start = time.perf_counter()
                 ids = open_cases(hub.base_url, tokens.headers(), opts.cases, tag)
@@ -179,10 +191,10 @@ def run(opts: Options, out) -> dict[str, dict[str, LoadResult]]:
                       flush=True)
                 reqs = Requests(ids, opts.cases, tag)
                 answers = capture_answers(hub.base_url, reqs, tokens.headers())
-                with ServerProcess(baseline_app, (answers,)) as base:
+                with ServerProcess(baseline_app, (answers,), kind=kind, config=config) as base:
                     results = _measure(hub.base_url, base.base_url, reqs, tokens, opts)
-                memory_line("case_api", f"cases={opts.cases} hub server process", hub.pid,
-                            out)
+                memory_line("case_api", f"{opts.label}cases={opts.cases} hub server process",
+                            hub.pid, out)
             sizes = {s: len(answers[s].body) for s in SCENARIOS}
         finally:
             db.dispose()
@@ -235,7 +247,7 @@ def _report(results, body_sizes: dict[str, int], opts: Options, out) -> None:
                  "p50 ms", "p95 ms", "p99 ms"], rows, out)
     for scenario in SCENARIOS:
         hub, base = results[scenario]["hub"], results[scenario]["baseline"]
-        ratio_line("case_api", f"cases={opts.cases} {scenario} hub/baseline", {
+        ratio_line("case_api", f"{opts.label}cases={opts.cases} {scenario} hub/baseline", {
             "throughput": ratio(hub.throughput, base.throughput),
             **{f"p{p}": ratio(percentile(hub.latencies, p), percentile(base.latencies, p))
                for p in (50, 95, 99)}}, out)
@@ -257,19 +269,21 @@ def parse_args(argv: list[str] | None) -> Options:
     p.add_argument("--reset", action="store_true",
                    help="allow dropping schema public of --database-url")
     p.add_argument("--seed", type=int, default=4)
+    add_server_options(p)
     a = p.parse_args(argv)
     return Options(cases=max(1, a.cases), requests=max(1, a.requests),
                    concurrency=max(1, a.concurrency), rounds=max(1, a.rounds),
                    warmup=max(1, a.warmup), batch_time_limit=a.batch_time_limit,
-                   database_url=a.database_url, reset=a.reset, seed=a.seed)
+                   database_url=a.database_url, reset=a.reset, seed=a.seed,
+                   server=a.server, workers=max(1, a.workers))
 
 
 def main(argv: list[str] | None = None, out=None) -> int:
     opts = parse_args(argv)
     out = out or sys.stdout
     return between_machine_lines(
-        "bench/case_api.py: /api/cases over HTTP (waitress) vs a fixed-answer WSGI "
-        "baseline on the same waitress settings", out, lambda: run(opts, out))
+        "bench/case_api.py: /api/cases over HTTP vs a fixed-answer WSGI baseline on the same "
+        f"server: {server_title(opts.server, opts.workers)}", out, lambda: run(opts, out))
 
 
 if __name__ == "__main__":

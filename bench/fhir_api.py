@@ -46,6 +46,7 @@ from bench._common import (
     FixedAnswers,
     LoadResult,
     ServerProcess,
+    add_server_options,
     capture,
     dumps,
     machine_line,
@@ -58,6 +59,9 @@ from bench._common import (
     report_server_side,
     run_load,
     scrape_latency,
+    server_config,
+    server_label,
+    server_title,
 )
 
 FHIR_JSON = "application/fhir+json"
@@ -465,6 +469,12 @@ class Options:
     reset: bool = False
     seed: int = 4
     loader: str = "bulk"
+    server: str = "waitress"
+    workers: int = 2
+
+    @property
+    def label(self) -> str:
+        return server_label(self.server, self.workers)
 
 
 class TokenSource:
@@ -568,13 +578,14 @@ def measure_size(size: int, opts: Options, workdir: Path, out) -> dict[str, dict
               f"{loaded.seconds:.1f}s ({rate:.0f}/s, {loaded.loader} loader); {loaded.owners} owner "
               f"Organization(s), ~{TASKS_PER_OWNER} Tasks each", file=out, flush=True)
         secret_key = secrets.token_urlsafe(32)
-        with ServerProcess(hub_app, (url, secret_key)) as hub:
+        kind, config = server_config(opts.server, opts.workers)
+        with ServerProcess(hub_app, (url, secret_key), kind=kind, config=config) as hub:
             tokens = TokenSource(db, hub.base_url)
             answers = capture_answers(hub.base_url, loaded, tokens, opts.seed)
-            with ServerProcess(baseline_app, (answers,)) as base:
+            with ServerProcess(baseline_app, (answers,), kind=kind, config=config) as base:
                 results = run_scenarios(hub.base_url, base.base_url, loaded, tokens, opts)
             server = scrape_latency(hub.base_url, tokens.metrics_headers())
-            memory_line("fhir_api", f"size={size} hub server process", hub.pid, out)
+            memory_line("fhir_api", f"{opts.label}size={size} hub server process", hub.pid, out)
             sizes = {s: len(answers[s].body) for s in SCENARIOS}
     finally:
         db.dispose()
@@ -629,13 +640,13 @@ def report_size(size: int, results, body_sizes: dict[str, int], opts: Options, o
                  "p50 ms", "p95 ms", "p99 ms"], rows, out)
     for scenario in SCENARIOS:
         hub, base = results[scenario]["hub"], results[scenario]["baseline"]
-        ratio_line("fhir_api", f"size={size} {scenario} hub/baseline", {
+        ratio_line("fhir_api", f"{opts.label}size={size} {scenario} hub/baseline", {
             "throughput": ratio(hub.throughput, base.throughput),
             **{f"p{p}": ratio(percentile(hub.latencies, p), percentile(base.latencies, p))
                for p in (50, 95, 99)}}, out)
 
 
-def report_scaling(all_results: dict[int, dict], out) -> None:
+def report_scaling(all_results: dict[int, dict], opts: Options, out) -> None:
     if len(all_results) < 2:
         return
     small, large = min(all_results), max(all_results)
@@ -650,7 +661,8 @@ def report_scaling(all_results: dict[int, dict], out) -> None:
                          *(f"{ms(percentile(a, p))}/{ms(percentile(b, p))} x{vals[f'p{p}']:.2f}"
                            for p in (50, 95, 99))])
             if target == "hub":
-                ratio_line("fhir_api", f"{scenario} latency {large}/{small}", vals, out)
+                ratio_line("fhir_api", f"{opts.label}{scenario} latency {large}/{small}", vals,
+                           out)
     print_table(["scenario", "p50 ms", "p95 ms", "p99 ms"], rows, out)
 
 
@@ -695,6 +707,7 @@ def parse_args(argv: list[str] | None) -> Options:
     p.add_argument("--loader", choices=("bulk", "repository"), default="bulk",
                    help="bulk: the repository's rows with executemany (checked against "
                    "ResourceRepository.create first); repository: create() per resource")
+    add_server_options(p)
     a = p.parse_args(argv)
     sizes = sorted({int(s) for s in a.sizes.split(",") if s.strip()})
     if not sizes or min(sizes) < 4:
@@ -702,14 +715,15 @@ def parse_args(argv: list[str] | None) -> Options:
     return Options(sizes=sizes, requests=max(1, a.requests), concurrency=max(1, a.concurrency),
                    rounds=max(1, a.rounds), warmup=max(0, a.warmup),
                    batch_time_limit=a.batch_time_limit, database_url=a.database_url,
-                   reset=a.reset, seed=a.seed, loader=a.loader)
+                   reset=a.reset, seed=a.seed, loader=a.loader, server=a.server,
+                   workers=max(1, a.workers))
 
 
 def main(argv: list[str] | None = None, out=None) -> int:
     opts = parse_args(argv)
     out = out or sys.stdout
-    print("bench/fhir_api.py: the FHIR API over HTTP (waitress) vs a fixed-answer WSGI "
-          "baseline on the same waitress settings", file=out)
+    print("bench/fhir_api.py: the FHIR API over HTTP vs a fixed-answer WSGI baseline on the "
+          f"same server: {server_title(opts.server, opts.workers)}", file=out)
     print(machine_line(), file=out)
     check_samples(opts.sizes[0])
     workdir = Path(tempfile.mkdtemp(prefix="hub-bench-"))
@@ -718,7 +732,7 @@ def main(argv: list[str] | None = None, out=None) -> int:
         for size in opts.sizes:
             all_results[size] = measure_size(size, opts, workdir, out)
             out.flush()
-        report_scaling(all_results, out)
+        report_scaling(all_results, opts, out)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print(machine_line(), file=out)

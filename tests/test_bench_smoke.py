@@ -104,3 +104,22 @@ def test_case_api_bench_completes_and_prints_ratios(bench):
         assert f"RATIO case_api cases=3 {scenario} hub/baseline throughput=" in text, text
     assert "warning" not in text, text  # every request got the expected answer
     assert re.search(r"^RSS case_api cases=3 hub server process rss_mb=\d", text, re.M), text
+
+
+def test_http_benches_serve_hub_and_baseline_alike_under_gunicorn(bench):
+    """``--server gunicorn``: the hub and its baseline each under gunicorn's arbiter with two
+    worker processes; the ratios are labelled with it, and the memory is that of the whole
+    process tree (the arbiter and its two workers)."""
+    out = io.StringIO()
+    rc = bench("case_api").main(["--cases", "2", "--requests", "4", "--warmup", "1",
+                                 "--concurrency", "2", "--rounds", "1", "--server", "gunicorn",
+                                 "--workers", "2", "--batch-time-limit", "60"], out=out)
+    text = out.getvalue()
+    assert rc == 0, text
+    assert "gunicorn, 2 worker processes x 4 threads" in text, text
+    for scenario in ("read", "create"):
+        assert f"RATIO case_api gunicorn=2 cases=2 {scenario} hub/baseline throughput=" in text, \
+            text
+    assert "warning" not in text, text
+    assert re.search(r"^RSS case_api gunicorn=2 cases=2 hub server process rss_mb=\d+\.\d "
+                     r"peak_mb=\d+\.\d processes=3$", text, re.M), text
