@@ -1,7 +1,12 @@
 """A ``SearchQuery`` as SQL over ``search_index`` (never a scan of the JSON).
 
-Each criterion becomes ``res_id IN (SELECT res_id FROM search_index WHERE param=... AND
-(value OR value ...))``, or ``NOT IN`` for ``:not`` and ``:missing=true``. Results are
+The most selective criterion drives: the ids of its index rows (``SELECT res_id FROM
+search_index WHERE param=... AND (value OR value ...)``); every other criterion, the
+compartment and ownership are checked per candidate id (``:not`` and ``:missing=true``
+as the absence of rows). When the driving criterion is one of index rows, the whole match
+set is decided on ``search_index`` alone (``matching_ids``): index rows exist only for the
+current, not deleted version of a resource, so its ids are exactly the matches; a count
+needs nothing else, and a page reads ``resources`` for the matches only. Results are
 ordered by the requested ``_sort`` keys and always finally by ``res_id``, so offset paging
 is stable.
 """
@@ -82,9 +87,11 @@ def _indexed(rtype: str, name: str, *conds: ColumnElement[bool]) -> Select[tuple
     return select(SI.c.res_id).where(SI.c.res_type == rtype, SI.c.param == name, *conds)
 
 
-def _checked(rtype: str, name: str, *conds: ColumnElement[bool]) -> Exists:
-    """A correlated check of one resource's index rows (``ix_search_index_resource_param``)."""
-    return exists().where(SI.c.res_type == rtype, SI.c.res_id == R.c.res_id,
+def _checked(rtype: str, name: str, column: ColumnElement[Any],
+             *conds: ColumnElement[bool]) -> Exists:
+    """A correlated check of the index rows of the resource whose id is ``column``
+    (``ix_search_index_resource_param``)."""
+    return exists().where(SI.c.res_type == rtype, SI.c.res_id == column,
                           SI.c.param == name, *conds)
 
 
@@ -104,10 +111,9 @@ def _selectivity(crit: Criterion) -> int:
     return _SELECTIVITY.get(crit.kind, 6)
 
 
-def _chain_condition(rtype: str, crit: Criterion,
-                     compartment: str | None) -> ColumnElement[bool]:
-    """``subject:Patient.name=peter``: the resources whose ``subject`` index row points at
-    a current Patient (in the caller's compartment) that matches ``name=peter``."""
+def _chain_rows(rtype: str, crit: Criterion, compartment: str | None) -> Select[tuple[str]]:
+    """``subject:Patient.name=peter``: the ids of the resources whose ``subject`` index row
+    points at a current Patient (in the caller's compartment) that matches ``name=peter``."""
     alternatives = []
     cv: ChainValue
     for cv in crit.values:
@@ -118,31 +124,72 @@ def _chain_condition(rtype: str, crit: Criterion,
             targets = targets.where(compartment_condition(cv.type, compartment, R.c.res_id))
         alternatives.append(and_(SI.c.ref_type == cv.type,
                                  SI.c.ref_id.in_(targets.correlate(None))))
-    return R.c.res_id.in_(_indexed(rtype, crit.name, or_(*alternatives)))
+    return _indexed(rtype, crit.name, or_(*alternatives))
+
+
+def _index_rows(rtype: str, crit: Criterion,
+                compartment: str | None) -> Select[tuple[str]] | None:
+    """The ids of the index rows that match ``crit`` (one id per matching row), or None
+    for a criterion that is not decided by the presence of index rows (``_id``,
+    ``_lastUpdated``, ``:missing``, ``:not``)."""
+    if crit.kind == "chain":
+        return _chain_rows(rtype, crit, compartment)
+    if crit.kind in ("_id", "_lastUpdated") or crit.modifier in ("missing", "not"):
+        return None
+    return _indexed(rtype, crit.name, or_(*[_value_condition(crit, v) for v in crit.values]))
 
 
 def criterion_condition(rtype: str, crit: Criterion, drive: bool = True,
-                        compartment: str | None = None) -> ColumnElement[bool]:
-    """The WHERE condition on ``resources`` for one criterion: an id list when it drives
-    the query, a correlated check of the candidate's index rows otherwise."""
+                        compartment: str | None = None,
+                        column: ColumnElement[Any] = R.c.res_id) -> ColumnElement[bool]:
+    """The WHERE condition on ``column`` (the id of a candidate of ``rtype``: by default
+    ``resources.res_id``) for one criterion: an id list when it drives the query, a
+    correlated check of the candidate's index rows otherwise. ``_lastUpdated`` is a
+    condition on ``resources`` itself, whatever ``column``."""
     if crit.kind == "chain":
-        return _chain_condition(rtype, crit, compartment)
+        return column.in_(_chain_rows(rtype, crit, compartment))
     if crit.kind == "_id":
         ids = list(crit.values)
-        return R.c.res_id.in_(ids)
+        return column.in_(ids)
     if crit.kind == "_lastUpdated":
         return or_(*[date_condition(R.c.last_updated, R.c.last_updated, v)
                      for v in crit.values])
     if crit.modifier == "missing":
-        present = R.c.res_id.in_(_indexed(rtype, crit.name))
+        present = column.in_(_indexed(rtype, crit.name))
         conds = [not_(present) if missing else present for missing in crit.values]
         return or_(*conds)
     matches = or_(*[_value_condition(crit, v) for v in crit.values])
     if crit.modifier == "not":
-        return not_(_checked(rtype, crit.name, matches))
+        return not_(_checked(rtype, crit.name, column, matches))
     if not drive:
-        return _checked(rtype, crit.name, matches)
-    return R.c.res_id.in_(_indexed(rtype, crit.name, matches))
+        return _checked(rtype, crit.name, column, matches)
+    return column.in_(_indexed(rtype, crit.name, matches))
+
+
+def matching_ids(q: SearchQuery) -> Select[tuple[str]] | None:
+    """The ids of the matches of ``q``, decided on ``search_index`` alone, each once: the
+    rows of the most selective criterion, each other criterion, the compartment and
+    ownership checked per id. Index rows exist only for the current, not deleted version
+    of a resource (``versions.write`` replaces them with each version, a deletion has
+    none), so these are exactly the ids of the current, not deleted matches. None when
+    the driving criterion is not one of index rows (``_id``, ``_lastUpdated``, ``:not``,
+    ``:missing``, no criterion) or a criterion needs ``resources`` (``_lastUpdated``)."""
+    criteria = sorted(q.criteria, key=_selectivity)
+    if not criteria or any(c.kind == "_lastUpdated" for c in criteria):
+        return None
+    rtype = q.resource_type
+    driving = _index_rows(rtype, criteria[0], q.compartment)
+    if driving is None:
+        return None
+    found = driving.distinct().subquery("matched")
+    stmt = select(found.c.res_id)
+    for crit in criteria[1:]:
+        stmt = stmt.where(criterion_condition(rtype, crit, False, q.compartment,
+                                              found.c.res_id))
+    if q.compartment:
+        stmt = stmt.where(compartment_condition(rtype, q.compartment, found.c.res_id))
+    owned = owner_condition(rtype, q.client, found.c.res_id)
+    return stmt.where(owned) if owned is not None else stmt
 
 
 def base_select(q: SearchQuery, drive: bool = True) -> Select[Any]:
@@ -151,6 +198,9 @@ def base_select(q: SearchQuery, drive: bool = True) -> Select[Any]:
     False no criterion drives: the caller adds the condition that does."""
     stmt = select(R.c.res_id, R.c.version_id, R.c.last_updated, R.c.content).where(
         R.c.res_type == q.resource_type, R.c.current.is_(True), R.c.deleted.is_(False))
+    matched = matching_ids(q) if drive else None
+    if matched is not None:  # decided on search_index: resources read for the matches only
+        return stmt.where(R.c.res_id.in_(matched))
     if q.compartment:
         stmt = stmt.where(compartment_condition(q.resource_type, q.compartment, R.c.res_id))
     owned = owner_condition(q.resource_type, q.client, R.c.res_id)
@@ -213,7 +263,11 @@ def ordered_page(q: SearchQuery) -> Select[Any]:
 
 
 def count_select(q: SearchQuery) -> Select[Any]:
-    return select(func.count()).select_from(base_select(q).subquery())
+    """The number of matches: of ``matching_ids`` when the index decides them (no read of
+    ``resources``), else of ``base_select``."""
+    matched = matching_ids(q)
+    return select(func.count()).select_from(
+        (matched if matched is not None else base_select(q)).subquery())
 
 
 def include_targets(rtype: str, ids: list[str], includes: Iterable[Include]) -> Select[Any]:
@@ -249,5 +303,6 @@ def revinclude_sources(rtype: str, ids: list[str], revincludes: Iterable[Include
 
 
 __all__ = ["SORT_COLUMNS", "base_select", "count_select", "criterion_condition",
-           "date_condition", "include_targets", "ordered_page", "revinclude_sources",
+           "date_condition", "include_targets", "matching_ids", "ordered_page",
+           "revinclude_sources",
            "sort_kind", "with_sort_keys"]
