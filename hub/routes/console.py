@@ -44,6 +44,7 @@ from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
 
 from hub.errors import HubError
+from hub.routes.auth import limit_blueprint
 from hub.routes.guards import signing_keys
 from hub.users import LocalPasswordProvider, may
 
@@ -91,7 +92,7 @@ def _signing_in() -> bool:
 def _limit_sign_in_failures(app: Flask) -> None:
     """Failed sign-ins (401) per user name and per address, on the app's limiter."""
     settings = app.extensions["hub.settings"]
-    limiter = app.extensions["hub.token_limiter"]
+    limiter = limit_blueprint(app, bp.name)
     limiter.limit(settings.sign_in_failures_per_user,
                   key_func=lambda: "console-user:" + request.form.get("name", "").strip().lower(),
                   deduct_when=lambda response: response.status_code == 401,
@@ -111,11 +112,23 @@ class _DerivedKeySessions(SecureCookieSessionInterface):
     """Signed-cookie sessions whose key is derived from the token key on first use (the
     token key may only be readable once the database is migrated, on PostgreSQL)."""
 
-    def get_signing_serializer(self, app: Flask):
+    @staticmethod
+    def _derive_key(app: Flask) -> None:
         if not app.secret_key:
             with app.app_context():
                 app.secret_key = _session_key()
+
+    def get_signing_serializer(self, app: Flask):
+        self._derive_key(app)
         return super().get_signing_serializer(app)
+
+    def open_session(self, app: Flask, request):
+        """Without a session cookie (every API request), an empty session, without
+        building the signing serializer (the key is still derived: CSRF tokens use it)."""
+        if not request.cookies.get(self.get_cookie_name(app)):
+            self._derive_key(app)
+            return self.session_class()
+        return super().open_session(app, request)
 
 
 def load_user() -> None:
