@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import CursorResult, Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -62,6 +62,11 @@ def _row(rtype: str, row: Row[Any]) -> StoredResource:
                           m.get("method"), text=m.get("content") or None)
 
 
+#: The current version of one resource (``read``): one statement for every read, built once.
+_READ = select(R).where(R.c.res_type == bindparam("rtype"), R.c.res_id == bindparam("rid"),
+                        current_by_id)
+
+
 def new_resource_id() -> str:
     return str(uuid.uuid4())
 
@@ -81,8 +86,7 @@ class ResourceRepository:
 
     def read(self, rtype: str, rid: str) -> StoredResource | None:
         """The current version (possibly a deletion), or None if never stored."""
-        row = self.session.execute(select(R).where(
-            R.c.res_type == rtype, R.c.res_id == rid, current_by_id)).first()
+        row = self.session.execute(_READ, {"rtype": rtype, "rid": rid}).first()
         return _row(rtype, row) if row else None
 
     def vread(self, rtype: str, rid: str, version_id: int) -> StoredResource | None:
