@@ -56,7 +56,10 @@ def _headers(resp: Response) -> Response:
     if origin:
         resp.headers["Access-Control-Allow-Origin"] = origin
         resp.headers["Access-Control-Expose-Headers"] = EXPOSE_HEADERS
-    resp.vary.add("Origin")
+    if "Vary" in resp.headers:
+        resp.vary.add("Origin")
+    else:  # the common case, without parsing and writing back a header set
+        resp.headers["Vary"] = "Origin"
     return resp
 
 

@@ -12,7 +12,7 @@ import time
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 
-from hub.observability.metrics import CONTENT_TYPE, REQUEST_SECONDS, exposition
+from hub.observability.metrics import CONTENT_TYPE, exposition, request_timer
 from hub.routes.guards import refuse_bound_clients, require_scope
 
 bp = Blueprint("metrics", __name__)
@@ -34,7 +34,7 @@ def _observe(response):
     started = g.pop("metrics_started", None)
     if started is not None:
         rule = request.url_rule.rule if request.url_rule is not None else UNMATCHED
-        REQUEST_SECONDS.labels(request.method, rule, str(response.status_code)).observe(
+        request_timer(request.method, rule, str(response.status_code)).observe(
             time.perf_counter() - started)
     return response
 
