@@ -9,6 +9,7 @@ ISO 8601 and datetimes must carry a timezone.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -480,9 +481,25 @@ class CaseInputSchema(_CodesChecked, CaseSchema):
     """What a client sends on create and update (the stored record is read unchecked)."""
 
 
+@functools.cache
 def case_input_schema() -> CaseSchema:
-    """The schema of a client's case on create and update: server-owned parts read-only."""
-    return CaseInputSchema(dump_only=SERVER_OWNED)
+    """The schema of a client's case on create and update: server-owned parts read-only.
+
+    One instance per process: a schema holds no state of a load (marshmallow loads with a
+    shared instance from many threads), and building one, with the nested schemas its first
+    load builds, cost more than the load itself (bench/README.md). Its nested schemas are
+    built here, before any request uses it, not lazily by concurrent first loads."""
+    schema = CaseInputSchema(dump_only=SERVER_OWNED)
+    _build_nested(schema)
+    return schema
+
+
+def _build_nested(schema: Schema) -> None:
+    """``schema`` with every nested schema under it built (marshmallow builds them lazily)."""
+    for field in schema.fields.values():
+        inner = field.inner if isinstance(field, fields.List) else field
+        if isinstance(inner, fields.Nested):
+            _build_nested(inner.schema)
 
 
 # --- requests of the lifecycle endpoints ---------------------------------------------------
