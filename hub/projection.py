@@ -180,7 +180,10 @@ def project_case(uow, case: c.Case, partners: Mapping | None = None,
         require_valid_outgoing(content)  # nothing invalid is stored or queued for a partner
         changes.append((rtype, rid, content, previous))
         befores.append(before)
-    for stored, before in zip(uow.resources.write_versions(changes), befores):
+    versions = uow.resources.new_versions(changes)
+    uow.write_added_cases()  # a new case's own rows (``add_case``), then its versions: the
+    # first INSERT takes SQLite's write lock, after the versions were built
+    for stored, before in zip(uow.resources.store_versions(versions), befores):
         rtype, rid = stored.type, stored.id
         written.append(Written(rtype, rid, stored.version_id))
         for partner in concerned:

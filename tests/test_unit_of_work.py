@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 from test_case_repo import new_case, store
 
-from hub.store.case_repo import StaleCase
+from hub import services
+from hub.store.case_repo import OpenCaseExists, StaleCase
+from hub.store.case_tables import cases, open_cases
 from hub.store.concurrency import ConcurrentChange, retrying
+from hub.store.sqlite_writers import writer_turns
 from hub.store.uow import UnitOfWork
 
 
@@ -30,6 +34,44 @@ def test_save_case_is_compare_and_set_and_projected_once_on_commit(db):
     assert projected == [(3, {("Task", "t1"), ("Goal", "g1")})]
     with UnitOfWork(db) as uow:
         assert (uow.cases.get(case.id).program, uow.cases.get(case.id).version) == ("second", 3)
+
+
+def test_a_new_case_is_checked_at_once_and_written_after_its_versions_are_built(db):
+    """``add_case`` refuses a second open case of the patient and program at once, but
+    writes nothing: the case's rows go in when the projection has built its versions,
+    so the transaction takes SQLite's write lock (writer turns) only then."""
+    turns = writer_turns(db.engine)
+    seen = []
+
+    def project(uow, saved):
+        seen.append((turns.busy if turns else None, saved.case.id))
+        uow.write_added_cases()  # what the projection does before writing its versions
+        seen.append((turns.busy if turns else None, saved.case.id))
+
+    with UnitOfWork(db, project=project) as uow:
+        case = services.start_case(uow, new_case(), patient="pat-1")
+        with pytest.raises(OpenCaseExists) as err:  # the same patient and program
+            services.start_case(uow, new_case(), patient="pat-1")
+        assert err.value.case_id == case.id
+        uow.commit()
+    if turns is not None:
+        assert seen == [(False, case.id), (True, case.id)]
+    with db.engine.connect() as conn:
+        assert conn.execute(sa.select(cases.c.id)).scalars().all() == [case.id]
+        assert conn.execute(sa.select(open_cases.c.case_id)).scalars().all() == [case.id]
+    with UnitOfWork(db) as uow, pytest.raises(OpenCaseExists):  # and once it is stored
+        services.start_case(uow, new_case(), patient="pat-1")
+
+
+def test_a_case_added_then_saved_in_one_unit_of_work_is_stored_then_updated(db):
+    with UnitOfWork(db, project=lambda uow, saved: None) as uow:
+        case = services.start_case(uow, new_case())
+        case.program = "changed"
+        uow.save_case(case)  # the added case's rows first, then the compare-and-set
+        uow.commit()
+    with UnitOfWork(db) as uow:
+        stored = uow.cases.get(case.id)
+        assert (stored.version, stored.program) == (2, "changed")
 
 
 def test_a_stale_save_keeps_the_version_and_projects_nothing(db):

@@ -81,6 +81,7 @@ def open_from_episode(uow, episode: dict[str, Any], written: list[dict[str, Any]
         raise mapping_refused(err) from None
     _check_opening(episode, case)
     start_case(uow, case, by=by, case_id=case_id, patient=patient["id"], partners=partners)
+    uow.write_added_cases()  # the case's row first: its case_resources rows refer to it
     case_resource_repo.add(uow.session, case.id, [
         CaseResource(p.resource["resourceType"], hub_id(case.id, p), p.resource["id"],
                      p.owned) for p in parts])

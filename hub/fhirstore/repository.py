@@ -164,8 +164,18 @@ class ResourceRepository:
         version as ``current_many`` read it, or None) each; the versions, index rows and
         compartment links of all of them written with one statement per table (plus the
         flip of each previous version: VersionConflict if one is no longer current)."""
-        return store_versions(self.session, [self._version(rtype, rid, content, prev, "PUT")
-                                             for rtype, rid, content, prev in changes])
+        return self.store_versions(self.new_versions(changes))
+
+    def new_versions(self, changes: list[tuple[str, str, dict[str, Any],
+                                              StoredResource | None]]) -> list[NewVersion]:
+        """The versions ``write_versions`` writes, built (JSON, index and compartment rows)
+        and not written yet: the caller may write rows of its own between."""
+        return [self._version(rtype, rid, content, prev, "PUT")
+                for rtype, rid, content, prev in changes]
+
+    def store_versions(self, versions: list[NewVersion]) -> list[StoredResource]:
+        """Write versions built by ``new_versions`` (as ``write_versions``)."""
+        return store_versions(self.session, versions)
 
     def current_many(self, pairs: list[tuple[str, str]]
                      ) -> dict[tuple[str, str], StoredResource]:

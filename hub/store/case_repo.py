@@ -81,12 +81,35 @@ class CaseRepository:
 
     # -- writes --
 
-    def add(self, case: Case) -> None:
-        """Insert a new case at its current version."""
-        self.session.execute(sa.insert(cases).values(id=case.id, version=case.version,
-                                                     **self._columns(case)))
+    def add(self, case: Case, *, checked: bool = False) -> None:
+        """Insert a new case at its current version; OpenCaseExists if the patient has an
+        open case in its program (``checked``: ``check_open`` said no already; two
+        concurrent claims still collide on the primary key, re-run by ``retrying``)."""
+        if not checked:
+            self.check_open(case)
+        columns = self._columns(case)  # built before the first INSERT takes SQLite's lock
+        self.session.execute(_INSERT_CASE, [{"id": case.id, "version": case.version,
+                                             **columns}])
         self._write_identifiers(case)
-        self._claim_open(case)
+        key = self.open_key(case)
+        if key is not None:  # a new id: no claim of its own to drop first
+            self.session.execute(_INSERT_OPEN, [_open_row(case.id, key)])
+
+    @staticmethod
+    def open_key(case: Case) -> tuple[str, str] | None:
+        """(patient, program) of the open-case claim ``case`` holds (None: it is closed)."""
+        if case.status in FINAL_CASE_STATUSES:
+            return None
+        return open_case_patient(case.id, case.patient_id), case.program or ""
+
+    def check_open(self, case: Case) -> None:
+        """OpenCaseExists if another case holds the open-case claim ``case`` would take."""
+        key = self.open_key(case)
+        if key is None:
+            return
+        holder = self.open_case_of(*key)
+        if holder is not None and holder != case.id:
+            raise OpenCaseExists(holder, case.program)
 
     def update(self, case: Case, expected_version: int) -> None:
         """Store ``case`` (already at its new version) if the stored one is at
@@ -172,14 +195,11 @@ class CaseRepository:
         OpenCaseExists if another case holds it; two concurrent claims collide on the
         primary key (IntegrityError, re-run by ``hub.store.concurrency.retrying``)."""
         self.session.execute(sa.delete(open_cases).where(open_cases.c.case_id == case.id))
-        if case.status in FINAL_CASE_STATUSES:
+        key = self.open_key(case)
+        if key is None:
             return
-        patient = open_case_patient(case.id, case.patient_id)
-        holder = self.open_case_of(patient, case.program)
-        if holder is not None:
-            raise OpenCaseExists(holder, case.program)
-        self.session.execute(sa.insert(open_cases).values(
-            patient_id=patient, program=case.program or "", case_id=case.id))
+        self.check_open(case)
+        self.session.execute(_INSERT_OPEN, [_open_row(case.id, key)])
 
     def rebuild_open_cases(self) -> OpenCaseRebuild:
         """Make ``open_cases`` hold a row per open case (a backfill of cases stored before
@@ -261,6 +281,15 @@ class OpenCaseRebuild:
     dropped: int = 0
     conflicts: builtins.list[tuple[str, str, str, builtins.list[str]]] = field(
         default_factory=list)
+
+
+_INSERT_CASE = sa.insert(cases)
+_INSERT_OPEN = sa.insert(open_cases)
+
+
+def _open_row(case_id: str, key: tuple[str, str]) -> dict[str, str]:
+    """The ``open_cases`` row of an open case: one per patient and program."""
+    return {"patient_id": key[0], "program": key[1], "case_id": case_id}
 
 
 def open_case_patient(case_id: str, patient_id: str | None) -> str:

@@ -6,6 +6,12 @@ every case saved in this unit of work into the FHIR store and the outbox (the pr
 the runtime gives it, ``hub.projection.project_saved``), then commits the database
 transaction, so the case change, its new resource versions and its outbox rows commit
 together or not at all. The store imports no projection: the projector is injected.
+
+A new case (``add_case``) is checked at once (``OpenCaseExists``) but its rows are written
+later, by ``write_added_cases``: the projection calls it once it has built the case's
+resource versions, just before writing them, so SQLite's one write lock, taken by a
+transaction's first INSERT, is not held while they are built. Whatever needs the case's
+rows before (the case repository, rows referring to the case) writes them first.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from hub.cases import Case
 from hub.fhirstore.repository import ResourceRepository
-from hub.store.case_repo import CaseRepository
+from hub.store.case_repo import CaseRepository, OpenCaseExists
 from hub.store.client_repo import ClientRepository
 from hub.store.db import CASES_SAVED, Database
 
@@ -58,17 +64,19 @@ class UnitOfWork:
         self._session: Session | None = None
         #: Cases saved and not yet projected, by id (the "seen" set).
         self.saved: dict[str, SavedCase] = {}
+        #: New cases whose rows are not written yet (``add_case``), by id.
+        self._added: dict[str, Case] = {}
 
     def __enter__(self) -> UnitOfWork:
         self._session = self.db.sessions()
-        self.saved = {}
+        self.saved, self._added = {}, {}
         return self
 
     def __exit__(self, *exc) -> None:
         try:
             self.session.rollback()
         finally:
-            self.saved = {}
+            self.saved, self._added = {}, {}
             self.session.close()
 
     @property
@@ -81,9 +89,26 @@ class UnitOfWork:
     # -- the one save path of a case --
 
     def add_case(self, case: Case, **projection) -> None:
-        """Insert a new case at its current version; projected on commit."""
-        self.cases.add(case)
+        """Add a new case at its current version; written and projected on commit.
+
+        ``OpenCaseExists`` now if the patient has an open case in the case's program,
+        stored or added before in this unit of work; the case's rows are written by
+        ``write_added_cases`` (see the module)."""
+        repo = self._repo("cases", CaseRepository)
+        key = repo.open_key(case)
+        if key is not None:
+            for other in self._added.values():
+                if repo.open_key(other) == key:
+                    raise OpenCaseExists(other.id, case.program)
+        repo.check_open(case)
+        self._added[case.id] = case
         self._seen(case, **projection)
+
+    def write_added_cases(self) -> None:
+        """Write the rows of the cases added and not written yet (``add_case``)."""
+        repo = self._repo("cases", CaseRepository)
+        while self._added:
+            repo.add(self._added.pop(next(iter(self._added))), checked=True)
 
     def save_case(self, case: Case, expected_version: int | None = None, **projection) -> None:
         """Store ``case`` at the next version if the stored one is still at
@@ -93,6 +118,7 @@ class UnitOfWork:
         ``CaseMissing``. ``projection``: ``skip``, ``no_echo``, ``partners`` (``SavedCase``).
         """
         expected = case.version if expected_version is None else expected_version
+        self.write_added_cases()  # a case added in this unit of work is stored first
         case.version = expected + 1
         try:
             self.cases.update(case, expected_version=expected)
@@ -124,6 +150,7 @@ class UnitOfWork:
                                "(or pass UnitOfWork(project=...))")
         while self.saved:  # in the order they were first saved
             project(self, self.saved.pop(next(iter(self.saved))))
+        self.write_added_cases()  # the projector writes them before its versions
 
     def commit(self) -> None:
         """Project the saved cases, then commit the transaction (both or neither)."""
@@ -131,13 +158,15 @@ class UnitOfWork:
         self.session.commit()
 
     def rollback(self) -> None:
-        self.saved = {}
+        self.saved, self._added = {}, {}
         self.session.rollback()
 
     # -- repositories --
 
     @property
     def cases(self):
+        """The case repository, on a store that holds the cases added so far."""
+        self.write_added_cases()
         return self._repo("cases", CaseRepository)
 
     @property
