@@ -188,15 +188,17 @@ def status_counts(db) -> dict[str, int]:
 
 
 def drain(worker, db, total: int, time_limit: float) -> tuple[float, dict[str, int]]:
-    """``worker.run_once()`` until all ``total`` rows are done or dead (or the time limit)."""
+    """The steps of the worker's pipeline (as ``Worker.run`` loops them) until all
+    ``total`` rows are done or dead (or the time limit)."""
     start = time.perf_counter()
     deadline = start + time_limit
     counts = status_counts(db)
-    while counts["done"] + counts["dead"] < total and time.perf_counter() < deadline:
-        if not worker.run_once():
-            counts = status_counts(db)
-            if counts["done"] + counts["dead"] < total:
-                time.sleep(0.002)  # rows waiting on a retry backoff (should not happen)
+    with worker.pipeline() as pipeline:
+        while counts["done"] + counts["dead"] < total and time.perf_counter() < deadline:
+            if not pipeline.step():
+                counts = status_counts(db)
+                if counts["done"] + counts["dead"] < total:
+                    time.sleep(0.002)  # rows waiting on a retry backoff (should not happen)
     elapsed = time.perf_counter() - start
     return elapsed, status_counts(db)
 
@@ -272,7 +274,7 @@ def run(opts: Options, out) -> dict:
             base = partner.base_url
             for c in opts.concurrency:
                 res = results[c] = {"outbox": [0, 0.0], "loop": [0, 0.0], "enqueue": 0.0,
-                                    "dead": 0, "failed_replays": 0}
+                                    "dead": 0, "failed_replays": 0, "cpu": [0.0, 0.0]}
                 for r in range(opts.rounds):
                     tag = f"c{c}r{r}"
                     empty_sync_tables(db)
@@ -284,10 +286,12 @@ def run(opts: Options, out) -> dict:
                                     concurrency=c)
                     try:
                         partner.command("record")
+                        cpu = time.process_time()
                         with profiled(opts.profile, f"outbox-{db.engine.dialect.name}-{tag}",
                                       out):
                             seconds, counts = drain(worker, db, opts.deliveries,
                                                     opts.time_limit)
+                        res["cpu"][0] += time.process_time() - cpu
                         recorded = partner.command("take")
                     finally:
                         worker.close()
@@ -295,7 +299,9 @@ def run(opts: Options, out) -> dict:
                     res["outbox"][0] += counts["done"]
                     res["outbox"][1] += seconds
                     res["dead"] += counts["dead"]
+                    cpu = time.process_time()
                     loop_seconds, ok = replay(base, recorded, c, opts.time_limit)
+                    res["cpu"][1] += time.process_time() - cpu
                     res["loop"][0] += ok
                     res["loop"][1] += loop_seconds
                     res["failed_replays"] += len(recorded) - ok
@@ -341,7 +347,9 @@ def report(results: dict, opts: Options, out) -> None:
         rows.append([str(c), str(done), f"{outbox_rate:.0f}", f"{loop_rate:.0f}",
                      f"{ratio(outbox_rate, loop_rate):.3f}",
                      f"{1000 / outbox_rate if outbox_rate else 0:.2f}",
-                     f"{1000 / loop_rate if loop_rate else 0:.2f}", f"{enq:.0f}"])
+                     f"{1000 / loop_rate if loop_rate else 0:.2f}",
+                     f"{1000 * res['cpu'][0] / done if done else 0:.2f}",
+                     f"{1000 * res['cpu'][1] / ok if ok else 0:.2f}", f"{enq:.0f}"])
         if res["dead"] or res["failed_replays"] or done < opts.deliveries * opts.rounds:
             print(f"  warning (concurrency {c}): {res['dead']} dead, "
                   f"{opts.deliveries * opts.rounds - done} not done, "
@@ -349,7 +357,8 @@ def report(results: dict, opts: Options, out) -> None:
     print(f"{opts.deliveries} deliveries x {opts.rounds} rounds over {opts.cases} cases "
           f"(first row of a case: create, then updates with If-Match)", file=out)
     print_table(["concurrency", "delivered", "outbox/s", "loop req/s", "ratio",
-                 "outbox ms/each", "loop ms/each", "enqueue/s"], rows, out)
+                 "outbox ms/each", "loop ms/each", "outbox CPU ms", "loop CPU ms",
+                 "enqueue/s"], rows, out)
     for c, res in results.items():
         (done, secs), (ok, loop_secs) = res["outbox"], res["loop"]
         ratio_line("outbox", f"concurrency={c} deliveries/s outbox/plain-loop",

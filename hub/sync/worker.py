@@ -36,6 +36,7 @@ from hub.store.db import Database
 from hub.sync import notify, outbox
 from hub.sync.deliver import Outcome, deliver
 from hub.sync.handlers import Handlers
+from hub.sync.pipeline import Pipeline
 from hub.sync.pulls import schedule_pulls
 from hub.sync.retry import RetryPolicy
 
@@ -182,7 +183,15 @@ class Worker:
 
     def _record(self, tried: list[tuple[outbox.Delivery, tuple[Outcome, float]]]
                 ) -> list[tuple[outbox.Delivery, Outcome]]:
-        now = self.clock()
+        results, dead = self.outcomes(tried)
+        kept = outbox.finish(self.db, self.worker_id, results, now=self.clock())
+        self.after_recorded(tried, kept, dead)
+        return [(delivery, outcome) for delivery, (outcome, _s) in tried]
+
+    def outcomes(self, tried: list[tuple[outbox.Delivery, tuple[Outcome, float]]]
+                 ) -> tuple[list[outbox.Done | outbox.Failed], set[int]]:
+        """What to record of attempted rows (``outbox.finish``), and the ids of those the
+        retry policy dead-letters; failures are logged."""
         results: list[outbox.Done | outbox.Failed] = []
         dead: set[int] = set()
         for delivery, (outcome, _seconds) in tried:
@@ -204,7 +213,12 @@ class Worker:
                     delivery.partner_id, delivery.attempts,
                     "dead-lettered" if decision.dead else f"retry in {decision.retry_in:.1f}s",
                     text.splitlines()[0])
-        kept = outbox.finish(self.db, self.worker_id, results, now=now)
+        return results, dead
+
+    def after_recorded(self, tried: list[tuple[outbox.Delivery, tuple[Outcome, float]]],
+                       kept: set[int], dead: set[int]) -> None:
+        """Once the outcomes are committed: the handlers of the rows still ours (``kept``),
+        the metrics and logs of every attempted row."""
         for delivery, (outcome, seconds) in tried:
             mine = delivery.id in kept
             if outcome.ok:
@@ -220,24 +234,30 @@ class Worker:
             if not mine:
                 log.warning("delivery #%s: lease lost to another worker; its outcome is "
                             "theirs", delivery.id)
-        return [(delivery, outcome) for delivery, (outcome, _s) in tried]
+
+    def pipeline(self) -> Pipeline:
+        """Rows kept in flight while outcomes are recorded and more claimed
+        (``hub.sync.pipeline``); closing it records what is in flight."""
+        return Pipeline(self)
 
     def run(self, stop: threading.Event, *, idle_seconds: float = 1.0,
             error_seconds: float = 5.0) -> None:
-        """Loop until ``stop`` is set; sleep ``idle_seconds`` when nothing is due."""
-        while not stop.is_set():
-            try:
-                if self.pulls:
-                    self.schedule_pulls()
-                    self.purge_audit_if_due()
-                busy = self.run_once()
-            except Exception as exc:
-                log.error("sync worker %s: claiming failed: %s", self.worker_id,
-                          safe_trace(exc))
-                stop.wait(error_seconds)
-                continue
-            if not busy:
-                stop.wait(idle_seconds)
+        """Loop until ``stop`` is set (then record what is in flight); sleep
+        ``idle_seconds`` when nothing is due."""
+        with self.pipeline() as pipeline:
+            while not stop.is_set():
+                try:
+                    if self.pulls:
+                        self.schedule_pulls()
+                        self.purge_audit_if_due()
+                    busy = pipeline.step()
+                except Exception as exc:
+                    log.error("sync worker %s: claiming failed: %s", self.worker_id,
+                              safe_trace(exc))
+                    stop.wait(error_seconds)
+                    continue
+                if not busy:
+                    stop.wait(idle_seconds)
 
     def close(self) -> None:
         if self._pool is not None:

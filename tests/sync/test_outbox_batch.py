@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -63,11 +64,14 @@ def test_a_batch_takes_the_first_row_of_each_case(db):
     assert len(outbox.claim(db, "w2", limit=50, now=T0)) == 3
 
 
-def test_two_batch_workers_keep_the_order_of_each_case(db):
+@pytest.mark.parametrize("pipelined, concurrency", [(False, 2), (True, 1), (True, 3)])
+def test_two_batch_workers_keep_the_order_of_each_case(db, pipelined, concurrency):
+    """Two workers at once, each calling ``run_once`` or the steps of its pipeline (rows
+    kept in flight while it records and claims, ``hub.sync.pipeline``)."""
     partner = RecordingPartner()
     server = PartnerServer(partner).start()
     registry = Adapters({"st-marys": loopback_partner(server)})
-    n_cases, revisions = 6, 4
+    n_cases, revisions = 7 if pipelined else 6, 5 if pipelined else 4
     try:
         for revision in range(revisions):
             for c in range(n_cases):
@@ -78,18 +82,20 @@ def test_two_batch_workers_keep_the_order_of_each_case(db):
                                    payload=plan(f"cp-{c}", revision))
                     session.commit()
         workers = [Worker(db, registry, f"w{i}", policy=FAST, lease_seconds=30,
-                          concurrency=2, batch=4) for i in range(2)]
+                          concurrency=concurrency, batch=4) for i in range(2)]
         errors: list[BaseException] = []
 
         def run(worker: Worker) -> None:
             try:
                 deadline = time.monotonic() + 30
-                while time.monotonic() < deadline:
-                    if not worker.run_once():
-                        with db.sessions() as session:
-                            if outbox.counts(session)["done"] == n_cases * revisions:
-                                return
-                        time.sleep(0.01)
+                with worker.pipeline() if pipelined else nullcontext() as pipeline:
+                    step = pipeline.step if pipeline is not None else worker.run_once
+                    while time.monotonic() < deadline:
+                        if not step():
+                            with db.sessions() as session:
+                                if outbox.counts(session)["done"] == n_cases * revisions:
+                                    return
+                            time.sleep(0.01)
             except BaseException as exc:
                 errors.append(exc)
 
@@ -114,6 +120,12 @@ def test_two_batch_workers_keep_the_order_of_each_case(db):
         for titles in by_remote.values():
             assert titles == [f"revision {r}" for r in range(revisions)]
         assert partner.count("PUT", 412) == 0
+        with db.engine.connect() as conn:
+            links = [outbox.get_link(conn, "CarePlan", f"cp-{c}", "st-marys")
+                     for c in range(n_cases)]
+        # each link names the partner's copy and the version of the last revision
+        assert sorted(link.remote_id for link in links) == sorted(by_remote)
+        assert {link.remote_version for link in links} == {str(revisions)}
     finally:
         registry.close()
         server.stop()
