@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
 from hub.errors import Conflict, Issue
@@ -27,6 +27,12 @@ from hub.store.db import PATIENT_SYSTEMS
 DEFAULT_SYSTEMS: tuple[str, ...] = ("urn:oid:2.16.840.1.113883.19.5.1",
                                     "urn:oid:2.16.840.1.113883.19.5")
 
+
+#: The statements of every Patient write and case opening, built once.
+_HOLDER = select(PI.c.patient_id).where(PI.c.system == bindparam("s"),
+                                        PI.c.value == bindparam("v"))
+_HELD = select(PI.c.system, PI.c.value).where(PI.c.patient_id == bindparam("p"))
+_INSERT = insert(PI)
 
 
 class IdentityTaken(Conflict):
@@ -65,8 +71,7 @@ def keys_of(identifiers: Iterable[dict[str, Any]], wanted: tuple[str, ...]
 def find_patient(session: Session, pairs: Iterable[tuple[str, str]]) -> str | None:
     """The id of the live Patient holding one of the (system, value) pairs, if any."""
     for system, value in pairs:
-        holder = session.execute(select(PI.c.patient_id).where(
-            PI.c.system == system, PI.c.value == value)).scalar_one_or_none()
+        holder = session.execute(_HOLDER, {"s": system, "v": value}).scalar_one_or_none()
         if holder is not None:
             return str(holder)
     return None
@@ -75,8 +80,7 @@ def find_patient(session: Session, pairs: Iterable[tuple[str, str]]) -> str | No
 def claim(session: Session, rid: str, content: dict[str, Any] | None) -> None:
     """Make ``Patient/rid``'s rows match its new version (``None``: deleted)."""
     wanted = keys_of((content or {}).get("identifier") or [], systems(session))
-    held = {(r.system, r.value) for r in session.execute(
-        select(PI.c.system, PI.c.value).where(PI.c.patient_id == rid))}
+    held = {(r.system, r.value) for r in session.execute(_HELD, {"p": rid})}
     for system, value in held - set(wanted):
         session.execute(delete(PI).where(PI.c.system == system, PI.c.value == value,
                                          PI.c.patient_id == rid))
@@ -87,4 +91,4 @@ def claim(session: Session, rid: str, content: dict[str, Any] | None) -> None:
         if holder is not None:
             raise IdentityTaken(system, value, holder, index)
         # a concurrent writer of the same identifier makes this an IntegrityError: retried
-        session.execute(insert(PI).values(system=system, value=value, patient_id=rid))
+        session.execute(_INSERT, [{"system": system, "value": value, "patient_id": rid}])

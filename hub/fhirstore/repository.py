@@ -11,6 +11,7 @@ statement per table).
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Select, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import CursorResult, Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -65,6 +66,16 @@ def _row(rtype: str, row: Row[Any]) -> StoredResource:
 #: The current version of one resource (``read``): one statement for every read, built once.
 _READ = select(R).where(R.c.res_type == bindparam("rtype"), R.c.res_id == bindparam("rid"),
                         current_by_id)
+
+
+@functools.lru_cache(maxsize=32)
+def _current_of_types(count: int) -> Select[Any]:
+    """``current_many``'s statement for ``count`` types (type ``t<n>``, its ids ``i<n>``),
+    built once per count: building the criteria each time cost as much as running them."""
+    return select(R).where(current_by_id, or_(*(
+        and_(R.c.res_type == bindparam(f"t{n}"), R.c.res_id.in_(bindparam(f"i{n}",
+                                                                          expanding=True)))
+        for n in range(count))))
 
 
 def new_resource_id() -> str:
@@ -186,9 +197,10 @@ class ResourceRepository:
             by_type.setdefault(rtype, []).append(rid)
         if not by_type:
             return {}
-        rows = self.session.execute(select(R).where(current_by_id, or_(*(
-            and_(R.c.res_type == rtype, R.c.res_id.in_(ids))
-            for rtype, ids in by_type.items())))).all()
+        params: dict[str, Any] = {}
+        for n, (rtype, ids) in enumerate(by_type.items()):
+            params[f"t{n}"], params[f"i{n}"] = rtype, ids
+        rows = self.session.execute(_current_of_types(len(by_type)), params).all()
         found = [_row("", row) for row in rows]
         return {(res.type, res.id): res for res in found}
 

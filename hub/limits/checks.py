@@ -58,22 +58,32 @@ def _fmt(path: tuple, api: str) -> str:
 
 
 def _string_problem(text: str, path: tuple, key, max_length: int, api: str) -> Problem | None:
-    where = _fmt(path, api) or "(body)"
+    problem = _string_fault(text, path, key, max_length, api)
+    if problem is None:
+        return None
+    message, status = problem
+    where = _fmt(path, api) or "(body)"  # only for a string at fault: most are not
+    return Problem(f"{where} {message}", where, status)
+
+
+def _string_fault(text: str, path: tuple, key, max_length: int, api: str
+                  ) -> tuple[str, int] | None:
+    """What is wrong with one string (its path aside) and the status, or None."""
     if "\x00" in text:
-        return Problem(f"{where} contains a NUL character", where)
+        return "contains a NUL character", 400
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return Problem(f"{where} contains an unpaired surrogate (not Unicode text)", where)
+        return "contains an unpaired surrogate (not Unicode text)", 400
     if len(text) > max_length:
-        return Problem(f"{where} is longer than {max_length} characters", where, 413)
+        return f"is longer than {max_length} characters", 413
     if key == "system" and len(text) > TOKEN_MAX:
-        return Problem(f"{where} is longer than {TOKEN_MAX} characters", where)
+        return f"is longer than {TOKEN_MAX} characters", 400
     if api == "case" and key == "value" and len(path) > 2 \
             and path[-3] in ("identifiers", "identifier") and len(text) > TOKEN_MAX:
-        return Problem(f"{where} is longer than {TOKEN_MAX} characters", where)
+        return f"is longer than {TOKEN_MAX} characters", 400
     if key in _URL_KEYS and "%00" in text.lower():
-        return Problem(f"{where} contains an encoded NUL character", where)
+        return "contains an encoded NUL character", 400
     return None
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from hub.store.case_tables import case_resources
@@ -46,8 +46,12 @@ def aliases(session: Session, case_id: str) -> dict[tuple[str, str], str]:
 
 def owner(session: Session, resource_type: str, resource_id: str) -> str | None:
     """The case ``resource_type/resource_id`` is an owned part of, if any."""
-    row = session.execute(select(case_resources.c.case_id).where(
-        case_resources.c.resource_type == resource_type,
-        case_resources.c.resource_id == resource_id,
-        case_resources.c.owned.is_(True)).limit(1)).first()
+    row = session.execute(_OWNER, {"t": resource_type, "i": resource_id}).first()
     return row.case_id if row else None
+
+
+#: ``owner``'s statement, built once (every FHIR write of a case's type asks it).
+_OWNER = select(case_resources.c.case_id).where(
+    case_resources.c.resource_type == bindparam("t"),
+    case_resources.c.resource_id == bindparam("i"),
+    case_resources.c.owned.is_(True)).limit(1)
