@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from datetime import date, timedelta
+from enum import Enum
 from typing import Any
 
 from hub import cases as c
@@ -91,7 +92,12 @@ def problems(value: Any, today: date | None = None) -> dict[str, Any]:
     return _walk(value, latest_birth) or {}
 
 
+_LEAVES = (str, int, float, date, Enum, type(None))  # nothing to check in or under them
+
+
 def _walk(value: Any, latest_birth: date) -> dict[Any, Any] | None:
+    if isinstance(value, _LEAVES):
+        return None
     if isinstance(value, c.Code):
         return code_problems(value) or None
     if isinstance(value, c.Identifier):
