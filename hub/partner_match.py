@@ -89,8 +89,12 @@ def names_partner(partner, refs: set[str], identifiers: set[str]) -> bool:
 
 def concerned_partners(case: c.Case, partners: Mapping, resources) -> list:
     """The partners the case names (see the module docstring), in file order."""
+    if not partners:
+        return []
     refs = organizations_of(case)
-    identifiers = organization_identifiers_of(case, resources)
+    # the stored Organizations' identifiers are read only when a partner is known by one
+    identifiers = organization_identifiers_of(case, resources) if any(
+        getattr(p, "organization_identifier", None) for p in partners.values()) else set()
     return [p for p in partners.values() if names_partner(p, refs, identifiers)]
 
 

@@ -164,8 +164,10 @@ def project_case(uow, case: c.Case, partners: Mapping | None = None,
     written: list[Written] = []
     concerned = concerned_partners(case, partners or {}, uow.resources)
     queues: dict[str, list[_Queued]] = {p.id: [] for p in concerned}
-    resources = [agency_references(r, partners or {}) for r in with_aliases(
-        case_to_fhir(case), case_resource_repo.aliases(uow.session, case.id))]
+    # a case whose row is not written yet has no case_resources rows: they refer to it
+    aliases = {} if uow.unwritten(case.id) else case_resource_repo.aliases(uow.session, case.id)
+    resources = [agency_references(r, partners or {})
+                 for r in with_aliases(case_to_fhir(case), aliases)]
     wanted = [(r["resourceType"], r["id"]) for r in resources]
     current = uow.resources.current_many([key for key in wanted if key not in skip])
     changes, befores = [], []

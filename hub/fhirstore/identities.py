@@ -77,10 +77,13 @@ def find_patient(session: Session, pairs: Iterable[tuple[str, str]]) -> str | No
     return None
 
 
-def claim(session: Session, rid: str, content: dict[str, Any] | None) -> None:
-    """Make ``Patient/rid``'s rows match its new version (``None``: deleted)."""
+def claim(session: Session, rid: str, content: dict[str, Any] | None, *,
+          new: bool = False) -> None:
+    """Make ``Patient/rid``'s rows match its new version (``None``: deleted); ``new``: its
+    version 1 was just written, so it holds no rows yet (nothing to read)."""
     wanted = keys_of((content or {}).get("identifier") or [], systems(session))
-    held = {(r.system, r.value) for r in session.execute(_HELD, {"p": rid})}
+    held = set() if new else {(r.system, r.value)
+                              for r in session.execute(_HELD, {"p": rid})}
     for system, value in held - set(wanted):
         session.execute(delete(PI).where(PI.c.system == system, PI.c.value == value,
                                          PI.c.patient_id == rid))

@@ -163,8 +163,8 @@ def write(session: Session, versions: list[NewVersion]) -> list[StoredResource]:
     replaced: dict[str, list[str]] = {}
     for v in versions:
         res = v.stored
-        if res.type == "Patient":
-            identities.claim(session, res.id, res.content)
+        if res.type == "Patient":  # a version 1 was inserted above: never stored before
+            identities.claim(session, res.id, res.content, new=v.prev is None)
         changes.append(ResourceChange(
             res.type, res.id, res.version_id,
             v.prev.content if v.prev is not None and not v.prev.deleted else None,

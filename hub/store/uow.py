@@ -104,6 +104,11 @@ class UnitOfWork:
         self._added[case.id] = case
         self._seen(case, **projection)
 
+    def unwritten(self, case_id: str) -> bool:
+        """Whether ``case_id`` was added in this unit of work and its rows are not written
+        yet (then nothing in the store refers to it)."""
+        return case_id in self._added
+
     def write_added_cases(self) -> None:
         """Write the rows of the cases added and not written yet (``add_case``)."""
         repo = self._repo("cases", CaseRepository)
