@@ -29,6 +29,7 @@ def create_app(runtime=None, *, migrate: bool | None = None) -> Flask:
         audit_http,
         auth,
         cases,
+        connections,
         console,
         console_cases,
         console_ops,
@@ -55,9 +56,9 @@ def create_app(runtime=None, *, migrate: bool | None = None) -> Flask:
     app.extensions["hub.settings"] = runtime.settings
     app.extensions["hub.db"] = runtime.db
     # each exposes a blueprint ``bp`` and/or ``init_app(app)``
-    for component in (metrics, errors, headers, limits, health, auth, audit_authn, audit_http,
-                      cases, fhir, inbound, fhircase, coverage, admin, notifications, docs,
-                      console, console_cases, console_ops):
+    for component in (connections, metrics, errors, headers, limits, health, auth, audit_authn,
+                      audit_http, cases, fhir, inbound, fhircase, coverage, admin, notifications,
+                      docs, console, console_cases, console_ops):
         if hasattr(component, "init_app"):
             component.init_app(app)
         if hasattr(component, "bp"):

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from hub.audit.log import INSERT
+from hub.store import leases
 from hub.store.db import Database
 
 
@@ -74,7 +75,8 @@ class GroupCommit:
             raise ticket.error
 
     def _write(self, rows: list[dict]) -> None:
-        with self.db.engine.begin() as conn:
+        # on the writing request's connection when it is free (``hub.store.leases``)
+        with leases.connection(self.db.engine) as conn, conn.begin():
             conn.execute(INSERT, rows)
         if self.on_batch is not None:
             self.on_batch(len(rows))

@@ -23,15 +23,17 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from hub.clock import utcnow
 from hub.security import validate_client_scope, validate_jwks
+from hub.store import leases
 from hub.store.client_tables import client_assertion_jtis, clients
 
 _ACTIVE = select(clients.c.revoked_at).where(clients.c.client_id == bindparam("client_id"))
 
 
 def client_is_active(engine: Engine, client_id: str) -> bool:
-    """Whether the client exists and is not revoked: the check of every API request, on a
-    pooled connection of its own (no ORM session) with one prepared statement."""
-    with engine.connect() as conn:
+    """Whether the client exists and is not revoked: the check of every API request, with
+    one prepared statement (no ORM session), on the request's connection
+    (``hub.store.leases``) or a pooled one of its own."""
+    with leases.connection(engine) as conn:
         row = conn.execute(_ACTIVE, {"client_id": client_id}).first()
     return row is not None and row.revoked_at is None
 

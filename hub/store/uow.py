@@ -20,10 +20,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from hub.cases import Case
 from hub.fhirstore.repository import ResourceRepository
+from hub.store import leases
 from hub.store.case_repo import CaseRepository, OpenCaseExists
 from hub.store.client_repo import ClientRepository
 from hub.store.db import CASES_SAVED, Database
@@ -62,13 +64,17 @@ class UnitOfWork:
         self.partners = partners or {}
         self.project = project
         self._session: Session | None = None
+        self._leased: Connection | None = None
         #: Cases saved and not yet projected, by id (the "seen" set).
         self.saved: dict[str, SavedCase] = {}
         #: New cases whose rows are not written yet (``add_case``), by id.
         self._added: dict[str, Case] = {}
 
     def __enter__(self) -> UnitOfWork:
-        self._session = self.db.sessions()
+        # the request's connection when it is free (``hub.store.leases``), else the pool's
+        self._leased = leases.take(self.db.engine)
+        self._session = (self.db.sessions(bind=self._leased) if self._leased is not None
+                         else self.db.sessions())
         self.saved, self._added = {}, {}
         return self
 
@@ -77,7 +83,12 @@ class UnitOfWork:
             self.session.rollback()
         finally:
             self.saved, self._added = {}, {}
-            self.session.close()
+            try:
+                self.session.close()
+            finally:
+                if self._leased is not None:
+                    leases.give_back(self._leased)
+                    self._leased = None
 
     @property
     def session(self) -> Session:
