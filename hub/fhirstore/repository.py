@@ -78,6 +78,11 @@ def _current_of_types(count: int) -> Select[Any]:
         for n in range(count))))
 
 
+def _chunks(ids: list[str], size: int = 200) -> list[list[str]]:
+    """``ids`` in parts of at most ``size`` (bound parameters per statement stay few)."""
+    return [ids[start:start + size] for start in range(0, len(ids), size)]
+
+
 def new_resource_id() -> str:
     return str(uuid.uuid4())
 
@@ -370,18 +375,27 @@ class ResourceRepository:
         """The resources that the resources ``ids`` of ``rtype`` reference (_include)."""
         if not ids or not includes:
             return []
-        pairs = [(t, i) for t, i in self.session.execute(
-            searchsql.include_targets(rtype, ids, includes)).all()]
-        return self.read_many(sorted(pairs))
+        return self._read_selected([searchsql.include_targets(rtype, part, includes)
+                                    for part in _chunks(ids)])
 
     def revincluded(self, rtype: str, ids: list[str],
                     revincludes: list[Include]) -> list[StoredResource]:
         """The resources that reference the resources ``ids`` of ``rtype`` (_revinclude)."""
         if not ids or not revincludes:
             return []
-        pairs = [(t, i) for t, i in self.session.execute(
-            searchsql.revinclude_sources(rtype, ids, revincludes)).all()]
-        return self.read_many(sorted(pairs))
+        return self._read_selected([searchsql.revinclude_sources(rtype, part, revincludes)
+                                    for part in _chunks(ids)])
+
+    def _read_selected(self, selects: list[Select[Any]]) -> list[StoredResource]:
+        """The current, not deleted versions of the (type, id) pairs each select finds, by
+        (type, id): one statement per select, which reads the versions it points at by
+        primary key (``searchsql.current_of``)."""
+        found: dict[tuple[str, str], StoredResource] = {}
+        for pairs in selects:
+            for row in self.session.execute(searchsql.current_of(pairs)).all():
+                res = _row("", row)
+                found[(res.type, res.id)] = res
+        return [found[key] for key in sorted(found)]
 
 
 __all__ = ["ConditionalKeyTaken", "ResourceRepository", "StoredResource", "VersionConflict"]

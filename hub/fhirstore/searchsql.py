@@ -30,6 +30,7 @@ from hub.fhirstore.query import (
     TokenValue,
 )
 from hub.fhirstore.searchparams import normalize_string, params_for
+from hub.fhirstore.tables import current_by_id
 from hub.fhirstore.tables import resources as R
 from hub.fhirstore.tables import search_index as SI
 
@@ -285,6 +286,15 @@ def include_targets(rtype: str, ids: list[str], includes: Iterable[Include]) -> 
     ).distinct()
 
 
+def current_of(pairs: Select[Any]) -> Select[Any]:
+    """The current, not deleted versions (every column of ``resources``) of the (type, id)
+    pairs that ``pairs`` selects, each once: one statement that reads them by primary key."""
+    found = pairs.subquery("pairs")
+    type_col, id_col = found.c
+    return select(R).join(found, and_(R.c.res_type == type_col, R.c.res_id == id_col)).where(
+        current_by_id, R.c.deleted.is_(False))
+
+
 def revinclude_sources(rtype: str, ids: list[str], revincludes: Iterable[Include]) -> Select[Any]:
     """(res_type, res_id) of what references the page's resources, for ``_revinclude``."""
     conds: list[ColumnElement[bool]] = []
@@ -302,7 +312,7 @@ def revinclude_sources(rtype: str, ids: list[str], revincludes: Iterable[Include
         SI.c.ref_id.in_(ids), or_(*conds) if conds else false()).distinct()
 
 
-__all__ = ["SORT_COLUMNS", "base_select", "count_select", "criterion_condition",
+__all__ = ["SORT_COLUMNS", "base_select", "count_select", "criterion_condition", "current_of",
            "date_condition", "include_targets", "matching_ids", "ordered_page",
            "revinclude_sources",
            "sort_kind", "with_sort_keys"]

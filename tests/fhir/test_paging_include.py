@@ -96,3 +96,25 @@ def test_included_types_the_scope_cannot_read_are_left_out(fhir, fhir_as):
     body = limited.get("/fhir/Task?_include=Task:focus").get_json()
     assert _by_mode(body, "include") == set()
     assert any(e["search"]["mode"] == "outcome" for e in body["entry"])
+
+
+def test_included_resources_are_current_live_and_once(fhir):
+    """_include and _revinclude answer each target once, in its current version, and
+    never a deleted one (the store keeps both an older version and the deletion)."""
+    sr, t = _referral(fhir)
+    fhir.create(task("Patient/p1", f"ServiceRequest/{sr['id']}", "Organization/a1"))
+    changed = fhir.put(f"/fhir/ServiceRequest/{sr['id']}",
+                       {**sr, "status": "on-hold"}).get_json()
+    gone = fhir.create(service_request("Patient/p1", "Organization/a1"))
+    lone = fhir.create(task("Patient/p1", f"ServiceRequest/{gone['id']}", "Organization/a1"))
+    assert fhir.delete(f"/fhir/ServiceRequest/{gone['id']}").status_code in (200, 204)
+    body = fhir.get("/fhir/Task?_include=Task:focus&_count=50").get_json()
+    included = [e["resource"] for e in body["entry"] if e["search"]["mode"] == "include"]
+    assert [(r["id"], r["meta"]["versionId"], r["status"]) for r in included] == [
+        (sr["id"], changed["meta"]["versionId"], "on-hold")]
+    assert fhir.delete(f"/fhir/Task/{t['id']}").status_code in (200, 204)
+    body = fhir.get(f"/fhir/ServiceRequest?_id={sr['id']},{gone['id']}"
+                    "&_revinclude=Task:focus").get_json()
+    revincluded = _by_mode(body, "include")
+    assert len(revincluded) == 1 and f"Task/{t['id']}" not in revincluded
+    assert f"Task/{lone['id']}" not in revincluded
