@@ -134,11 +134,14 @@ def search(ctx: Ctx, rtype: str, items: list[tuple[str, str]], *, base: str,
               "url": f"{base}/{rtype}?{q.link_query(q.offset, q.cursor)}"}]
     entries: list[dict] = []
     if q.summary != "count" and q.count > 0 and readable:
-        found = repo.page(q)
+        found = repo.page(q, with_total=want_total)  # the count in the page's statement
         page = found.resources
         if want_total and not found.more and not q.offset and q.cursor is None:
-            # the first page holds every match: it is the total (no second query)
+            # the first page holds every match: it is the total
             total = len(page)
+        elif want_total:
+            total = found.total
+        if total is not None:
             bundle["total"] = total
         entries = [_entry(base, r, "match", q) for r in page]
         hidden: set[str] = set()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from hub.clock import utcnow
 from hub.fhirjson import codec
-from hub.fhirstore import identities, keyset, keyset_sorts, searchsql
+from hub.fhirstore import identities, keyset, keyset_sorts, search_statements, searchsql
 from hub.fhirstore.compartments import LINK, OPEN, carried_rows, link_rows, owner_condition
 from hub.fhirstore.compartments import condition as compartment_condition
 from hub.fhirstore.query import Include, SearchQuery
@@ -54,6 +54,8 @@ class Page:
     more: bool
     snapshot: datetime | None = None
     keys: list[tuple[Any, str]] | None = None
+    #: the number of matches, when the page's statement counted them (``with_total``)
+    total: int | None = None
 
 
 def _row(rtype: str, row: Row[Any]) -> StoredResource:
@@ -81,6 +83,10 @@ def _current_of_types(count: int) -> Select[Any]:
 def _chunks(ids: list[str], size: int = 200) -> list[list[str]]:
     """``ids`` in parts of at most ``size`` (bound parameters per statement stay few)."""
     return [ids[start:start + size] for start in range(0, len(ids), size)]
+
+
+def _total_of(rows: Sequence[Row[Any]], with_total: bool) -> int | None:
+    return int(rows[0].total) if with_total and rows else None
 
 
 def new_resource_id() -> str:
@@ -315,22 +321,28 @@ class ResourceRepository:
         return [StoredResource(q.resource_type, r.res_id, r.version_id, r.last_updated,
                                False, None, text=r.content) for r in rows]
 
-    def page(self, q: SearchQuery) -> Page:
+    def page(self, q: SearchQuery, with_total: bool = False) -> Page:
         """One page of a search: by keyset (``_lastUpdated``/``_id`` order, see ``keyset``;
-        any other ``_sort``, see ``keyset_sorts``) or by offset (an explicit ``_offset``)."""
+        any other ``_sort``, see ``keyset_sorts``) or by offset (an explicit ``_offset``).
+        ``with_total``: the page's statement also counts the matches (``Page.total``, in
+        the same view of the data), unless the page is empty or sorted by parameters."""
         if keyset_sorts.applies(q):
             return self._page_by_params(q)
         sort = keyset.keyset_sort(q)
         if sort is None:
-            rows = self.session.execute(
-                searchsql.ordered_page(q).limit(q.count + 1)).all() if q.count else []
-            return Page([self._found(q, r) for r in rows[:q.count]], len(rows) > q.count)
+            rows = self.session.execute(searchsql.with_total(
+                searchsql.ordered_page(q).limit(q.count + 1), q, with_total)
+            ).all() if q.count else []
+            return Page([self._found(q, r) for r in rows[:q.count]], len(rows) > q.count,
+                        total=_total_of(rows, with_total))
         snapshot = q.cursor.snapshot if q.cursor else keyset.snapshot_of(
             utcnow().replace(tzinfo=None))  # naive UTC, as stored
         if q.count == 0:
             return Page([], False, snapshot=snapshot)
-        first, descending = keyset.page_select(q, snapshot, q.count + 1)
-        parts = [self.session.execute(first).all()]
+        first, params, descending = search_statements.keyset_page(q, snapshot, q.count + 1,
+                                                                  with_total)
+        parts = [self.session.execute(first, params).all()]
+        total = _total_of(parts[0], with_total)
         updated = parts[0][0].any_updated if parts[0] else \
             sort[0] != "_id" and self.session.execute(
                 keyset.any_updated(q.resource_type, snapshot)).first() is not None
@@ -343,7 +355,7 @@ class ResourceRepository:
         if q.cursor is not None and q.cursor.before:
             rows.reverse()  # a previous page was read backwards
         keys = [(r.sort_key, r.res_id) for r in rows]
-        return Page([self._found(q, r) for r in rows], more, snapshot, keys)
+        return Page([self._found(q, r) for r in rows], more, snapshot, keys, total)
 
     def _page_by_params(self, q: SearchQuery) -> Page:
         """A keyset page of a search sorted by search parameters (``keyset_sorts``)."""
@@ -368,7 +380,8 @@ class ResourceRepository:
                               False, None, text=r.content)
 
     def count(self, q: SearchQuery) -> int:
-        return int(self.session.execute(searchsql.count_select(q)).scalar_one())
+        stmt, params = search_statements.count(q)
+        return int(self.session.execute(stmt, params).scalar_one())
 
     def included(self, rtype: str, ids: list[str],
                  includes: list[Include]) -> list[StoredResource]:

@@ -271,6 +271,14 @@ def count_select(q: SearchQuery) -> Select[Any]:
         (matched if matched is not None else base_select(q)).subquery())
 
 
+def with_total(stmt: Select[Any], q: SearchQuery, wanted: bool = True) -> Select[Any]:
+    """``stmt`` with the number of matches of ``q`` as its column ``total`` (a subquery
+    that runs once per statement, in the statement's view of the data), if ``wanted``."""
+    if not wanted:
+        return stmt
+    return stmt.add_columns(count_select(q).correlate(None).scalar_subquery().label("total"))
+
+
 def include_targets(rtype: str, ids: list[str], includes: Iterable[Include]) -> Select[Any]:
     """(ref_type, ref_id) of what the page's resources reference, for ``_include``."""
     conds: list[ColumnElement[bool]] = []
@@ -314,5 +322,4 @@ def revinclude_sources(rtype: str, ids: list[str], revincludes: Iterable[Include
 
 __all__ = ["SORT_COLUMNS", "base_select", "count_select", "criterion_condition", "current_of",
            "date_condition", "include_targets", "matching_ids", "ordered_page",
-           "revinclude_sources",
-           "sort_kind", "with_sort_keys"]
+           "revinclude_sources", "sort_kind", "with_sort_keys", "with_total"]

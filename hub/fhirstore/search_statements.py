@@ -1,0 +1,147 @@
+"""Search statements built once per shape, run with bound parameters.
+
+Building a search's SQLAlchemy statement (``searchsql``, ``keyset``) costs as much CPU as
+SQLite spends running it. Two searches that differ only in their values (another owner,
+another status, another snapshot or cursor) have the same statement with other
+parameters: ``keyset_page`` and ``count`` build the statement of a *template* of the
+query, whose values are named bound parameters, once per shape (the resource type, the
+criteria's names, kinds, modifiers and value forms, the sort, the cursor's form), and
+keep it (the ``CACHED`` used last); each search then only binds its values. A statement
+object kept also keeps SQLAlchemy's cache key and compiled form.
+
+Only the plain shapes are templated: token, reference, date and number criteria, no
+compartment and no owned type (their conditions embed the caller). Every other search is
+built as before, for each request; both give the same statement text and the same rows.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import replace
+from datetime import datetime
+from threading import Lock
+from typing import Any
+
+from sqlalchemy import BindParameter, Select, bindparam
+
+from hub.fhirstore import keyset, searchsql
+from hub.fhirstore.compartments import OWNED_TYPES
+from hub.fhirstore.query import Criterion, Cursor, DateValue, RefValue, SearchQuery, TokenValue
+
+#: How many statements are kept (the shapes used last).
+CACHED = 256
+
+_TEMPLATED_KINDS = frozenset({"token", "reference", "date", "number"})
+
+
+class _Template:
+    """A copy of a query whose values are bound parameters (``params`` holds them)."""
+
+    def __init__(self) -> None:
+        self.params: dict[str, Any] = {}
+
+    def bind(self, value: Any) -> Any:
+        """A bound parameter that stands in for ``value`` wherever the statement's builders
+        take the value (typed by the column it is compared with)."""
+        name = f"p{len(self.params)}"
+        self.params[name] = value
+        bound: BindParameter[Any] = bindparam(name)
+        return bound
+
+    def value(self, kind: str, v: Any) -> tuple[Any, Any]:
+        """(the value with bound parameters, its form for the shape)."""
+        if kind == "token":
+            system = v.system if v.system in (None, "") else self.bind(v.system)
+            code = None if v.code is None else self.bind(v.code)
+            return TokenValue(system, code), (v.system if v.system in (None, "") else 1,
+                                              v.code is None)
+        if kind == "reference":  # the type is part of the shape (a resource type name)
+            return RefValue(v.type, self.bind(v.id)), v.type
+        if kind == "date":
+            return DateValue(v.prefix, self.bind(v.low), self.bind(v.high)), v.prefix
+        return self.bind(v), None  # number
+
+    def criterion(self, crit: Criterion) -> tuple[Criterion, Any] | None:
+        if crit.kind not in _TEMPLATED_KINDS:
+            return None
+        if crit.modifier == "missing":  # true/false: part of the shape
+            return crit, (crit.name, crit.kind, crit.modifier, tuple(crit.values))
+        pairs = [self.value(crit.kind, v) for v in crit.values]
+        shape = (crit.name, crit.kind, crit.modifier, tuple(s for _v, s in pairs))
+        return replace(crit, values=[v for v, _s in pairs]), shape
+
+    def query(self, q: SearchQuery) -> tuple[SearchQuery, tuple[Any, ...]] | None:
+        """The templated query and its shape; None if ``q`` is not templated."""
+        if q.compartment or (q.client is not None and q.resource_type in OWNED_TYPES):
+            return None
+        criteria, shapes = [], []
+        for crit in q.criteria:
+            done = self.criterion(crit)
+            if done is None:
+                return None
+            criteria.append(done[0])
+            shapes.append(done[1])
+        return (replace(q, criteria=criteria, cursor=None),
+                (q.resource_type, tuple(q.sort), tuple(shapes)))
+
+    def cursor(self, cursor: Cursor | None, snapshot: Any) -> tuple[Cursor | None, Any]:
+        if cursor is None:
+            return None, None
+        key: Any = None if cursor.key is None else self.bind(cursor.key)
+        rid: Any = None if cursor.res_id is None else self.bind(cursor.res_id)
+        return Cursor(snapshot, key, rid, cursor.before), (
+            type(cursor.key).__name__, cursor.res_id is None, cursor.before)
+
+
+_built: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+_lock = Lock()
+
+
+def _kept(key: tuple[Any, ...], build: Any) -> Any:
+    with _lock:
+        found = _built.get(key)
+        if found is not None:
+            _built.move_to_end(key)
+            return found
+    found = build()
+    with _lock:
+        _built[key] = found
+        while len(_built) > CACHED:
+            _built.popitem(last=False)
+    return found
+
+
+def keyset_page(q: SearchQuery, snapshot: datetime, limit: int, with_total: bool
+                ) -> tuple[Select[Any], dict[str, Any], bool]:
+    """``keyset.page_select`` (with the count of the matches as its column ``total`` if
+    ``with_total``): the statement, its parameters, and whether it runs descending."""
+    template = _Template()
+    templated = template.query(q)
+    if templated is None:
+        stmt, descending = keyset.page_select(q, snapshot, limit)
+        return searchsql.with_total(stmt, q, with_total), {}, descending
+    tq, shape = templated
+    bound_snapshot = template.bind(snapshot)
+    cursor, cursor_shape = template.cursor(q.cursor, bound_snapshot)
+    tq.cursor = cursor
+    bound_limit = template.bind(limit)
+
+    def build() -> tuple[Select[Any], bool]:
+        stmt, descending = keyset.page_select(tq, bound_snapshot, bound_limit)
+        return searchsql.with_total(stmt, tq, with_total), descending
+
+    stmt, descending = _kept(("page", shape, cursor_shape, with_total), build)
+    return stmt, template.params, descending
+
+
+def count(q: SearchQuery) -> tuple[Select[Any], dict[str, Any]]:
+    """``searchsql.count_select`` and its parameters."""
+    template = _Template()
+    templated = template.query(q)
+    if templated is None:
+        return searchsql.count_select(q), {}
+    tq, shape = templated
+    return _kept(("count", shape), lambda: searchsql.count_select(tq)), template.params
+
+
+__all__ = ["CACHED", "count", "keyset_page"]

@@ -1,0 +1,104 @@
+"""Search statements kept per shape (``search_statements``) answer what a statement built
+for the request answers: the same rows and total for every form of value, cursor and
+direction, and a kept statement never carries the values of the search that built it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from test_search_counts import _store
+
+from hub.clock import utcnow
+from hub.fhirstore import keyset, search_statements, searchsql
+from hub.fhirstore.query import Cursor, parse_search
+from hub.store.uow import UnitOfWork
+
+QUERIES = [
+    "owner=Organization/agency-a&status=requested",
+    "owner=Organization/agency-b&status=requested,accepted",
+    "owner:Organization=agency-a&status:not=completed",
+    "status=requested&owner:missing=true",
+    "status=requested&owner:missing=false",
+    "code=http://hl7.org/fhir/CodeSystem/task-code|fulfill&status=accepted",
+    "code=http://hl7.org/fhir/CodeSystem/task-code|&owner=Organization/agency-b",
+    "code=|fulfill",
+    "authored-on=ge2024-03-01&status=completed",
+    "authored-on=lt2024-03-01",
+    "owner=Organization/agency-a&_sort=-_lastUpdated",
+    "owner=Organization/agency-b&_sort=_id",
+    "status=completed&_sort=-_id",
+]
+
+
+def _run(session, q, snapshot, templated: bool):
+    if templated:
+        stmt, params, _desc = search_statements.keyset_page(q, snapshot, q.count + 1, True)
+    else:
+        built, _desc = keyset.page_select(q, snapshot, q.count + 1)
+        stmt, params = searchsql.with_total(built, q), {}
+    return [(r.res_id, r.version_id, r.sort_key, r.total)
+            for r in session.execute(stmt, params).all()]
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_kept_statements_answer_as_built_ones(app, query):
+    db = app.extensions["hub.db"]
+    _store(db)
+    # every row was written after this snapshot but a first version keeps its place
+    snapshot = utcnow().replace(tzinfo=None) + timedelta(seconds=1)
+    items = [tuple(p.split("=", 1)) for p in query.split("&")]
+    with UnitOfWork(db) as uow:
+        for count in (2, 50):
+            q = parse_search("Task", items, max_count=500)
+            q.count = count
+            pages = 0
+            while True:
+                kept = _run(uow.session, q, snapshot, True)
+                assert kept == _run(uow.session, q, snapshot, False), (query, q.cursor)
+                pages += 1
+                if len(kept) <= count:
+                    break
+                last_id, _version, last_key, _total = kept[count - 1]
+                q.cursor = Cursor(snapshot, last_key, last_id)
+            if count == 2 and pages > 1:  # and back from the last page
+                q.cursor = Cursor(snapshot, kept[0][2], kept[0][0], before=True)
+                assert _run(uow.session, q, snapshot, True) == \
+                    _run(uow.session, q, snapshot, False)
+        q = parse_search("Task", items, max_count=500)
+        stmt, params = search_statements.count(q)
+        assert uow.session.execute(stmt, params).scalar_one() == \
+            uow.session.execute(searchsql.count_select(q)).scalar_one()
+
+
+def test_a_kept_statement_takes_each_search_values(app):
+    db = app.extensions["hub.db"]
+    live = _store(db)
+    with UnitOfWork(db) as uow:
+        for owner in ("agency-a", "agency-b", "agency-a"):
+            for status in ("requested", "completed"):
+                q = parse_search("Task", [("owner", f"Organization/{owner}"),
+                                          ("status", status)], max_count=500)
+                q.count = 50
+                page = uow.resources.page(q, with_total=True)
+                expected = sorted(rid for rid, t in live.items()
+                                  if (t.get("owner") or {}).get("reference")
+                                  == f"Organization/{owner}" and t["status"] == status)
+                assert sorted(r.id for r in page.resources) == expected
+                # an empty page has no row to carry the total: it is counted apart
+                assert page.total == (len(expected) if expected else None)
+                assert uow.resources.count(q) == len(expected)
+
+
+def test_searches_of_a_caller_are_built_for_it(app):
+    """A compartment's conditions name the caller: never a kept statement."""
+    q = parse_search("Task", [("status", "requested")])
+    q.compartment = "Organization/agency-a"
+    stmt, params, _desc = search_statements.keyset_page(q, utcnow().replace(tzinfo=None),
+                                                        21, True)
+    assert params == {}
+    other = parse_search("Task", [("status", "requested")])
+    other.compartment = "Organization/agency-b"
+    again, _params, _desc = search_statements.keyset_page(
+        other, utcnow().replace(tzinfo=None), 21, True)
+    assert again is not stmt
