@@ -144,6 +144,11 @@ def _floatstr(o: float) -> str:
     return float.__repr__(o)
 
 
+#: A ``Raw`` marker as ``json`` writes it (a control character is escaped, ASCII or not):
+#: the nonce of its ``dumps`` call and the index of its text; compiled once.
+_MARKER = re.compile(r'"\\u0000([0-9a-f]{16}):(\d+)"')
+
+
 def dumps(obj: Any, *, ensure_ascii: bool = True) -> str:
     """Compact JSON; decimals as they were written; ``Raw`` texts as they are."""
     if type(obj) is Raw:
@@ -168,9 +173,9 @@ def dumps(obj: Any, *, ensure_ascii: bool = True) -> str:
                                         False, True)(obj, 0))
     if not spliced:
         return text
-    marker = re.compile('"' + re.escape(json.dumps(f"\x00{nonce}:", ensure_ascii=ensure_ascii
-                                                   )[1:-1]) + r'(\d+)"')
-    return marker.sub(lambda m: spliced[int(m.group(1))], text)
+    # markers of this call only (a string that merely looks like one keeps its text)
+    return _MARKER.sub(lambda m: spliced[int(m.group(2))] if m.group(1) == nonce
+                       else m.group(0), text)
 
 
 def _default(o: Any) -> Any:

@@ -21,6 +21,23 @@ DEFS = Path(os.environ.get("FHIR_CHECK_NODE_DIR", Path.home() / ".cache" / "fhir
     / "node_modules" / "@medplum" / "definitions" / "dist" / "fhir" / "r4"
 
 
+@pytest.mark.parametrize("ensure_ascii", [True, False])
+def test_raw_texts_are_spliced_as_stored_and_look_alike_markers_are_left(ensure_ascii):
+    """A Bundle of stored texts (``Raw``) is written with each text as it is; a string
+    shaped like a splice marker (another call's nonce) stays the string it was."""
+    stored = ['{"resourceType":"Basic","id":"1","x":1.50}', '{"resourceType":"Basic","id":"2"}']
+    look_alike = "\x00" + "0123456789abcdef" + ":0"
+    bundle = {"entry": [{"resource": codec.Raw(t)} for t in stored],
+              "note": look_alike, "name": "Müller", "n": 1.0}
+    text = codec.dumps(bundle, ensure_ascii=ensure_ascii)
+    for t in stored:
+        assert t in text
+    back = codec.loads(text)
+    assert back["note"] == look_alike and back["name"] == "Müller"
+    assert [e["resource"]["id"] for e in back["entry"]] == ["1", "2"]
+    assert ("Müller" in text) is not ensure_ascii
+
+
 def test_decimals_round_trip_as_written():
     text = '{"a":105.00,"b":[1.0e-400,2,1.5,-0.10],"c":"x"}'
     data = codec.loads(text)
