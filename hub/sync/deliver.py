@@ -127,8 +127,12 @@ def _hub_system(delivery: Delivery, adapters) -> str:
 
 def _outgoing(delivery: Delivery, adapter=None, adapters=None) -> dict:
     """A copy of the payload without our server-managed meta (version, lastUpdated), its
-    references rewritten for the partner when the row asks for it (the projection's rows)."""
-    resource = copy.deepcopy(strip_meta(delivery.payload or {}))
+    references rewritten for the partner when the row asks for it (the projection's rows).
+
+    The copy is shallow (``rewrite`` copies deeply what it changes): what the callers do
+    to it is top-level (``id``) or replaces ``identifier`` (``_with_identifier``), so the
+    row's payload stays as it was for another attempt (``_recreate``)."""
+    resource = strip_meta(delivery.payload or {})
     resource.setdefault("resourceType", delivery.resource_type)
     options = delivery.options or {}
     if options.get("references") == "partner":
@@ -140,9 +144,12 @@ def _outgoing(delivery: Delivery, adapter=None, adapters=None) -> dict:
 
 
 def _with_identifier(resource: dict, system: str, value: str) -> dict:
-    identifiers = resource.setdefault("identifier", [])
+    """``resource`` with the hub's identifier in a new ``identifier`` list (the list of the
+    payload it was copied from is left as it was)."""
+    identifiers = list(resource.get("identifier") or [])
     if not any(i.get("system") == system and i.get("value") == value for i in identifiers):
         identifiers.append({"system": system, "value": value})
+    resource["identifier"] = identifiers
     return resource
 
 

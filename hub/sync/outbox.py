@@ -63,6 +63,9 @@ class Link:
     sent_hash: str | None = None
 
 
+_COLUMNS = tuple(c.name for c in outbox.columns)
+
+
 @dataclass
 class Delivery:
     """One outbox row (and, once claimed, the link of its resource at the partner)."""
@@ -98,7 +101,8 @@ class Delivery:
 
     @classmethod
     def from_row(cls, row) -> Delivery:
-        return cls(**{c.name: row._mapping[c.name] for c in outbox.columns})
+        mapping = row._mapping
+        return cls(**{name: mapping[name] for name in _COLUMNS})
 
     def to_dict(self) -> dict:
         """JSON-friendly form (CLI ``--json``, admin API)."""

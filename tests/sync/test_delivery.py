@@ -3,6 +3,7 @@ dead letters, 412 conflicts and replay (also through ``hub deliveries``)."""
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from datetime import timedelta
@@ -14,6 +15,7 @@ from hub.commands.deliveries import command as deliveries_cli
 from hub.config import Settings
 from hub.store.sync_tables import sync_links
 from hub.sync import outbox
+from hub.sync.deliver import deliver
 from hub.sync.registry import DEFAULT_IDENTIFIER_SYSTEM, Adapters
 from hub.sync.retry import RetryPolicy
 from hub.sync.worker import Worker, run_once
@@ -80,6 +82,20 @@ def test_create_is_conditional_on_the_hub_identifier(db, worker, partner_app):
     lk = link(db, "cp-1")
     assert (lk.remote_id, lk.remote_version, lk.last_error) == (stored["id"], "1", None)
     assert lk.last_ack_at is not None
+
+
+def test_a_delivery_leaves_the_rows_payload_as_it_was(db, adapters, partner_app):
+    # the request body is a shallow copy of the payload with our identifier in a new list:
+    # the payload (a retry, or a create again after a loss, sends it again) is unchanged
+    payload = careplan("cp-1") | {"identifier": [{"system": "urn:x", "value": "7"}]}
+    enqueue(db, "cp-1", payload=payload)
+    [claimed] = outbox.claim(db, "w", limit=1)
+    before = copy.deepcopy(claimed.payload)
+    assert deliver(claimed, adapters).ok
+    assert claimed.payload == before
+    [stored] = partner_app.all("CarePlan")
+    assert stored["identifier"] == [{"system": "urn:x", "value": "7"},
+                                    {"system": HUB_ID, "value": "CarePlan/cp-1"}]
 
 
 def test_a_replayed_create_finds_the_first_copy(db, worker, partner_app):
