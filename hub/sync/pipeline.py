@@ -2,12 +2,12 @@
 
 ``Worker.run_once`` claims a batch, waits for all of it, then records it: the delivery
 threads idle while the batch's slowest delivery ends and while the database works. A
-``Pipeline`` (what ``Worker.run`` and ``hub worker`` use) instead keeps up to ``batch`` rows
-in flight: each ``step`` records the outcomes that came back and claims as many rows as
-came back, in one transaction (``outbox.finish_and_claim``), hands them to the delivery
-threads, then waits until half a batch has come back (or all that is in flight, or
-``hold_seconds`` after the first one came back). The database works while the partner
-calls go on.
+``Pipeline`` (what ``Worker.run`` and ``hub worker`` use) instead keeps up to two batches
+of rows in flight: each ``step`` records the outcomes that came back and claims as many
+rows as came back, in one transaction (``outbox.finish_and_claim``), hands them to the
+delivery threads, then waits until a batch has come back (or all that is in flight, or,
+looking every ``hold_seconds``, at least one). The database works while the partner calls
+of the other batch go on.
 
 Nothing of the outbox's rules changes: order per (partner, case) holds because a row
 stays in flight in the database until its outcome is committed, so the next row of its
@@ -21,8 +21,7 @@ lease runs out (at-least-once, as before).
 from __future__ import annotations
 
 import logging
-import queue
-import time
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from hub.sync import outbox
@@ -43,19 +42,29 @@ def _attempted(future: Future) -> Attempt:
 
 
 class Pipeline:
-    """The rows in flight of one ``Worker`` (``with worker.pipeline() as p: p.step()``).
+    """The rows in flight of one ``Worker`` (``with worker.pipeline() as p: p.step()``):
+    up to two batches, recorded and replaced a batch at a time (so a row costs the same
+    statements as with ``run_once``, one claim and one finish per batch, in one
+    transaction instead of two).
 
-    :param hold_seconds: how long an outcome that came back may wait for others before
-        it is recorded (a slow partner's calls do not hold the fast ones' outcomes).
+    :param hold_seconds: how often the worker looks whether outcomes came back while it
+        waits for a batch of them (a slow partner's calls do not hold the fast ones'
+        outcomes for longer than about twice that).
     """
 
     def __init__(self, worker, *, hold_seconds: float = 0.2) -> None:
         self.worker = worker
         self.hold_seconds = hold_seconds
+        self.window = 2 * worker.batch
         self._pool = ThreadPoolExecutor(worker.concurrency, thread_name_prefix="hub-deliver")
         self._in_flight: dict[Future, outbox.Delivery] = {}
         self._back: list[tuple[outbox.Delivery, Attempt]] = []
-        self._returned: queue.SimpleQueue[Future] = queue.SimpleQueue()
+        # the delivery threads hand each ended future over here, and wake the worker
+        # only once as many as it waits for came back (not once per delivery)
+        self._lock = threading.Lock()
+        self._returned: list[Future] = []
+        self._want = 1
+        self._enough = threading.Event()
 
     @property
     def in_flight(self) -> int:
@@ -78,7 +87,10 @@ class Pipeline:
                             "outlast a delivery", len(skipped))
                 unrecorded = [(d, a) for d, a in back if a is not None]
             results, dead = worker.outcomes(tried)
-            room = worker.batch - len(self._in_flight) if claim else 0
+            # a batch at a time once rows are in flight: a claim asking for more rows
+            # than are claimable reads every due row behind those in flight
+            room = 0 if not claim else self.window if not self._in_flight else \
+                min(self.window - len(self._in_flight), worker.batch)
             kept, claimed = outbox.finish_and_claim(
                 worker.db, worker.worker_id, results, limit=room,
                 lease_seconds=worker.lease_seconds, now=worker.clock())
@@ -88,26 +100,39 @@ class Pipeline:
         for delivery in claimed:
             future = self._pool.submit(worker._attempt, delivery)
             self._in_flight[future] = delivery
-            future.add_done_callback(self._returned.put)
+            future.add_done_callback(self._returned_one)
         worker.after_recorded(tried, kept, dead)
         self._wait()
         return len(back) + len(claimed) + len(self._back) + len(self._in_flight)
 
+    def _returned_one(self, future: Future) -> None:
+        """A delivery thread's done-callback."""
+        with self._lock:
+            self._returned.append(future)
+            if len(self._returned) >= self._want:
+                self._enough.set()
+
     def _wait(self) -> None:
-        """Until half a batch came back, or all in flight, or ``hold_seconds`` after the
-        first outcome came back (the delivery threads queue each future as it ends)."""
-        want = min(len(self._in_flight), max(1, self.worker.batch // 2))
-        first_back: float | None = None
-        while self._in_flight and len(self._back) < want:
-            timeout = None if first_back is None else \
-                max(0.0, first_back + self.hold_seconds - time.monotonic())
-            try:
-                future = self._returned.get(timeout=timeout)
-            except queue.Empty:
-                return  # held long enough
+        """Until a batch came back, or all in flight; or, looking every ``hold_seconds``,
+        until at least one came back."""
+        want = min(len(self._in_flight), self.worker.batch)
+        if not want:
+            return
+        with self._lock:
+            self._want = want
+            if len(self._returned) >= want:
+                self._enough.set()
+            else:
+                self._enough.clear()
+        while not self._enough.wait(self.hold_seconds):
+            with self._lock:
+                if self._returned:
+                    break
+        with self._lock:
+            returned, self._returned = self._returned, []
+            self._enough.clear()
+        for future in returned:
             self._back.append((self._in_flight.pop(future), _attempted(future)))
-            if first_back is None:
-                first_back = time.monotonic()
 
     def close(self) -> None:
         """Wait for every row in flight and record it (nothing more is claimed)."""
