@@ -173,11 +173,21 @@ def enqueue_rows(db, tag: str, deliveries: int, cases: int) -> float:
 
 
 def empty_sync_tables(db) -> None:
+    """Delete the outbox and ledger rows. On PostgreSQL the tables are then vacuumed: a
+    round leaves thousands of dead row versions (each claim and finish rewrites its rows)
+    and a server without autovacuum (this machine's has it off) would have later rounds
+    and runs read ever more dead index entries (a claim of 32 rows took 70 ms after some
+    twenty runs, 86,000 dead rows)."""
+    from sqlalchemy import text
+
     from hub.store.sync_tables import outbox, sync_links
 
     with db.engine.begin() as conn:
         conn.execute(outbox.delete())
         conn.execute(sync_links.delete())
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE outbox, sync_links"))
 
 
 def status_counts(db) -> dict[str, int]:
