@@ -129,7 +129,7 @@ def read(ctx: Ctx, rtype: str, rid: str) -> Result:
         raise _not_found(rtype, rid)
     if res.deleted:
         raise _gone(res)
-    ctx.access.saw("read", f"{rtype}/{rid}/_history/{res.version_id}", res.content)
+    ctx.access.saw("read", f"{rtype}/{rid}/_history/{res.version_id}", res.peek())
     return Result(200, res)
 
 
@@ -143,7 +143,7 @@ def vread(ctx: Ctx, rtype: str, rid: str, vid: str) -> Result:
         raise NotFound(f"{rtype}/{rid} has no version {vid}")
     if res.deleted:
         raise _gone(res)
-    ctx.access.saw("vread", f"{rtype}/{rid}/_history/{res.version_id}", res.content)
+    ctx.access.saw("vread", f"{rtype}/{rid}/_history/{res.version_id}", res.peek())
     return Result(200, res)
 
 

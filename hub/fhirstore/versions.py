@@ -81,6 +81,14 @@ class StoredResource:
         self._content = value
         self.text = None  # the text no longer says what the content says
 
+    def peek(self) -> dict[str, Any] | None:
+        """The content, for looking at only: parsed from the text without keeping it, so
+        that ``json()`` still answers with the stored text (a read's AuditEvent looks for
+        the patient; the answer is the text as stored, not parsed and written again)."""
+        if self._content is None and self.text is not None:
+            return cast(dict[str, Any], codec.loads(self.text))
+        return self._content
+
     def json(self) -> dict[str, Any] | codec.Raw | None:
         """The body to answer with: the stored text as is when there is one."""
         if self._content is None and self.text is not None:
