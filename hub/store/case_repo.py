@@ -73,6 +73,10 @@ class CasePage:
     offset: int
 
 
+#: One case's document by id (``get``): one statement for every read, built once.
+_GET = sa.select(cases.c.document).where(cases.c.id == sa.bindparam("case_id"))
+
+
 class CaseRepository:
     """Case records on a SQLAlchemy session; the unit of work commits."""
 
@@ -131,8 +135,7 @@ class CaseRepository:
 
     def get(self, case_id: str) -> Case | None:
         """The case with this id, or None."""
-        row = self.session.execute(
-            sa.select(cases.c.document).where(cases.c.id == case_id)).first()
+        row = self.session.execute(_GET, {"case_id": case_id}).first()
         return None if row is None else case_codec.decode(row.document)
 
     def list(self, criteria: CaseFilter | None = None, *, limit: int = 20,
