@@ -388,24 +388,21 @@ class ResourceRepository:
         """The resources that the resources ``ids`` of ``rtype`` reference (_include)."""
         if not ids or not includes:
             return []
-        return self._read_selected([searchsql.include_targets(rtype, part, includes)
-                                    for part in _chunks(ids)])
+        return self._read_selected(search_statements.included(rtype, includes), ids)
 
     def revincluded(self, rtype: str, ids: list[str],
                     revincludes: list[Include]) -> list[StoredResource]:
         """The resources that reference the resources ``ids`` of ``rtype`` (_revinclude)."""
         if not ids or not revincludes:
             return []
-        return self._read_selected([searchsql.revinclude_sources(rtype, part, revincludes)
-                                    for part in _chunks(ids)])
+        return self._read_selected(search_statements.included(rtype, revincludes, True), ids)
 
-    def _read_selected(self, selects: list[Select[Any]]) -> list[StoredResource]:
-        """The current, not deleted versions of the (type, id) pairs each select finds, by
-        (type, id): one statement per select, which reads the versions it points at by
-        primary key (``searchsql.current_of``)."""
+    def _read_selected(self, stmt: Select[Any], ids: list[str]) -> list[StoredResource]:
+        """What ``stmt`` (``search_statements.included``) reads for ``ids``, by (type, id):
+        one statement per 200 ids."""
         found: dict[tuple[str, str], StoredResource] = {}
-        for pairs in selects:
-            for row in self.session.execute(searchsql.current_of(pairs)).all():
+        for part in _chunks(ids):
+            for row in self.session.execute(stmt, {"ids": part}).all():
                 res = _row("", row)
                 found[(res.type, res.id)] = res
         return [found[key] for key in sorted(found)]

@@ -12,6 +12,8 @@ object kept also keeps SQLAlchemy's cache key and compiled form.
 Only the plain shapes are templated: token, reference, date and number criteria, no
 compartment and no owned type (their conditions embed the caller). Every other search is
 built as before, for each request; both give the same statement text and the same rows.
+``included`` keeps the statement of each (type, ``_include``/``_revinclude`` list), the
+page's ids bound as one list.
 """
 
 from __future__ import annotations
@@ -26,7 +28,15 @@ from sqlalchemy import BindParameter, Select, bindparam
 
 from hub.fhirstore import keyset, searchsql
 from hub.fhirstore.compartments import OWNED_TYPES
-from hub.fhirstore.query import Criterion, Cursor, DateValue, RefValue, SearchQuery, TokenValue
+from hub.fhirstore.query import (
+    Criterion,
+    Cursor,
+    DateValue,
+    Include,
+    RefValue,
+    SearchQuery,
+    TokenValue,
+)
 
 #: How many statements are kept (the shapes used last).
 CACHED = 256
@@ -144,4 +154,18 @@ def count(q: SearchQuery) -> tuple[Select[Any], dict[str, Any]]:
     return _kept(("count", shape), lambda: searchsql.count_select(tq)), template.params
 
 
-__all__ = ["CACHED", "count", "keyset_page"]
+def included(rtype: str, includes: list[Include], reverse: bool = False) -> Select[Any]:
+    """``searchsql.current_of`` the ``_include`` targets (``reverse``: the ``_revinclude``
+    sources) of the resources of ``rtype`` whose ids are bound as ``ids`` (a list), kept
+    per (type, includes)."""
+    def build() -> Select[Any]:
+        ids: BindParameter[Any] = bindparam("ids", expanding=True)
+        pairs = searchsql.revinclude_sources(rtype, ids, includes) if reverse else \
+            searchsql.include_targets(rtype, ids, includes)
+        return searchsql.current_of(pairs)
+
+    found: Select[Any] = _kept(("include", reverse, rtype, tuple(includes)), build)
+    return found
+
+
+__all__ = ["CACHED", "count", "included", "keyset_page"]

@@ -16,7 +16,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, Exists, Select, and_, exists, false, func, not_, or_, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Exists,
+    Select,
+    and_,
+    exists,
+    false,
+    func,
+    not_,
+    or_,
+    select,
+)
 
 from hub.fhirstore.compartments import condition as compartment_condition
 from hub.fhirstore.compartments import owner_condition
@@ -279,8 +291,10 @@ def with_total(stmt: Select[Any], q: SearchQuery, wanted: bool = True) -> Select
     return stmt.add_columns(count_select(q).correlate(None).scalar_subquery().label("total"))
 
 
-def include_targets(rtype: str, ids: list[str], includes: Iterable[Include]) -> Select[Any]:
-    """(ref_type, ref_id) of what the page's resources reference, for ``_include``."""
+def include_targets(rtype: str, ids: list[str] | BindParameter[Any],
+                    includes: Iterable[Include]) -> Select[Any]:
+    """(ref_type, ref_id) of what the page's resources reference, for ``_include`` (``ids``:
+    a list, or an expanding bound parameter)."""
     conds: list[ColumnElement[bool]] = []
     for inc in includes:
         cond: ColumnElement[bool] = SI.c.ref_type.is_not(None)
@@ -303,8 +317,10 @@ def current_of(pairs: Select[Any]) -> Select[Any]:
         current_by_id, R.c.deleted.is_(False))
 
 
-def revinclude_sources(rtype: str, ids: list[str], revincludes: Iterable[Include]) -> Select[Any]:
-    """(res_type, res_id) of what references the page's resources, for ``_revinclude``."""
+def revinclude_sources(rtype: str, ids: list[str] | BindParameter[Any],
+                       revincludes: Iterable[Include]) -> Select[Any]:
+    """(res_type, res_id) of what references the page's resources, for ``_revinclude``
+    (``ids``: a list, or an expanding bound parameter)."""
     conds: list[ColumnElement[bool]] = []
     for inc in revincludes:
         cond: ColumnElement[bool] = SI.c.ref_type == rtype

@@ -102,3 +102,19 @@ def test_searches_of_a_caller_are_built_for_it(app):
     again, _params, _desc = search_statements.keyset_page(
         other, utcnow().replace(tzinfo=None), 21, True)
     assert again is not stmt
+
+
+def test_kept_include_statements_read_each_pages_targets(app):
+    db = app.extensions["hub.db"]
+    live = _store(db)
+    focus = parse_search("Task", [("_include", "Task:focus")]).includes
+    rev = parse_search("ServiceRequest", [("_revinclude", "Task:focus")]).revincludes
+    with UnitOfWork(db) as uow:
+        repo = uow.resources
+        for ids in (["t1", "t2"], ["t2"], ["t1", "t3", "t5"], ["t7"]):  # t7 was deleted
+            wanted = sorted({live[i]["focus"]["reference"] for i in ids if i in live})
+            assert [f"{r.type}/{r.id}" for r in repo.included("Task", ids, focus)] == wanted
+        for srs in (["sr-active"], ["sr-done"], ["sr-active", "sr-done"]):
+            wanted = sorted(rid for rid, t in live.items()
+                            if t["focus"]["reference"].split("/")[1] in srs)
+            assert sorted(r.id for r in repo.revincluded("ServiceRequest", srs, rev)) == wanted
