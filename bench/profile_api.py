@@ -20,7 +20,10 @@ Prints, per scenario, the wall and CPU time per request (measured without the pr
 a ``CPU`` line each: the CPU time of this process is what a machine shared with other
 work changes least, so it compares two versions of the hub run at different moments),
 and the SQL statements sent per request (``STATEMENTS`` lines: each cursor execute
-counts once, an executemany included), then the pyinstrument call tree of as many
+counts once, an executemany included), how long each unit of work held the write lock
+(``LOCKHOLD`` lines: from its first INSERT/UPDATE/DELETE, where SQLite takes its one write
+lock, to the end of its commit; medians of wall and thread CPU ms),
+then the pyinstrument call tree of as many
 requests again (frames under ``--min-share`` percent of the time are hidden). Needs the ``bench`` extra
 (``pip install -e '.[bench]'``).
 """
@@ -29,10 +32,13 @@ from __future__ import annotations
 
 import argparse
 import base64
+import re
 import secrets
 import shutil
+import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -73,6 +79,50 @@ class StatementCounter:
 
     def _seen(self, *_args) -> None:
         self.count += 1
+
+
+class WriteHolds:
+    """How long each committed unit of work held the write lock: from its first
+    data-changing statement (where SQLite takes its write lock, and the writer turn) to the
+    end of its commit (the commit's own sync included: the session's ``after_commit``);
+    wall and CPU ms of the writing thread. On PostgreSQL the same span: its writes' row and
+    key locks are held as long. Transactions committed outside a session (a read's
+    AuditEvent group commit) are not counted."""
+
+    _WRITES = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
+
+    def __init__(self, db) -> None:
+        from sqlalchemy import event
+
+        self.held: list[tuple[float, float]] = []
+        self._writing: dict[int, tuple[float, float]] = {}  # by DBAPI connection
+        self._committing: dict[int, tuple[float, float] | None] = {}  # by thread
+        event.listen(db.engine, "before_cursor_execute", self._statement)
+        event.listen(db.engine, "commit", self._commit)  # before the DBAPI commit
+        event.listen(db.engine, "rollback", self._rollback)
+        event.listen(db.sessions, "after_commit", self._committed)  # after it
+
+    @staticmethod
+    def _now() -> tuple[float, float]:
+        return time.perf_counter(), time.thread_time()
+
+    def _statement(self, conn, cursor, statement, *_args) -> None:
+        key = id(cursor.connection)
+        if key not in self._writing and self._WRITES.match(statement):
+            self._writing[key] = self._now()
+
+    def _commit(self, conn) -> None:
+        started = self._writing.pop(id(conn.connection.dbapi_connection), None)
+        self._committing[threading.get_ident()] = started  # None: it wrote nothing
+
+    def _rollback(self, conn) -> None:
+        self._writing.pop(id(conn.connection.dbapi_connection), None)
+
+    def _committed(self, _session) -> None:
+        started = self._committing.pop(threading.get_ident(), None)
+        if started is not None:
+            wall, cpu = self._now()
+            self.held.append(((wall - started[0]) * 1000, (cpu - started[1]) * 1000))
 
 
 def _case_maker(client, auth: dict, cases: int):
@@ -116,6 +166,7 @@ def profile(size: int, requests: int, scenarios: list[str], *, database_url: str
             app = fhir_api.hub_app(url, secrets.token_urlsafe(32))
             client = app.test_client()
             counter = StatementCounter(app.extensions["hub.db"].engine)
+            holds = WriteHolds(app.extensions["hub.db"])
             case_make = None
             for scenario in scenarios:
                 auth = _token(client, db)  # a fresh one: tokens live 300 s at most
@@ -127,7 +178,7 @@ def profile(size: int, requests: int, scenarios: list[str], *, database_url: str
                     make = fhir_api.request_maker(scenario, loaded, auth, seed=7)
                 means[scenario] = _measure(client, make, scenario, requests, counter,
                                            size=size, html=html, min_share=min_share,
-                                           out=out)
+                                           out=out, holds=holds)
             app.extensions["hub.db"].dispose()
         finally:
             db.dispose()
@@ -137,7 +188,8 @@ def profile(size: int, requests: int, scenarios: list[str], *, database_url: str
 
 
 def _measure(client, make, scenario: str, requests: int, counter: StatementCounter, *,
-             size: int, html: Path | None, min_share: float, out) -> float:
+             size: int, html: Path | None, min_share: float, out,
+             holds: WriteHolds | None = None) -> float:
     """Warm up, time ``requests`` requests unprofiled, then profile as many; CPU s each."""
     from pyinstrument import Profiler
 
@@ -146,12 +198,15 @@ def _measure(client, make, scenario: str, requests: int, counter: StatementCount
     # unprofiled first: wall and CPU time of this process per request (CPU time is what a
     # loaded machine changes least: it does not count waiting for a core)
     sent = counter.count
+    held = holds.held if holds is not None else []
+    held.clear()
     wall, cpu = time.perf_counter(), time.process_time()
     for i in range(requests):
         _send(client, make(10 + i), scenario)
     wall = (time.perf_counter() - wall) / requests
     cpu = (time.process_time() - cpu) / requests
     statements = (counter.count - sent) / requests
+    held = list(held)
     profiler = Profiler(interval=0.0005)
     profiler.start()
     for i in range(requests):
@@ -163,6 +218,10 @@ def _measure(client, make, scenario: str, requests: int, counter: StatementCount
     print(f"CPU {scenario} size={size} cpu_ms={cpu * 1000:.3f} wall_ms={wall * 1000:.3f}",
           file=out)
     print(f"STATEMENTS {scenario} size={size} per_request={statements:.2f}", file=out)
+    if held:
+        print(f"LOCKHOLD {scenario} size={size} transactions={len(held)} "
+              f"wall_ms_median={statistics.median(h[0] for h in held):.3f} "
+              f"cpu_ms_median={statistics.median(h[1] for h in held):.3f}", file=out)
     print(profiler.output_text(unicode=False, color=False, show_all=False,
                                time="percent_of_total",
                                processor_options={"filter_threshold": min_share / 100}),

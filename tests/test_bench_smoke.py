@@ -64,6 +64,9 @@ def test_profile_api_runs_each_scenario(bench):
     for scenario in ("read", "search", "search+include", "create"):
         assert f"== {scenario}: 3 requests" in text, text
         assert f"CPU {scenario} size=40 cpu_ms=" in text, text
+    # one write transaction per create (its resource, Provenance and AuditEvent), timed
+    assert re.search(r"^LOCKHOLD create size=40 transactions=3 wall_ms_median=[\d.]+ "
+                     r"cpu_ms_median=[\d.]+$", text, re.M), text
 
 
 def test_outbox_bench_completes_and_prints_ratios(bench):
