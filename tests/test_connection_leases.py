@@ -8,6 +8,7 @@ its own; a connection the database dropped is replaced.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import datetime
 
@@ -110,3 +111,27 @@ def test_a_dropped_connection_is_replaced(app):
         with leases.connection(engine) as fresh:
             assert fresh is not conn
             assert fresh.execute(select(func.count()).select_from(audit_events)).scalar_one() >= 0
+
+
+def test_eight_concurrent_requests_keep_their_connections_in_the_pool(app):
+    """``hub serve`` answers 8 requests at a time, each holding its connection throughout:
+    the pool keeps them all (past its size, each return would close one)."""
+    engine = app.extensions["hub.db"].engine
+    together = threading.Barrier(8)
+    failures: list[BaseException] = []
+
+    def request() -> None:
+        try:
+            with leases.lease(engine), leases.connection(engine) as conn:
+                conn.execute(select(func.count()).select_from(audit_events)).scalar_one()
+                together.wait(30)
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=request) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not failures
+    assert engine.pool.checkedin() >= 8

@@ -77,8 +77,13 @@ def make_engine(url: str, pool_size: int = DEFAULT_POOL_SIZE) -> Engine:
         path = sqlite_file(url)
         if path is not None and path.parent.is_dir():
             create_private_file(path)
+        # a file: as many pooled connections as PostgreSQL's (a request holds one for its
+        # whole length, ``hub.store.leases``; past the pool, connections are opened and
+        # closed on every request)
+        pool_args = {} if path is None else {"pool_size": pool_size,
+                                             "max_overflow": pool_size}
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
-                               hide_parameters=True, **json_args)
+                               hide_parameters=True, **pool_args, **json_args)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
