@@ -62,7 +62,8 @@ class Settings:
     # audit log: AuditEvents older than this many days are purged by the worker and
     # `hub audit purge` (6 years, the HIPAA documentation retention)
     audit_retention_days: int = 2190
-    # PostgreSQL connections kept open per process (hub.store.db.DEFAULT_POOL_SIZE)
+    # database connections kept open per process, PostgreSQL or a SQLite file
+    # (hub.store.db.DEFAULT_POOL_SIZE)
     db_pool_size: int = 10
     # paging of list endpoints
     page_size_default: int = 20
