@@ -24,7 +24,19 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, and_, exists, false, func, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    and_,
+    exists,
+    false,
+    func,
+    literal_column,
+    or_,
+    select,
+    true,
+)
 
 from hub.fhirstore.query import Cursor, SearchQuery
 from hub.fhirstore.searchsql import base_select
@@ -73,8 +85,13 @@ def _updated_since(rtype: str, snapshot: datetime) -> ColumnElement[bool]:
 
 
 def _recent(rtype: str, snapshot: datetime) -> tuple[ColumnElement[bool], ...]:
+    """Current versions of ``rtype`` that are changes (version 2 and later: updates and
+    deletions), written since ``snapshot``: the rows of the partial index
+    ``ix_resources_revised``, whose WHERE the query repeats (``version_id > 1`` as a literal:
+    a generic plan of a prepared statement, as psycopg makes after a few executions, could
+    not see that a bound parameter implies the index's condition)."""
     return (_OLD.c.res_type == rtype, _OLD.c.current == true(),
-            _OLD.c.last_updated > snapshot, _OLD.c.version_id > 1)
+            _OLD.c.last_updated > snapshot, _OLD.c.version_id > literal_column("1"))
 
 
 def _after(key: ColumnElement[Any], res_id_col: ColumnElement[Any], cursor: Cursor,

@@ -13,9 +13,26 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, DateTime, Float, Index, Integer, String, Table, Text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    text,
+)
 
 from hub.store.db import metadata
+
+#: The rows of ``ix_resources_revised`` (as each dialect writes a boolean): current
+#: versions that are updates. A query uses that index only if its WHERE says the same, in
+#: the same words (``revised_condition`` in hub.fhirstore.keyset).
+REVISED = {"sqlite": '"current" = 1 AND version_id > 1',
+           "postgresql": '"current" = true AND version_id > 1'}
 
 resources = Table(
     "resources",
@@ -31,6 +48,11 @@ resources = Table(
     Column("method", String(8), nullable=True),
     Index("ix_resources_current", "res_type", "current", "last_updated"),
     Index("ix_resources_updated", "last_updated"),
+    # the current versions that are updates (2 and later): the keyset pages' probe "was a
+    # row of this type updated since the snapshot?" (hub.fhirstore.keyset.any_updated)
+    # looks at these only, not at every row created since (a bulk load: thousands)
+    Index("ix_resources_revised", "res_type", "current", "last_updated",
+          sqlite_where=text(REVISED["sqlite"]), postgresql_where=text(REVISED["postgresql"])),
 )
 
 search_index = Table(
