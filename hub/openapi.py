@@ -15,13 +15,12 @@ from marshmallow import Schema, fields
 from hub import openapi_examples as ex
 from hub.case_list_schemas import CasePageSchema, CaseQuerySchema
 from hub.case_server_fields import DIFFERS
+from hub.coverage_schemas import EligibilityRequestInputSchema, PriorAuthRequestInputSchema
 from hub.schemas import (
     ApprovalRequestSchema,
     CaseInputSchema,
     CaseSchema,
-    EligibilityRequestInputSchema,
     NoteRequestSchema,
-    PriorAuthRequestInputSchema,
     ReviewRequestSchema,
     TransitionRequestSchema,
 )

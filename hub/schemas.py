@@ -465,7 +465,7 @@ def _mark_read_only(node: dict, path: tuple, read_only: set[str]) -> None:
             _mark_read_only(sub, (*path, key), read_only)
 
 
-class _CodesChecked:
+class CodesChecked:
     """Input whose codes and identifiers must be able to become valid FHIR (absolute URI
     systems, codes of the systems the hub knows from its tables) and whose birth dates are
     not in the future: ``hub.mappings.code_checks``, each failing field named."""
@@ -477,7 +477,7 @@ class _CodesChecked:
             raise ValidationError(found)
 
 
-class CaseInputSchema(_CodesChecked, CaseSchema):
+class CaseInputSchema(CodesChecked, CaseSchema):
     """What a client sends on create and update (the stored record is read unchecked)."""
 
 
@@ -542,75 +542,3 @@ class NoteRequestSchema(_Record):
     __model__ = c.Note
     text = Text(required=True)
     author = Text()
-
-
-# --- coverage requests (hub.routes.coverage) -----------------------------------------------
-
-#: CoverageEligibilityRequest.purpose codes (R4 eligibilityrequest-purpose).
-ELIGIBILITY_PURPOSES = ("auth-requirements", "benefits", "discovery", "validation")
-
-
-class EligibilityRequestInputSchema(_CodesChecked, Schema):
-    """``POST /api/cases/<id>/eligibility-requests``: a question to the payer of a funding
-    source (CoverageEligibilityRequest/$submit)."""
-
-    class Meta:
-        unknown = RAISE
-
-    funding_id = Id(required=True)
-    purposes = fields.List(fields.String(validate=validate.OneOf(ELIGIBILITY_PURPOSES)),
-                           load_default=lambda: ["validation"],
-                           validate=validate.Length(min=1, max=4))
-    services = Many(CodeSchema, load_default=list, validate=validate.Length(max=50))
-    category = Opt(CodeSchema)
-    serviced = Date(allow_none=True)
-    provider = Opt(PartySchema)
-
-    @validates_schema
-    def _distinct(self, data, **_kw):
-        purposes = data.get("purposes") or []
-        if len(set(purposes)) != len(purposes):
-            raise ValidationError({"purposes": ["Each purpose at most once."]})
-
-
-class PriorAuthItemInputSchema(Schema):
-    """One service line of a prior-authorization request."""
-
-    class Meta:
-        unknown = RAISE
-
-    service = fields.Nested(CodeSchema, required=True)
-    category = Opt(CodeSchema)
-    location = Opt(CodeSchema)
-    quantity = fields.Integer(strict=True, allow_none=True,
-                              validate=validate.Range(min=1, max=2**31 - 1))
-    period = Opt(PeriodSchema)
-
-
-class PriorAuthRequestInputSchema(_CodesChecked, Schema):
-    """``POST /api/cases/<id>/prior-authorizations``: a Da Vinci PAS request."""
-
-    class Meta:
-        unknown = RAISE
-
-    funding_id = Id(required=True)
-    items = fields.List(fields.Nested(PriorAuthItemInputSchema), required=True,
-                        validate=validate.Length(min=1, max=50))
-    provider = Opt(PartySchema)
-    claim_type = fields.String(load_default="professional",
-                               validate=validate.OneOf(("professional", "institutional")))
-    priority = fields.String(load_default="normal",
-                             validate=validate.OneOf(("stat", "normal", "deferred")))
-
-    @validates_schema
-    def _distinct_services(self, data, **_kw):
-        seen: dict[tuple[str, str], int] = {}
-        for i, item in enumerate(data.get("items") or []):
-            service = item.get("service")
-            if service is None:
-                continue
-            key = (service.system, service.code)
-            if key in seen:
-                raise ValidationError({"items": {i: {"service": [
-                    f"The same service as items.{seen[key]}."]}}})
-            seen[key] = i

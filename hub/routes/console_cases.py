@@ -16,6 +16,7 @@ from marshmallow import ValidationError
 
 from hub import cases as c
 from hub import clock, services
+from hub.coverage_schemas import EligibilityRequestInputSchema, PriorAuthRequestInputSchema
 from hub.errors import BusinessRuleFailed, HubError
 from hub.flows import insurer, insurer_status
 from hub.partner_match import partner_party
@@ -24,9 +25,7 @@ from hub.routes.case_input import write_case
 from hub.routes.console import console_blueprint, needs, signed_in_name
 from hub.schemas import (
     ApprovalRequestSchema,
-    EligibilityRequestInputSchema,
     NoteRequestSchema,
-    PriorAuthRequestInputSchema,
     ReviewRequestSchema,
     TransitionRequestSchema,
 )

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, url_for
 
+from hub.coverage_schemas import EligibilityRequestInputSchema, PriorAuthRequestInputSchema
 from hub.errors import NotFound
 from hub.etag import weak_etag
 from hub.flows import insurer, insurer_status
 from hub.routes.audit_http import audit_api, saw_case
 from hub.routes.case_input import caller_id, expected_version, load_body, write_case
 from hub.routes.guards import refuse_bound_clients, require_scope
-from hub.schemas import EligibilityRequestInputSchema, PriorAuthRequestInputSchema
 from hub.store.uow import UnitOfWork
 
 bp = Blueprint("coverage", __name__, url_prefix="/api/cases")
