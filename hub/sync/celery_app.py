@@ -14,8 +14,9 @@ delivery:
   and will be swept if the broker is away);
 - **the task drains**: it claims and delivers batches until nothing is due (or its time
   budget is spent, then it kicks a follow-up). A full batch also kicks one more task, so
-  other Celery workers join on a backlog. A failed delivery whose retry is due within the
-  sweep interval gets a kick with that countdown (later retries are left to the sweep);
+  other Celery workers join on a backlog. The failed deliveries whose retries are due
+  within the sweep interval get kicks with those countdowns, one per group of retries due
+  together (``retry_kick_times``; later retries are left to the sweep);
 - **the sweep**: ``hub.sync.sweep`` enqueues the partners' due pulls
   (``Worker.schedule_pulls``, as each round of ``hub worker`` does; idempotent), then runs
   the same drain, every ``sweep_seconds``, by the
@@ -193,30 +194,45 @@ def _close_runtimes(**_kwargs) -> None:
 
 
 RETRY_KICK_MARGIN_SECONDS = 0.25
+MAX_RETRY_KICKS = 8
+
+
+def retry_kick_times(waits: list[float], horizon: float, *,
+                     margin: float = RETRY_KICK_MARGIN_SECONDS,
+                     limit: int = MAX_RETRY_KICKS) -> list[float]:
+    """The countdowns of the kicks for retries due in ``waits`` seconds (0 or less: due
+    already): one kick per group of retries due within ``margin`` of the group's first,
+    sent ``margin`` after the group's last is due (a kick that fires early claims
+    nothing). One kick for the soonest alone is not enough: another task may deliver
+    that row first, and the kick would claim nothing and leave the later retries to the
+    sweep. Retries beyond ``horizon`` are the sweep's, and so are those after the first
+    ``limit`` groups (a partner that is down fails many rows at spread-out times)."""
+    kicks: list[float] = []
+    group_start: float | None = None
+    for wait in sorted(max(0.0, w) for w in waits if w <= horizon):
+        if group_start is not None and wait <= group_start + margin:
+            kicks[-1] = wait + margin
+            continue
+        if len(kicks) == limit:
+            break
+        group_start = wait
+        kicks.append(wait + margin)
+    return kicks
 
 
 def _retry_countdowns(runtime: _Runtime, failed: list[outbox.Delivery], horizon: float,
                       now) -> list[float]:
-    """When to kick for the retries of ``failed``: at once when one is due already (it
-    became due after the last claim, or another task holds it and may fail again), and at
-    the earliest retry still to come if within ``horizon`` (later ones are the sweep's).
-    Both, not the soonest alone: a kick for a row another task then delivers would claim
-    nothing and leave the later retry to the sweep."""
-    due_now, soonest = False, None
+    """The countdowns of the kicks for the retries of ``failed`` still pending
+    (``retry_kick_times``); a row another task holds, or delivered meanwhile, counts as
+    it stands now."""
+    waits = []
     with runtime.db.sessions() as session:
         for delivery in failed:
             row = outbox.get_delivery(session, delivery.id)
             if row is None or row.status != "pending" or row.next_attempt_at is None:
                 continue
-            wait = (row.next_attempt_at - now).total_seconds()
-            if wait <= 0:
-                due_now = True
-            else:
-                soonest = wait if soonest is None else min(soonest, wait)
-    out = [0.0] if due_now else []
-    if soonest is not None and soonest <= horizon:
-        out.append(soonest)
-    return out
+            waits.append((row.next_attempt_at - now).total_seconds())
+    return retry_kick_times(waits, horizon)
 
 
 def drain(app: Celery, batch: int | None = None, *,
@@ -249,10 +265,9 @@ def drain(app: Celery, batch: int | None = None, *,
                 kick(app, batch=batch)  # more may be due: a follow-up task goes on
                 break
     if failed:
-        for wait in _retry_countdowns(runtime, failed, options.sweep_seconds, worker.clock()):
-            # a little after the row is due: a kick that fires early claims nothing and
-            # would leave the retry to the sweep
-            kick(app, batch=batch, countdown=wait + RETRY_KICK_MARGIN_SECONDS)
+        for countdown in _retry_countdowns(runtime, failed, options.sweep_seconds,
+                                           worker.clock()):
+            kick(app, batch=batch, countdown=countdown)
     return total
 
 
