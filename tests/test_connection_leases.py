@@ -135,3 +135,174 @@ def test_eight_concurrent_requests_keep_their_connections_in_the_pool(app):
         t.join(60)
     assert not failures
     assert engine.pool.checkedin() >= 8
+
+
+# -- PostgreSQL round trips: no ping before the client check, the client check and the
+# AuditEvent in autocommit; never a connection handed on in autocommit --
+
+def _postgres(app):
+    db = app.extensions["hub.db"]
+    if db.is_sqlite:
+        pytest.skip("PostgreSQL's round trips and connections")
+    return db
+
+
+@pytest.fixture
+def sent(app, tmp_path):
+    """What the client sends on the connections checked out meanwhile (libpq's trace of
+    the frontend messages): one entry per query, ``"BEGIN"``, ``"SELECT clients..."``."""
+    engine = _postgres(app).engine
+    trace = tmp_path / "libpq.trace"
+    files = []
+
+    def start(dbapi_connection, _record, _proxy) -> None:
+        f = trace.open("ab")
+        files.append(f)
+        pq = dbapi_connection.pgconn
+        pq.trace(f.fileno())
+        pq.set_trace_flags(psycopg_pq().Trace.SUPPRESS_TIMESTAMPS
+                           | psycopg_pq().Trace.REGRESS_MODE)
+
+    def stop(dbapi_connection, _record) -> None:
+        dbapi_connection.pgconn.untrace()
+
+    def messages() -> list[str]:
+        for f in files:
+            f.flush()
+        out = []
+        for line in trace.read_text().splitlines():
+            parts = line.split("\t")
+            if parts[0] == "F" and parts[2] in ("Query", "Parse"):
+                text = parts[3].strip().split('"')[-2 if parts[2] == "Query" else 3]
+                out.append(" ".join(text.split()[:2]))
+        return out
+
+    event.listen(engine, "checkout", start)
+    event.listen(engine, "checkin", stop)
+    yield messages
+    event.remove(engine, "checkout", start)
+    event.remove(engine, "checkin", stop)
+    for f in files:
+        f.close()
+
+
+def psycopg_pq():
+    import psycopg
+
+    return psycopg.pq
+
+
+def _created_patient(client, headers) -> str:
+    created = client.post("/fhir/Patient", headers=headers, json={
+        "resourceType": "Patient", "name": [{"family": "Okafor"}]})
+    assert created.status_code == 201
+    return created.get_json()["id"]
+
+
+def test_a_read_on_postgresql_pings_not_and_runs_its_check_and_audit_event_alone(
+        app, client, auth_headers, sent):
+    db = app.extensions["hub.db"]
+    headers = {**auth_headers(), "Content-Type": "application/fhir+json"}
+    pid = _created_patient(client, headers)
+    before = len(sent())
+    assert client.get(f"/fhir/Patient/{pid}", headers=headers).status_code == 200
+    # was: ";" (the pool's ping), BEGIN, the check, ROLLBACK, BEGIN, the read, ROLLBACK,
+    # BEGIN, the AuditEvent, COMMIT
+    # (psycopg forgets its prepared statements at a ROLLBACK: DEALLOCATE ALL, if any)
+    assert [m for m in sent()[before:] if m != "DEALLOCATE ALL"] == [
+        "SELECT clients.revoked_at", "BEGIN", "SELECT resources.res_type,", "ROLLBACK",
+        "INSERT INTO"]
+    assert _audit_count(db) >= 1  # committed: seen from another connection
+
+
+def test_a_batch_of_audit_events_is_one_statement_all_or_nothing(app):
+    db = _postgres(app)
+    committer = __import__("hub.audit.group", fromlist=["GroupCommit"]).GroupCommit(db)
+    first, second = _row(), _row()
+    committer.record(first)
+    before = _audit_count(db)
+    with pytest.raises(Exception):  # noqa: B017 - the database's own IntegrityError
+        committer._write([second, dict(first)])  # the second row's id is taken
+    assert _audit_count(db) == before  # the first row of the batch is not kept either
+    committer._write([second, _row()])
+    assert _audit_count(db) == before + 2
+
+
+def test_a_connection_leaves_autocommit_with_the_block_even_on_an_error(app):
+    db = _postgres(app)
+    with leases.lease(db.engine):
+        with pytest.raises(ZeroDivisionError), leases.connection(db.engine) as conn, \
+                leases.autocommit(conn):
+            conn.execute(select(func.count()).select_from(audit_events))
+            1 / 0  # noqa: B018
+        with UnitOfWork(db) as uow:
+            assert uow.session.connection() is conn
+            assert conn.connection.dbapi_connection.autocommit is False
+            uow.session.execute(INSERT, [_row()])
+            # not committed: rolled back with the unit of work, as in any transaction
+    assert _audit_count(db) == 0
+
+
+def test_a_connection_left_in_autocommit_is_never_handed_on(app):
+    db = _postgres(app)
+    with leases.lease(db.engine):
+        with leases.connection(db.engine) as conn:
+            conn.connection.dbapi_connection.autocommit = True  # as a bug would leave it
+        with UnitOfWork(db) as uow:
+            mine = uow.session.connection()
+            assert mine is not conn
+            assert mine.connection.dbapi_connection.autocommit is False
+            uow.session.execute(INSERT, [_row()])
+    assert _audit_count(db) == 0
+    with db.engine.connect() as raw_conn:  # the pool's checkout refuses one as well
+        dbapi = raw_conn.connection.dbapi_connection
+        raw_conn.rollback()
+        dbapi.autocommit = True
+    with db.engine.connect() as again:
+        assert again.connection.dbapi_connection.autocommit is False
+
+
+def _terminate_pooled(db, pids: set[int]) -> None:
+    """What a restart of the database does to the pool's connections."""
+    import psycopg
+
+    url = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(url, autocommit=True) as admin:
+        for pid in pids:
+            admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+
+@pytest.fixture
+def backend_pids(app):
+    engine = app.extensions["hub.db"].engine
+    pids: set[int] = set()
+
+    def seen(dbapi_connection, _record, _proxy) -> None:
+        pids.add(dbapi_connection.info.backend_pid)
+
+    event.listen(engine, "checkout", seen)
+    yield pids
+    event.remove(engine, "checkout", seen)
+
+
+def test_requests_and_units_of_work_survive_the_database_dropping_pooled_connections(
+        app, client, auth_headers, backend_pids):
+    db = _postgres(app)
+    headers = {**auth_headers(), "Content-Type": "application/fhir+json"}
+    pid = _created_patient(client, headers)
+    with UnitOfWork(db) as uow:  # outside a request: a second connection in the pool
+        uow.session.connection()
+        with leases.lease(db.engine), UnitOfWork(db) as inner:
+            inner.session.connection()
+    assert len(backend_pids) >= 2
+    _terminate_pooled(db, backend_pids)
+    # the request's first statement (the client check, not pinged) meets a dropped
+    # connection: it runs again on a new one
+    assert client.get(f"/fhir/Patient/{pid}", headers=headers).status_code == 200
+    _terminate_pooled(db, backend_pids)
+    # units of work outside a request, as many as the pool holds: pinged at checkout
+    with UnitOfWork(db) as one, UnitOfWork(db) as two:
+        for uow in (one, two):
+            uow.session.execute(INSERT, [_row()])
+            uow.commit()
+    assert client.get(f"/fhir/Patient/{pid}", headers=headers).status_code == 200

@@ -76,8 +76,17 @@ class GroupCommit:
 
     def _write(self, rows: list[dict]) -> None:
         # on the writing request's connection when it is free (``hub.store.leases``)
-        with leases.connection(self.db.engine) as conn, conn.begin():
-            conn.execute(INSERT, rows)
+        with leases.connection(self.db.engine) as conn:
+            if self.db.is_sqlite:
+                with conn.begin():
+                    conn.execute(INSERT, rows)
+            else:
+                # PostgreSQL: the batch as one INSERT in autocommit, atomic by itself and
+                # durable when it returns (synchronous_commit): 1 round trip, not BEGIN,
+                # INSERT, COMMIT
+                with leases.autocommit(conn):
+                    conn.execute(INSERT if len(rows) == 1 else INSERT.values(rows),
+                                 rows[0] if len(rows) == 1 else None)
         if self.on_batch is not None:
             self.on_batch(len(rows))
 

@@ -32,9 +32,10 @@ _ACTIVE = select(clients.c.revoked_at).where(clients.c.client_id == bindparam("c
 def client_is_active(engine: Engine, client_id: str) -> bool:
     """Whether the client exists and is not revoked: the check of every API request, with
     one prepared statement (no ORM session), on the request's connection
-    (``hub.store.leases``) or a pooled one of its own."""
-    with leases.connection(engine) as conn:
-        row = conn.execute(_ACTIVE, {"client_id": client_id}).first()
+    (``hub.store.leases``) or a pooled one of its own, in autocommit (one round trip on
+    PostgreSQL, and no ping: ``leases.first_row``). Read from the database every time:
+    a revocation holds from the very next request."""
+    row = leases.first_row(engine, _ACTIVE, {"client_id": client_id})
     return row is not None and row.revoked_at is None
 
 

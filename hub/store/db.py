@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.extras import MissingExtra
 from hub.fhirjson import codec
+from hub.store import leases
 from hub.store.sqlite_writers import WriterTurns
 
 NAMING = {
@@ -104,12 +105,16 @@ def make_engine(url: str, pool_size: int = DEFAULT_POOL_SIZE) -> Engine:
             engine.hub_writer_turns = turns  # type: ignore[attr-defined]
         return engine
     try:
-        return create_engine(url, pool_pre_ping=True, hide_parameters=True,
-                             pool_size=pool_size, max_overflow=pool_size, **json_args)
+        # pooled connections are pinged at checkout as ``pool_pre_ping`` would, except the
+        # request's client check's (``hub.store.leases``: it runs again on a dropped one)
+        engine = create_engine(url, hide_parameters=True, pool_size=pool_size,
+                               max_overflow=pool_size, **json_args)
     except ModuleNotFoundError as exc:  # the database's driver is not installed
         if url.startswith("postgresql"):
             raise MissingExtra("PostgreSQL", "postgres", exc.name) from exc
         raise
+    leases.install_checkout_ping(engine)
+    return engine
 
 
 #: Session.info key of the hub's own FHIR base URL (``<public base>/fhir``): absolute

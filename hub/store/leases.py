@@ -14,6 +14,21 @@ transaction. The connection serves one user at a time: while it is taken, anothe
 (a unit of work opened inside another) checks out a connection of its own, as before. A
 connection the database dropped (invalidated) is replaced at the next use. Outside a lease
 (the worker, the command line) every user checks out its own, as before.
+
+PostgreSQL round trips (each one a wait for the server and work on both sides):
+
+* ``autocommit(conn)``: one statement that needs no transaction around it (a read, or one
+  INSERT that is atomic by itself) runs without BEGIN and ROLLBACK/COMMIT: 1 round trip
+  instead of 3. The guard that a connection can never be handed on in autocommit (which
+  would make the next unit of work's writes non-atomic): the block restores the driver's
+  mode on the way out or, if it cannot, invalidates the connection (the pool discards it);
+  ``take`` and every checkout of the pool (``install_checkout_ping``) refuse a connection
+  still in autocommit all the same.
+* The check at checkout that a pooled connection is alive (``install_checkout_ping``,
+  SQLAlchemy's ``pool_pre_ping``: one round trip per checkout) is skipped for the checkout
+  of ``first_row``, the request's first statement (the client check): a read that, if the
+  connection turns out dropped (the database restarted), is run again once on a new one.
+  Every other checkout is pinged as before.
 """
 
 from __future__ import annotations
@@ -23,7 +38,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InvalidatePoolError
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +61,38 @@ class _Lease:
 
 _CURRENT: ContextVar[_Lease | None] = ContextVar("hub_connection_lease", default=None)
 
+_FRESH = "hub.fresh_connection"
+
+#: set while ``first_row`` checks a connection out: no ping (it retries a dropped one)
+_UNPINGED: ContextVar[bool] = ContextVar("hub_unpinged_checkout", default=False)
+
+
+def install_checkout_ping(engine: Engine) -> None:
+    """``pool_pre_ping`` as a checkout event (the engine is made without it): a connection
+    checked out of the pool is pinged (one round trip) unless ``first_row`` checks it out;
+    one the database dropped invalidates the pool (every connection older than now is
+    replaced, as ``pool_pre_ping`` does) and the pool checks out another. A connection in
+    autocommit is never handed out (see the module)."""
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "connect")
+    def _fresh(_dbapi_conn, record) -> None:
+        record.info[_FRESH] = True  # just opened: not pinged (as ``pool_pre_ping``)
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_conn, record, _proxy) -> None:
+        if getattr(dbapi_conn, "autocommit", False):  # never: ``autocommit`` restores it
+            log.error("a pooled connection was in autocommit; it is discarded")
+            raise DisconnectionError("a pooled connection was in autocommit")
+        if record.info.pop(_FRESH, False) or _UNPINGED.get():
+            return
+        try:
+            dialect.do_ping(dbapi_conn)
+        except dialect.loaded_dbapi.Error as exc:
+            if dialect.is_disconnect(exc, dbapi_conn, None):
+                raise InvalidatePoolError("a pooled connection was dropped") from exc
+            raise
+
 
 @contextmanager
 def lease(engine: Engine) -> Iterator[None]:
@@ -58,14 +107,21 @@ def lease(engine: Engine) -> Iterator[None]:
 
 
 def take(engine: Engine) -> Connection | None:
-    """The lease's connection, now reserved for the caller (no transaction open), or None
-    outside a lease of ``engine`` or while another user has it; ``give_back`` it."""
+    """The lease's connection, now reserved for the caller (no transaction open, not in
+    autocommit), or None outside a lease of ``engine`` or while another user has it;
+    ``give_back`` it."""
     current = _CURRENT.get()
     if current is None or current.engine is not engine or current.taken:
         return None
     conn = current.conn
     if conn is not None and (conn.closed or conn.invalidated):
         current.close()
+        conn = None
+    elif conn is not None and _in_autocommit(conn):  # never: ``autocommit`` restores it
+        log.error("a leased connection was in autocommit; it is discarded")
+        current.conn = None
+        conn.invalidate()
+        conn.close()
         conn = None
     if conn is None:
         conn = current.conn = engine.connect()
@@ -102,3 +158,58 @@ def connection(engine: Engine) -> Iterator[Connection]:
         yield conn
     finally:
         give_back(conn)
+
+
+def _in_autocommit(conn: Connection) -> bool:
+    if conn.dialect.name != "postgresql":
+        return False
+    return bool(conn.connection.dbapi_connection.autocommit)  # type: ignore[union-attr]
+
+
+@contextmanager
+def autocommit(conn: Connection) -> Iterator[Connection]:
+    """On PostgreSQL, each statement of the block commits by itself (no BEGIN, no
+    ROLLBACK or COMMIT: one round trip per statement); for one statement that needs no
+    transaction around it (a read; one INSERT, atomic by itself). ``conn`` must have no
+    transaction open. The driver's mode is restored when the block ends, or the connection
+    is invalidated (never handed on in autocommit). Other databases: the block as is."""
+    if conn.dialect.name != "postgresql":
+        yield conn
+        return
+    if conn.in_transaction():
+        raise RuntimeError("autocommit on a connection with a transaction open")
+    raw = conn.connection.dbapi_connection
+    raw.autocommit = True  # type: ignore[union-attr]  # psycopg: no round trip
+    try:
+        yield conn
+    finally:
+        try:
+            if conn.in_transaction() and not conn.invalidated:
+                conn.rollback()  # SQLAlchemy's autobegun transaction: the driver sends nothing
+            raw.autocommit = False  # type: ignore[union-attr]
+        except Exception as exc:  # a broken connection: never handed on in autocommit
+            log.warning("a connection could not leave autocommit (%s); it is discarded",
+                        type(exc).__name__)
+            if not conn.invalidated:
+                conn.invalidate()
+
+
+def first_row(engine: Engine, statement, params: dict) -> Row | None:
+    """The first row of a read of one statement, on the lease's connection (or a pooled
+    one of its own) in autocommit: the request's first statement, the client check. Its
+    checkout is not pinged: if the connection turns out dropped (the database restarted
+    since it was pooled), the read runs once more on a new connection, as the ping would
+    have made it."""
+    token = _UNPINGED.set(True)
+    try:
+        with connection(engine) as conn, autocommit(conn):
+            return conn.execute(statement, params).first()
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        log.warning("a pooled connection was dropped (%s); the read runs on a new one",
+                    type(exc.orig).__name__)
+    finally:
+        _UNPINGED.reset(token)
+    with connection(engine) as conn, autocommit(conn):
+        return conn.execute(statement, params).first()
