@@ -207,10 +207,19 @@ def run_deferred(ctx: Ctx) -> None:
         check()
 
 
-def _hooks(ctx: Ctx, interaction: str, before: dict | None, res: StoredResource) -> None:
-    """The partner-write checks, the registered hooks, then the Provenance."""
-    event = WriteEvent(interaction, res.type, res.id, before, res.content, res.version_id,
-                       ctx.principal)
+def _event(ctx: Ctx, interaction: str, before: dict | None,
+           res: StoredResource) -> WriteEvent:
+    return WriteEvent(interaction, res.type, res.id, before, res.content, res.version_id,
+                      ctx.principal)
+
+
+def _hooks(ctx: Ctx, interaction: str, before: dict | None, res: StoredResource, *,
+           event: WriteEvent | None = None) -> None:
+    """The partner-write checks, the registered hooks, then the Provenance; ``event``:
+    the write's, whose Provenance was written with it (``create``)."""
+    written = event is not None
+    if event is None:
+        event = _event(ctx, interaction, before, res)
     ctx.access.saw(interaction, f"{res.type}/{res.id}/_history/{res.version_id}",
                    res.content or before)
     org = ctx.compartment
@@ -225,7 +234,8 @@ def _hooks(ctx: Ctx, interaction: str, before: dict | None, res: StoredResource)
     for hook in ctx.hooks:
         hook(ctx.uow, event)
     ctx.events.append(event)
-    provenance.record(ctx.uow, event)
+    if not written:
+        provenance.record(ctx.uow, event)
 
 
 def _subscription(ctx: Ctx, rtype: str, rid: str | None, body: dict
@@ -270,9 +280,14 @@ def create(ctx: Ctx, rtype: str, body: dict, if_none_exist: str | None = None,
         rid = rid or _new_id()
         _claim(ctx, rtype, items, rid)
     body, subscription = _subscription(ctx, rtype, None, body)
-    res = ctx.repo.create(rtype, body, rid, by_partner=bool(ctx.compartment))
+    # the resource and its Provenance, built first and written together (one statement
+    # per table); the checks and hooks then see the resource written, as after any write
+    version = ctx.repo.new_created(rtype, body, rid, by_partner=bool(ctx.compartment))
+    event = _event(ctx, "create", None, version.stored)
+    prov = provenance.new_version(ctx.uow, event)
+    res = ctx.repo.store_versions([version] if prov is None else [version, prov])[0]
     _subscription_saved(ctx, res, subscription)
-    _hooks(ctx, "create", None, res)
+    _hooks(ctx, "create", None, res, event=event)
     return Result(201, res, f"created {rtype}/{res.id}")
 
 

@@ -51,9 +51,16 @@ def provenance_for(event, organization: str | None, recorded: str | None = None)
     }
 
 
-def record(uow, event):
-    """Store the Provenance of a write through the FHIR API."""
+def new_version(uow, event):
+    """The rows of the Provenance of a write through the FHIR API (``NewVersion``, not
+    written yet: a create writes them with its resource's), or None if it gets none."""
     if event.interaction not in ACTIVITY or event.resource_type == "Provenance":
         return None
     organization = getattr(event.principal, "organization", None)
-    return uow.resources.create("Provenance", provenance_for(event, organization))
+    return uow.resources.new_created("Provenance", provenance_for(event, organization))
+
+
+def record(uow, event):
+    """Store the Provenance of a write through the FHIR API."""
+    version = new_version(uow, event)
+    return uow.resources.store_versions([version])[0] if version is not None else None

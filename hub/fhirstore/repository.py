@@ -147,7 +147,15 @@ class ResourceRepository:
                by_partner: bool = False) -> StoredResource:
         """Store version 1 of a new resource (a server id unless ``rid`` is given);
         ``by_partner``: written by a partner, so it makes no compartment links."""
-        return self._write(rtype, rid or new_resource_id(), content, None, "POST", by_partner)
+        return self.store_versions([self.new_created(rtype, content, rid,
+                                                     by_partner=by_partner)])[0]
+
+    def new_created(self, rtype: str, content: dict[str, Any], rid: str | None = None, *,
+                    by_partner: bool = False) -> NewVersion:
+        """The version ``create`` writes, built and not written yet (``store_versions``
+        writes several such at once: a FHIR create and its Provenance)."""
+        return self._version(rtype, rid or new_resource_id(), content, None, "POST",
+                             by_partner)
 
     def update(self, rtype: str, rid: str, content: dict[str, Any],
                expected_version: int | None = None, *,
