@@ -12,10 +12,12 @@ import binascii
 import functools
 import logging
 import time
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import unquote_plus
 
 import jwt
-from flask import Blueprint, Flask, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
@@ -320,6 +322,44 @@ def limit_blueprint(app: Flask, name: str) -> Limiter:
     return app.extensions["hub.token_limiter"]
 
 
+def _hooks_only_for(app: Flask, limiter: Limiter, limited: set[str]) -> None:
+    """The limiter's request hooks run for requests of the ``limited`` blueprints only.
+
+    Its request filter already answers that no limit applies elsewhere, but its hooks still
+    ran on every request of the app (resolving exemptions and meta limits, looking for
+    headers to add, resetting its context: 6% of a FHIR read's instructions). Each is
+    replaced in place (the order of the app's hooks is kept) by one that skips other
+    requests; a Flask-Limiter that registers other hooks fails here, at start-up."""
+    inject = getattr(Limiter, "_Limiter__inject_headers")  # noqa: B009 (name-mangled)
+    release = getattr(limiter, "_Limiter__release_context")  # noqa: B009
+
+    def check() -> None:
+        if request.blueprint in limited:
+            limiter._check_request_limit()
+
+    def headers(response: Response) -> Response:
+        return inject(limiter, response) if request.blueprint in limited else response
+
+    def reset(exc: BaseException | None = None) -> None:
+        if request.blueprint in limited:
+            release(exc)
+
+    _replace(app.before_request_funcs, lambda f: f == limiter._check_request_limit, check)
+    _replace(app.after_request_funcs, lambda f: isinstance(f, functools.partial)
+             and f.func is inject and f.args == (limiter,), headers)
+    _replace(app.teardown_request_funcs, lambda f: f == release, reset)
+
+
+def _replace(registry: dict[Any, list[Any]], is_hook: Callable[[Any], bool],
+             hook: Callable[..., Any]) -> None:
+    """The one app-wide hook of ``registry`` that ``is_hook`` replaced by ``hook``."""
+    funcs = registry.get(None, [])
+    found = [n for n, f in enumerate(funcs) if is_hook(f)]
+    if len(found) != 1:
+        raise RuntimeError("Flask-Limiter's request hooks are not the ones expected")
+    funcs[found[0]] = hook
+
+
 def _limit_token_failures(app: Flask) -> Limiter:
     """Failed token requests per claimed client id and per source address: past the
     limit every request of that client or address is 429 with Retry-After until the
@@ -333,6 +373,7 @@ def _limit_token_failures(app: Flask) -> Limiter:
                       retry_after="delta-seconds", strategy="moving-window")
     limited = app.extensions[LIMITED_BLUEPRINTS] = {bp.name}
     limiter.request_filter(lambda: request.blueprint not in limited)
+    _hooks_only_for(app, limiter, limited)
     limiter.limit(settings.token_failures_per_client, key_func=_client_key,
                   deduct_when=_failed, exempt_when=_not_token_request,
                   scope="token-client")(bp)

@@ -214,3 +214,24 @@ def test_hub_keys_rotate_command(tmp_path):
     path.chmod(0o640)
     result = CliRunner().invoke(main, ["keys", "rotate", "--file", str(path)])
     assert result.exit_code != 0 and "chmod 600" in result.output
+
+
+def test_the_limiter_runs_for_token_and_sign_in_requests_only(app, client, auth_headers):
+    """Its request hooks run for the blueprints it has limits on (``hub.routes.auth``): a
+    token request is looked at (rate-limit headers, its context), a FHIR read is not."""
+    from flask.globals import request_ctx
+
+    cid, secret = _register(app)
+    with client:
+        assert _token(client, cid, secret, OFFICE).status_code == 200
+        assert hasattr(request_ctx._get_current_object(), "_limiter_request_context")
+    hdr = auth_headers("system/*.cruds")
+    with client:
+        resp = client.get("/fhir/metadata", headers=hdr)
+        assert resp.status_code == 200
+        assert not hasattr(request_ctx._get_current_object(), "_limiter_request_context")
+        assert not any(h.lower().startswith("x-ratelimit") for h, _ in resp.headers.items())
+    with client:  # a failed guess is still counted and answered with the limit's headers
+        resp = _token(client, cid, "wrong", OFFICE)
+        assert resp.status_code == 401
+        assert any(h.lower().startswith("x-ratelimit") for h, _ in resp.headers.items())
