@@ -272,12 +272,12 @@ def drain(app: Celery, batch: int | None = None, *,
 
 
 def _register_tasks(app: Celery) -> None:
-    @app.task(name=DELIVER_DUE, bind=True)
+    @app.task(name=DELIVER_DUE, bind=True, shared=False)
     def deliver_due(self, batch: int | None = None) -> int:
         """Deliver what is due now (sent after writes: ``kick``)."""
         return drain(self.app, batch)
 
-    @app.task(name=SWEEP, bind=True)
+    @app.task(name=SWEEP, bind=True, shared=False)
     def sweep(self, batch: int | None = None) -> int:
         """The periodic round: enqueue the partners' due pulls, then the same drain."""
         schedule_pulls = getattr(_runtime(self.app).worker, "schedule_pulls", None)

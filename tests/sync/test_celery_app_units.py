@@ -1,4 +1,4 @@
-"""When the Celery executor kicks for the retries of a drain's failed deliveries
+"""The Celery apps of one process keep their tasks to themselves; when the Celery executor kicks for the retries of a drain's failed deliveries
 (``retry_kick_times``): every retry due within the sweep interval has a kick that fires
 after it is due, not only the soonest."""
 
@@ -6,7 +6,18 @@ from __future__ import annotations
 
 import pytest
 
-from hub.sync.celery_app import MAX_RETRY_KICKS, RETRY_KICK_MARGIN_SECONDS, retry_kick_times
+import warnings
+
+from hub.config import Settings
+from hub.sync.celery_app import (
+    DELIVER_DUE,
+    MAX_RETRY_KICKS,
+    RETRY_KICK_MARGIN_SECONDS,
+    SWEEP,
+    ExecutorOptions,
+    create_celery,
+    retry_kick_times,
+)
 
 M = RETRY_KICK_MARGIN_SECONDS
 
@@ -54,3 +65,19 @@ def test_the_number_of_kicks_is_bounded():
     kicks = retry_kick_times(waits, 100)
     assert len(kicks) == MAX_RETRY_KICKS
     assert kicks == pytest.approx([i + M for i in range(MAX_RETRY_KICKS)])
+
+
+def test_apps_made_in_one_process_each_hold_their_own_tasks():
+    # the bench, the CLI and the tests make several apps in one process: a task registered
+    # on one app must not be shared with the next (Celery's default), which then warned of
+    # a duplicate name and ran the first app's callable
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        apps = [create_celery(Settings(celery_broker_url="memory://"),
+                              ExecutorOptions(queue=f"q{i}")) for i in range(3)]
+        for app in apps:
+            app.finalize()
+    for app in apps:
+        assert {DELIVER_DUE, SWEEP} <= set(app.tasks)
+        assert app.tasks[DELIVER_DUE].app is app and app.tasks[SWEEP].app is app
+        app.close()
