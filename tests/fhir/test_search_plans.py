@@ -1,0 +1,40 @@
+"""PostgreSQL checks the criteria after the driving one per candidate (a subplan probing
+``ix_search_index_resource_param``), whatever the planner's estimates: as a semi join,
+under a one-candidate estimate (search_index's correlated columns), it ran as a join filter
+over every index row of the other value (``searchsql._checked``, bench/README.md)."""
+
+from __future__ import annotations
+
+from fhirapi_helpers import organization, patient, task
+
+from hub.fhirstore.query import parse_search
+from hub.fhirstore.searchsql import matching_ids
+from hub.store.uow import UnitOfWork
+
+
+def test_postgresql_probes_the_other_criteria_per_candidate(app):
+    db = app.extensions["hub.db"]
+    if db.engine.dialect.name != "postgresql":
+        return  # SQLite runs a correlated EXISTS per candidate as written
+    with UnitOfWork(db) as uow:
+        uow.resources.create("Organization", organization("agency-0"), "agency-0")
+        uow.resources.create("Patient", patient("1"), "pat-1")
+        for n in range(60):  # one owner of every Task, as bench/fhir_api.py at 1,000
+            uow.resources.create("Task", task("Patient/pat-1", None, "Organization/agency-0",
+                                              ("requested", "accepted", "completed")[n % 3]),
+                                 f"t{n}")
+        uow.commit()
+    with db.engine.connect() as conn:
+        conn.exec_driver_sql("ANALYZE search_index")
+        conn.commit()
+        q = parse_search("Task", [("owner", "Organization/agency-0"),
+                                  ("status", "requested")], max_count=20)
+        stmt = matching_ids(q)
+        assert stmt is not None
+        found = {row.res_id for row in conn.execute(stmt)}
+        compiled = stmt.compile(conn)
+        plan = "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + str(compiled),
+                                                            compiled.params))
+        conn.rollback()
+    assert found == {f"t{n}" for n in range(0, 60, 3)}
+    assert "SubPlan" in plan and "Semi Join" not in plan, plan
