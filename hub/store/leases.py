@@ -186,7 +186,8 @@ def autocommit(conn: Connection) -> Iterator[Connection]:
         try:
             if conn.in_transaction() and not conn.invalidated:
                 conn.rollback()  # SQLAlchemy's autobegun transaction: the driver sends nothing
-            raw.autocommit = False  # type: ignore[union-attr]
+            if not conn.invalidated:  # else its DBAPI connection is closed and discarded
+                raw.autocommit = False  # type: ignore[union-attr]
         except Exception as exc:  # a broken connection: never handed on in autocommit
             log.warning("a connection could not leave autocommit (%s); it is discarded",
                         type(exc).__name__)
