@@ -9,7 +9,6 @@ its own; a connection the database dropped is replaced.
 from __future__ import annotations
 
 import logging
-
 import threading
 import uuid
 from datetime import datetime

@@ -1,12 +1,12 @@
-"""The Celery apps of one process keep their tasks to themselves; when the Celery executor kicks for the retries of a drain's failed deliveries
-(``retry_kick_times``): every retry due within the sweep interval has a kick that fires
-after it is due, not only the soonest."""
+"""The Celery apps of one process keep their tasks to themselves, and the executor's kicks
+for the retries of a drain's failed deliveries (``retry_kick_times``): every retry due
+within the sweep interval has a kick that fires after it is due, not only the soonest."""
 
 from __future__ import annotations
 
-import pytest
-
 import warnings
+
+import pytest
 
 from hub.config import Settings
 from hub.sync.celery_app import (
