@@ -12,7 +12,6 @@ import copy
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -34,68 +33,33 @@ def representation(case: c.Case) -> dict[str, Any]:
     return body
 
 
-@dataclass(frozen=True)
-class Shown:
-    """A case version as the API answers it: the body's bytes, the version (its ETag), what
-    the app keeps of the case beside them (``RenderedCases``' ``facts``: the audit record's
-    patient) and the stored document text it was decoded from (None: rendered from a case
-    in hand)."""
-
-    body: bytes
-    version: int
-    facts: Any
-    text: str | None
-
-
 class RenderedCases:
     """The answered bytes of the case versions answered last, by (case id, version).
 
     A case version never changes (a change is a new version, written by compare-and-set),
     so its representation is a function of (id, version) and is rendered once per process
     (``render``: the representation's dict to the body's bytes); the marshmallow dump was
-    a fifth of a case read. Bounded: the ``size`` versions used last (a few kB each).
+    a fifth of a case read. Bounded: the ``size`` versions used last (a few kB each)."""
 
-    A read finds a version by its stored text (``stored``): only a version rendered from that
-    very text is answered, so a document rewritten in place (``hub fhir rekey`` moves
-    patient ids without a new version) is decoded and rendered again; a read that finds
-    one decodes nothing (the decode was a tenth of a case read)."""
-
-    def __init__(self, render: Callable[[dict[str, Any]], bytes], size: int = 512, *,
-                 facts: Callable[[c.Case], Any] = lambda case: None) -> None:
+    def __init__(self, render: Callable[[dict[str, Any]], bytes], size: int = 512) -> None:
         self._render = render
-        self._facts = facts
         self._size = size
-        self._shown: OrderedDict[tuple[str, int], Shown] = OrderedDict()
+        self._bodies: OrderedDict[tuple[str, int], bytes] = OrderedDict()
         self._lock = threading.Lock()
 
     def body(self, case: c.Case) -> bytes:
-        return self.shown(case).body
-
-    def shown(self, case: c.Case, text: str | None = None) -> Shown:
-        """``case`` as answered (``text``: the stored document it was decoded from)."""
-        found = self._find((case.id, case.version), text)
-        if found is not None:
-            return found
-        shown = Shown(self._render(representation(case)), case.version, self._facts(case),
-                      text)
+        key = (case.id, case.version)
         with self._lock:
-            self._shown[(case.id, case.version)] = shown
-            self._shown.move_to_end((case.id, case.version))
-            while len(self._shown) > self._size:
-                self._shown.popitem(last=False)
-        return shown
-
-    def stored(self, case_id: str, version: int, text: str) -> Shown | None:
-        """The version rendered from exactly this stored ``text``, or None."""
-        return self._find((case_id, version), text)
-
-    def _find(self, key: tuple[str, int], text: str | None) -> Shown | None:
+            found = self._bodies.get(key)
+            if found is not None:
+                self._bodies.move_to_end(key)
+                return found
+        body = self._render(representation(case))
         with self._lock:
-            found = self._shown.get(key)
-            if found is None or (text is not None and found.text != text):
-                return None
-            self._shown.move_to_end(key)
-            return found
+            self._bodies[key] = body
+            while len(self._bodies) > self._size:
+                self._bodies.popitem(last=False)
+        return body
 
 
 def load_replacement(raw: dict[str, Any]) -> tuple[c.Case, date | None]:

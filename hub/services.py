@@ -30,7 +30,7 @@ from hub.errors import (
     validation_failed,
 )
 from hub.mappings.patient import patient_id
-from hub.store.case_repo import CaseFilter, CasePage, StoredCase
+from hub.store.case_repo import CaseFilter, CasePage
 from hub.store.uow import UnitOfWork
 
 
@@ -82,14 +82,6 @@ def get_case(uow: UnitOfWork, case_id: str) -> c.Case:
     if case is None:
         raise NotFound(f"no case {case_id}")
     return case
-
-
-def get_stored_case(uow: UnitOfWork, case_id: str) -> StoredCase:
-    """The case's stored row (not decoded: ``StoredCase.case``), or NotFound."""
-    stored = uow.cases.stored(case_id)
-    if stored is None:
-        raise NotFound(f"no case {case_id}")
-    return stored
 
 
 def list_cases(uow: UnitOfWork, criteria: CaseFilter, limit: int, offset: int,

@@ -61,20 +61,10 @@ def case_entity(case_id: str) -> str:
 
 def saw_case(case: c.Case) -> None:
     """The view showed or changed ``case`` (its patient is the patient entity)."""
-    saw_case_of(case.id, case_patient(case))
-
-
-def case_patient(case: c.Case) -> str:
-    """The reference of the case's patient, as ``saw_case_of`` takes it."""
-    return patient_reference(case)["reference"]
-
-
-def saw_case_of(case_id: str, patient: str) -> None:
-    """The view showed or changed the case ``case_id`` of ``patient`` (``case_patient``)."""
-    ref = case_entity(case_id)
+    ref = case_entity(case.id)
     state = _access()
-    state["touched"][ref] = {"patient": {"reference": patient}}
-    state["identifiers"][ref] = {"system": hub_naming_system("case"), "value": case_id}
+    state["touched"][ref] = {"patient": {"reference": patient_reference(case)["reference"]}}
+    state["identifiers"][ref] = {"system": hub_naming_system("case"), "value": case.id}
 
 
 def saw_resource(resource_type: str, resource_id_: str, content: dict | None) -> None:

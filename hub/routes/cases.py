@@ -17,7 +17,7 @@ from hub.errors import (
     validation_failed,
 )
 from hub.etag import weak_etag
-from hub.routes.audit_http import audit_api, case_patient, saw_case, saw_case_of
+from hub.routes.audit_http import audit_api, saw_case
 from hub.routes.case_input import (
     caller_id,
     expected_version,
@@ -58,23 +58,18 @@ def _rendered() -> case_documents.RenderedCases:
     found = current_app.extensions.get("hub.rendered_cases")
     if found is None:
         found = current_app.extensions["hub.rendered_cases"] = case_documents.RenderedCases(
-            lambda body: cast(Response, current_app.json.response(body)).get_data(),
-            facts=case_patient)
+            lambda body: cast(Response, current_app.json.response(body)).get_data())
     return cast(case_documents.RenderedCases, found)
 
 
 def _answer(case: Case, status: int = 200, *, created: bool = False) -> Response:
-    return _shown(case.id, _rendered().shown(case), status, created=created)
-
-
-def _shown(case_id: str, shown: case_documents.Shown, status: int = 200, *,
-           created: bool = False) -> Response:
-    saw_case_of(case_id, shown.facts)
-    resp = current_app.response_class(shown.body, mimetype="application/json")
+    saw_case(case)
+    resp = current_app.response_class(_rendered().body(case),
+                                      mimetype="application/json")
     resp.status_code = status
-    resp.headers["ETag"] = weak_etag(shown.version)
+    resp.headers["ETag"] = weak_etag(case.version)
     if created:
-        resp.headers["Location"] = url_for("cases.read_case", case_id=case_id)
+        resp.headers["Location"] = url_for("cases.read_case", case_id=case.id)
     return resp
 
 
@@ -96,11 +91,7 @@ def create_case():
 def read_case(case_id: str):
     """One case, with its ETag."""
     with _uow() as uow:
-        stored = services.get_stored_case(uow, case_id)
-        shown = _rendered().stored(case_id, stored.version, stored.text)
-        if shown is None:  # not answered since it was stored: decoded and rendered
-            shown = _rendered().shown(stored.case(), stored.text)
-        return _shown(case_id, shown)
+        return _answer(services.get_case(uow, case_id))
 
 
 @bp.get("/")

@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 
 from hub.cases import FINAL_CASE_STATUSES, Case, CaseModel, CaseStatus, utcnow
 from hub.errors import Conflict
-from hub.fhirjson import codec
 from hub.mappings.patient import patient_id as case_patient_resource_id
 from hub.store import case_codec
 from hub.store.case_tables import case_identifiers, cases, open_cases
@@ -76,22 +75,6 @@ class CasePage:
 
 #: One case's document by id (``get``): one statement for every read, built once.
 _GET = sa.select(cases.c.document).where(cases.c.id == sa.bindparam("case_id"))
-#: the version and the document's text as stored (CAST: the text, not a parsed JSON value)
-_GET_STORED = sa.select(cases.c.version, sa.cast(cases.c.document, sa.Text).label("text")) \
-    .where(cases.c.id == sa.bindparam("case_id"))
-
-
-@dataclass(frozen=True)
-class StoredCase:
-    """A case's row as stored: its version and its document's JSON text, decoded only when
-    asked (``case``). The text is the document's whole content: equal texts are one case."""
-
-    id: str
-    version: int
-    text: str
-
-    def case(self) -> Case:
-        return case_codec.decode(codec.loads(self.text))
 
 
 class CaseRepository:
@@ -154,11 +137,6 @@ class CaseRepository:
         """The case with this id, or None."""
         row = self.session.execute(_GET, {"case_id": case_id}).first()
         return None if row is None else case_codec.decode(row.document)
-
-    def stored(self, case_id: str) -> StoredCase | None:
-        """The case's stored row (version and document text, not decoded), or None."""
-        row = self.session.execute(_GET_STORED, {"case_id": case_id}).first()
-        return None if row is None else StoredCase(case_id, row.version, row.text)
 
     def list(self, criteria: CaseFilter | None = None, *, limit: int = 20,
              offset: int = 0, sort: str = "opened_at") -> CasePage:

@@ -148,7 +148,7 @@ def test_a_server_error_is_audited_8(app, client, auth_headers, auditor, monkeyp
     def broken(*args, **kwargs):
         raise RuntimeError("storage exploded")
 
-    monkeypatch.setattr(services, "get_stored_case", broken)  # what a case read calls
+    monkeypatch.setattr(services, "get_case", broken)
     app.config["PROPAGATE_EXCEPTIONS"] = False
     hdr = auth_headers("system/Case.cruds")
     assert client.get("/api/cases/c-1", headers=hdr).status_code == 500
