@@ -213,14 +213,10 @@ def _event(ctx: Ctx, interaction: str, before: dict | None,
                       ctx.principal)
 
 
-def _hooks(ctx: Ctx, interaction: str, before: dict | None, res: StoredResource, *,
-           event: WriteEvent | None = None) -> None:
-    """The partner-write checks, the registered hooks, then the Provenance; ``event``:
-    the write's, whose Provenance was written with it (``create``)."""
-    written = event is not None
-    if event is None:
-        event = _event(ctx, interaction, before, res)
-    ctx.access.saw(interaction, f"{res.type}/{res.id}/_history/{res.version_id}",
+def _hooks(ctx: Ctx, event: WriteEvent, res: StoredResource) -> None:
+    """The partner-write checks and the registered hooks of a write."""
+    before = event.before
+    ctx.access.saw(event.interaction, f"{res.type}/{res.id}/_history/{res.version_id}",
                    res.content or before)
     org = ctx.compartment
     if org and res.content is not None:
@@ -234,8 +230,25 @@ def _hooks(ctx: Ctx, interaction: str, before: dict | None, res: StoredResource,
     for hook in ctx.hooks:
         hook(ctx.uow, event)
     ctx.events.append(event)
-    if not written:
-        provenance.record(ctx.uow, event)
+
+
+def _changed(ctx: Ctx, interaction: str, before: dict | None, res: StoredResource) -> None:
+    """After an update or a delete: its checks and hooks, then its Provenance."""
+    event = _event(ctx, interaction, before, res)
+    _hooks(ctx, event, res)
+    provenance.record(ctx.uow, event)
+
+
+def _store_created(ctx: Ctx, rtype: str, body: dict, rid: str | None, *,
+                   by_partner: bool) -> tuple[StoredResource, WriteEvent]:
+    """Version 1 of a new resource and its Provenance, built first and written together
+    (one statement per table); its checks and hooks (``_hooks``) then see it written, as
+    after any write."""
+    version = ctx.repo.new_created(rtype, body, rid, by_partner=by_partner)
+    event = _event(ctx, "create", None, version.stored)
+    prov = provenance.new_version(ctx.uow, event)
+    res = ctx.repo.store_versions([version] if prov is None else [version, prov])[0]
+    return res, event
 
 
 def _subscription(ctx: Ctx, rtype: str, rid: str | None, body: dict
@@ -280,14 +293,9 @@ def create(ctx: Ctx, rtype: str, body: dict, if_none_exist: str | None = None,
         rid = rid or _new_id()
         _claim(ctx, rtype, items, rid)
     body, subscription = _subscription(ctx, rtype, None, body)
-    # the resource and its Provenance, built first and written together (one statement
-    # per table); the checks and hooks then see the resource written, as after any write
-    version = ctx.repo.new_created(rtype, body, rid, by_partner=bool(ctx.compartment))
-    event = _event(ctx, "create", None, version.stored)
-    prov = provenance.new_version(ctx.uow, event)
-    res = ctx.repo.store_versions([version] if prov is None else [version, prov])[0]
+    res, event = _store_created(ctx, rtype, body, rid, by_partner=bool(ctx.compartment))
     _subscription_saved(ctx, res, subscription)
-    _hooks(ctx, "create", None, res, event=event)
+    _hooks(ctx, event, res)
     return Result(201, res, f"created {rtype}/{res.id}")
 
 
@@ -345,7 +353,7 @@ def update(ctx: Ctx, rtype: str, rid: str, body: dict, if_match: int | None) -> 
             raise PreconditionFailed(str(exc)) from None
         raise Conflict(str(exc)) from None
     _subscription_saved(ctx, res, subscription)
-    _hooks(ctx, "update", before, res)
+    _changed(ctx, "update", before, res)
     return Result(200 if live else 201, res, f"updated {rtype}/{rid}")
 
 
@@ -393,9 +401,9 @@ def conditional_update(ctx: Ctx, rtype: str, items: list[tuple[str, str]], body:
     _claim(ctx, rtype, items, rid)
     if ctx.compartment:
         body, subscription = _subscription(ctx, rtype, None, {**body, "id": rid})
-        res = ctx.repo.create(rtype, body, rid, by_partner=True)
+        res, event = _store_created(ctx, rtype, body, rid, by_partner=True)
         _subscription_saved(ctx, res, subscription)
-        _hooks(ctx, "create", None, res)
+        _hooks(ctx, event, res)
         return Result(201, res, f"created {rtype}/{rid}")
     return update(ctx, rtype, rid, {**body, "id": rid}, None)
 
@@ -418,7 +426,7 @@ def delete(ctx: Ctx, rtype: str, rid: str) -> Result:
     if res is not None:
         if rtype == "Subscription":
             subscription_resource.deleted(ctx.uow.session, rid)
-        _hooks(ctx, "delete", prev.content, res)
+        _changed(ctx, "delete", prev.content, res)
     return Result(204, res, f"deleted {rtype}/{rid}")
 
 

@@ -29,8 +29,8 @@ from sqlalchemy import (
 from hub.store.db import metadata
 
 #: The rows of ``ix_resources_revised`` (as each dialect writes a boolean): current
-#: versions that are updates. A query uses that index only if its WHERE says the same, in
-#: the same words (``revised_condition`` in hub.fhirstore.keyset).
+#: versions that are updates. A query uses that index only if its WHERE implies this one
+#: with literals, not bound values (``_recent`` in hub.fhirstore.keyset).
 REVISED = {"sqlite": '"current" = 1 AND version_id > 1',
            "postgresql": '"current" = true AND version_id > 1'}
 
