@@ -105,8 +105,9 @@ def _after(key: ColumnElement[Any], res_id_col: ColumnElement[Any], cursor: Curs
 
 
 def _page_select(q: SearchQuery, key: ColumnElement[Any], which: ColumnElement[bool] | None,
-                 drive: bool, cursor: Cursor, descending: bool, limit: int) -> Select[Any]:
-    stmt: Select[Any] = base_select(q, drive=drive).add_columns(key.label("sort_key"))
+                 drive: bool, cursor: Cursor, descending: bool, limit: int,
+                 total: bool = False) -> Select[Any]:
+    stmt: Select[Any] = base_select(q, drive, total).add_columns(key.label("sort_key"))
     if which is not None:
         stmt = stmt.where(which)
     after = _after(key, R.c.res_id, cursor, descending)
@@ -122,18 +123,20 @@ def _direction(q: SearchQuery, snapshot: datetime) -> tuple[str, Cursor, bool]:
     return name, cursor, desc != cursor.before  # a previous page runs the other way
 
 
-def page_select(q: SearchQuery, snapshot: datetime, limit: int) -> tuple[Select[Any], bool]:
-    """The select (res_id, version_id, last_updated, content, sort_key) of the rows of a
-    page not updated since the snapshot, ordered and limited; and whether it runs in
+def page_select(q: SearchQuery, snapshot: datetime, limit: int, total: bool = False
+                ) -> tuple[Select[Any], bool]:
+    """The select (res_id, version_id, last_updated, content, sort_key, any_updated; and
+    the number of matches, ``total``, if asked: see ``base_select``) of the rows of a page
+    not updated since the snapshot, ordered and limited; and whether it runs in
     descending order."""
     name, cursor, descending = _direction(q, snapshot)
     if name == "_id":  # ids never change
-        stmt = _page_select(q, R.c.res_id, None, True, cursor, descending, limit)
+        stmt = _page_select(q, R.c.res_id, None, True, cursor, descending, limit, total)
         return stmt.add_columns(false().label("any_updated")), descending
     # a row keeps the place of its lastUpdated unless a version after the first was
     # written since the snapshot (a first version's place is its place for good)
     kept = or_(R.c.last_updated <= snapshot, R.c.version_id == 1)
-    stmt = _page_select(q, R.c.last_updated, kept, True, cursor, descending, limit)
+    stmt = _page_select(q, R.c.last_updated, kept, True, cursor, descending, limit, total)
     # in the same statement (the same view of the data): whether any row was updated
     recent = exists(select(_OLD.c.res_id).where(*_recent(q.resource_type, snapshot)))
     return stmt.add_columns(recent.label("any_updated")), descending

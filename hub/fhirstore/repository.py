@@ -338,8 +338,8 @@ class ResourceRepository:
             return self._page_by_params(q)
         sort = keyset.keyset_sort(q)
         if sort is None:
-            rows = self.session.execute(searchsql.with_total(
-                searchsql.ordered_page(q).limit(q.count + 1), q, with_total)
+            rows = self.session.execute(
+                searchsql.ordered_page(q, with_total).limit(q.count + 1)
             ).all() if q.count else []
             return Page([self._found(q, r) for r in rows[:q.count]], len(rows) > q.count,
                         total=_total_of(rows, with_total))

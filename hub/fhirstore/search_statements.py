@@ -128,8 +128,8 @@ def keyset_page(q: SearchQuery, snapshot: datetime, limit: int, with_total: bool
     template = _Template()
     templated = template.query(q)
     if templated is None:
-        stmt, descending = keyset.page_select(q, snapshot, limit)
-        return searchsql.with_total(stmt, q, with_total), {}, descending
+        stmt, descending = keyset.page_select(q, snapshot, limit, with_total)
+        return stmt, {}, descending
     tq, shape = templated
     bound_snapshot = template.bind(snapshot)
     cursor, cursor_shape = template.cursor(q.cursor, bound_snapshot)
@@ -137,8 +137,7 @@ def keyset_page(q: SearchQuery, snapshot: datetime, limit: int, with_total: bool
     bound_limit = template.bind(limit)
 
     def build() -> tuple[Select[Any], bool]:
-        stmt, descending = keyset.page_select(tq, bound_snapshot, bound_limit)
-        return searchsql.with_total(stmt, tq, with_total), descending
+        return keyset.page_select(tq, bound_snapshot, bound_limit, with_total)
 
     stmt, descending = _kept(("page", shape, cursor_shape, with_total), build)
     return stmt, template.params, descending

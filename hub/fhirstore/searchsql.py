@@ -212,15 +212,37 @@ def matching_ids(q: SearchQuery) -> Select[tuple[str]] | None:
     return stmt.where(owned) if owned is not None else stmt
 
 
-def base_select(q: SearchQuery, drive: bool = True) -> Select[Any]:
+def base_select(q: SearchQuery, drive: bool = True, total: bool = False) -> Select[Any]:
     """The current, not deleted resources of the type that match every criterion (and
     are in the caller's compartment, if it is bound to an organization). With ``drive``
-    False no criterion drives: the caller adds the condition that does."""
+    False no criterion drives: the caller adds the condition that does. ``total``: with
+    the number of matches as the column ``total`` (a subquery run once per statement, in
+    the statement's view of the data).
+
+    When ``search_index`` decides the matches (``matching_ids``), they are one common
+    table expression, ``matches``, that both the page and its total read: computed once
+    (a CTE read twice is materialized by SQLite and PostgreSQL alike) instead of once
+    for each."""
     stmt = select(R.c.res_id, R.c.version_id, R.c.last_updated, R.c.content).where(
         R.c.res_type == q.resource_type, R.c.current.is_(True), R.c.deleted.is_(False))
     matched = matching_ids(q) if drive else None
     if matched is not None:  # decided on search_index: resources read for the matches only
-        return stmt.where(R.c.res_id.in_(matched))
+        matches = matched.cte("matches")
+        stmt = stmt.where(R.c.res_id.in_(select(matches.c.res_id)))
+        if total:
+            stmt = stmt.add_columns(_total(select(func.count()).select_from(matches)))
+        return stmt
+    stmt = _criteria(stmt, q, drive)
+    return stmt.add_columns(_total(count_select(q))) if total else stmt
+
+
+def _total(count: Select[Any]) -> Any:
+    return count.correlate(None).scalar_subquery().label("total")
+
+
+def _criteria(stmt: Select[Any], q: SearchQuery, drive: bool) -> Select[Any]:
+    """``stmt`` (over ``resources``) with every condition of ``q``, the first criterion
+    driving if ``drive``."""
     if q.compartment:
         stmt = stmt.where(compartment_condition(q.resource_type, q.compartment, R.c.res_id))
     owned = owner_condition(q.resource_type, q.client, R.c.res_id)
@@ -272,10 +294,12 @@ def with_sort_keys(stmt: Select[Any], rtype: str, sort: list[tuple[str, bool]],
     return stmt, keys
 
 
-def ordered_page(q: SearchQuery) -> Select[Any]:
-    """The page ``[offset, offset+count)`` of the search, in a stable order."""
+def ordered_page(q: SearchQuery, total: bool = False) -> Select[Any]:
+    """The page ``[offset, offset+count)`` of the search, in a stable order (``total``:
+    with the number of matches, see ``base_select``)."""
     sort = q.sort or [("_lastUpdated", False)]
-    stmt, keys = with_sort_keys(base_select(q), q.resource_type, sort, collate=False)
+    stmt, keys = with_sort_keys(base_select(q, total=total), q.resource_type, sort,
+                                collate=False)
     order = [key.desc().nulls_last() if desc else key.asc().nulls_last()
              for key, (_name, desc) in zip(keys, sort, strict=True)]
     order.append(R.c.res_id.asc())
@@ -288,14 +312,6 @@ def count_select(q: SearchQuery) -> Select[Any]:
     matched = matching_ids(q)
     return select(func.count()).select_from(
         (matched if matched is not None else base_select(q)).subquery())
-
-
-def with_total(stmt: Select[Any], q: SearchQuery, wanted: bool = True) -> Select[Any]:
-    """``stmt`` with the number of matches of ``q`` as its column ``total`` (a subquery
-    that runs once per statement, in the statement's view of the data), if ``wanted``."""
-    if not wanted:
-        return stmt
-    return stmt.add_columns(count_select(q).correlate(None).scalar_subquery().label("total"))
 
 
 def include_targets(rtype: str, ids: list[str] | BindParameter[Any],
@@ -345,4 +361,4 @@ def revinclude_sources(rtype: str, ids: list[str] | BindParameter[Any],
 
 __all__ = ["SORT_COLUMNS", "base_select", "count_select", "criterion_condition", "current_of",
            "date_condition", "include_targets", "matching_ids", "ordered_page",
-           "revinclude_sources", "sort_kind", "with_sort_keys", "with_total"]
+           "revinclude_sources", "sort_kind", "with_sort_keys"]

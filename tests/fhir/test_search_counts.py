@@ -11,9 +11,13 @@ a compartment and the owned type.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from fhirapi_helpers import organization, patient, service_request, task
 
+from hub.clock import utcnow
+from hub.fhirstore import keyset
 from hub.fhirstore.query import Cursor, parse_search
 from hub.fhirstore.searchsql import count_select, matching_ids
 from hub.store.uow import UnitOfWork
@@ -100,19 +104,24 @@ def test_index_count_and_pages_are_the_live_matches(app, query, wanted):
         if "." not in query:  # a chain reads its targets' versions
             assert "resources" not in str(count_select(q).compile())  # the index only
         q.count = 500
-        page = uow.resources.page(q)
+        page = uow.resources.page(q, with_total=True)
         assert sorted(r.id for r in page.resources) == expected
         assert not page.more
+        # the page's statement counts the matches when it finds rows (rows updated since
+        # the snapshot come from a second statement: a page of those only is counted apart)
+        totals = {page.total} - {None}
         q.count = 2  # pages of two through the keyset cursors: each match once
         seen: list[str] = []
         while True:
-            found = uow.resources.page(q)
+            found = uow.resources.page(q, with_total=True)
+            totals |= {found.total} - {None}
             seen += [r.id for r in found.resources]
             if not found.more:
                 break
             last_key, last_id = found.keys[-1]
             q.cursor = Cursor(found.snapshot, last_key, last_id)
         assert sorted(seen) == expected and len(seen) == len(expected)
+        assert totals <= {len(expected)}, totals
 
 
 def test_compartment_count_is_the_live_matches_it_may_see(app):
@@ -128,7 +137,9 @@ def test_compartment_count_is_the_live_matches_it_may_see(app):
         assert matching_ids(q) is not None
         assert uow.resources.count(q) == len(expected)
         q.count = 500
-        assert sorted(r.id for r in uow.resources.page(q).resources) == expected
+        page = uow.resources.page(q, with_total=True)
+        assert sorted(r.id for r in page.resources) == expected
+        assert page.total == len(expected)
 
 
 def test_searches_not_decided_by_index_rows_still_count_live_matches(app):
@@ -147,4 +158,46 @@ def test_searches_not_decided_by_index_rows_still_count_live_matches(app):
             expected = sorted(rid for rid, t in live.items() if wanted(rid, t))
             assert uow.resources.count(q) == len(expected), items
             q.count = 500
-            assert sorted(r.id for r in uow.resources.page(q).resources) == expected, items
+            page = uow.resources.page(q, with_total=True)
+            assert sorted(r.id for r in page.resources) == expected, items
+            assert page.total in (None, len(expected)), items  # None: counted apart
+
+
+@pytest.mark.parametrize("query,wanted", CASES[1:3], ids=[c[0] for c in CASES[1:3]])
+def test_offset_pages_count_the_live_matches(app, query, wanted):
+    """An explicit ``_offset`` pages by offset (``searchsql.ordered_page``), its total in
+    the page's statement as the keyset pages'."""
+    db = app.extensions["hub.db"]
+    live = _store(db)
+    expected = sorted(rid for rid, t in live.items() if wanted(t))
+    assert len(expected) >= 3
+    items = [tuple(p.split("=", 1)) for p in query.split("&")]
+    q = parse_search("Task", [*items, ("_offset", "1"), ("_count", "1")], max_count=500)
+    with UnitOfWork(db) as uow:
+        page = uow.resources.page(q, with_total=True)
+    assert page.total == len(expected)
+    assert len(page.resources) == 1 and page.more
+
+
+@pytest.mark.parametrize("query,wanted", CASES, ids=[c[0] for c in CASES])
+def test_a_page_and_its_total_compute_the_matches_once(app, query, wanted):
+    """The matches decided on ``search_index`` are one common table expression that the
+    page and its total both read, not computed for each (the driving criterion's rows and
+    each other criterion's check appear once in the statement); the total is the number
+    of live matches."""
+    db = app.extensions["hub.db"]
+    live = _store(db)
+    expected = sorted(rid for rid, t in live.items() if wanted(t))
+    items = [tuple(p.split("=", 1)) for p in query.split("&")]
+    q = parse_search("Task", items, max_count=500)
+    # every row was written before this snapshot: the page's statement finds them all
+    snapshot = utcnow().replace(tzinfo=None) + timedelta(seconds=1)
+    stmt, _desc = keyset.page_select(q, snapshot, 3, True)
+    sql = str(stmt.compile(db.engine))
+    assert sql.startswith("WITH matches AS"), sql
+    assert sql.count("FROM search_index") == len(items) + ("." in query), sql
+    with UnitOfWork(db) as uow:
+        rows = uow.session.execute(stmt).all()
+    assert [r.res_id for r in rows] == sorted(
+        expected, key=lambda rid: (live[rid]["meta"]["lastUpdated"], rid))[:3]
+    assert {r.total for r in rows} == {len(expected)}

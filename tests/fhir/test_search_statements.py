@@ -35,8 +35,8 @@ def _run(session, q, snapshot, templated: bool):
     if templated:
         stmt, params, _desc = search_statements.keyset_page(q, snapshot, q.count + 1, True)
     else:
-        built, _desc = keyset.page_select(q, snapshot, q.count + 1)
-        stmt, params = searchsql.with_total(built, q), {}
+        stmt, _desc = keyset.page_select(q, snapshot, q.count + 1, True)
+        params = {}
     return [(r.res_id, r.version_id, r.sort_key, r.total)
             for r in session.execute(stmt, params).all()]
 
