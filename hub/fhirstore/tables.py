@@ -34,6 +34,10 @@ from hub.store.db import metadata
 REVISED = {"sqlite": '"current" = 1 AND version_id > 1',
            "postgresql": '"current" = true AND version_id > 1'}
 
+#: The rows of ``ix_search_index_ref``: references. A query uses it when it compares
+#: ``ref_id`` (``=`` or ``IN`` implies the index's condition).
+REFERENCES = "ref_id IS NOT NULL"
+
 resources = Table(
     "resources",
     metadata,
@@ -76,7 +80,10 @@ search_index = Table(
     Index("ix_search_index_resource_param", "res_type", "res_id", "param", "token_code"),
     Index("ix_search_index_token", "res_type", "param", "token_code", "token_system"),
     Index("ix_search_index_string", "res_type", "param", "string_value"),
-    Index("ix_search_index_ref", "res_type", "param", "ref_id", "ref_type"),
+    # the ids of a reference's sources from the index alone, in id order (no row read per
+    # candidate, no sort for DISTINCT); the rows of references only
+    Index("ix_search_index_ref", "res_type", "param", "ref_id", "ref_type", "res_id",
+          sqlite_where=text(REFERENCES), postgresql_where=text(REFERENCES)),
     Index("ix_search_index_target", "ref_type", "ref_id"),
     Index("ix_search_index_date", "res_type", "param", "date_low", "date_high"),
 )

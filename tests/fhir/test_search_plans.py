@@ -38,3 +38,42 @@ def test_postgresql_probes_the_other_criteria_per_candidate(app):
         conn.rollback()
     assert found == {f"t{n}" for n in range(0, 60, 3)}
     assert "SubPlan" in plan and "Semi Join" not in plan, plan
+
+
+def test_a_search_driven_by_a_reference_reads_its_ids_from_the_index(tmp_path):
+    """SQLite's plan of a search driven by a reference, on a database of its own (the
+    migrations' schema), with and without statistics: the candidates' ids come from
+    ``ix_search_index_ref`` alone (a covering index, in id order: no table row per
+    candidate, no sort for the DISTINCT)."""
+    from hub.store.db import Database
+    from hub.store.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'plan.db'}"
+    upgrade(url)
+    db = Database(url)
+    try:
+        with UnitOfWork(db) as uow:
+            uow.resources.create("Organization", organization("agency-0"), "agency-0")
+            uow.resources.create("Patient", patient("1"), "pat-1")
+            for n in range(60):
+                uow.resources.create("Task", task("Patient/pat-1", None,
+                                                  "Organization/agency-0", "requested"),
+                                     f"t{n}")
+            uow.commit()
+        q = parse_search("Task", [("owner", "Organization/agency-0"),
+                                  ("status", "requested")], max_count=20)
+        stmt = matching_ids(q)
+        assert stmt is not None
+        for analyze in (False, True):
+            with db.engine.connect() as conn:
+                if analyze:
+                    conn.exec_driver_sql("ANALYZE")
+                compiled = stmt.compile(conn)
+                params = tuple(compiled.params[k] for k in compiled.positiontup)
+                plan = " | ".join(r[3] for r in conn.exec_driver_sql(
+                    "EXPLAIN QUERY PLAN " + str(compiled), params))
+                assert len(conn.exec_driver_sql(str(compiled), params).all()) == 60
+            assert "USING COVERING INDEX ix_search_index_ref" in plan, plan
+            assert "TEMP B-TREE" not in plan, plan
+    finally:
+        db.dispose()
