@@ -118,3 +118,31 @@ def test_included_resources_are_current_live_and_once(fhir):
     revincluded = _by_mode(body, "include")
     assert len(revincluded) == 1 and f"Task/{t['id']}" not in revincluded
     assert f"Task/{lone['id']}" not in revincluded
+
+
+def test_included_rows_are_read_as_every_other_row(app):
+    """``_include`` reads its rows by position (``repository._resource_row``): every field of
+    every version, a deletion's and an update's included, is what ``_row`` reads by name."""
+    from fhirapi_helpers import patient
+    from sqlalchemy import select
+
+    from hub.fhirstore.repository import _resource_row, _row
+    from hub.fhirstore.tables import resources
+    from hub.store.uow import UnitOfWork
+
+    db = app.extensions["hub.db"]
+    with UnitOfWork(db) as uow:
+        uow.resources.create("Patient", patient("1"), "pat-r1")
+        uow.resources.update("Patient", "pat-r1", {**patient("2"), "id": "pat-r1"})
+        uow.resources.delete("Patient", "pat-r1")
+        uow.commit()
+        rows = uow.session.execute(select(resources).where(
+            resources.c.res_id == "pat-r1")).all()
+    fields = ("type", "id", "version_id", "last_updated", "deleted", "method", "text",
+              "created")
+    assert len(rows) == 3 and {row.deleted for row in rows} == {True, False}
+    for row in rows:
+        by_position, by_name = _resource_row(row), _row("", row)
+        assert [getattr(by_position, f) for f in fields] == \
+            [getattr(by_name, f) for f in fields]
+        assert by_position.content == by_name.content
