@@ -52,7 +52,7 @@ class FhirRunner:
     def read(self, principal: Principal, fn: Callable[[Ctx], T],
              request: RequestInfo | None = None) -> T:
         """Run a read-only interaction on a fresh session (audited with ``request``)."""
-        with UnitOfWork(self.db) as uow:
+        with UnitOfWork(self.db, read_only=True) as uow:
             ctx = self._ctx(uow, principal)
             try:
                 result = fn(ctx)

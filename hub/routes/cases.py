@@ -51,6 +51,11 @@ def _uow() -> UnitOfWork:
                       partners=current_app.extensions["hub.runtime"].partners)
 
 
+def _reading() -> UnitOfWork:
+    """A read-only unit of work (no ORM session: ``hub.store.reading``)."""
+    return UnitOfWork(current_app.extensions["hub.db"], read_only=True)
+
+
 
 
 def _rendered() -> case_documents.RenderedCases:
@@ -90,7 +95,7 @@ def create_case():
 @require_scope("Case", "r")
 def read_case(case_id: str):
     """One case, with its ETag."""
-    with _uow() as uow:
+    with _reading() as uow:
         return _answer(services.get_case(uow, case_id))
 
 
@@ -118,7 +123,7 @@ def search_cases():
         overdue_as_of=today if query.get("overdue") else None,
         due_before=query.get("due_before"), name=query.get("name"),
         case_manager=query.get("case_manager"))
-    with _uow() as uow:
+    with _reading() as uow:
         page = services.list_cases(uow, criteria, limit, offset, sort=query["sort"])
     following = _page_link(offset + len(page.items), limit) \
         if offset + len(page.items) < page.total else None

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
@@ -29,6 +29,7 @@ from hub.store import leases
 from hub.store.case_repo import CaseRepository, OpenCaseExists
 from hub.store.client_repo import ClientRepository
 from hub.store.db import CASES_SAVED, Database
+from hub.store.reading import ReadSession
 
 
 @dataclass
@@ -58,8 +59,12 @@ class UnitOfWork:
     the database's ``case_projector`` (set once by the runtime).
     """
 
-    def __init__(self, db: Database, partners=None, *, project: Projector | None = None) -> None:
+    def __init__(self, db: Database, partners=None, *, project: Projector | None = None,
+                 read_only: bool = False) -> None:
         self.db = db
+        #: a read: its statements run on the connection, without an ORM session
+        #: (``hub.store.reading``); ``commit`` refuses
+        self.read_only = read_only
         #: The configured partners (id -> hub.sync.partners.Partner) writes are queued for.
         self.partners = partners or {}
         self.project = project
@@ -73,12 +78,20 @@ class UnitOfWork:
     def __enter__(self) -> UnitOfWork:
         # the request's connection when it is free (``hub.store.leases``), else the pool's
         self._leased = leases.take(self.db.engine)
-        self._session = (self.db.sessions(bind=self._leased) if self._leased is not None
-                         else self.db.sessions())
+        if self.read_only:
+            conn = self._leased if self._leased is not None else self.db.engine.connect()
+            # the repositories' ``Session`` type: a read uses only what ReadSession has
+            self._session = cast(Session, ReadSession(conn, self.db.sessions.kw["info"]))
+        else:
+            self._session = (self.db.sessions(bind=self._leased) if self._leased is not None
+                             else self.db.sessions())
         self.saved, self._added = {}, {}
         return self
 
     def __exit__(self, *exc) -> None:
+        if self.read_only:
+            self._end_read()
+            return
         try:
             self.session.rollback()
         finally:
@@ -89,6 +102,15 @@ class UnitOfWork:
                 if self._leased is not None:
                     leases.give_back(self._leased)
                     self._leased = None
+
+    def _end_read(self) -> None:
+        conn = self.session.connection()
+        self._session = None
+        if self._leased is not None:  # rolls back what the read began
+            self._leased = None
+            leases.give_back(conn)
+        else:
+            conn.close()  # the pool's reset on return rolls back
 
     @property
     def session(self) -> Session:
@@ -170,12 +192,17 @@ class UnitOfWork:
 
     def commit(self) -> None:
         """Project the saved cases, then commit the transaction (both or neither)."""
+        if self.read_only:
+            raise RuntimeError("a read-only unit of work commits nothing")
         self.flush()
         self.session.commit()
 
     def rollback(self) -> None:
         self.saved, self._added = {}, {}
-        self.session.rollback()
+        if self.read_only:
+            self.session.connection().rollback()
+        else:
+            self.session.rollback()
 
     # -- repositories --
 
