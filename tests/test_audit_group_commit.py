@@ -16,11 +16,13 @@ from datetime import datetime
 
 import pytest
 from case_data import minimal
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, event, func, select
 
 from hub.audit.group import GroupCommit, group_commit
-from hub.audit.log import audit_events
+from hub.audit.log import INSERT, audit_events
 from hub.mappings.identity import resource_id
+from hub.store import leases
+from hub.store.sqlite_writers import writer_turns
 
 
 def _row(n: int) -> dict:
@@ -70,6 +72,68 @@ def test_a_failed_batch_fails_each_of_its_requests(app):
         committer.record(dict(row))  # the same id again: the primary key refuses it
     committer.record(_row(2))  # the next batch is written normally
     assert _count(db) == 2
+
+
+def test_a_batch_is_stored_as_sqlalchemys_insert_stores_it(app):
+    """On SQLite the batch goes to the driver directly: the stored values, the text of
+    ``recorded`` included (with and without microseconds), are those of ``INSERT``."""
+    db = app.extensions["hub.db"]
+    rows = [{**_row(n), "recorded": datetime(2026, 3, 4, 5, 6, 7, micro),
+             "content": json.dumps({"resourceType": "AuditEvent", "n": "é\u2028"}),
+             "patients": " Patient/ü "} for n, micro in ((1, 0), (2, 123456))]
+    GroupCommit(db).record(rows[0])
+    GroupCommit(db).record(rows[1])
+    mirrored = [{**row, "id": row["id"] + "-sa"} for row in rows]
+    with db.engine.begin() as conn:
+        conn.execute(INSERT, mirrored)
+    with db.engine.connect() as conn:
+        stored = {r.id: r for r in conn.execute(
+            select(audit_events, cast(audit_events.c.recorded, String).label("text")))}
+    for row, twin in zip(rows, mirrored, strict=True):
+        assert {k: getattr(stored[row["id"]], k) for k in row} == row
+        assert stored[row["id"]].text == stored[twin["id"]].text
+
+
+def test_a_failed_batch_keeps_none_of_its_rows_and_frees_the_connection(app):
+    db = app.extensions["hub.db"]
+    committer = GroupCommit(db)
+    taken = _row(1)
+    committer.record(taken)
+    with leases.lease(db.engine):
+        with pytest.raises(Exception):  # noqa: B017 - the database's own IntegrityError
+            committer._write([_row(2), dict(taken)])  # the second repeats an id
+        with leases.connection(db.engine) as conn:  # handed back with nothing open
+            assert not conn.in_transaction()
+    turns = writer_turns(db.engine)
+    assert turns is None or not turns.busy  # the writer turn given back
+    assert _count(db) == 1
+    committer.record(_row(3))  # the next batch is written normally
+    assert _count(db) == 2
+
+
+def test_the_batch_is_seen_by_the_engines_listeners_and_holds_the_writer_turn(app):
+    db = app.extensions["hub.db"]
+    turns = writer_turns(db.engine)
+    seen: list[tuple[str, bool | None]] = []
+
+    def statement(_conn, _cursor, text, *_args) -> None:
+        seen.append((text.split("(")[0].strip(), turns.busy if turns else None))
+
+    def committed(_conn) -> None:
+        seen.append(("commit", turns.busy if turns else None))
+
+    event.listen(db.engine, "before_cursor_execute", statement)
+    event.listen(db.engine, "commit", committed)
+    try:
+        GroupCommit(db).record(_row(1))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", statement)
+        event.remove(db.engine, "commit", committed)
+    held = turns is not None or None
+    assert ("INSERT INTO audit_events", held) in seen
+    if db.is_sqlite:  # given back just before the commit, as for every writer
+        assert seen[-1] == ("commit", False)
+    assert turns is None or not turns.busy
 
 
 def test_one_group_commit_per_database(app):
