@@ -29,6 +29,7 @@ from hub.audit.group import group_commit
 from hub.clock import utcnow
 from hub.observability.safe_errors import safe_trace
 from hub.routes.auth import TOKEN_PATH, claimed_client_id
+from hub.routes.hosts import server_root
 
 log = logging.getLogger(__name__)
 
@@ -103,10 +104,7 @@ def _attempt(response: Response) -> authn.Attempt | None:
         claim = _bearer_claim()
     else:
         return None
-    settings = current_app.extensions["hub.settings"]
-    server = settings.base_url.rstrip("/") if settings.base_url else \
-        request.host_url.rstrip("/")
-    return authn.Attempt(kind=kind, claim=claim, address=request.remote_addr, server=server,
+    return authn.Attempt(kind=kind, claim=claim, address=request.remote_addr, server=server_root(),
                          refused=status >= 400, status=status, logout=logout)
 
 

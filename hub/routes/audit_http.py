@@ -37,6 +37,7 @@ from hub.mappings.codes import hub_naming_system
 from hub.mappings.identity import resource_id
 from hub.mappings.patient import patient_reference
 from hub.observability.safe_errors import safe_trace
+from hub.routes.hosts import server_root
 from hub.store.db import CASES_SAVED
 
 log = logging.getLogger(__name__)
@@ -90,8 +91,7 @@ def _interaction() -> str:
 
 
 def _server() -> str:
-    settings = current_app.extensions["hub.settings"]
-    return settings.base_url.rstrip("/") if settings.base_url else request.host_url.rstrip("/")
+    return server_root()
 
 
 Caller = Callable[[], tuple[str, str | None, User | None] | None]

@@ -20,6 +20,7 @@ from hub.fhirapi.interactions import if_match_version
 from hub.fhirapi.validation import load_json
 from hub.fhirjson import codec
 from hub.fhirstore.repository import StoredResource
+from hub.routes.hosts import server_root
 
 JSON_TYPES = {"application/fhir+json", "application/json", "application/json+fhir"}
 _FORMATS = JSON_TYPES | {"json"}
@@ -94,9 +95,7 @@ def prefer(name: str) -> str | None:
 
 def base_url() -> str:
     """The absolute FHIR base (``settings.base_url`` or this request's host) + /fhir."""
-    settings = current_app.extensions["hub.settings"]
-    root = settings.base_url.rstrip("/") if settings.base_url else request.host_url.rstrip("/")
-    return root + "/fhir"
+    return server_root() + "/fhir"
 
 
 def fhir_response(body: dict | codec.Raw | None, status: int = 200,
