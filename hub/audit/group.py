@@ -25,10 +25,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy.engine import Connection
-
-from hub.audit.log import INSERT, audit_events
-from hub.store import leases
+from hub.audit.log import INSERT
+from hub.store import driver, leases
 from hub.store.db import Database
 
 
@@ -49,7 +47,6 @@ class GroupCommit:
         self._writing = False
         #: for tests: called with the size of each batch written
         self.on_batch: Callable[[int], None] | None = None
-        self._driver_insert: _DriverInsert | None = None
 
     def record(self, row: dict) -> None:
         """Commit ``row`` (with whichever rows wait alongside); return once it is durable."""
@@ -81,7 +78,9 @@ class GroupCommit:
         # on the writing request's connection when it is free (``hub.store.leases``)
         with leases.connection(self.db.engine) as conn:
             if self.db.is_sqlite:
-                self._sqlite(conn).write(conn, rows)
+                # the INSERT and COMMIT on the driver (``hub.store.driver``: the same
+                # statement, transaction and engine events, without SQLAlchemy's work)
+                driver.statement_for(INSERT, conn).write_all(conn, rows)
             else:
                 # PostgreSQL: the batch as one INSERT in autocommit, atomic by itself and
                 # durable when it returns (synchronous_commit): 1 round trip, not BEGIN,
@@ -91,58 +90,6 @@ class GroupCommit:
                                  rows[0] if len(rows) == 1 else None)
         if self.on_batch is not None:
             self.on_batch(len(rows))
-
-    def _sqlite(self, conn: Connection) -> _DriverInsert:
-        if self._driver_insert is None:
-            self._driver_insert = _DriverInsert(conn.dialect)
-        return self._driver_insert
-
-
-class _DriverInsert:
-    """SQLite: the batch's INSERT and COMMIT sent to the driver (``sqlite3``) directly.
-
-    The same statement as ``INSERT`` (compiled once), the same values (each column's
-    SQLAlchemy bind processor: ``recorded`` as SQLAlchemy stores a SQLite DATETIME), the
-    same transaction (the driver begins it before the INSERT, as it does under
-    SQLAlchemy, and commits it) and the same engine events, sent as SQLAlchemy sends them
-    (``before_cursor_execute``, with no execution context, then ``commit`` or
-    ``rollback``): the writer turn (``hub.store.sqlite_writers``) is taken and given back
-    by its listeners as for any other write, and statement counters see the INSERT.
-    Through SQLAlchemy the execute (its compiled-statement cache, execution context and
-    result) and the transaction's begin and commit cost about as much as the rest of a
-    read's AuditEvent (bench/README.md, "read CPU")."""
-
-    def __init__(self, dialect) -> None:
-        compiled = INSERT.compile(dialect=dialect)
-        self.sql = str(compiled)
-        columns = audit_events.c
-        self.binds = [(key, columns[key].type.dialect_impl(dialect).bind_processor(dialect))
-                      for key in compiled.positiontup or ()]
-
-    def params(self, row: dict) -> tuple:
-        return tuple(row[key] if bind is None else bind(row[key]) for key, bind in self.binds)
-
-    def write(self, conn: Connection, rows: list[dict]) -> None:
-        """Insert and commit ``rows`` on ``conn`` (no transaction open), or none of them."""
-        if conn.in_transaction():
-            raise RuntimeError("the AuditEvents' transaction must be the connection's own")
-        raw = conn.connection.driver_connection
-        sql, params = self.sql, [self.params(row) for row in rows]
-        events = conn.dispatch
-        try:
-            cursor = raw.cursor()  # type: ignore[union-attr]
-            try:
-                for before in events.before_cursor_execute:
-                    sql, params = before(conn, cursor, sql, params, None, True)
-                cursor.executemany(sql, params)
-            finally:
-                cursor.close()
-            events.commit(conn)
-            raw.commit()  # type: ignore[union-attr]
-        except BaseException:
-            events.rollback(conn)
-            raw.rollback()  # type: ignore[union-attr]
-            raise
 
 
 def group_commit(db: Database) -> GroupCommit:

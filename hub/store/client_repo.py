@@ -36,7 +36,7 @@ def client_is_active(engine: Engine, client_id: str) -> bool:
     PostgreSQL, and no ping: ``leases.first_row``). Read from the database every time:
     a revocation holds from the very next request."""
     row = leases.first_row(engine, _ACTIVE, {"client_id": client_id})
-    return row is not None and row.revoked_at is None
+    return row is not None and row[0] is None  # revoked_at (the driver's value on SQLite)
 
 
 #: The secrets are 256-bit random strings, not passwords: a slow KDF adds no safety against

@@ -42,6 +42,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InvalidatePoolError
 
+from hub.store import driver
+
 log = logging.getLogger(__name__)
 
 
@@ -195,12 +197,16 @@ def autocommit(conn: Connection) -> Iterator[Connection]:
                 conn.invalidate()
 
 
-def first_row(engine: Engine, statement, params: dict) -> Row | None:
+def first_row(engine: Engine, statement, params: dict) -> Row | tuple | None:
     """The first row of a read of one statement, on the lease's connection (or a pooled
     one of its own) in autocommit: the request's first statement, the client check. Its
     checkout is not pinged: if the connection turns out dropped (the database restarted
     since it was pooled), the read runs once more on a new connection, as the ping would
-    have made it."""
+    have made it. On SQLite the statement goes to the driver (``hub.store.driver``) and
+    the row is the driver's tuple."""
+    if engine.dialect.name == "sqlite":
+        with connection(engine) as conn:
+            return driver.statement_for(statement, conn).first(conn, params)
     token = _UNPINGED.set(True)
     try:
         with connection(engine) as conn, autocommit(conn):

@@ -1,0 +1,94 @@
+"""SQLite statements sent to the driver (``sqlite3``) directly, compiled once.
+
+Through SQLAlchemy a statement pays, on every run, its compiled-statement cache look-up,
+an execution context, a result object and, for a transaction, its begin and commit: on a
+read as small as the hub's, more than the statement itself (bench/README.md, "read CPU").
+The hub's most frequent statements go to the driver instead: each request's client check
+(``hub.store.client_repo.client_is_active``) and the batch of a read's AuditEvents
+(``hub.audit.group``). They stay what they were:
+
+* the same SQL: the Core statement compiled once for the dialect, its parameters in the
+  compiled order, each passed through its column type's bind processor (a DATETIME is
+  stored as SQLAlchemy stores it);
+* the same engine events, sent as SQLAlchemy sends them: ``before_cursor_execute`` (with
+  no execution context) before the statement, ``commit``/``rollback`` around the driver's
+  (``commit``): the writer turns (``hub.store.sqlite_writers``) are taken and given back
+  by their listeners as for any other write, and statement counters see every statement;
+* the same transactions: ``sqlite3`` begins one before an INSERT and none before a SELECT,
+  as under SQLAlchemy (which sends no BEGIN of its own on SQLite).
+
+Rows come back as the driver's tuples, not converted by result processors: a column
+that needs converting (a DATETIME is text) is compared with None only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+
+class DriverStatement:
+    """A Core statement compiled once for SQLite and run on the driver (see the module)."""
+
+    def __init__(self, statement, conn: Connection) -> None:
+        dialect = conn.dialect
+        if dialect.name != "sqlite":
+            raise ValueError("statements go to the driver directly on SQLite only")
+        compiled = statement.compile(dialect=dialect)
+        self.sql = str(compiled)
+        types = {b.key: b.type for b in compiled.binds.values()}
+        self.binds = [(key, types[key].dialect_impl(dialect).bind_processor(dialect))
+                      for key in compiled.positiontup or ()]
+
+    def params(self, values: dict) -> tuple:
+        return tuple(values[key] if bind is None else bind(values[key])
+                     for key, bind in self.binds)
+
+    def _sent(self, conn: Connection, cursor, params: Any, many: bool) -> tuple[str, Any]:
+        sql = self.sql
+        for before in conn.dispatch.before_cursor_execute:
+            sql, params = before(conn, cursor, sql, params, None, many)
+        return sql, params
+
+    def first(self, conn: Connection, values: dict) -> tuple | None:
+        """The first row of the statement (a SELECT) run on ``conn``'s driver connection,
+        outside any transaction of ``conn``."""
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            return cursor.execute(*self._sent(conn, cursor, self.params(values), False)).fetchone()
+        finally:
+            cursor.close()
+
+    def write_all(self, conn: Connection, rows: list[dict]) -> None:
+        """Run the statement (an INSERT) for each of ``rows`` and commit, or none of them;
+        ``conn`` has no transaction open."""
+        if conn.in_transaction():
+            raise RuntimeError("the driver's transaction must be the connection's own")
+        raw = conn.connection.driver_connection
+        try:
+            cursor = raw.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.executemany(*self._sent(conn, cursor, [self.params(r) for r in rows],
+                                               True))
+            finally:
+                cursor.close()
+            conn.dispatch.commit(conn)
+            raw.commit()  # type: ignore[union-attr]
+        except BaseException:
+            conn.dispatch.rollback(conn)
+            raw.rollback()  # type: ignore[union-attr]
+            raise
+
+
+_COMPILED: dict[tuple[Any, str], DriverStatement] = {}
+
+
+def statement_for(statement, conn: Connection) -> DriverStatement:
+    """``statement`` compiled for ``conn``'s driver (once: the hub's statements are module
+    constants)."""
+    key = (statement, conn.dialect.paramstyle)
+    found = _COMPILED.get(key)
+    if found is None:
+        found = _COMPILED[key] = DriverStatement(statement, conn)
+    return found

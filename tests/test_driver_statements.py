@@ -1,0 +1,75 @@
+"""SQLite statements sent to the driver directly (hub.store.driver): the client check of
+every request and the batch of a read's AuditEvents are the statements SQLAlchemy would
+send, with the same values, seen by the engine's listeners.
+
+Real database (SQLite or PostgreSQL per HUB_TEST_DATABASE_URL); the driver path is
+SQLite's only.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import event
+
+from hub.store import driver, leases
+from hub.store.client_repo import _ACTIVE, client_is_active
+from hub.store.uow import UnitOfWork
+
+
+@pytest.fixture
+def db(app):
+    found = app.extensions["hub.db"]
+    if not found.is_sqlite:
+        pytest.skip("statements go to the driver on SQLite only")
+    return found
+
+
+def _clients(db) -> tuple[str, str]:
+    with UnitOfWork(db) as uow:
+        active, _ = uow.clients.create("active", "system/*.r")
+        revoked, _ = uow.clients.create("revoked", "system/*.r")
+        uow.clients.revoke(revoked.client_id)
+        uow.commit()
+    return active.client_id, revoked.client_id
+
+
+def test_the_client_check_reads_what_sqlalchemy_reads(db):
+    active, revoked = _clients(db)
+    for client_id in (active, revoked, "no-such-client"):
+        with db.engine.connect() as conn:
+            expected = conn.execute(_ACTIVE, {"client_id": client_id}).first()
+            conn.rollback()
+            got = driver.statement_for(_ACTIVE, conn).first(conn, {"client_id": client_id})
+            assert not conn.in_transaction()  # the driver's read began nothing
+        assert (got is None) == (expected is None)
+        if got is not None:
+            assert (got[0] is None) == (expected.revoked_at is None)
+    assert client_is_active(db.engine, active)
+    assert not client_is_active(db.engine, revoked)
+    assert not client_is_active(db.engine, "no-such-client")
+
+
+def test_the_client_check_is_the_compiled_statement_and_listeners_see_it(db):
+    active, _ = _clients(db)
+    seen: list[tuple[str, object]] = []
+
+    def statement(_conn, _cursor, text, params, _context, _many) -> None:
+        seen.append((text, params))
+
+    event.listen(db.engine, "before_cursor_execute", statement)
+    try:
+        with leases.lease(db.engine):
+            assert client_is_active(db.engine, active)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", statement)
+    assert seen == [(str(_ACTIVE.compile(dialect=db.engine.dialect)), (active,))]
+
+
+def test_only_sqlite_statements_go_to_the_driver(app):
+    db = app.extensions["hub.db"]
+    with db.engine.connect() as conn:
+        if db.is_sqlite:
+            assert driver.statement_for(_ACTIVE, conn) is driver.statement_for(_ACTIVE, conn)
+        else:
+            with pytest.raises(ValueError):
+                driver.DriverStatement(_ACTIVE, conn)
