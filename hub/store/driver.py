@@ -1,24 +1,28 @@
-"""SQLite statements sent to the driver (``sqlite3``) directly, compiled once.
+"""Statements sent to the driver (``sqlite3``, ``psycopg``) directly, compiled once.
 
 Through SQLAlchemy a statement pays, on every run, its compiled-statement cache look-up,
 an execution context, a result object and, for a transaction, its begin and commit: on a
 read as small as the hub's, more than the statement itself (bench/README.md, "read CPU").
 The hub's most frequent statements go to the driver instead: each request's client check
-(``hub.store.client_repo.client_is_active``) and the batch of a read's AuditEvents
-(``hub.audit.group``). They stay what they were:
+(``hub.store.client_repo.client_is_active`` through ``hub.store.leases.first_row``, SQLite
+and PostgreSQL) and, on SQLite, the batch of a read's AuditEvents (``hub.audit.group``).
+They stay what they were:
 
-* the same SQL: the Core statement compiled once for the dialect, its parameters in the
-  compiled order, each passed through its column type's bind processor (a DATETIME is
-  stored as SQLAlchemy stores it);
+* the same SQL: the Core statement compiled once for the dialect, its parameters (in the
+  compiled order, or by name) each passed through its column type's bind processor (a
+  DATETIME is stored as SQLAlchemy stores it);
 * the same engine events, sent as SQLAlchemy sends them: ``before_cursor_execute`` (with
   no execution context) before the statement, ``commit``/``rollback`` around the driver's
-  (``commit``): the writer turns (``hub.store.sqlite_writers``) are taken and given back
+  (``write_all``): the writer turns (``hub.store.sqlite_writers``) are taken and given back
   by their listeners as for any other write, and statement counters see every statement;
 * the same transactions: ``sqlite3`` begins one before an INSERT and none before a SELECT,
-  as under SQLAlchemy (which sends no BEGIN of its own on SQLite).
+  as under SQLAlchemy (which sends no BEGIN of its own on SQLite); on PostgreSQL the client
+  check runs in autocommit (``leases.autocommit``) as before.
 
 Rows come back as the driver's tuples, not converted by result processors: a column
-that needs converting (a DATETIME is text) is compared with None only.
+that needs converting (a DATETIME is text on SQLite) is compared with None only. Driver
+errors are the caller's to turn into SQLAlchemy's (``leases.first_row`` does, invalidating
+a dropped connection).
 """
 
 from __future__ import annotations
@@ -33,15 +37,21 @@ class DriverStatement:
 
     def __init__(self, statement, conn: Connection) -> None:
         dialect = conn.dialect
-        if dialect.name != "sqlite":
-            raise ValueError("statements go to the driver directly on SQLite only")
+        if dialect.name not in ("sqlite", "postgresql"):
+            raise ValueError("statements go to the driver directly on SQLite and PostgreSQL only")
         compiled = statement.compile(dialect=dialect)
         self.sql = str(compiled)
         types = {b.key: b.type for b in compiled.binds.values()}
+        #: named parameters (psycopg's pyformat) or positional ones (sqlite3's qmark)
+        self.named = compiled.positiontup is None
+        keys = list(types) if self.named else list(compiled.positiontup or ())
         self.binds = [(key, types[key].dialect_impl(dialect).bind_processor(dialect))
-                      for key in compiled.positiontup or ()]
+                      for key in keys]
 
-    def params(self, values: dict) -> tuple:
+    def params(self, values: dict) -> tuple | dict:
+        if self.named:
+            return {key: values[key] if bind is None else bind(values[key])
+                    for key, bind in self.binds}
         return tuple(values[key] if bind is None else bind(values[key])
                      for key, bind in self.binds)
 

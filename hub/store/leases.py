@@ -202,15 +202,15 @@ def first_row(engine: Engine, statement, params: dict) -> Row | tuple | None:
     one of its own) in autocommit: the request's first statement, the client check. Its
     checkout is not pinged: if the connection turns out dropped (the database restarted
     since it was pooled), the read runs once more on a new connection, as the ping would
-    have made it. On SQLite the statement goes to the driver (``hub.store.driver``) and
-    the row is the driver's tuple."""
+    have made it. The statement goes to the driver (``hub.store.driver``) and the row is
+    the driver's tuple."""
     if engine.dialect.name == "sqlite":
         with connection(engine) as conn:
             return driver.statement_for(statement, conn).first(conn, params)
     token = _UNPINGED.set(True)
     try:
         with connection(engine) as conn, autocommit(conn):
-            return conn.execute(statement, params).first()
+            return _driver_first(conn, statement, params)
     except DBAPIError as exc:
         if not exc.connection_invalidated:
             raise
@@ -219,4 +219,18 @@ def first_row(engine: Engine, statement, params: dict) -> Row | tuple | None:
     finally:
         _UNPINGED.reset(token)
     with connection(engine) as conn, autocommit(conn):
-        return conn.execute(statement, params).first()
+        return _driver_first(conn, statement, params)
+
+
+def _driver_first(conn: Connection, statement, params: dict) -> tuple | None:
+    """The first row on the driver; a driver error is raised as SQLAlchemy raises it (a
+    dropped connection invalidated: ``DBAPIError.connection_invalidated``)."""
+    try:
+        return driver.statement_for(statement, conn).first(conn, params)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        disconnect = conn.dialect.is_disconnect(exc, conn.connection.dbapi_connection, None)
+        if disconnect:
+            conn.invalidate(exc)
+        raise DBAPIError.instance(None, None, exc, conn.dialect.loaded_dbapi.Error,
+                                  hide_parameters=True, dialect=conn.dialect,
+                                  connection_invalidated=disconnect) from exc
