@@ -253,16 +253,25 @@ def _update(delivery: Delivery, adapter, adapters) -> Outcome:
     return outcome
 
 
+def _targets(delivery: Delivery) -> dict[str, str]:
+    """``delivery.targets``, read from the ledger first where the claim left them for a
+    failure to need (``Delivery.find_targets``: a write not rewritten for its partner)."""
+    if delivery.find_targets is not None:
+        delivery.targets = delivery.find_targets()
+        delivery.find_targets = None
+    return delivery.targets
+
+
 def _refused_for_targets(exc: PartnerRejected, delivery: Delivery) -> bool:
     """A 400/422 to a write that points at what the ledger links (perhaps lost there)."""
-    return exc.status in (400, 422) and bool(delivery.targets)
+    return exc.status in (400, 422) and bool(_targets(delivery))
 
 
 def _restore_targets(delivery: Delivery, adapter, adapters) -> list[dict]:
     """Create again, from the hub's current version, each linked target the partner lost
     (its own references rewritten leniently); ``delivery.targets`` then names the new ids."""
     relinked: list[dict] = []
-    for key, remote_id in list(delivery.targets.items()):
+    for key, remote_id in list(_targets(delivery).items()):
         rtype, rid = key.split("/", 1)
         try:
             adapter.read(rtype, remote_id)

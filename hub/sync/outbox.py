@@ -19,7 +19,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, cast
 
 from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, update
@@ -98,6 +98,10 @@ class Delivery:
     #: For a write: ``load(type, id)``, the hub's current content of a resource it points
     #: at (None when gone), to create again what a partner lost (``hub.sync.deliver``).
     load: Callable[[str, str], dict | None] | None = field(default=None, compare=False)
+    #: For a write whose references are not rewritten for the partner: reads ``targets``
+    #: from the ledger when a failure needs them (``hub.sync.deliver``), instead of every
+    #: claim reading the links of all a batch points at (None: ``targets`` is complete).
+    find_targets: Callable[[], dict[str, str]] | None = field(default=None, compare=False)
 
     @classmethod
     def from_row(cls, row) -> Delivery:
@@ -211,14 +215,20 @@ def _claim(db: Database, conn, worker_id: str, limit: int, lease_seconds: float,
 def _attach_ledger(db: Database, conn, claimed: list[Delivery]) -> None:
     """What each claimed row needs from the ledger: its link, the partner ids of what a
     write points at, a pull's cursor. The links of the whole batch in one query, in the
-    claim's transaction (one connection checkout per batch)."""
+    claim's transaction (one connection checkout per batch).
+
+    The partner ids of what a write points at are read here only for a write whose
+    references are rewritten for the partner (``options.references``); any other write
+    needs them only when the partner refuses it or lost it (``hub.sync.deliver``), and
+    reads them then (``Delivery.find_targets``): walking every payload and reading the
+    links of all it points at was a quarter of a claim's CPU (bench/README.md)."""
     wanted: set[tuple[str, str, str]] = set()
     pointed: dict[int, list[tuple[str, str]]] = {}
     for delivery in claimed:
         if delivery.operation in READS:
             continue
         wanted.add((delivery.resource_type, delivery.resource_id, delivery.partner_id))
-        if delivery.operation in WRITES and delivery.payload:
+        if delivery.operation in WRITES and delivery.payload and _rewrites(delivery):
             pointed[delivery.id] = targets(delivery.payload)
             wanted.update((t, i, delivery.partner_id) for t, i in pointed[delivery.id])
     links = _load_links(conn, wanted)
@@ -233,6 +243,23 @@ def _attach_ledger(db: Database, conn, claimed: list[Delivery]) -> None:
         if delivery.id in pointed:
             delivery.targets = _linked(links, delivery.partner_id, pointed[delivery.id])
             delivery.load = _loader(db)
+        elif delivery.operation in WRITES and delivery.payload:
+            delivery.find_targets = partial(_find_targets, db, delivery)
+            delivery.load = _loader(db)
+
+
+def _rewrites(delivery: Delivery) -> bool:
+    """Whether the write's references are rewritten for its partner (``hub.sync.deliver``)."""
+    return (delivery.options or {}).get("references") == "partner"
+
+
+def _find_targets(db: Database, delivery: Delivery) -> dict[str, str]:
+    """``Delivery.targets`` of a write, read from the ledger now."""
+    wanted = targets(delivery.payload or {})
+    if not wanted:
+        return {}
+    with db.engine.connect() as conn:
+        return linked_targets(conn, delivery.partner_id, wanted)
 
 
 _LINKS = select(sync_links).where(
