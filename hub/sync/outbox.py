@@ -22,7 +22,20 @@ from datetime import datetime, timedelta
 from functools import lru_cache, partial
 from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    String,
+    and_,
+    any_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
@@ -30,6 +43,7 @@ from hub.clock import utcnow
 from hub.fhirstore.repository import ResourceRepository
 from hub.store.db import OUTBOX_WRITTEN, Database
 from hub.store.sync_tables import outbox, sync_links
+from hub.sync import outbox_pg
 from hub.sync.cursors import get_cursor
 from hub.sync.references import targets
 
@@ -262,10 +276,20 @@ def _find_targets(db: Database, delivery: Delivery) -> dict[str, str]:
         return linked_targets(conn, delivery.partner_id, wanted)
 
 
-_LINKS = select(sync_links).where(
-    sync_links.c.local_type.in_(bindparam("types", expanding=True)),
-    sync_links.c.local_id.in_(bindparam("ids", expanding=True)),
-    sync_links.c.partner_id.in_(bindparam("partners", expanding=True)))
+@lru_cache(maxsize=4)
+def _links_statement(dialect: str):
+    """The links of types x ids x partners. PostgreSQL: ``= ANY`` of array parameters (a
+    constant text: compiled, converted and prepared once; ``hub.sync.outbox_pg``); SQLite:
+    expanding ``IN`` lists."""
+    if dialect == "postgresql":
+        return select(sync_links).where(
+            sync_links.c.local_type == any_(bindparam("types", type_=ARRAY(String))),
+            sync_links.c.local_id == any_(bindparam("ids", type_=ARRAY(String))),
+            sync_links.c.partner_id == any_(bindparam("partners", type_=ARRAY(String))))
+    return select(sync_links).where(
+        sync_links.c.local_type.in_(bindparam("types", expanding=True)),
+        sync_links.c.local_id.in_(bindparam("ids", expanding=True)),
+        sync_links.c.partner_id.in_(bindparam("partners", expanding=True)))
 
 
 def _load_links(conn, keys: set[tuple[str, str, str]]) -> dict[tuple[str, str, str], Link]:
@@ -277,7 +301,7 @@ def _load_links(conn, keys: set[tuple[str, str, str]]) -> dict[tuple[str, str, s
         chunk = ordered[start:start + 500]
         params = {"types": sorted({k[0] for k in chunk}), "ids": sorted({k[1] for k in chunk}),
                   "partners": sorted({k[2] for k in chunk})}
-        for row in conn.execute(_LINKS, params):
+        for row in conn.execute(_links_statement(conn.dialect.name), params):
             link = Link(**row._mapping)
             key = (link.local_type, link.local_id, link.partner_id)
             if key in keys:
@@ -341,10 +365,14 @@ _OWNED = (outbox.c.id == bindparam("row_id"), outbox.c.status == "in-flight",
           outbox.c.claimed_by == bindparam("worker"))
 #: Takes the rows of a batch that are still ours (a no-op write: row locks on PostgreSQL,
 #: SQLite's write lock), so the updates after it need no per-row check.
-_OWN = (update(outbox).where(outbox.c.id.in_(bindparam("ids", expanding=True)),
-                             outbox.c.status == "in-flight",
-                             outbox.c.claimed_by == bindparam("worker"))
-        .values(claimed_by=outbox.c.claimed_by).returning(outbox.c.id))
+@lru_cache(maxsize=4)
+def _own_statement(dialect: str):
+    """PostgreSQL: the ids as an array parameter (a constant text), else an ``IN`` list."""
+    ids = outbox.c.id == any_(bindparam("ids", type_=ARRAY(BigInteger))) \
+        if dialect == "postgresql" else outbox.c.id.in_(bindparam("ids", expanding=True))
+    return (update(outbox).where(ids, outbox.c.status == "in-flight",
+                                 outbox.c.claimed_by == bindparam("worker"))
+            .values(claimed_by=outbox.c.claimed_by).returning(outbox.c.id))
 _BY_ID = outbox.c.id == bindparam("row_id")
 _DONE = update(outbox).where(_BY_ID).values(
     status="done", done_at=bindparam("now"), last_status=bindparam("http_status"),
@@ -407,14 +435,22 @@ class _Writes:
         self.links.setdefault(tuple(key.values()), dict(key)).update(values)
 
     def run(self, conn) -> None:
+        arrays = conn.dialect.name == "postgresql"  # a statement per kind: outbox_pg
         for stmt, params in self.rows.items():
-            conn.execute(stmt, params)
+            if arrays and stmt is _DONE and len({p["now"] for p in params}) == 1:
+                conn.execute(outbox_pg.DONE, outbox_pg.done_params(params))
+            else:
+                conn.execute(stmt, params)
         by_columns: dict[tuple[str, ...], list[dict]] = {}
         for values in self.links.values():
             columns = tuple(sorted(c for c in values if c not in _LINK_KEY))
             by_columns.setdefault(columns, []).append(values)
         for columns, params in by_columns.items():
-            conn.execute(_upsert_link(conn.dialect.name, columns), params)
+            if arrays:
+                conn.execute(outbox_pg.upsert_links(columns),
+                             outbox_pg.links_params(columns, params))
+            else:
+                conn.execute(_upsert_link(conn.dialect.name, columns), params)
 
 
 def _link_key(delivery: Delivery) -> dict:
@@ -480,8 +516,8 @@ def finish(db: Database, worker_id: str, results: list[Done | Failed], *,
 
 def _finish(conn, worker_id: str, results: list[Done | Failed], now: datetime) -> set[int]:
     """``finish`` in the caller's transaction."""
-    kept = set(conn.execute(_OWN, {"ids": [r.delivery.id for r in results],
-                                   "worker": worker_id}).scalars())
+    kept = set(conn.execute(_own_statement(conn.dialect.name), {
+        "ids": [r.delivery.id for r in results], "worker": worker_id}).scalars())
     writes = _Writes()
     for item in results:
         if item.delivery.id not in kept:
