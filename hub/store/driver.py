@@ -33,7 +33,7 @@ from sqlalchemy.engine import Connection
 
 
 class DriverStatement:
-    """A Core statement compiled once for SQLite and run on the driver (see the module)."""
+    """A Core statement compiled once for its dialect and run on the driver (see the module)."""
 
     def __init__(self, statement, conn: Connection) -> None:
         dialect = conn.dialect

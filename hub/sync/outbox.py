@@ -25,7 +25,6 @@ from typing import Any, cast
 from sqlalchemy import (
     ARRAY,
     BigInteger,
-    String,
     and_,
     any_,
     bindparam,
@@ -43,8 +42,9 @@ from hub.clock import utcnow
 from hub.fhirstore.repository import ResourceRepository
 from hub.store.db import OUTBOX_WRITTEN, Database
 from hub.store.sync_tables import outbox, sync_links
-from hub.sync import outbox_pg
+from hub.sync import ledger, outbox_pg
 from hub.sync.cursors import get_cursor
+from hub.sync.ledger import Link
 from hub.sync.references import targets
 
 #: ``pull`` reads a partner's changes since its cursor (``hub.sync.pulls``); ``send`` and
@@ -59,22 +59,6 @@ ACTIVE = ("pending", "in-flight")
 READS = ("pull", "poll", "notify")
 #: Operations that write a resource of ours at the partner (its references are rewritten).
 WRITES = ("create", "put", "update")
-
-
-@dataclass
-class Link:
-    """The sync ledger's link of a local resource to its copy at a partner."""
-
-    local_type: str
-    local_id: str
-    partner_id: str
-    remote_id: str | None = None
-    remote_version: str | None = None
-    last_ack_at: datetime | None = None
-    last_error: str | None = None
-    conflict_version: str | None = None
-    conflict_at: datetime | None = None
-    sent_hash: str | None = None
 
 
 _COLUMNS = tuple(c.name for c in outbox.columns)
@@ -245,7 +229,7 @@ def _attach_ledger(db: Database, conn, claimed: list[Delivery]) -> None:
         if delivery.operation in WRITES and delivery.payload and _rewrites(delivery):
             pointed[delivery.id] = targets(delivery.payload)
             wanted.update((t, i, delivery.partner_id) for t, i in pointed[delivery.id])
-    links = _load_links(conn, wanted)
+    links = ledger.load_links(conn, wanted)
     for delivery in claimed:
         if delivery.operation == "pull":
             delivery.cursor = get_cursor(conn, delivery.partner_id, delivery.resource_type)
@@ -255,7 +239,7 @@ def _attach_ledger(db: Database, conn, claimed: list[Delivery]) -> None:
         delivery.link = links.get((delivery.resource_type, delivery.resource_id,
                                    delivery.partner_id))
         if delivery.id in pointed:
-            delivery.targets = _linked(links, delivery.partner_id, pointed[delivery.id])
+            delivery.targets = ledger.linked(links, delivery.partner_id, pointed[delivery.id])
             delivery.load = _loader(db)
         elif delivery.operation in WRITES and delivery.payload:
             delivery.find_targets = partial(_find_targets, db, delivery)
@@ -273,50 +257,7 @@ def _find_targets(db: Database, delivery: Delivery) -> dict[str, str]:
     if not wanted:
         return {}
     with db.engine.connect() as conn:
-        return linked_targets(conn, delivery.partner_id, wanted)
-
-
-@lru_cache(maxsize=4)
-def _links_statement(dialect: str):
-    """The links of types x ids x partners. PostgreSQL: ``= ANY`` of array parameters (a
-    constant text: compiled, converted and prepared once; ``hub.sync.outbox_pg``); SQLite:
-    expanding ``IN`` lists."""
-    if dialect == "postgresql":
-        return select(sync_links).where(
-            sync_links.c.local_type == any_(bindparam("types", type_=ARRAY(String))),
-            sync_links.c.local_id == any_(bindparam("ids", type_=ARRAY(String))),
-            sync_links.c.partner_id == any_(bindparam("partners", type_=ARRAY(String))))
-    return select(sync_links).where(
-        sync_links.c.local_type.in_(bindparam("types", expanding=True)),
-        sync_links.c.local_id.in_(bindparam("ids", expanding=True)),
-        sync_links.c.partner_id.in_(bindparam("partners", expanding=True)))
-
-
-def _load_links(conn, keys: set[tuple[str, str, str]]) -> dict[tuple[str, str, str], Link]:
-    """The links of ``keys`` (local type, local id, partner) that exist, in one query per
-    500 ids (types x ids x partners, narrowed to the keys asked for)."""
-    out: dict[tuple[str, str, str], Link] = {}
-    ordered = sorted(keys)
-    for start in range(0, len(ordered), 500):
-        chunk = ordered[start:start + 500]
-        params = {"types": sorted({k[0] for k in chunk}), "ids": sorted({k[1] for k in chunk}),
-                  "partners": sorted({k[2] for k in chunk})}
-        for row in conn.execute(_links_statement(conn.dialect.name), params):
-            link = Link(**row._mapping)
-            key = (link.local_type, link.local_id, link.partner_id)
-            if key in keys:
-                out[key] = link
-    return out
-
-
-def _linked(links: dict[tuple[str, str, str], Link], partner_id: str,
-            wanted: list[tuple[str, str]]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for rtype, rid in wanted:
-        link = links.get((rtype, rid, partner_id))
-        if link is not None and link.remote_id:
-            out[f"{rtype}/{rid}"] = link.remote_id
-    return out
+        return ledger.linked_targets(conn, delivery.partner_id, wanted)
 
 
 def _loader(db: Database) -> Callable[[str, str], dict | None]:
@@ -325,40 +266,6 @@ def _loader(db: Database) -> Callable[[str, str], dict | None]:
             stored = ResourceRepository(session).read(rtype, rid)
         return None if stored is None or stored.deleted else stored.content
     return load
-
-
-def linked_targets(conn, partner_id: str, wanted: list[tuple[str, str]]) -> dict[str, str]:
-    """``"Type/id"`` -> the partner's id, for those of ``wanted`` the ledger links there."""
-    links = _load_links(conn, {(t, i, partner_id) for t, i in wanted})
-    return _linked(links, partner_id, wanted)
-
-
-def _load_link(conn, local_type: str, local_id: str, partner_id: str) -> Link | None:
-    row = conn.execute(select(sync_links).where(
-        sync_links.c.local_type == local_type, sync_links.c.local_id == local_id,
-        sync_links.c.partner_id == partner_id)).first()
-    return Link(**row._mapping) if row is not None else None
-
-
-def get_link(session_or_conn, local_type: str, local_id: str, partner_id: str) -> Link | None:
-    """The link of a local resource at a partner, or None."""
-    return _load_link(session_or_conn, local_type, local_id, partner_id)
-
-
-_LINK_KEY = ("local_type", "local_id", "partner_id")
-
-
-@lru_cache(maxsize=64)
-def _upsert_link(dialect: str, columns: tuple[str, ...]):
-    """INSERT of a link, or UPDATE of ``columns`` when it exists (one statement; built once
-    per dialect and column set, parameters by column name)."""
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    make = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = make(sync_links).values({c: bindparam(c) for c in (*_LINK_KEY, *columns)})
-    return stmt.on_conflict_do_update(index_elements=list(_LINK_KEY),
-                                      set_={c: stmt.excluded[c] for c in columns})
 
 
 _OWNED = (outbox.c.id == bindparam("row_id"), outbox.c.status == "in-flight",
@@ -443,14 +350,14 @@ class _Writes:
                 conn.execute(stmt, params)
         by_columns: dict[tuple[str, ...], list[dict]] = {}
         for values in self.links.values():
-            columns = tuple(sorted(c for c in values if c not in _LINK_KEY))
+            columns = tuple(sorted(c for c in values if c not in ledger.LINK_KEY))
             by_columns.setdefault(columns, []).append(values)
         for columns, params in by_columns.items():
             if arrays:
                 conn.execute(outbox_pg.upsert_links(columns),
                              outbox_pg.links_params(columns, params))
             else:
-                conn.execute(_upsert_link(conn.dialect.name, columns), params)
+                conn.execute(ledger.upsert_link(conn.dialect.name, columns), params)
 
 
 def _link_key(delivery: Delivery) -> dict:

@@ -18,16 +18,15 @@ from datetime import datetime
 from functools import lru_cache
 
 from sqlalchemy import bindparam, text
+from sqlalchemy.dialects import postgresql
 
 from hub.fhirjson import codec
-from hub.store.sync_tables import UtcDateTime
+from hub.store.sync_tables import UtcDateTime, sync_links
+from hub.sync.ledger import LINK_KEY
 
-#: The SQL type of each column of ``sync_links`` (the array parameters are cast to it).
-LINK_TYPES = {"local_type": "VARCHAR", "local_id": "VARCHAR", "partner_id": "VARCHAR",
-              "remote_id": "VARCHAR", "remote_version": "VARCHAR", "last_ack_at": "TIMESTAMP",
-              "last_error": "TEXT", "conflict_version": "VARCHAR", "conflict_at": "TIMESTAMP",
-              "sent_hash": "VARCHAR"}
-_KEY = ("local_type", "local_id", "partner_id")
+#: The SQL type of each column of ``sync_links`` (the array parameters are cast to it),
+#: as the table declares it.
+LINK_TYPES = {c.name: c.type.compile(dialect=postgresql.dialect()) for c in sync_links.columns}
 _UTC = UtcDateTime()
 
 #: The rows of a batch delivered: ``_DONE`` of ``hub.sync.outbox`` for each of them.
@@ -50,7 +49,7 @@ def done_params(rows: list[dict]) -> dict:
 def upsert_links(columns: tuple[str, ...]):
     """INSERT of links, or UPDATE of ``columns`` where they exist, for a batch (one array
     per column; the keys of a batch are distinct, see ``hub.sync.outbox._Writes``)."""
-    names = (*_KEY, *columns)
+    names = (*LINK_KEY, *columns)
     arrays = ", ".join(f"CAST(:{c} AS {LINK_TYPES[c]}[])" for c in names)
     updates = ", ".join(f"{c} = excluded.{c}" for c in columns)
     return text(f"INSERT INTO sync_links ({', '.join(names)}) SELECT * FROM unnest({arrays}) "
@@ -60,9 +59,9 @@ def upsert_links(columns: tuple[str, ...]):
 def links_params(columns: tuple[str, ...], rows: list[dict]) -> dict:
     """``upsert_links(columns)``'s parameters from the links' values (column -> value)."""
     out: dict[str, list] = {}
-    for name in (*_KEY, *columns):
+    for name in (*LINK_KEY, *columns):
         values = [r[name] for r in rows]
-        if LINK_TYPES[name] == "TIMESTAMP":
+        if isinstance(sync_links.c[name].type, UtcDateTime):
             values = [_naive(v) for v in values]
         out[name] = values
     return out

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from hub.commands.deliveries import command as deliveries_cli
 from hub.config import Settings
 from hub.store.sync_tables import sync_links
-from hub.sync import outbox
+from hub.sync import ledger, outbox
 from hub.sync.deliver import deliver
 from hub.sync.registry import DEFAULT_IDENTIFIER_SYSTEM, Adapters
 from hub.sync.retry import RetryPolicy
@@ -49,9 +49,9 @@ def row(db, row_id: int) -> outbox.Delivery:
         return outbox.get_delivery(session, row_id)
 
 
-def link(db, local_id: str, partner_id: str = "st-marys") -> outbox.Link | None:
+def link(db, local_id: str, partner_id: str = "st-marys") -> ledger.Link | None:
     with db.engine.connect() as conn:
-        return outbox.get_link(conn, "CarePlan", local_id, partner_id)
+        return ledger.get_link(conn, "CarePlan", local_id, partner_id)
 
 
 def drain(worker: Worker, until, timeout: float = 8.0) -> None:

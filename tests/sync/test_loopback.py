@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from hub.sync import outbox
+from hub.sync import ledger, outbox
 from hub.sync.registry import DEFAULT_IDENTIFIER_SYSTEM, Adapters
 from hub.sync.retry import RetryPolicy
 from hub.sync.worker import Worker, WorkerThread
@@ -94,6 +94,6 @@ def test_faults_end_with_exactly_the_expected_resources(db, partner_server, part
     assert all(cond and cond.startswith("identifier=") for _s, cond in partner_app.creates)
     with db.engine.connect() as conn:
         for local in expected:
-            link = outbox.get_link(conn, "CarePlan", local, "st-marys")
+            link = ledger.get_link(conn, "CarePlan", local, "st-marys")
             remote = next(r for r in stored if r["id"] == link.remote_id)
             assert link.remote_version == remote["meta"]["versionId"]

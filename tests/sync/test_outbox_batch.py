@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hub.sync import outbox
+from hub.sync import ledger, outbox
 from hub.sync.registry import Adapters
 from hub.sync.worker import Worker
 
@@ -121,7 +121,7 @@ def test_two_batch_workers_keep_the_order_of_each_case(db, pipelined, concurrenc
             assert titles == [f"revision {r}" for r in range(revisions)]
         assert partner.count("PUT", 412) == 0
         with db.engine.connect() as conn:
-            links = [outbox.get_link(conn, "CarePlan", f"cp-{c}", "st-marys")
+            links = [ledger.get_link(conn, "CarePlan", f"cp-{c}", "st-marys")
                      for c in range(n_cases)]
         # each link names the partner's copy and the version of the last revision
         assert sorted(link.remote_id for link in links) == sorted(by_remote)
@@ -183,8 +183,8 @@ def test_a_batch_whose_lease_was_taken_records_nothing(db):
     assert (taken.status, taken.claimed_by, taken.attempts) == ("in-flight", "w2", 2)
     assert (failed.status, failed.last_error, failed.claimed_by) == ("pending", "boom", None)
     with db.engine.connect() as conn:
-        assert outbox.get_link(conn, "CarePlan", "r0", "st-marys") is None  # w2's to write
-        assert outbox.get_link(conn, "CarePlan", "r1", "st-marys").last_error == "boom"
+        assert ledger.get_link(conn, "CarePlan", "r0", "st-marys") is None  # w2's to write
+        assert ledger.get_link(conn, "CarePlan", "r1", "st-marys").last_error == "boom"
 
 
 def test_a_batch_of_one_partner(db):
@@ -254,6 +254,6 @@ def test_two_outcomes_for_one_link_in_a_batch_are_both_kept(db):
         outbox.Failed(batch[1], "422 refused", http_status=422, retry_in=None)], now=T0)
     assert kept == set(ids_)
     with db.engine.connect() as conn:
-        link = outbox.get_link(conn, "CarePlan", "shared", "st-marys")
+        link = ledger.get_link(conn, "CarePlan", "shared", "st-marys")
     assert (link.remote_id, link.remote_version, link.sent_hash, link.last_ack_at,
             link.last_error) == ("remote-9", "4", "h", T0, "422 refused")

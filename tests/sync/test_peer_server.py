@@ -11,7 +11,7 @@ from peer_fhir import running_peer
 
 from hub.adapters.errors import PartnerConflict, PartnerRejected
 from hub.adapters.fhir_rest import FhirRestClient
-from hub.sync import outbox
+from hub.sync import ledger, outbox
 from hub.sync.partners import Partner, Timeouts
 from hub.sync.registry import DEFAULT_IDENTIFIER_SYSTEM, Adapters
 from hub.sync.worker import Worker
@@ -103,7 +103,7 @@ def test_worker_delivers_create_update_and_put(db, peer_base, peer):
     [plan] = peer.search("CarePlan", {"identifier": f"{DEFAULT_IDENTIFIER_SYSTEM}|CarePlan/{local}"})
     assert plan["title"] == "revised"
     with db.engine.connect() as conn:
-        link = outbox.get_link(conn, "CarePlan", local, "peer")
+        link = ledger.get_link(conn, "CarePlan", local, "peer")
     assert (link.remote_id, link.remote_version) == (plan["id"], plan["meta"]["versionId"])
     team = peer.read("CareTeam", f"team-{local}").resource
     assert team["identifier"] == [{"system": DEFAULT_IDENTIFIER_SYSTEM,

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 import pytest
 
-from hub.sync import outbox
+from hub.sync import ledger, outbox
 from hub.sync.worker import Worker
 
 from .conftest import FAST
@@ -35,7 +35,7 @@ def test_finishing_and_claiming_in_one_transaction(db):
         now=T0)
     assert kept == {first[0]} and ids(batch) == [second[0]]
     with db.engine.connect() as conn:
-        assert outbox.get_link(conn, "CarePlan", "r0-0", "st-marys").remote_id == "x0"
+        assert ledger.get_link(conn, "CarePlan", "r0-0", "st-marys").remote_id == "x0"
     # limit 0 only records
     assert outbox.finish_and_claim(db, "w", [outbox.Done(batch[0], remote_id="x1")],
                                    limit=0, now=T0) == ({second[0]}, [])
@@ -55,7 +55,7 @@ def test_a_row_whose_lease_was_taken_is_not_recorded_by_the_step(db):
         taken = outbox.get_delivery(session, rows[0])
     assert (taken.status, taken.claimed_by) == ("in-flight", "w2")
     with db.engine.connect() as conn:
-        assert outbox.get_link(conn, "CarePlan", "r0", "st-marys") is None
+        assert ledger.get_link(conn, "CarePlan", "r0", "st-marys") is None
 
 
 def test_closing_the_pipeline_records_the_rows_in_flight(db, adapters):
