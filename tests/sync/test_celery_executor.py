@@ -161,7 +161,10 @@ def celery_worker(database_url, broker_url, queue, partner, tmp_path):
     partners_file = tmp_path / "partners.json"
     partners_file.write_text(json.dumps({"partners": [{
         "id": "st-marys", "kind": "hospital", "base_url": partner.server.base_url,
-        "timeouts": {"connect": 1, "read": 2}}]}))
+        # a read timeout well above what a loaded CI machine takes to answer: a delivery
+        # whose answer times out is retried (at least once, as it should be), and this
+        # file's exactly-once assertions would count the partner's second copy of the POST
+        "timeouts": {"connect": 1, "read": 20}}]}))
 
     def start(*args: str) -> CeleryWorkerProcess:
         env = dict(os.environ, HUB_DATABASE_URL=database_url,
