@@ -5,7 +5,7 @@ Servers run in a child process (``ServerProcess``) so that the server under test
 load client do not share one interpreter lock: on a 2-core machine a server in the
 client's process would be slowed by the client's own Python work, and the trivial baseline
 server far more (relatively) than the hub. Both the hub and its baseline are served the
-same way, with the same waitress settings (``WAITRESS_CONFIG``).
+same way: by default as ``hub serve`` serves (granian, ``hub.serving``, 8 threads).
 """
 
 from __future__ import annotations
@@ -19,8 +19,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-#: The waitress settings of ``hub serve`` (hub/cli.py), used for the hub and its baseline.
+#: The waitress settings of ``hub serve --server waitress`` (hub/cli.py).
 WAITRESS_CONFIG = {"threads": 8, "ident": "fhir-case-hub"}
+#: The granian settings of ``hub serve`` (its default server; hub/cli.py, hub/serving.py).
+GRANIAN_CONFIG = {"threads": 8}
+SERVERS = ("granian", "waitress", "gunicorn")
 HOST = "127.0.0.1"
 
 
@@ -30,6 +33,9 @@ def _serve_child(conn, factory: Callable, args: tuple, kind: str, config: dict) 
     """Child process: build the app, serve it on 127.0.0.1:0, obey the parent's pipe."""
     if kind == "gunicorn":
         _serve_gunicorn(conn, factory, args, config)
+        return
+    if kind == "granian":
+        _serve_granian(conn, factory, args, config)
         return
     app = factory(*args)
     if kind == "waitress":
@@ -88,14 +94,64 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _built(factory: Callable, args: tuple):
+    """(app, stop) for ``hub.serving``: ``factory(*args)``, nothing to stop."""
+    return factory(*args), None
+
+
+def _obey_then_terminate(conn, port: int) -> None:
+    """A thread of a child whose main thread runs a server that forks its workers: ready
+    once the port answers, then the parent's pipe; "stop" is a SIGTERM to this process
+    (the server's graceful stop)."""
+    import signal
+    import socket
+
+    for _ in range(1200):  # the socket is up before the workers answer
+        try:
+            socket.create_connection((HOST, port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    conn.send(("ready", port))
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            break
+        if message == "stop":
+            break
+        conn.send(None)  # the app lives in the workers: no bench_command here
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _serve_granian(conn, factory: Callable, args: tuple, config: dict) -> None:
+    """Child process: ``hub serve``'s granian (``hub.serving.serve_granian``) in this
+    process's main thread, its worker process building ``factory(*args)``."""
+    import functools
+
+    from hub.config import Settings
+    from hub.serving import serve_granian
+
+    port = _free_port()
+    threading.Thread(target=_obey_then_terminate, args=(conn, port), name="bench-pipe",
+                     daemon=True).start()
+    try:
+        serve_granian(functools.partial(_built, factory, args), host=HOST, port=port,
+                      threads=config["threads"], max_body_bytes=Settings().max_body_bytes,
+                      log_level="warning")
+    finally:
+        try:
+            conn.send("stopped")
+        except (BrokenPipeError, OSError):
+            pass
+
+
 def _serve_gunicorn(conn, factory: Callable, args: tuple, config: dict) -> None:
     """Child process: gunicorn's arbiter in this process's main thread (it handles the
     signals), ``config["workers"]`` worker processes each building ``factory(*args)``
     (nothing shared across the fork: each opens its own database connections), gthread
     workers with ``config["threads"]`` threads each (keep-alive, as waitress). A thread
     obeys the parent's pipe; "stop" is a SIGTERM to the arbiter (graceful)."""
-    import signal
-    import socket
 
     from gunicorn.app.base import BaseApplication
 
@@ -113,25 +169,8 @@ def _serve_gunicorn(conn, factory: Callable, args: tuple, config: dict) -> None:
         def load(self):
             return factory(*args)
 
-    def obey() -> None:
-        for _ in range(600):  # the arbiter's socket is up before its workers answer
-            try:
-                socket.create_connection((HOST, port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        conn.send(("ready", port))
-        while True:
-            try:
-                message = conn.recv()
-            except (EOFError, OSError):
-                break
-            if message == "stop":
-                break
-            conn.send(None)  # the app lives in the workers: no bench_command here
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    threading.Thread(target=obey, name="bench-pipe", daemon=True).start()
+    threading.Thread(target=_obey_then_terminate, args=(conn, port), name="bench-pipe",
+                     daemon=True).start()
     try:
         Served().run()
     finally:
@@ -142,10 +181,14 @@ def _serve_gunicorn(conn, factory: Callable, args: tuple, config: dict) -> None:
 
 
 def server_config(server: str, workers: int) -> tuple[str, dict]:
-    """(kind, config) of ``ServerProcess`` for the benchmarks' ``--server`` option: "waitress"
-    (``hub serve``: one process, ``WAITRESS_CONFIG``) or "gunicorn" (``workers`` processes of
-    gthread workers with as many threads in all as waitress has: the deployment of
-    docker-compose.yml on one machine). The hub and its baseline are always served alike."""
+    """(kind, config) of ``ServerProcess`` for the benchmarks' ``--server`` option:
+    "granian" (``hub serve``: one worker process, ``GRANIAN_CONFIG``), "waitress" (``hub
+    serve --server waitress``: one process, ``WAITRESS_CONFIG``) or "gunicorn" (``workers``
+    processes of gthread workers with as many threads in all as waitress has: the
+    deployment of docker-compose.yml on one machine). The hub and its baseline are always
+    served alike."""
+    if server == "granian":
+        return "granian", dict(GRANIAN_CONFIG)
     if server == "waitress":
         return "waitress", dict(WAITRESS_CONFIG)
     threads = max(1, WAITRESS_CONFIG["threads"] // workers)
@@ -154,21 +197,26 @@ def server_config(server: str, workers: int) -> tuple[str, dict]:
 
 def add_server_options(parser) -> None:
     """``--server`` and ``--workers`` of the HTTP benchmarks (``server_config``)."""
-    parser.add_argument("--server", choices=("waitress", "gunicorn"), default="waitress",
-                        help="waitress: one process as `hub serve`; gunicorn: --workers "
-                        "processes as docker-compose.yml (the baseline is served alike)")
+    parser.add_argument("--server", choices=SERVERS, default="granian",
+                        help="granian: as `hub serve`; waitress: as `hub serve --server "
+                        "waitress`; gunicorn: --workers processes as docker-compose.yml (the "
+                        "baseline is served alike)")
     parser.add_argument("--workers", type=int, default=2,
                         help="gunicorn worker processes (with --server gunicorn)")
 
 
 def server_label(server: str, workers: int) -> str:
     """What the ``RATIO`` lines and titles say of the server ("" for ``hub serve``'s)."""
-    return "" if server == "waitress" else f"gunicorn={workers} "
+    if server == "granian":
+        return ""
+    return "waitress " if server == "waitress" else f"gunicorn={workers} "
 
 
 def server_title(server: str, workers: int) -> str:
+    if server == "granian":
+        return "granian, one worker process, 8 threads (hub serve)"
     if server == "waitress":
-        return "waitress, one process, 8 threads (hub serve)"
+        return "waitress, one process, 8 threads (hub serve --server waitress)"
     config = server_config(server, workers)[1]
     return f"gunicorn, {workers} worker processes x {config['threads']} threads (gthread)"
 
@@ -185,7 +233,9 @@ class ServerProcess:
                  config: dict | None = None, start_timeout: float = 60.0) -> None:
         ctx = multiprocessing.get_context("spawn")
         self._conn, child_conn = ctx.Pipe()
-        self._process = ctx.Process(target=_serve_child, name=f"bench-{kind}", daemon=True,
+        # granian starts its worker with multiprocessing, which a daemonic process may not
+        self._process = ctx.Process(target=_serve_child, name=f"bench-{kind}",
+                                    daemon=kind != "granian",
                                     args=(child_conn, factory, args, kind,
                                           dict(WAITRESS_CONFIG if config is None else config)))
         self._metrics_dir = None
@@ -298,10 +348,20 @@ class LoadResult:
     unexpected: dict[int, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     timed_out: bool = False
+    #: CPU seconds the server's processes spent during the batch (``run_load``'s
+    #: server_pid; None: not measured)
+    server_cpu: float | None = None
 
     @property
     def done(self) -> int:
         return len(self.latencies)
+
+    @property
+    def server_cpu_ms(self) -> float:
+        """The server's CPU per completed request, ms (NaN when not measured)."""
+        if self.server_cpu is None or not self.done:
+            return float("nan")
+        return 1000 * self.server_cpu / self.done
 
     @property
     def throughput(self) -> float:
@@ -310,7 +370,9 @@ class LoadResult:
     def merge(self, other: LoadResult) -> LoadResult:
         out = LoadResult(self.latencies + other.latencies, self.wall + other.wall,
                          dict(self.unexpected), self.errors + other.errors,
-                         self.timed_out or other.timed_out)
+                         self.timed_out or other.timed_out,
+                         None if self.server_cpu is None and other.server_cpu is None
+                         else (self.server_cpu or 0.0) + (other.server_cpu or 0.0))
         for status, n in other.unexpected.items():
             out.unexpected[status] = out.unexpected.get(status, 0) + n
         return out
@@ -321,12 +383,16 @@ Request = tuple[str, str, bytes | None, dict]  # method, path (+query), body, he
 
 def run_load(base_url: str, make_request: Callable[[int], Request], total: int, *,
              concurrency: int, expect: int, time_limit: float,
-             session_factory: Callable | None = None) -> LoadResult:
+             session_factory: Callable | None = None,
+             server_pid: int | None = None) -> LoadResult:
     """``total`` requests ``make_request(i)`` from ``concurrency`` threads, each with its own
     ``requests.Session``; stops early (``timed_out``) after ``time_limit`` seconds.
 
     Latency is measured around ``session.request`` (the body is read by then). An answer
-    other than ``expect`` counts in ``unexpected`` (and its latency is not kept).
+    other than ``expect`` counts in ``unexpected`` (and its latency is not kept). With
+    ``server_pid``, the CPU time of that process and its children over the batch is kept
+    (``server_cpu``): what the server spends per request, which the load of other
+    processes on the machine changes far less than throughput.
     """
     import requests
 
@@ -372,12 +438,15 @@ def run_load(base_url: str, make_request: Callable[[int], Request], total: int, 
 
     threads = [threading.Thread(target=work, name=f"bench-client-{n}", daemon=True)
                for n in range(max(1, concurrency))]
+    cpu_before = cpu_seconds(server_pid) if server_pid else 0.0
     started = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join(time_limit + 120)  # a request has a 65 s timeout at most
     result.wall = time.perf_counter() - started
+    if server_pid:
+        result.server_cpu = cpu_seconds(server_pid) - cpu_before
     for latencies in per_thread:
         result.latencies.extend(latencies)
     return result
@@ -438,7 +507,7 @@ def rss_mb(pid: int | None) -> tuple[float, float]:
 
 
 def process_tree(pid: int | None) -> list[int]:
-    """``pid`` and its children (gunicorn's workers; Linux /proc)."""
+    """``pid`` and its children (gunicorn's and granian's workers; Linux /proc)."""
     found = [pid] if pid else []
     try:
         entries = os.listdir("/proc")
@@ -457,8 +526,28 @@ def process_tree(pid: int | None) -> list[int]:
     return found
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and its children so far (Linux /proc)."""
+    ticks = 0
+    for p in process_tree(pid):
+        try:
+            with open(f"/proc/{p}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_line(bench: str, what: str, hub: LoadResult, base: LoadResult, out=None) -> None:
+    """The servers' CPU per request (ms), one machine-readable ``CPU`` line."""
+    print(f"CPU {bench} {what} server_ms_per_request hub={hub.server_cpu_ms:.3f} "
+          f"baseline={base.server_cpu_ms:.3f}", file=out)
+
+
 def memory_line(bench: str, what: str, pid: int | None, out=None) -> None:
-    """The server's memory (summed over its processes: gunicorn's arbiter and workers),
+    """The server's memory (summed over its processes: gunicorn's or granian's main process
+    and workers),
     printed as one machine-readable ``RSS`` line."""
     pids = process_tree(pid)
     now = sum(rss_mb(p)[0] for p in pids)

@@ -1,8 +1,8 @@
 """Benchmark of the case API (``/api/cases``) over real HTTP against a trivial WSGI baseline.
 
-Measured like ``bench/fhir_api.py``: the hub served by waitress in a child process (the
-settings of ``hub serve``, sync worker off), a baseline that answers the same bytes
-(``FixedAnswers``, same waitress settings, its own child process), interleaved rounds of
+Measured like ``bench/fhir_api.py``: the hub served as ``hub serve`` does in a child process
+(granian, sync worker off; or ``--server``), a baseline that answers the same bytes
+(``FixedAnswers``, served alike, its own child process), interleaved rounds of
 hub and baseline batches from client threads each with its own ``requests.Session``, and
 one ``RATIO`` line per scenario.
 
@@ -45,6 +45,7 @@ from bench._common import (
     add_server_options,
     between_machine_lines,
     capture,
+    cpu_line,
     dumps,
     memory_line,
     ms,
@@ -95,7 +96,7 @@ class Options:
     database_url: str | None = None
     reset: bool = False
     seed: int = 4
-    server: str = "waitress"
+    server: str = "granian"
     workers: int = 2
 
     @property
@@ -192,7 +193,8 @@ def run(opts: Options, out) -> dict[str, dict[str, LoadResult]]:
                 reqs = Requests(ids, opts.cases, tag)
                 answers = capture_answers(hub.base_url, reqs, tokens.headers())
                 with ServerProcess(baseline_app, (answers,), kind=kind, config=config) as base:
-                    results = _measure(hub.base_url, base.base_url, reqs, tokens, opts)
+                    results = _measure(hub.base_url, base.base_url, reqs, tokens, opts,
+                                       pids={"hub": hub.pid, "baseline": base.pid})
                 memory_line("case_api", f"{opts.label}cases={opts.cases} hub server process",
                             hub.pid, out)
             sizes = {s: len(answers[s].body) for s in SCENARIOS}
@@ -205,7 +207,8 @@ def run(opts: Options, out) -> dict[str, dict[str, LoadResult]]:
 
 
 def _measure(hub_url: str, base_url: str, reqs: Requests, tokens: TokenSource,
-             opts: Options) -> dict[str, dict[str, LoadResult]]:
+             opts: Options, pids: dict[str, int | None] | None = None,
+             ) -> dict[str, dict[str, LoadResult]]:
     results: dict[str, dict[str, LoadResult]] = {}
     per_round = max(1, opts.requests // opts.rounds)
     for scenario in SCENARIOS:
@@ -219,7 +222,8 @@ def _measure(hub_url: str, base_url: str, reqs: Requests, tokens: TokenSource,
             for target, url in order if r % 2 == 0 else order[::-1]:
                 make = reqs.maker(scenario, tokens.headers(), per_round, opts.seed + 2 + r)
                 batch = run_load(url, make, per_round, concurrency=opts.concurrency,
-                                 expect=EXPECT[scenario], time_limit=opts.batch_time_limit)
+                                 expect=EXPECT[scenario], time_limit=opts.batch_time_limit,
+                                 server_pid=(pids or {}).get(target))
                 results[scenario][target] = results[scenario][target].merge(batch)
     return results
 
@@ -251,6 +255,7 @@ def _report(results, body_sizes: dict[str, int], opts: Options, out) -> None:
             "throughput": ratio(hub.throughput, base.throughput),
             **{f"p{p}": ratio(percentile(hub.latencies, p), percentile(base.latencies, p))
                for p in (50, 95, 99)}}, out)
+        cpu_line("case_api", f"{opts.label}cases={opts.cases} {scenario}", hub, base, out)
 
 
 def parse_args(argv: list[str] | None) -> Options:

@@ -2,8 +2,8 @@
 
 For each size N it loads N resources (Patients, ServiceRequests (referrals), Tasks with
 owners and statuses, Encounters referencing them; plus the few owner Organizations) into a
-fresh database through ``ResourceRepository`` in large transactions, serves the hub with
-waitress on 127.0.0.1 (a free port, the waitress settings of ``hub serve``) and measures,
+fresh database through ``ResourceRepository`` in large transactions, serves the hub as
+``hub serve`` does (granian, ``hub.serving``; or ``--server``) on 127.0.0.1 and measures,
 from a pool of client threads each with its own ``requests.Session``:
 
 * read:            ``GET /fhir/Task/{id}`` (ids of the loaded Tasks, in random order)
@@ -11,9 +11,9 @@ from a pool of client threads each with its own ``requests.Session``:
 * search+include:  the same with ``&_include=Task:focus``
 * create:          ``POST /fhir/Encounter``
 
-Baseline: a trivial WSGI app served by the same waitress settings that answers the same
+Baseline: a trivial WSGI app served by the same server and settings that answers the same
 bytes (the body, status and headers captured from the hub for that request), so the
-ratio hub/baseline is what the hub adds over HTTP + waitress + the client. Hub and
+ratio hub/baseline is what the hub adds over HTTP + the server + the client. Hub and
 baseline batches are interleaved (``--rounds``) so that load from other processes hits
 both alike. The token comes from a real client: registered with the clients repository,
 then ``POST /auth/token`` (client_secret_basic), one fresh token per batch.
@@ -48,6 +48,7 @@ from bench._common import (
     ServerProcess,
     add_server_options,
     capture,
+    cpu_line,
     dumps,
     machine_line,
     memory_line,
@@ -469,7 +470,7 @@ class Options:
     reset: bool = False
     seed: int = 4
     loader: str = "bulk"
-    server: str = "waitress"
+    server: str = "granian"
     workers: int = 2
 
     @property
@@ -583,7 +584,8 @@ def measure_size(size: int, opts: Options, workdir: Path, out) -> dict[str, dict
             tokens = TokenSource(db, hub.base_url)
             answers = capture_answers(hub.base_url, loaded, tokens, opts.seed)
             with ServerProcess(baseline_app, (answers,), kind=kind, config=config) as base:
-                results = run_scenarios(hub.base_url, base.base_url, loaded, tokens, opts)
+                results = run_scenarios(hub.base_url, base.base_url, loaded, tokens, opts,
+                                        pids={"hub": hub.pid, "baseline": base.pid})
             server = scrape_latency(hub.base_url, tokens.metrics_headers())
             memory_line("fhir_api", f"{opts.label}size={size} hub server process", hub.pid, out)
             sizes = {s: len(answers[s].body) for s in SCENARIOS}
@@ -595,7 +597,8 @@ def measure_size(size: int, opts: Options, workdir: Path, out) -> dict[str, dict
 
 
 def run_scenarios(hub_url: str, base_url: str, loaded: Loaded, tokens: TokenSource,
-                  opts: Options) -> dict[str, dict[str, LoadResult]]:
+                  opts: Options, pids: dict[str, int | None] | None = None,
+                  ) -> dict[str, dict[str, LoadResult]]:
     """Each scenario: warm-up, then ``rounds`` x (hub batch, baseline batch), interleaved."""
     results: dict[str, dict[str, LoadResult]] = {}
     per_round = max(1, opts.requests // opts.rounds)
@@ -610,7 +613,8 @@ def run_scenarios(hub_url: str, base_url: str, loaded: Loaded, tokens: TokenSour
             for target, url in order if r % 2 == 0 else order[::-1]:
                 make = request_maker(scenario, loaded, tokens.headers(), opts.seed + 2 + r)
                 batch = run_load(url, make, per_round, concurrency=opts.concurrency,
-                                 expect=EXPECT[scenario], time_limit=opts.batch_time_limit)
+                                 expect=EXPECT[scenario], time_limit=opts.batch_time_limit,
+                                 server_pid=(pids or {}).get(target))
                 results[scenario][target] = results[scenario][target].merge(batch)
     return results
 
@@ -644,6 +648,7 @@ def report_size(size: int, results, body_sizes: dict[str, int], opts: Options, o
             "throughput": ratio(hub.throughput, base.throughput),
             **{f"p{p}": ratio(percentile(hub.latencies, p), percentile(base.latencies, p))
                for p in (50, 95, 99)}}, out)
+        cpu_line("fhir_api", f"{opts.label}size={size} {scenario}", hub, base, out)
 
 
 def report_scaling(all_results: dict[int, dict], opts: Options, out) -> None:

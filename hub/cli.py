@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import signal
 
 import click
 
@@ -12,6 +14,7 @@ from hub.commands import audit, clients, deliveries, fhir, keys, partners, sync,
 from hub.commands import celery as celery_commands
 from hub.config import Settings
 from hub.extras import MissingExtra
+from hub.serving import body_backstop, serve_granian
 from hub.store.migrate import upgrade
 from hub.sync.worker import start_worker_thread
 
@@ -39,42 +42,60 @@ def main(ctx: click.Context, database_url: str | None) -> None:
 
 def waitress_limits(settings: Settings) -> dict:
     """Waitress reads a whole request body before it calls the app, and answers a body
-    over its own limit with a plain-text 413 the app never sees. The app refuses a body
-    over HUB_MAX_BODY_BYTES itself, with an OperationOutcome or a JSON problem
-    (``hub.routes.limits``: on the declared Content-Length, and on the length waitress
-    declares for a chunked body it has read). Waitress keeps a hard limit twice as large
-    (at least 1 MiB more) as the backstop: a body past it, announced or chunked, is cut
-    off as it arrives and never buffered whole."""
-    limit = settings.max_body_bytes
-    return {"max_request_body_size": limit + max(limit, 1024 * 1024) + 1}
+    over its own limit with a plain-text 413 the app never sees: that limit is the
+    backstop of ``hub.serving`` (twice HUB_MAX_BODY_BYTES, at least 1 MiB more); the app
+    refuses a body over HUB_MAX_BODY_BYTES itself (``hub.routes.limits``)."""
+    return {"max_request_body_size": body_backstop(settings.max_body_bytes) + 1}
+
+
+def _serving_app(settings: Settings):
+    """(app, stop) of ``hub serve``: the app, and the embedded sync worker started beside
+    it (``stop`` ends it; None when HUB_SYNC_WORKER=false or another executor delivers)."""
+    runtime = build_runtime(settings)
+    app = create_app(runtime)
+    worker = start_worker_thread(runtime) if settings.sync_executor == "thread" else None
+    return app, (functools.partial(worker.stop, 10) if worker is not None else None)
+
+
+def _raise_system_exit(signum, frame) -> None:
+    raise SystemExit(0)
 
 
 @main.command()
 @click.option("--host", default=None, help="Interface to bind (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default 8080).")
-@click.option("--threads", type=int, default=8, show_default=True)
+@click.option("--threads", type=int, default=8, show_default=True,
+              help="Python threads running requests.")
+@click.option("--server", type=click.Choice(("granian", "waitress")), default="granian",
+              show_default=True, help="The WSGI server (hub/serving.py).")
 @click.pass_obj
-def serve(settings: Settings, host: str | None, port: int | None, threads: int) -> None:
-    """Serve the hub with waitress (a production WSGI server)."""
-    import waitress  # the WSGI server is only needed here
-
+def serve(settings: Settings, host: str | None, port: int | None, threads: int,
+          server: str) -> None:
+    """Serve the hub with a production WSGI server (granian, or waitress)."""
     if host:
         settings.host = host
     if port:
         settings.port = port
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    runtime = build_runtime(settings)
-    app = create_app(runtime)
-    # the embedded executor; None when HUB_SYNC_WORKER=false or another executor delivers
-    worker = start_worker_thread(runtime) if settings.sync_executor == "thread" else None
     click.echo(f"hub serving on http://{settings.host}:{settings.port} "
-               f"(FHIR base /fhir, case API /api/cases)")
+               f"(FHIR base /fhir, case API /api/cases; {server})")
+    if server == "granian":
+        serve_granian(functools.partial(_serving_app, settings), host=settings.host,
+                      port=settings.port, threads=threads,
+                      max_body_bytes=settings.max_body_bytes)
+        return
+    import waitress  # only needed here
+
+    app, stop = _serving_app(settings)
+    # SIGTERM (a service manager's stop) ends waitress' loop as Ctrl-C does, so that the
+    # sync worker below is stopped (its batch finished) rather than killed
+    signal.signal(signal.SIGTERM, _raise_system_exit)
     try:
         waitress.serve(app, host=settings.host, port=settings.port, threads=threads,
                        ident="fhir-case-hub", **waitress_limits(settings))
     finally:
-        if worker is not None:
-            worker.stop(10)
+        if stop is not None:
+            stop()
 
 
 @main.group()

@@ -52,8 +52,14 @@ def test_fhir_api_bench_completes_and_prints_ratios(bench):
     assert re.search(r"^read +GET /fhir/<rtype>/<rid> +[1-9]\d* ", text, re.M), text
     # the hub server's memory at the end of each size
     for size in (40, 80):
-        assert re.search(rf"^RSS fhir_api size={size} hub server process rss_mb=\d", text,
-                         re.M), text
+        # granian's main process and its one worker (hub serve's server)
+        assert re.search(rf"^RSS fhir_api size={size} hub server process rss_mb=\d+\.\d "
+                         r"peak_mb=\d+\.\d processes=2$", text, re.M), text
+        # the servers' CPU per request, hub and baseline
+        for scenario in ("read", "search", "search+include", "create"):
+            assert re.search(rf"^CPU fhir_api size={size} {re.escape(scenario)} "
+                             r"server_ms_per_request hub=\d+\.\d+ baseline=\d+\.\d+$",
+                             text, re.M), text
 
 
 def test_profile_api_runs_each_scenario(bench):
@@ -107,6 +113,25 @@ def test_case_api_bench_completes_and_prints_ratios(bench):
         assert f"RATIO case_api cases=3 {scenario} hub/baseline throughput=" in text, text
     assert "warning" not in text, text  # every request got the expected answer
     assert re.search(r"^RSS case_api cases=3 hub server process rss_mb=\d", text, re.M), text
+    assert re.search(r"^CPU case_api cases=3 read server_ms_per_request hub=\d+\.\d+ "
+                     r"baseline=\d+\.\d+$", text, re.M), text
+
+
+def test_http_benches_serve_hub_and_baseline_alike_under_waitress(bench):
+    """``--server waitress`` (``hub serve --server waitress``): one process each."""
+    out = io.StringIO()
+    rc = bench("case_api").main(["--cases", "2", "--requests", "4", "--warmup", "1",
+                                 "--concurrency", "2", "--rounds", "1", "--server", "waitress",
+                                 "--batch-time-limit", "60"], out=out)
+    text = out.getvalue()
+    assert rc == 0, text
+    assert "waitress, one process, 8 threads" in text, text
+    for scenario in ("read", "create"):
+        assert f"RATIO case_api waitress cases=2 {scenario} hub/baseline throughput=" in text, \
+            text
+    assert "warning" not in text, text
+    assert re.search(r"^RSS case_api waitress cases=2 hub server process rss_mb=\d+\.\d "
+                     r"peak_mb=\d+\.\d processes=1$", text, re.M), text
 
 
 def test_http_benches_serve_hub_and_baseline_alike_under_gunicorn(bench):

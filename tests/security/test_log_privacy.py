@@ -111,7 +111,7 @@ def _free_port() -> int:
 
 @pytest.mark.integration
 def test_hub_serve_writes_no_patient_data_to_its_log(settings, auth_headers, tmp_path):
-    """`hub serve` as an operator runs it (waitress, the root log handler on stderr),
+    """`hub serve` as an operator runs it (granian, the root log handler on stderr),
     probed over HTTP with hostile input carrying the planted values."""
     import os
     import subprocess
