@@ -274,9 +274,9 @@ class _NothingFound:
 
 
 class _RecordingSession:
-    """Stands in for the Session under ``ResourceRepository.create`` of a new resource and
-    keeps the rows of its INSERTs instead of executing them (its DELETE of the index rows
-    of a new id has nothing to delete). A SELECT of ``patient_identities`` (the Patient's
+    """Stands in for the Session under ``ResourceRepository.new_created`` of a new resource
+    and the Patient's identity claim, and keeps the rows of their INSERTs instead of
+    executing them. A SELECT of ``patient_identities`` (the Patient's
     MRN claim) finds nothing: the generated MRNs are all different and new. Anything else
     is refused: the caller falls back."""
 
@@ -308,7 +308,7 @@ class _RecordingSession:
 
 
 class BulkWriter:
-    """Version 1 of many new resources in few statements: ``ResourceRepository.create``
+    """Version 1 of many new resources in few statements: ``ResourceRepository.new_created``
     builds the rows (same JSON form, index and link rows) on a recording session, and
     ``flush`` inserts them per table with executemany in the real session.
 
@@ -323,7 +323,15 @@ class BulkWriter:
         self.repo = ResourceRepository(self.recorder)
 
     def add(self, rtype: str, content: dict, rid: str) -> None:
-        self.repo.create(rtype, content, rid)
+        from hub.fhirstore import identities
+        from hub.fhirstore.tables import resources, search_index
+
+        # the rows ``create`` writes (its INSERTs go to the driver: built, not replayed)
+        version = self.repo.new_created(rtype, content, rid)
+        self.recorder.rows.setdefault(resources, []).append(version.row)
+        self.recorder.rows.setdefault(search_index, []).extend(version.index)
+        if rtype == "Patient":
+            identities.claim(self.recorder, rid, version.stored.content, new=True)
 
     def flush(self) -> None:
         from sqlalchemy import insert

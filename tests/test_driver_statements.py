@@ -65,3 +65,26 @@ def test_the_client_check_is_the_compiled_statement_and_listeners_see_it(db):
 def test_a_statement_is_compiled_once_per_driver(db):
     with db.engine.connect() as conn:
         assert driver.statement_for(_ACTIVE, conn) is driver.statement_for(_ACTIVE, conn)
+
+
+def test_a_write_on_the_driver_is_in_the_session_transaction_and_fails_as_sqlalchemy(db):
+    """``run_in``: the rows are the session's (rolled back with it); a driver error is the
+    ``IntegrityError`` SQLAlchemy would raise (a version written twice: ``VersionConflict``
+    and a retry depend on it)."""
+    from sqlalchemy import func, select
+    from sqlalchemy.exc import IntegrityError
+
+    from hub.fhirstore.tables import resources as R
+    from hub.fhirstore.versions import _INSERT_VERSION, new_version
+
+    row = new_version("Basic", "driver-1", {"resourceType": "Basic", "code": {"text": "x"}},
+                      None, "POST", [], None).row
+    count = select(func.count()).select_from(R).where(R.c.res_id == "driver-1")
+    with UnitOfWork(db) as uow:
+        driver.run_in(uow.session, _INSERT_VERSION, [row])
+        assert uow.session.execute(count).scalar_one() == 1
+        with pytest.raises(IntegrityError):
+            driver.run_in(uow.session, _INSERT_VERSION, [row])
+        uow.rollback()
+    with UnitOfWork(db) as uow:
+        assert uow.session.execute(count).scalar_one() == 0

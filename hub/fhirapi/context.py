@@ -28,6 +28,7 @@ from hub.fhirapi.hooks import FinishHook, WriteHook
 from hub.fhirapi.interactions import Ctx, Result
 from hub.observability.safe_errors import safe_trace
 from hub.security import Principal
+from hub.store import driver
 from hub.store.concurrency import retrying
 from hub.store.db import Database
 from hub.store.uow import UnitOfWork
@@ -117,8 +118,8 @@ class FhirRunner:
 
     def _audit(self, uow: UnitOfWork, principal: Principal, request: RequestInfo,
                access: Access, outcome: str = "0", desc: str | None = None) -> None:
-        uow.session.execute(audit_log.INSERT, [self._audit_row(principal, request, access,
-                                                               outcome, desc)])
+        driver.run_in(uow.session, audit_log.INSERT,
+                      [self._audit_row(principal, request, access, outcome, desc)])
 
     @staticmethod
     def _audit_row(principal: Principal, request: RequestInfo, access: Access,

@@ -29,11 +29,15 @@ from hub.fhirstore.searchparams import index_rows
 from hub.fhirstore.tables import resources as R
 from hub.fhirstore.tables import search_index as SI
 from hub.mappings.meta import strip_meta
+from hub.store import driver
 from hub.store.conflicts import ConcurrentWrite
 from hub.store.db import RESOURCE_CHANGES, ResourceChange
 
 _EMPTY_INDEX_ROW = {c.name: None for c in SI.columns if c.name != "row_id"}
-_INSERT_VERSION = insert(R)
+#: the two INSERTs of every write, run on the driver (``hub.store.driver``): each row
+#: names every column (an index row all but ``row_id``)
+_INSERT_VERSION = insert(R).values({c.name: bindparam(c.name) for c in R.columns})
+_INSERT_INDEX = insert(SI).values({name: bindparam(name) for name in _EMPTY_INDEX_ROW})
 _FLIP = update(R).where(R.c.res_type == bindparam("t"), R.c.res_id == bindparam("i"),
                         R.c.version_id == bindparam("v"), R.c.current.is_(True)
                         ).values(current=False)
@@ -163,7 +167,7 @@ def write(session: Session, versions: list[NewVersion]) -> list[StoredResource]:
         if flipped.rowcount != 1:
             raise VersionConflict(f"{v.stored.reference} changed concurrently")
     try:
-        session.execute(_INSERT_VERSION, [v.row for v in versions])
+        driver.run_in(session, _INSERT_VERSION, [v.row for v in versions])
     except IntegrityError:
         names = ", ".join(v.stored.reference for v in versions)
         raise VersionConflict(f"{names} changed concurrently") from None
@@ -183,5 +187,5 @@ def write(session: Session, versions: list[NewVersion]) -> list[StoredResource]:
         session.execute(delete(SI).where(SI.c.res_type == rtype, SI.c.res_id.in_(ids)))
     rows = [r for v in versions for r in v.index]
     if rows:
-        session.execute(insert(SI), rows)
+        driver.run_in(session, _INSERT_INDEX, rows)
     return [v.stored for v in versions]

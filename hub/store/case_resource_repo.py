@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from hub.store import driver
 from hub.store.case_tables import case_resources
 
 
@@ -46,12 +47,14 @@ def aliases(session: Session, case_id: str) -> dict[tuple[str, str], str]:
 
 def owner(session: Session, resource_type: str, resource_id: str) -> str | None:
     """The case ``resource_type/resource_id`` is an owned part of, if any."""
-    row = session.execute(_OWNER, {"t": resource_type, "i": resource_id}).first()
-    return row.case_id if row else None
+    row = driver.first_in(session, _OWNER, {"t": resource_type, "i": resource_id})
+    return row[0] if row else None
 
 
-#: ``owner``'s statement, built once (every FHIR write of a case's type asks it).
+#: ``owner``'s statement, built once (every FHIR write of a case's type asks it) and run on
+#: the driver (``hub.store.driver``; its first row only: no LIMIT, whose bound value the
+#: driver's statement would not carry)
 _OWNER = select(case_resources.c.case_id).where(
     case_resources.c.resource_type == bindparam("t"),
     case_resources.c.resource_id == bindparam("i"),
-    case_resources.c.owned.is_(True)).limit(1)
+    case_resources.c.owned.is_(True))

@@ -17,19 +17,27 @@ They stay what they were:
   by their listeners as for any other write, and statement counters see every statement;
 * the same transactions: ``sqlite3`` begins one before an INSERT and none before a SELECT,
   as under SQLAlchemy (which sends no BEGIN of its own on SQLite); on PostgreSQL the client
-  check runs in autocommit (``leases.autocommit``) as before.
+  check runs in autocommit (``leases.autocommit``) as before. The statements of a write
+  (``run_in``, ``first_in``: a FHIR write's versions and index rows, its AuditEvent, the case
+  owner lookup) run inside the session's transaction, on its connection, which SQLAlchemy
+  commits or rolls back as before.
 
 Rows come back as the driver's tuples, not converted by result processors: a column
 that needs converting (a DATETIME is text on SQLite) is compared with None only. Driver
-errors are the caller's to turn into SQLAlchemy's (``leases.first_row`` does, invalidating
-a dropped connection).
+errors are raised as SQLAlchemy raises them (``sqlalchemy_errors``: an ``IntegrityError``,
+an ``OperationalError``, a dropped connection invalidated) by ``run_in`` and ``first_in``,
+and by ``leases.first_row``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 
 class DriverStatement:
@@ -62,11 +70,20 @@ class DriverStatement:
         return sql, params
 
     def first(self, conn: Connection, values: dict) -> tuple | None:
-        """The first row of the statement (a SELECT) run on ``conn``'s driver connection,
-        outside any transaction of ``conn``."""
+        """The first row of the statement (a SELECT) run on ``conn``'s driver connection
+        (in its transaction, if one is open)."""
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             return cursor.execute(*self._sent(conn, cursor, self.params(values), False)).fetchone()
+        finally:
+            cursor.close()
+
+    def run(self, conn: Connection, rows: list[dict]) -> None:
+        """Run the statement (an INSERT) for each of ``rows`` on ``conn``'s driver
+        connection, in its transaction (nothing committed)."""
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(*self._sent(conn, cursor, [self.params(r) for r in rows], True))
         finally:
             cursor.close()
 
@@ -77,18 +94,43 @@ class DriverStatement:
             raise RuntimeError("the driver's transaction must be the connection's own")
         raw = conn.connection.driver_connection
         try:
-            cursor = raw.cursor()  # type: ignore[union-attr]
-            try:
-                cursor.executemany(*self._sent(conn, cursor, [self.params(r) for r in rows],
-                                               True))
-            finally:
-                cursor.close()
+            self.run(conn, rows)
             conn.dispatch.commit(conn)
             raw.commit()  # type: ignore[union-attr]
         except BaseException:
             conn.dispatch.rollback(conn)
             raw.rollback()  # type: ignore[union-attr]
             raise
+
+
+@contextmanager
+def sqlalchemy_errors(conn: Connection) -> Iterator[None]:
+    """A driver error of the block raised as SQLAlchemy raises it (``IntegrityError``,
+    ``OperationalError``, ...; a dropped connection invalidated:
+    ``DBAPIError.connection_invalidated``)."""
+    try:
+        yield
+    except conn.dialect.loaded_dbapi.Error as exc:
+        disconnect = conn.dialect.is_disconnect(exc, conn.connection.dbapi_connection, None)
+        if disconnect:
+            conn.invalidate(exc)
+        raise DBAPIError.instance(None, None, exc, conn.dialect.loaded_dbapi.Error,
+                                  hide_parameters=True, dialect=conn.dialect,
+                                  connection_invalidated=disconnect) from exc
+
+
+def run_in(session: Session, statement, rows: list[dict]) -> None:
+    """``session.execute(statement, rows)`` of an INSERT, on the driver (see the module)."""
+    conn = session.connection()
+    with sqlalchemy_errors(conn):
+        statement_for(statement, conn).run(conn, rows)
+
+
+def first_in(session: Session, statement, values: dict) -> tuple | None:
+    """The driver's first row of a SELECT, in the session's transaction (see the module)."""
+    conn = session.connection()
+    with sqlalchemy_errors(conn):
+        return statement_for(statement, conn).first(conn, values)
 
 
 _COMPILED: dict[tuple[Any, str], DriverStatement] = {}

@@ -225,12 +225,5 @@ def first_row(engine: Engine, statement, params: dict) -> Row | tuple | None:
 def _driver_first(conn: Connection, statement, params: dict) -> tuple | None:
     """The first row on the driver; a driver error is raised as SQLAlchemy raises it (a
     dropped connection invalidated: ``DBAPIError.connection_invalidated``)."""
-    try:
+    with driver.sqlalchemy_errors(conn):
         return driver.statement_for(statement, conn).first(conn, params)
-    except conn.dialect.loaded_dbapi.Error as exc:
-        disconnect = conn.dialect.is_disconnect(exc, conn.connection.dbapi_connection, None)
-        if disconnect:
-            conn.invalidate(exc)
-        raise DBAPIError.instance(None, None, exc, conn.dialect.loaded_dbapi.Error,
-                                  hide_parameters=True, dialect=conn.dialect,
-                                  connection_invalidated=disconnect) from exc
