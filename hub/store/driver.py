@@ -18,14 +18,16 @@ They stay what they were:
 * the same transactions: ``sqlite3`` begins one before an INSERT and none before a SELECT,
   as under SQLAlchemy (which sends no BEGIN of its own on SQLite); on PostgreSQL the client
   check runs in autocommit (``leases.autocommit``) as before. The statements of a write
-  (``run_in``, ``first_in``: a FHIR write's versions and index rows, its AuditEvent, the case
-  owner lookup) run inside the session's transaction, on its connection, which SQLAlchemy
-  commits or rolls back as before.
+  (``run_in``, ``first_in``, ``mappings_in``: a FHIR write's versions and index rows, its
+  AuditEvent, the case owner lookup, the subscriptions that watch its type) run inside the
+  session's transaction, on its connection, which SQLAlchemy commits or rolls back as
+  before.
 
 Rows come back as the driver's tuples, not converted by result processors: a column
-that needs converting (a DATETIME is text on SQLite) is compared with None only. Driver
+that needs converting (a DATETIME is text on SQLite) is compared with None only; or, from
+``mappings``, as dicts with each value converted as SQLAlchemy converts it. Driver
 errors are raised as SQLAlchemy raises them (``sqlalchemy_errors``: an ``IntegrityError``,
-an ``OperationalError``, a dropped connection invalidated) by ``run_in`` and ``first_in``,
+an ``OperationalError``, a dropped connection invalidated) by ``run_in``, ``first_in`` and ``mappings_in``,
 and by ``leases.first_row``.
 """
 
@@ -55,6 +57,9 @@ class DriverStatement:
         keys = list(types) if self.named else list(compiled.positiontup or ())
         self.binds = [(key, types[key].dialect_impl(dialect).bind_processor(dialect))
                       for key in keys]
+        #: a SELECT's columns: (name, result processor or None)
+        self.columns = [(c.key, c.type.dialect_impl(dialect).result_processor(dialect, None))
+                        for c in getattr(statement, "selected_columns", ())]
 
     def params(self, values: dict) -> tuple | dict:
         if self.named:
@@ -86,6 +91,21 @@ class DriverStatement:
             cursor.executemany(*self._sent(conn, cursor, [self.params(r) for r in rows], True))
         finally:
             cursor.close()
+
+    def mappings(self, conn: Connection, values: dict) -> list[dict]:
+        """The rows of the statement (a SELECT) as dicts by column name, each value through
+        its column type's result processor (as SQLAlchemy reads it)."""
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            rows = cursor.execute(*self._sent(conn, cursor, self.params(values),
+                                              False)).fetchall()
+        finally:
+            cursor.close()
+        if not rows:
+            return []
+        columns = self.columns
+        return [{name: value if read is None else read(value)
+                 for (name, read), value in zip(columns, row, strict=True)} for row in rows]
 
     def write_all(self, conn: Connection, rows: list[dict]) -> None:
         """Run the statement (an INSERT) for each of ``rows`` and commit, or none of them;
@@ -124,6 +144,13 @@ def run_in(session: Session, statement, rows: list[dict]) -> None:
     conn = session.connection()
     with sqlalchemy_errors(conn):
         statement_for(statement, conn).run(conn, rows)
+
+
+def mappings_in(session: Session, statement, values: dict) -> list[dict]:
+    """The rows of a SELECT in the session's transaction, as dicts (``mappings``)."""
+    conn = session.connection()
+    with sqlalchemy_errors(conn):
+        return statement_for(statement, conn).mappings(conn, values)
 
 
 def first_in(session: Session, statement, values: dict) -> tuple | None:

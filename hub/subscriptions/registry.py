@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from hub.clock import utcnow
 from hub.fhirstore.repository import ResourceRepository
+from hub.store import driver
 from hub.store.subscription_tables import subscriptions as S
 from hub.subscriptions.spec import Spec
 from hub.subscriptions.topics import REVIEW_DUE
@@ -32,6 +33,12 @@ DELETED = "deleted"
 _NOTIFIED_FOR = select(S).where(
     S.c.status.in_(NOTIFIED), S.c.resource_type.in_(bindparam("types", expanding=True))
 ).order_by(S.c.id)
+#: the same for one type (a FHIR create, update or delete), run on the driver
+#: (``hub.store.driver``: no expanding parameters there)
+_NOTIFIED_STATUSES = {f"s{n}": status for n, status in enumerate(NOTIFIED)}
+_NOTIFIED_FOR_TYPE = select(S).where(
+    S.c.status.in_([bindparam(key) for key in _NOTIFIED_STATUSES]),
+    S.c.resource_type == bindparam("type")).order_by(S.c.id)
 
 
 @dataclass
@@ -53,7 +60,10 @@ class Row:
 
     @classmethod
     def of(cls, row) -> Row:
-        m = dict(row._mapping)
+        return cls.of_mapping(dict(row._mapping))
+
+    @classmethod
+    def of_mapping(cls, m: dict) -> Row:
         m["spec"] = Spec.from_row(m["spec"])
         return cls(**m)
 
@@ -66,6 +76,10 @@ def load(conn, sid: str) -> Row | None:
 
 def notified_for(conn, types: set[str]) -> list[Row]:
     """The subscriptions that notify events of ``types``, oldest id order."""
+    if len(types) == 1 and isinstance(conn, Session):
+        found = driver.mappings_in(conn, _NOTIFIED_FOR_TYPE,
+                                   {**_NOTIFIED_STATUSES, "type": next(iter(types))})
+        return [Row.of_mapping(m) for m in found]
     rows = conn.execute(_NOTIFIED_FOR, {"types": sorted(types)}).all()
     return [Row.of(r) for r in rows]
 
