@@ -53,7 +53,9 @@ class StoredResource:
 
     Read from the store, a version keeps its stored JSON text (``text``) and parses it
     only when ``content`` is asked for: a read or a search page is served from the text
-    as stored (``json()``), without parsing and writing it again.
+    as stored (``json()``), without parsing and writing it again. A version just written
+    keeps both its content and the text written (``new_version``): a write's answer is that
+    text (``written()``), not ``content`` written to JSON a second time.
     """
 
     __slots__ = ("_content", "created", "deleted", "id", "last_updated", "method", "text",
@@ -71,8 +73,8 @@ class StoredResource:
         self._content = content
         self.method = method  # POST, PUT or DELETE: how the version was written
         self.created = created  # (history) whether it created the resource (or re-created)
-        #: the stored JSON text of ``content`` (None: not read from the store)
-        self.text = text if content is None else None
+        #: the stored JSON text of ``content`` (None: not read from the store, nor written)
+        self.text = text
 
     @property
     def content(self) -> dict[str, Any] | None:
@@ -98,6 +100,13 @@ class StoredResource:
         if self._content is None and self.text is not None:
             return codec.Raw(self.text)
         return self._content
+
+    def written(self) -> dict[str, Any] | codec.Raw | None:
+        """The body of a write's answer: the stored text when there is one (a version just
+        written: the text ``dumps`` made of ``content``), else ``content``."""
+        if self.text is not None:
+            return codec.Raw(self.text)
+        return self.content
 
     @property
     def etag(self) -> str:
@@ -150,11 +159,11 @@ def new_version(rtype: str, rid: str, content: dict[str, Any] | None,
         content = {"resourceType": rtype, "id": rid, "meta": meta, **rest}
         index = [{**_EMPTY_INDEX_ROW, "res_type": rtype, "res_id": rid, **r}
                  for r in (*index_rows(content, local_base), *internal)]
+    text = codec.dumps(content) if content else None
     row = {"res_type": rtype, "res_id": rid, "version_id": version, "last_updated": now,
-           "deleted": content is None, "current": True, "method": method,
-           "content": codec.dumps(content) if content else None}
+           "deleted": content is None, "current": True, "method": method, "content": text}
     return NewVersion(StoredResource(rtype, rid, version, now, content is None, content,
-                                     method), prev, row, index)
+                                     method, text=text), prev, row, index)
 
 
 def write(session: Session, versions: list[NewVersion]) -> list[StoredResource]:

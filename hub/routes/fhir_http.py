@@ -133,4 +133,4 @@ def write_response(res: StoredResource, status: int, message: str) -> Response:
         return fhir_response(None, status, headers)
     if want == "OperationOutcome":
         return fhir_response(information_outcome(message), status, headers)
-    return fhir_response(res.content, status, headers)
+    return fhir_response(res.written(), status, headers)

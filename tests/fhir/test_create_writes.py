@@ -157,3 +157,26 @@ def test_a_refused_partner_create_stores_neither_resource_nor_provenance(world, 
     assert resp.status_code == 403
     assert fhir.get("/fhir/Provenance").get_json()["total"] == provenances
     assert fhir.get("/fhir/Encounter").get_json()["total"] == 0
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT"])
+def test_a_write_answers_with_the_text_it_stored(app, world, fhir, method):
+    """The body of a create's (and an update's) answer is the JSON text stored for the
+    version, byte for byte: a decimal as it was sent (``105.00``), non-ASCII escaped."""
+    subject = ref(world["patient1"])
+    body = ('{"resourceType": "Observation", "status": "final", "code": {"text": "Gewicht'
+            ' \\u00e4"}, "subject": {"reference": "' + subject + '"}, "valueQuantity": '
+            '{"value": 105.00, "unit": "kg"}}')
+    url = "/fhir/Observation"
+    if method == "PUT":
+        url, body = url + "/weight-1", body.replace('{"resourceType"',
+                                                    '{"id": "weight-1", "resourceType"', 1)
+    resp = fhir.request(method, url, data=body,
+                        headers={"Content-Type": "application/fhir+json"})
+    assert resp.status_code == 201, resp.get_data(as_text=True)
+    rid = resp.get_json()["id"]
+    with UnitOfWork(app.extensions["hub.db"]) as uow:
+        text = uow.session.execute(select(R.c.content).where(
+            R.c.res_type == "Observation", R.c.res_id == rid)).scalar_one()
+    assert resp.get_data(as_text=True) == text
+    assert '"value":105.00' in text and "\\u00e4" in text
