@@ -204,6 +204,13 @@ VARIANTS = [
      400, "Observation.contained[0].active"),
     ("Observation", "contained", [{"resourceType": "Patient"}], 400,
      "Observation.contained[0].id"),
+    # bound elements of the wrong JSON type: a 400 naming them, not a crash of the binding
+    ("Condition", "clinicalStatus.coding", 1, 400, "Condition.clinicalStatus.coding"),
+    ("Condition", "clinicalStatus.coding[0].system", ["x"], 400,
+     "Condition.clinicalStatus.coding[0].system"),
+    ("Encounter", "class.system", {"a": 1}, 400, "Encounter.class.system"),
+    ("Observation", "contained", [{"resourceType": {}, "id": "p"}], 400,
+     "Observation.contained[0].resourceType"),
 ]
 
 
