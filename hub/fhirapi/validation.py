@@ -1,22 +1,25 @@
-"""Validation of incoming FHIR resources: JSON, resource type, strict R4 pass, R4 model.
+"""Validation of incoming FHIR resources: JSON, resource type, the strict R4 pass.
 
 Everything fails as a ``HubError`` whose OperationOutcome issues carry ``expression``
 paths (``Task.status``, ``Task.input[1]``). The body is parsed with ``hub.fhirjson.codec``
 (duplicate keys refused, decimals kept as written), then checked by the strict pass of
-``hub.fhirjson.strict`` (JSON types, unknown/empty/null elements, cardinality, required
-bindings, invariants, reference target types, from the generated R4 table), and only then by
-the R4B models (which coerce, so they come last). A resource that cannot be read as R4
-answers 400; one that can but breaks a binding, an invariant or a reference rule, 422.
+``hub.fhirjson.strict`` (JSON types, primitive formats, unknown/empty/null elements,
+cardinality, required bindings, invariants, reference target types, from the generated R4
+table). A resource that cannot be read as R4 answers 400; one that can but breaks a
+binding, an invariant or a reference rule, 422.
+
+The R4B models (``fhir.resources``) no longer validate a second time what the strict pass
+accepted: they refused nothing it accepts (the test suites, and tens of thousands of
+mutated bodies; ``tests/fhirjson/test_strict_covers_model.py`` keeps the models as the
+oracle), at ~10% of a create's CPU (bench/README.md, 2026-12-01: FHIR create).
 """
 
 from __future__ import annotations
 
 import re
 
-from pydantic import ValidationError
-
 from hub.errors import BadRequest, Issue, NotFound, ValidationFailed
-from hub.fhir import model_class, parse_resource
+from hub.fhir import model_class
 from hub.fhirjson import codec
 from hub.fhirjson.strict import check_resource, has_structural
 from hub.fhirstore.searchparams import SUPPORTED_TYPES
@@ -58,18 +61,6 @@ def check_type(resource_type: str, *, supported: bool = True) -> None:
                                      code="not-supported")])
 
 
-def _expression(resource_type: str, loc: tuple) -> str:
-    path = resource_type
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif part in ("root", "__root__") or "[" in str(part):
-            continue
-        else:
-            path += f".{part}"
-    return path
-
-
 def validate_resource(data: dict, *, expected_type: str | None = None,
                       expected_id: str | None = None) -> dict:
     """Validate an incoming resource; the dict itself if good, else BadRequest/422."""
@@ -87,14 +78,6 @@ def validate_resource(data: dict, *, expected_type: str | None = None,
         raise BadRequest(f"the resource id {data.get('id')!r} does not match the URL id "
                          f"{expected_id!r}", path=f"{rtype}.id")
     raise_issues(check_resource(data), rtype)
-    try:
-        parse_resource(data)
-    except ValidationError as exc:
-        issues = [Issue(err["msg"][:300], code="structure",
-                        path=_expression(rtype, tuple(err["loc"])))
-                  for err in exc.errors(include_input=False, include_url=False)]
-        raise BadRequest(f"{len(issues)} invalid element(s) in {rtype}", issues=issues) \
-            from None
     return data
 
 
