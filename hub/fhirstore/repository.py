@@ -335,8 +335,7 @@ class ResourceRepository:
         if q.count == 0:
             return []
         rows = self.session.execute(searchsql.ordered_page(q)).all()
-        return [StoredResource(q.resource_type, r.res_id, r.version_id, r.last_updated,
-                               False, None, text=r.content) for r in rows]
+        return [self._found(q, r) for r in rows]
 
     def page(self, q: SearchQuery, with_total: bool = False) -> Page:
         """One page of a search: by keyset (``_lastUpdated``/``_id`` order, see ``keyset``;
@@ -366,13 +365,13 @@ class ResourceRepository:
         since = keyset.updated_select(q, snapshot, q.count + 1) if updated else None
         if since is not None:  # None for an _id order: nothing moves
             parts.append(self.session.execute(since).all())
-        rows = keyset.merge(parts, descending, q.count + 1)
-        more = len(rows) > q.count
-        rows = rows[:q.count]
+        keyed = keyset.merge(parts, descending, q.count + 1)
+        more = len(keyed) > q.count
+        keyed = keyed[:q.count]
         if q.cursor is not None and q.cursor.before:
-            rows.reverse()  # a previous page was read backwards
-        keys = [(r.sort_key, r.res_id) for r in rows]
-        return Page([self._found(q, r) for r in rows], more, snapshot, keys, total)
+            keyed.reverse()  # a previous page was read backwards
+        keys = [(key, r[0]) for key, r in keyed]
+        return Page([self._found(q, r) for _key, r in keyed], more, snapshot, keys, total)
 
     def _page_by_params(self, q: SearchQuery) -> Page:
         """A keyset page of a search sorted by search parameters (``keyset_sorts``)."""
@@ -393,8 +392,10 @@ class ResourceRepository:
 
     @staticmethod
     def _found(q: SearchQuery, r: Row[Any]) -> StoredResource:
-        return StoredResource(q.resource_type, r.res_id, r.version_id, r.last_updated,
-                              False, None, text=r.content)
+        """A match of ``searchsql.base_select``'s row, by position: its first columns are
+        res_id, version_id, last_updated, content (by name, each column would cost a
+        failed attribute lookup and its formatted AttributeError first)."""
+        return StoredResource(q.resource_type, r[0], r[1], r[2], False, None, text=r[3])
 
     def count(self, q: SearchQuery) -> int:
         stmt, params = search_statements.count(q)

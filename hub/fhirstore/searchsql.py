@@ -222,7 +222,10 @@ def base_select(q: SearchQuery, drive: bool = True, total: bool = False) -> Sele
     When ``search_index`` decides the matches (``matching_ids``), they are one common
     table expression, ``matches``, that both the page and its total read: computed once
     (a CTE read twice is materialized by SQLite and PostgreSQL alike) instead of once
-    for each."""
+    for each.
+
+    Its first columns are res_id, version_id, last_updated and content, in this order
+    (``ResourceRepository._found`` and ``keyset.merge`` read them by position)."""
     stmt = select(R.c.res_id, R.c.version_id, R.c.last_updated, R.c.content).where(
         R.c.res_type == q.resource_type, R.c.current.is_(True), R.c.deleted.is_(False))
     matched = matching_ids(q) if drive else None
