@@ -406,21 +406,23 @@ class ResourceRepository:
         """The resources that the resources ``ids`` of ``rtype`` reference (_include)."""
         if not ids or not includes:
             return []
-        return self._read_selected(search_statements.included(rtype, includes), ids)
+        return self._read_selected(rtype, includes, ids, False)
 
     def revincluded(self, rtype: str, ids: list[str],
                     revincludes: list[Include]) -> list[StoredResource]:
         """The resources that reference the resources ``ids`` of ``rtype`` (_revinclude)."""
         if not ids or not revincludes:
             return []
-        return self._read_selected(search_statements.included(rtype, revincludes, True), ids)
+        return self._read_selected(rtype, revincludes, ids, True)
 
-    def _read_selected(self, stmt: Select[Any], ids: list[str]) -> list[StoredResource]:
-        """What ``stmt`` (``search_statements.included``) reads for ``ids``, by (type, id):
-        one statement per 200 ids."""
+    def _read_selected(self, rtype: str, includes: list[Include], ids: list[str],
+                       reverse: bool) -> list[StoredResource]:
+        """What ``search_statements.included`` reads for ``ids``, by (type, id): one
+        statement per 200 ids."""
         found: dict[tuple[str, str], StoredResource] = {}
         for part in _chunks(ids):
-            for row in self.session.execute(stmt, {"ids": part}).all():
+            stmt, params = search_statements.included(rtype, includes, part, reverse)
+            for row in self.session.execute(stmt, params).all():
                 res = _resource_row(row)
                 found[(res.type, res.id)] = res
         return [found[key] for key in sorted(found)]

@@ -12,8 +12,8 @@ object kept also keeps SQLAlchemy's cache key and compiled form.
 Only the plain shapes are templated: token, reference, date and number criteria, no
 compartment and no owned type (their conditions embed the caller). Every other search is
 built as before, for each request; both give the same statement text and the same rows.
-``included`` keeps the statement of each (type, ``_include``/``_revinclude`` list), the
-page's ids bound as one list.
+``included`` keeps the statement of each (type, ``_include``/``_revinclude`` list, number
+of ids), each of the page's ids bound as a parameter of its own.
 """
 
 from __future__ import annotations
@@ -153,18 +153,23 @@ def count(q: SearchQuery) -> tuple[Select[Any], dict[str, Any]]:
     return _kept(("count", shape), lambda: searchsql.count_select(tq)), template.params
 
 
-def included(rtype: str, includes: list[Include], reverse: bool = False) -> Select[Any]:
+def included(rtype: str, includes: list[Include], ids: list[str], reverse: bool = False
+             ) -> tuple[Select[Any], dict[str, str]]:
     """``searchsql.current_of`` the ``_include`` targets (``reverse``: the ``_revinclude``
-    sources) of the resources of ``rtype`` whose ids are bound as ``ids`` (a list), kept
-    per (type, includes)."""
+    sources) of the resources ``ids`` of ``rtype``, and its parameters: kept per (type,
+    includes, number of ids), each id a bound parameter of its own (``id0``, ``id1``...).
+    An expanding parameter (one list) would have SQLAlchemy render the statement's text
+    again at every run."""
+    names = [f"id{i}" for i in range(len(ids))]
+
     def build() -> Select[Any]:
-        ids: BindParameter[Any] = bindparam("ids", expanding=True)
-        pairs = searchsql.revinclude_sources(rtype, ids, includes) if reverse else \
-            searchsql.include_targets(rtype, ids, includes)
+        bound: list[BindParameter[Any]] = [bindparam(name) for name in names]
+        pairs = searchsql.revinclude_sources(rtype, bound, includes) if reverse else \
+            searchsql.include_targets(rtype, bound, includes)
         return searchsql.current_of(pairs)
 
-    found: Select[Any] = _kept(("include", reverse, rtype, tuple(includes)), build)
-    return found
+    found: Select[Any] = _kept(("include", reverse, rtype, tuple(includes), len(ids)), build)
+    return found, dict(zip(names, ids, strict=True))
 
 
 __all__ = ["CACHED", "count", "included", "keyset_page"]

@@ -118,3 +118,9 @@ def test_kept_include_statements_read_each_pages_targets(app):
             wanted = sorted(rid for rid, t in live.items()
                             if t["focus"]["reference"].split("/")[1] in srs)
             assert sorted(r.id for r in repo.revincluded("ServiceRequest", srs, rev)) == wanted
+    # kept per number of ids, each id a parameter of its own (no list rendered per run)
+    stmt, params = search_statements.included("Task", focus, ["t1", "t2"])
+    again, other = search_statements.included("Task", focus, ["t3", "t4"])
+    assert again is stmt and params == {"id0": "t1", "id1": "t2"} and \
+        other == {"id0": "t3", "id1": "t4"}
+    assert search_statements.included("Task", focus, ["t1"])[0] is not stmt
