@@ -26,7 +26,6 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Row,
     Select,
     and_,
     exists,
@@ -160,22 +159,18 @@ def any_updated(rtype: str, snapshot: datetime) -> Select[Any]:
     return select(_OLD.c.res_id).where(*_recent(rtype, snapshot)).limit(1)
 
 
-def merge(parts: list[Sequence[Row[Any]]], descending: bool, limit: int
-          ) -> list[tuple[Any, Row[Any]]]:
+def merge(parts: list[tuple[Sequence[Sequence[Any]], int]], descending: bool, limit: int
+          ) -> list[tuple[Any, Sequence[Any]]]:
     """The first ``limit`` rows of the parts in page order, each row once, as (sort key,
-    row). Rows are read by position (a ``Row``'s attribute by name costs a failed lookup
-    and its formatted AttributeError first): ``res_id`` first, as ``base_select`` puts
-    it, and ``sort_key`` where each part's columns name it."""
-    unique: dict[str, tuple[Any, Row[Any]]] = {}
-    for part in parts:
-        if not part:
-            continue
-        at = part[0]._fields.index("sort_key")
+    row). Each part is its rows and the position of their ``sort_key``; ``res_id`` is
+    first, as ``base_select`` puts it. Rows are read by position (a SQLAlchemy ``Row``'s
+    attribute by name costs a failed lookup and its formatted AttributeError first)."""
+    unique: dict[str, tuple[Any, Sequence[Any]]] = {}
+    for part, at in parts:
         for row in part:
             unique.setdefault(row[0], (row[at], row))
     keyed = sorted(unique.values(), key=lambda kr: (kr[0], kr[1][0]), reverse=descending)
     return keyed[:limit]
-
 
 __all__ = ["SETTLE", "any_updated", "keyset_sort", "merge", "page_select", "snapshot_of",
            "updated_select"]

@@ -357,14 +357,17 @@ class ResourceRepository:
             return Page([], False, snapshot=snapshot)
         first, params, descending = search_statements.keyset_page(q, snapshot, q.count + 1,
                                                                   with_total)
-        parts = [self.session.execute(first, params).all()]
-        total = _total_of(parts[0], with_total)
-        updated = parts[0][0].any_updated if parts[0] else \
+        found = search_statements.rows(self.session, first, params)  # by position
+        columns = list(first.selected_columns.keys())
+        total = int(found[0][columns.index("total")]) if with_total and found else None
+        updated = found[0][columns.index("any_updated")] if found else \
             sort[0] != "_id" and self.session.execute(
                 keyset.any_updated(q.resource_type, snapshot)).first() is not None
+        parts: list[tuple[Sequence[Sequence[Any]], int]] = [(found, columns.index("sort_key"))]
         since = keyset.updated_select(q, snapshot, q.count + 1) if updated else None
         if since is not None:  # None for an _id order: nothing moves
-            parts.append(self.session.execute(since).all())
+            parts.append((self.session.execute(since).all(),
+                          list(since.selected_columns.keys()).index("sort_key")))
         keyed = keyset.merge(parts, descending, q.count + 1)
         more = len(keyed) > q.count
         keyed = keyed[:q.count]
@@ -391,7 +394,7 @@ class ResourceRepository:
         return Page(found, more, snapshot, keyset_sorts.normalized(rows))
 
     @staticmethod
-    def _found(q: SearchQuery, r: Row[Any]) -> StoredResource:
+    def _found(q: SearchQuery, r: Sequence[Any]) -> StoredResource:
         """A match of ``searchsql.base_select``'s row, by position: its first columns are
         res_id, version_id, last_updated, content (by name, each column would cost a
         failed attribute lookup and its formatted AttributeError first)."""
@@ -422,7 +425,7 @@ class ResourceRepository:
         found: dict[tuple[str, str], StoredResource] = {}
         for part in _chunks(ids):
             stmt, params = search_statements.included(rtype, includes, part, reverse)
-            for row in self.session.execute(stmt, params).all():
+            for row in search_statements.rows(self.session, stmt, params):
                 res = _resource_row(row)
                 found[(res.type, res.id)] = res
         return [found[key] for key in sorted(found)]

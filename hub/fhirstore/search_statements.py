@@ -19,10 +19,12 @@ of ids), each of the page's ids bound as a parameter of its own.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from threading import Lock
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import BindParameter, Select, bindparam
 
@@ -37,6 +39,8 @@ from hub.fhirstore.query import (
     SearchQuery,
     TokenValue,
 )
+from hub.store.driver_rows import DriverRows
+from hub.store.reading import ReadSession
 
 #: How many statements are kept (the shapes used last).
 CACHED = 256
@@ -107,6 +111,11 @@ _built: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 _lock = Lock()
 
 
+#: The kept statements' forms compiled for the driver, per dialect (``rows``): an entry
+#: goes with its statement when the statement leaves ``_built``.
+_driven: WeakKeyDictionary[Select[Any], dict[str, DriverRows]] = WeakKeyDictionary()
+
+
 def _kept(key: tuple[Any, ...], build: Any) -> Any:
     with _lock:
         found = _built.get(key)
@@ -115,9 +124,28 @@ def _kept(key: tuple[Any, ...], build: Any) -> Any:
             return found
     found = build()
     with _lock:
+        _driven.setdefault(found[0] if isinstance(found, tuple) else found, {})
         _built[key] = found
         while len(_built) > CACHED:
             _built.popitem(last=False)
+    return found
+
+
+def rows(session: Any, stmt: Select[Any], params: dict[str, Any]) -> Sequence[Sequence[Any]]:
+    """The rows of ``stmt`` with ``params``, by position. A kept statement in a read-only
+    unit of work (``ReadSession``: a FHIR search) runs on the driver
+    (``hub.store.driver_rows``), compiled once for its dialect; any other statement, or in
+    a unit of work that writes, through the session as before."""
+    forms = _driven.get(stmt) if type(session) is ReadSession else None
+    form = None
+    if forms is not None:
+        conn = session.connection()
+        form = forms.get(conn.dialect.name)
+        if form is None:
+            form = forms[conn.dialect.name] = DriverRows(stmt, conn)
+        if form.usable:
+            return form.all(conn, params)
+    found: Sequence[Sequence[Any]] = session.execute(stmt, params).all()
     return found
 
 
@@ -172,4 +200,4 @@ def included(rtype: str, includes: list[Include], ids: list[str], reverse: bool 
     return found, dict(zip(names, ids, strict=True))
 
 
-__all__ = ["CACHED", "count", "included", "keyset_page"]
+__all__ = ["CACHED", "count", "included", "keyset_page", "rows"]

@@ -13,7 +13,7 @@ is stable.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -317,10 +317,11 @@ def count_select(q: SearchQuery) -> Select[Any]:
         (matched if matched is not None else base_select(q)).subquery())
 
 
-def include_targets(rtype: str, ids: list[str] | BindParameter[Any],
+def include_targets(rtype: str,
+                    ids: Sequence[str | BindParameter[Any]] | BindParameter[Any],
                     includes: Iterable[Include]) -> Select[Any]:
     """(ref_type, ref_id) of what the page's resources reference, for ``_include`` (``ids``:
-    a list, or an expanding bound parameter)."""
+    a list of ids or of bound parameters, or an expanding bound parameter)."""
     conds: list[ColumnElement[bool]] = []
     for inc in includes:
         cond: ColumnElement[bool] = SI.c.ref_type.is_not(None)
@@ -343,10 +344,11 @@ def current_of(pairs: Select[Any]) -> Select[Any]:
         current_by_id, R.c.deleted.is_(False))
 
 
-def revinclude_sources(rtype: str, ids: list[str] | BindParameter[Any],
+def revinclude_sources(rtype: str,
+                       ids: Sequence[str | BindParameter[Any]] | BindParameter[Any],
                        revincludes: Iterable[Include]) -> Select[Any]:
     """(res_type, res_id) of what references the page's resources, for ``_revinclude``
-    (``ids``: a list, or an expanding bound parameter)."""
+    (``ids``: a list of ids or of bound parameters, or an expanding bound parameter)."""
     conds: list[ColumnElement[bool]] = []
     for inc in revincludes:
         cond: ColumnElement[bool] = SI.c.ref_type == rtype

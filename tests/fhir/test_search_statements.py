@@ -124,3 +124,43 @@ def test_kept_include_statements_read_each_pages_targets(app):
     assert again is stmt and params == {"id0": "t1", "id1": "t2"} and \
         other == {"id0": "t3", "id1": "t4"}
     assert search_statements.included("Task", focus, ["t1"])[0] is not stmt
+
+
+@pytest.mark.parametrize("query", QUERIES[:3] + QUERIES[-3:])
+def test_kept_statements_read_on_the_driver_as_sqlalchemy_reads_them(app, query):
+    """In a read-only unit of work a kept statement's rows come from the driver: the same
+    values of the same types, column by column, as SQLAlchemy's rows; in the unit of work's
+    transaction (ended by it)."""
+    db = app.extensions["hub.db"]
+    live = _store(db)
+    snapshot = utcnow().replace(tzinfo=None) + timedelta(seconds=1)
+    q = parse_search("Task", [tuple(p.split("=", 1)) for p in query.split("&")])
+    stmt, params, _desc = search_statements.keyset_page(q, snapshot, 5, True)
+    focus = parse_search("Task", [("_include", "Task:focus")]).includes
+    include, ids = search_statements.included("Task", focus, sorted(live)[:4])
+    with UnitOfWork(db, read_only=True) as uow:
+        for statement, values in ((stmt, params), (include, ids)):
+            driven = search_statements.rows(uow.session, statement, values)
+            assert driven and all(type(row) is tuple for row in driven)
+            assert uow.session.connection().in_transaction()
+            through = [tuple(row) for row in uow.session.execute(statement, values).all()]
+            assert [[(v, type(v)) for v in row] for row in driven] == \
+                [[(v, type(v)) for v in row] for row in through]
+    with UnitOfWork(db) as uow:  # a unit of work that may write: through SQLAlchemy
+        assert all(type(row) is not tuple
+                   for row in search_statements.rows(uow.session, stmt, params))
+
+
+def test_driver_errors_are_raised_as_sqlalchemy_raises_them(app):
+    from sqlalchemy import column, select, table
+    from sqlalchemy.exc import DBAPIError
+
+    from hub.store.driver_rows import DriverRows
+
+    db = app.extensions["hub.db"]
+    with UnitOfWork(db, read_only=True) as uow:
+        conn = uow.session.connection()
+        missing = DriverRows(select(column("x")).select_from(table("no_such_table")), conn)
+        with pytest.raises(DBAPIError) as raised:
+            missing.all(conn, {})
+        assert not raised.value.connection_invalidated
