@@ -162,9 +162,19 @@ class SearchQuery:
     used: list[tuple[str, str]] = field(default_factory=list)  # kept params, for links
     compartment: str | None = None  # the Organization a bound caller is restricted to
     client: str | None = None  # the caller's client id: owned types are its own only
+    #: the links' query string up to ``_count`` (``link_query``), encoded at the first link
+    _link_base: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def link_query(self, offset: int | None = None, cursor: Cursor | None = None) -> str:
-        """The query string of a link to this search (at ``offset``, or ``cursor``)."""
+        """The query string of a link to this search (at ``offset``, or ``cursor``). What
+        precedes them is encoded once: a search writes two or three links."""
+        if self._link_base is None:
+            self._link_base = self._link_items()
+        if cursor is not None:  # a token is URL-safe base64: urlencode keeps it as it is
+            return f"{self._link_base}&_cursor={cursor.token()}"
+        return f"{self._link_base}&_offset={offset}" if offset else self._link_base
+
+    def _link_items(self) -> str:
         items = list(self.used)
         items += [("_include" + (":iterate" if i.iterate else ""), _include_text(i))
                   for i in self.includes]
@@ -179,10 +189,6 @@ class SearchQuery:
         if self.total != "accurate":
             items.append(("_total", self.total))
         items.append(("_count", str(self.count)))
-        if cursor is not None:
-            items.append(("_cursor", cursor.token()))
-        elif offset:
-            items.append(("_offset", str(offset)))
         return urlencode(items)
 
 

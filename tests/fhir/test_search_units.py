@@ -68,3 +68,18 @@ def test_subset_keeps_mandatory_and_tags_once():
     assert out["meta"]["tag"] == [SUBSETTED]
     assert subset(task, "false") is task and subset(task) is task
     assert {"status", "intent"} <= elements_of("Task").mandatory
+
+
+def test_link_query_is_the_search_encoded_with_its_place():
+    """The links' query string: encoded once, then completed by each link's place."""
+    from urllib.parse import urlencode
+
+    q = parse_search("Task", [("owner", "Organization/a b"), ("status", "requested"),
+                              ("_include", "Task:focus"), ("_count", "5")])
+    base = urlencode([("owner", "Organization/a b"), ("status", "requested"),
+                      ("_include", "Task:focus"), ("_count", "5")])
+    cur = Cursor(datetime(2026, 1, 1), datetime(2026, 1, 2, 3), "t-1", before=True)
+    assert q.link_query(q.offset, q.cursor) == base
+    assert q.link_query(10) == base + "&_offset=10"
+    assert q.link_query(0, cur) == base + "&" + urlencode([("_cursor", cur.token())])
+    assert q.link_query(0) == base
