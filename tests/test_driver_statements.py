@@ -1,16 +1,25 @@
 """Statements sent to the driver directly (hub.store.driver): the client check of every
-request (SQLite, PostgreSQL) and the batch of a read's AuditEvents (SQLite) are the
-statements SQLAlchemy would send, with the same values, seen by the engine's listeners.
+request (SQLite, PostgreSQL), the one-row reads of a FHIR read and a case read
+(``leases.read_row``) and the batch of a read's AuditEvents (SQLite) are the statements
+SQLAlchemy would send, with the same values and rows, seen by the engine's listeners.
 
 Real database (SQLite or PostgreSQL per HUB_TEST_DATABASE_URL).
 """
 
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import event
+from datetime import datetime
 
+import pytest
+from case_data import river
+from sqlalchemy import bindparam, event, select
+from sqlalchemy.exc import DBAPIError
+
+from hub.fhirstore.repository import _READ
+from hub.fhirstore.tables import resources
+from hub.schemas import case_input_schema
 from hub.store import driver, leases
+from hub.store.case_repo import _GET
 from hub.store.client_repo import _ACTIVE, client_is_active
 from hub.store.uow import UnitOfWork
 
@@ -88,3 +97,79 @@ def test_a_write_on_the_driver_is_in_the_session_transaction_and_fails_as_sqlalc
         uow.rollback()
     with UnitOfWork(db) as uow:
         assert uow.session.execute(count).scalar_one() == 0
+
+
+def _stored_reads(db) -> list[tuple[object, dict]]:
+    """(statement, values) of a FHIR read of a live and of a deleted resource, of one
+    never stored, and of a case read (its document holds a decimal: ``105.00``)."""
+    case = case_input_schema().load(river())
+    with UnitOfWork(db) as uow:
+        live = uow.resources.create("Observation", {
+            "resourceType": "Observation", "status": "final", "code": {"text": "weight"},
+            "valueQuantity": {"value": 105.00, "unit": "kg"}, "note": [{"text": "Zoë"}]})
+        gone = uow.resources.create("Patient", {"resourceType": "Patient"})
+        uow.resources.delete("Patient", gone.id)
+        uow.cases.add(case)
+        uow.commit()
+    return [(_READ, {"rtype": "Observation", "rid": live.id}),
+            (_READ, {"rtype": "Patient", "rid": gone.id}),
+            (_READ, {"rtype": "Patient", "rid": "never-stored"}),
+            (_GET, {"case_id": case.id})]
+
+
+def test_one_row_reads_on_the_driver_answer_the_rows_sqlalchemy_answers(db):
+    for statement, values in _stored_reads(db):
+        with db.engine.connect() as conn:
+            expected = conn.execute(statement, values).first()
+        with UnitOfWork(db, read_only=True) as uow:
+            got = uow.session.first(statement, values)
+        assert (got is None) == (expected is None)
+        if expected is None:
+            continue
+        # the same values of the same types: a timestamp as datetime, a flag as bool, a
+        # case document parsed by the hub's codec (SQLite keeps all three as text/int)
+        assert [(type(v), v) for v in got] == [(type(v), v) for v in expected]
+        if statement is _READ:
+            assert isinstance(got[3], datetime) and isinstance(got[4], bool)
+
+
+def test_a_one_row_read_is_the_compiled_statement_and_listeners_see_it(db):
+    (statement, values), *_ = _stored_reads(db)
+    seen: list[str] = []
+
+    def statement_sent(_conn, _cursor, text, *_args) -> None:
+        seen.append(text)
+
+    event.listen(db.engine, "before_cursor_execute", statement_sent)
+    try:
+        with UnitOfWork(db, read_only=True) as uow:
+            assert uow.session.first(statement, values) is not None
+    finally:
+        event.remove(db.engine, "before_cursor_execute", statement_sent)
+    assert seen == [str(statement.compile(dialect=db.engine.dialect))]
+
+
+def test_a_one_row_read_runs_in_the_transaction_open_on_its_connection(db):
+    """Inside a transaction the read sees what the transaction wrote; outside one (on
+    PostgreSQL: in autocommit) it leaves the connection as it found it."""
+    (statement, values), *_ = _stored_reads(db)
+    with db.engine.connect() as conn:
+        assert leases.read_row(conn, statement, values) is not None
+        assert not conn.in_transaction()
+        if not db.is_sqlite:
+            assert conn.connection.dbapi_connection.autocommit is False
+        conn.execute(resources.update().values(method="XX"))
+        assert leases.read_row(conn, statement, values)[-1] == "XX"
+        conn.rollback()
+        assert leases.read_row(conn, statement, values)[-1] == "POST"
+
+
+def test_a_driver_error_of_a_one_row_read_is_raised_as_sqlalchemy_raises_it(db):
+    # no such operator: refused by the database when the statement runs
+    wrong = _READ.where(resources.c.res_id.op("@@@")(bindparam("other")))
+    with db.engine.connect() as conn:
+        with pytest.raises(DBAPIError):
+            leases.read_row(conn, wrong, {"rtype": "Patient", "rid": "x", "other": "x"})
+        if not db.is_sqlite:  # out of autocommit, as after any statement of the block
+            assert conn.connection.dbapi_connection.autocommit is False
+        assert leases.read_row(conn, select(1), {}) == (1,)

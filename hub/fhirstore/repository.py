@@ -38,6 +38,7 @@ from hub.fhirstore.versions import NewVersion, StoredResource, VersionConflict, 
 from hub.fhirstore.versions import write as store_versions
 from hub.store.conflicts import ConcurrentWrite
 from hub.store.db import FHIR_BASE
+from hub.store.reading import first_row
 
 
 class ConditionalKeyTaken(ConcurrentWrite):
@@ -117,8 +118,8 @@ class ResourceRepository:
 
     def read(self, rtype: str, rid: str) -> StoredResource | None:
         """The current version (possibly a deletion), or None if never stored."""
-        row = self.session.execute(_READ, {"rtype": rtype, "rid": rid}).first()
-        return _row(rtype, row) if row else None
+        row = first_row(self.session, _READ, {"rtype": rtype, "rid": rid})
+        return _resource_row(row) if row else None
 
     def vread(self, rtype: str, rid: str, version_id: int) -> StoredResource | None:
         row = self.session.execute(select(R).where(

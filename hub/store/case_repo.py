@@ -22,6 +22,7 @@ from hub.mappings.patient import patient_id as case_patient_resource_id
 from hub.store import case_codec
 from hub.store.case_tables import case_identifiers, cases, open_cases
 from hub.store.conflicts import ConcurrentWrite
+from hub.store.reading import first_row
 
 
 class StaleCase(ConcurrentWrite):
@@ -135,8 +136,8 @@ class CaseRepository:
 
     def get(self, case_id: str) -> Case | None:
         """The case with this id, or None."""
-        row = self.session.execute(_GET, {"case_id": case_id}).first()
-        return None if row is None else case_codec.decode(row.document)
+        row = first_row(self.session, _GET, {"case_id": case_id})
+        return None if row is None else case_codec.decode(row[0])
 
     def list(self, criteria: CaseFilter | None = None, *, limit: int = 20,
              offset: int = 0, sort: str = "opened_at") -> CasePage:

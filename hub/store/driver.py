@@ -5,7 +5,9 @@ an execution context, a result object and, for a transaction, its begin and comm
 read as small as the hub's, more than the statement itself (bench/README.md, "read CPU").
 The hub's most frequent statements go to the driver instead: each request's client check
 (``hub.store.client_repo.client_is_active`` through ``hub.store.leases.first_row``, SQLite
-and PostgreSQL) and, on SQLite, the batch of a read's AuditEvents (``hub.audit.group``).
+and PostgreSQL), the one-row read of a FHIR read and of a case read in a read-only unit of
+work (``hub.store.reading.ReadSession.first``, ``leases.read_row``) and, on SQLite, the
+batch of a read's AuditEvents (``hub.audit.group``).
 They stay what they were:
 
 * the same SQL: the Core statement compiled once for the dialect, its parameters (in the
@@ -17,7 +19,10 @@ They stay what they were:
   by their listeners as for any other write, and statement counters see every statement;
 * the same transactions: ``sqlite3`` begins one before an INSERT and none before a SELECT,
   as under SQLAlchemy (which sends no BEGIN of its own on SQLite); on PostgreSQL the client
-  check runs in autocommit (``leases.autocommit``) as before. The statements of a write
+  check runs in autocommit (``leases.autocommit``) as before, and so does a read's one-row
+  SELECT when its unit of work has no transaction open yet (one round trip instead of
+  BEGIN, SELECT, ROLLBACK: under READ COMMITTED a statement sees its own snapshot either
+  way), else in that transaction. The statements of a write
   (``run_in``, ``first_in``, ``mappings_in``: a FHIR write's versions and index rows, its
   AuditEvent, the case owner lookup, the subscriptions that watch its type) run inside the
   session's transaction, on its connection, which SQLAlchemy commits or rolls back as
@@ -25,10 +30,11 @@ They stay what they were:
 
 Rows come back as the driver's tuples, not converted by result processors: a column
 that needs converting (a DATETIME is text on SQLite) is compared with None only; or, from
-``mappings``, as dicts with each value converted as SQLAlchemy converts it. Driver
+``first(converted=True)`` (a read's row) converted as SQLAlchemy converts it, and from
+``mappings`` as dicts with each value converted as SQLAlchemy converts it. Driver
 errors are raised as SQLAlchemy raises them (``sqlalchemy_errors``: an ``IntegrityError``,
 an ``OperationalError``, a dropped connection invalidated) by ``run_in``, ``first_in`` and ``mappings_in``,
-and by ``leases.first_row``.
+and by ``leases.first_row`` and ``leases.read_row``.
 """
 
 from __future__ import annotations
@@ -74,12 +80,18 @@ class DriverStatement:
             sql, params = before(conn, cursor, sql, params, None, many)
         return sql, params
 
-    def first(self, conn: Connection, values: dict) -> tuple | None:
+    def first(self, conn: Connection, values: dict, *, converted: bool = False) -> tuple | None:
         """The first row of the statement (a SELECT) run on ``conn``'s driver connection
-        (in its transaction, if one is open)."""
+        (in its transaction, if one is open); ``converted``: each column through its type's
+        result processor, as SQLAlchemy's rows are."""
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            return cursor.execute(*self._sent(conn, cursor, self.params(values), False)).fetchone()
+            row = cursor.execute(*self._sent(conn, cursor, self.params(values),
+                                             False)).fetchone()
+            if row is None or not converted:
+                return row
+            return tuple(value if read is None or value is None else read(value)
+                         for (_name, read), value in zip(self.columns, row, strict=True))
         finally:
             cursor.close()
 

@@ -222,8 +222,21 @@ def first_row(engine: Engine, statement, params: dict) -> Row | tuple | None:
         return _driver_first(conn, statement, params)
 
 
-def _driver_first(conn: Connection, statement, params: dict) -> tuple | None:
+def read_row(conn: Connection, statement, params: dict) -> tuple | None:
+    """The first row of a read of one statement on ``conn`` (a read-only unit of work's,
+    ``hub.store.reading``), on the driver, its columns converted as SQLAlchemy's rows are.
+    On PostgreSQL, when no transaction is open on ``conn``, in autocommit: 1 round trip,
+    not BEGIN, SELECT, ROLLBACK (one statement sees one snapshot either way, as under READ
+    COMMITTED every statement of a transaction takes its own); else in that transaction."""
+    if conn.dialect.name != "postgresql" or conn.in_transaction():
+        return _driver_first(conn, statement, params, converted=True)
+    with autocommit(conn):
+        return _driver_first(conn, statement, params, converted=True)
+
+
+def _driver_first(conn: Connection, statement, params: dict, *,
+                  converted: bool = False) -> tuple | None:
     """The first row on the driver; a driver error is raised as SQLAlchemy raises it (a
     dropped connection invalidated: ``DBAPIError.connection_invalidated``)."""
     with driver.sqlalchemy_errors(conn):
-        return driver.statement_for(statement, conn).first(conn, params)
+        return driver.statement_for(statement, conn).first(conn, params, converted=converted)

@@ -7,16 +7,20 @@ four weak dictionaries), its rollback and close were work done for nothing on ev
 connection, in the same transaction (the connection's own: begun by the first statement,
 ended by the unit of work), and offers what the repositories use of a session: ``execute``,
 ``info`` (a copy of the sessions' ``info``: the FHIR base, the MRN systems),
-``get_bind``. Anything else (``commit``, ``begin_nested``, ``add``...) is not there: a read
+``get_bind``; and ``first``, the one-row reads (a FHIR read, a case read) on the driver
+(``first_row``). Anything else (``commit``, ``begin_nested``, ``add``...) is not there: a read
 that tried to write fails at once instead of writing through a unit of work that never
 commits.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.engine import Connection, Result
+
+from hub.store import leases
 
 
 class ReadSession:
@@ -31,8 +35,22 @@ class ReadSession:
     def execute(self, statement, params: Any = None) -> Result[Any]:
         return self._conn.execute(statement, params)
 
+    def first(self, statement, params: dict) -> tuple | None:
+        """The first row of a one-row read, on the driver (``leases.read_row``: without
+        SQLAlchemy's execution work, on PostgreSQL in autocommit when it is the unit of
+        work's first statement); its columns as SQLAlchemy converts them, by position."""
+        return leases.read_row(self._conn, statement, params)
+
     def get_bind(self) -> Connection:
         return self._conn
 
     def connection(self) -> Connection:
         return self._conn
+
+
+def first_row(session, statement, params: dict) -> Sequence[Any] | None:
+    """The first row of ``statement`` (positional columns): on the driver in a read-only
+    unit of work (``ReadSession.first``), else through the session."""
+    if isinstance(session, ReadSession):
+        return session.first(statement, params)
+    return session.execute(statement, params).first()
