@@ -19,7 +19,7 @@ from case_data import minimal
 from sqlalchemy import String, cast, event, func, select
 
 from hub.audit.group import GroupCommit, group_commit
-from hub.audit.log import INSERT, audit_events
+from hub.audit.log import INSERT, MULTI_ROW_MAX, audit_events
 from hub.mappings.identity import resource_id
 from hub.store import leases
 from hub.store.sqlite_writers import writer_turns
@@ -75,8 +75,9 @@ def test_a_failed_batch_fails_each_of_its_requests(app):
 
 
 def test_a_batch_is_stored_as_sqlalchemys_insert_stores_it(app):
-    """On SQLite the batch goes to the driver directly: the stored values, the text of
-    ``recorded`` included (with and without microseconds), are those of ``INSERT``."""
+    """The batch goes to the driver directly (SQLite: executemany and COMMIT; PostgreSQL:
+    one multi-row INSERT): the stored values, the text of ``recorded`` included (with and
+    without microseconds), are those of ``INSERT``."""
     db = app.extensions["hub.db"]
     rows = [{**_row(n), "recorded": datetime(2026, 3, 4, 5, 6, 7, micro),
              "content": json.dumps({"resourceType": "AuditEvent", "n": "é\u2028"}),
@@ -92,6 +93,21 @@ def test_a_batch_is_stored_as_sqlalchemys_insert_stores_it(app):
     for row, twin in zip(rows, mirrored, strict=True):
         assert {k: getattr(stored[row["id"]], k) for k in row} == row
         assert stored[row["id"]].text == stored[twin["id"]].text
+
+
+def test_batches_of_every_size_store_each_row_once_as_given(app):
+    """A batch of several rows, and one past the statements built once (PostgreSQL:
+    ``MULTI_ROW_MAX``, then ``INSERT.values(rows)``), keeps every row with its values."""
+    db = app.extensions["hub.db"]
+    committer = GroupCommit(db)
+    for size in (2, 3, MULTI_ROW_MAX, MULTI_ROW_MAX + 1):
+        rows = [{**_row(n), "recorded": datetime(2026, 3, 4, 5, 6, 7, n), "outcome": str(n % 9),
+                 "content": json.dumps({"n": n})} for n in range(size)]
+        committer._write(rows)
+        with db.engine.connect() as conn:
+            stored = {r.id: r._asdict() for r in conn.execute(
+                select(audit_events).where(audit_events.c.id.in_([r["id"] for r in rows])))}
+        assert stored == {row["id"]: row for row in rows}
 
 
 def test_a_failed_batch_keeps_none_of_its_rows_and_frees_the_connection(app):

@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hub.audit.log import INSERT
+from hub.audit.log import INSERT, insert_rows
 from hub.store import driver, leases
 from hub.store.db import Database
 
@@ -84,10 +84,14 @@ class GroupCommit:
             else:
                 # PostgreSQL: the batch as one INSERT in autocommit, atomic by itself and
                 # durable when it returns (synchronous_commit): 1 round trip, not BEGIN,
-                # INSERT, COMMIT
+                # INSERT, COMMIT; on the driver too (the statement built once per batch
+                # size), past ``MULTI_ROW_MAX`` rows through SQLAlchemy
+                multi = insert_rows(rows)
                 with leases.autocommit(conn):
-                    conn.execute(INSERT if len(rows) == 1 else INSERT.values(rows),
-                                 rows[0] if len(rows) == 1 else None)
+                    if multi is not None:
+                        leases.driver_run(conn, *multi)
+                    else:
+                        conn.execute(INSERT.values(rows))
         if self.on_batch is not None:
             self.on_batch(len(rows))
 

@@ -9,11 +9,25 @@ worker).
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Column, DateTime, Index, String, Table, Text, delete, func, insert, or_, select
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Index,
+    String,
+    Table,
+    Text,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+)
 
 from hub.clock import utcnow
 from hub.store.db import Database, metadata
@@ -50,6 +64,25 @@ def row(event: dict, recorded: datetime, client_id: str, organization: str | Non
 
 #: One statement for every insert (compiled once, executemany for a batch of rows).
 INSERT = insert(A)
+
+#: The largest batch inserted by one multi-row statement built once (``insert_rows``).
+MULTI_ROW_MAX = 32
+
+
+@functools.cache
+def _insert_rows(count: int):
+    return insert(A).values([{c.name: bindparam(f"{c.name}_{n}", type_=c.type) for c in A.c}
+                             for n in range(count)])
+
+
+def insert_rows(rows: list[dict]):
+    """(statement, values): one INSERT of all ``rows`` (atomic by itself), the statement
+    built once per number of rows up to ``MULTI_ROW_MAX``, its values named
+    ``<column>_<n>``; None past that (then ``INSERT.values(rows)``)."""
+    if not 1 <= len(rows) <= MULTI_ROW_MAX:
+        return None
+    return _insert_rows(len(rows)), {f"{key}_{n}": value for n, r in enumerate(rows)
+                                     for key, value in r.items()}
 
 
 def record(session, event: dict, recorded: datetime, client_id: str,

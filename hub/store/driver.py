@@ -6,8 +6,9 @@ read as small as the hub's, more than the statement itself (bench/README.md, "re
 The hub's most frequent statements go to the driver instead: each request's client check
 (``hub.store.client_repo.client_is_active`` through ``hub.store.leases.first_row``, SQLite
 and PostgreSQL), the one-row read of a FHIR read and of a case read in a read-only unit of
-work (``hub.store.reading.ReadSession.first``, ``leases.read_row``) and, on SQLite, the
-batch of a read's AuditEvents (``hub.audit.group``).
+work (``hub.store.reading.ReadSession.first``, ``leases.read_row``) and the batch of a
+read's AuditEvents (``hub.audit.group``: on SQLite an executemany and COMMIT, on
+PostgreSQL one multi-row INSERT in autocommit).
 They stay what they were:
 
 * the same SQL: the Core statement compiled once for the dialect, its parameters (in the
@@ -34,7 +35,8 @@ that needs converting (a DATETIME is text on SQLite) is compared with None only;
 ``mappings`` as dicts with each value converted as SQLAlchemy converts it. Driver
 errors are raised as SQLAlchemy raises them (``sqlalchemy_errors``: an ``IntegrityError``,
 an ``OperationalError``, a dropped connection invalidated) by ``run_in``, ``first_in`` and ``mappings_in``,
-and by ``leases.first_row`` and ``leases.read_row``.
+by ``leases.first_row``, ``leases.read_row`` and ``leases.driver_run`` (PostgreSQL: the
+reads' AuditEvent batch, one multi-row INSERT in autocommit, ``hub.audit.group``).
 """
 
 from __future__ import annotations
@@ -101,6 +103,16 @@ class DriverStatement:
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.executemany(*self._sent(conn, cursor, [self.params(r) for r in rows], True))
+        finally:
+            cursor.close()
+
+    def run_once(self, conn: Connection, values: dict) -> None:
+        """Run the statement (one that answers no rows) once with ``values`` on ``conn``'s
+        driver connection, in its transaction or autocommit (``leases.driver_run``: one
+        statement, not an executemany)."""
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(*self._sent(conn, cursor, self.params(values), False))
         finally:
             cursor.close()
 

@@ -234,6 +234,13 @@ def read_row(conn: Connection, statement, params: dict) -> tuple | None:
         return _driver_first(conn, statement, params, converted=True)
 
 
+def driver_run(conn: Connection, statement, params: dict) -> None:
+    """Run ``statement`` (no rows answered) once on the driver, in the driver's transaction
+    or autocommit; a driver error is raised as SQLAlchemy raises it."""
+    with driver.sqlalchemy_errors(conn):
+        driver.statement_for(statement, conn).run_once(conn, params)
+
+
 def _driver_first(conn: Connection, statement, params: dict, *,
                   converted: bool = False) -> tuple | None:
     """The first row on the driver; a driver error is raised as SQLAlchemy raises it (a
