@@ -29,6 +29,7 @@ from hub.audit.group import group_commit
 from hub.clock import utcnow
 from hub.observability.safe_errors import safe_trace
 from hub.routes.auth import TOKEN_PATH, claimed_client_id
+from hub.routes.current import this_request
 from hub.routes.hosts import server_root
 
 log = logging.getLogger(__name__)
@@ -81,9 +82,10 @@ def _bearer_claim() -> str | None:
 def _attempt(response: Response) -> authn.Attempt | None:
     """The authentication this answer ends, if it ends one."""
     status = response.status_code
-    endpoint, method = request.endpoint, request.method
+    req = this_request()
+    endpoint, method = req.endpoint, req.method
     kind, claim, logout = "client", None, False
-    if request.path == TOKEN_PATH and method == "POST":
+    if req.path == TOKEN_PATH and method == "POST":
         if status != 200 and status not in _REFUSED_TOKEN:
             return None
         claim = authn.claimed(claimed_client_id())

@@ -24,7 +24,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, g, has_request_context, request
+from flask import Blueprint, Flask, Request, Response, g, has_request_context, request
 from sqlalchemy.orm import Session
 
 from hub import cases as c
@@ -37,6 +37,7 @@ from hub.mappings.codes import hub_naming_system
 from hub.mappings.identity import resource_id
 from hub.mappings.patient import patient_reference
 from hub.observability.safe_errors import safe_trace
+from hub.routes.current import this_app, this_g, this_request
 from hub.routes.hosts import server_root
 from hub.store.db import CASES_SAVED
 
@@ -50,9 +51,11 @@ _CASE_ARGS = ("case_id",)
 
 
 def _access() -> dict[str, Any]:
-    if "hub_audit" not in g:
-        g.hub_audit = {"touched": {}, "identifiers": {}, "failure": None}
-    return g.hub_audit
+    flask_g = this_g()
+    state = flask_g.get("hub_audit")
+    if state is None:
+        state = flask_g.hub_audit = {"touched": {}, "identifiers": {}, "failure": None}
+    return state
 
 
 def case_entity(case_id: str) -> str:
@@ -78,14 +81,14 @@ def failed(status: int) -> None:
     _access()["failure"] = status
 
 
-def _interaction() -> str:
-    named = _INTERACTIONS.get(request.endpoint or "")
+def _interaction(req: Request) -> str:
+    named = _INTERACTIONS.get(req.endpoint or "")
     if named:
         return named
-    has_id = bool(request.view_args)
-    if request.method in ("GET", "HEAD"):
+    has_id = bool(req.view_args)
+    if req.method in ("GET", "HEAD"):
         return "read" if has_id else "search-type"
-    if request.method == "DELETE":
+    if req.method == "DELETE":
         return "delete"
     return "update" if has_id else "create"
 
@@ -102,22 +105,22 @@ def _row(client_id: str, organization: str | None, user: User | None, status: in
     """The ``audit_events`` row of this request, answered (or about to be) with ``status``."""
     state = _access()
     access = Access()
-    interaction = _interaction()
+    req = this_request()  # read directly, not through Flask's proxy (``hub.routes.current``)
+    interaction = _interaction(req)
     for ref, content in state["touched"].items():
         access.saw(interaction, ref, content)
     if interaction == "search-type":
         access.searched(interaction, "EpisodeOfCare", [])
-    case_id = (request.view_args or {}).get("case_id")
-    info = RequestInfo(address=request.remote_addr,
-                       request_id=request.headers.get("X-Request-Id"), method=request.method,
-                       path=case_entity(case_id) if case_id else "",
-                       query=request.query_string.decode("utf-8", "replace"),
+    case_id = (req.view_args or {}).get("case_id")
+    case_ref = case_entity(case_id) if case_id else ""  # an HMAC: worked out once
+    info = RequestInfo(address=req.remote_addr,
+                       request_id=req.headers.get("X-Request-Id"), method=req.method,
+                       path=case_ref, query=req.query_string.decode("utf-8", "replace"),
                        server=_server())
     outcome, desc = audit_events.outcome_of(status)
     identifiers = dict(state["identifiers"])
-    if case_id and case_entity(case_id) not in identifiers:
-        identifiers[case_entity(case_id)] = {"system": hub_naming_system("case"),
-                                             "value": case_id}
+    if case_id and case_ref not in identifiers:
+        identifiers[case_ref] = {"system": hub_naming_system("case"), "value": case_id}
     recorded = utcnow().replace(tzinfo=None)  # stored as naive UTC
     event, entities, patients = audit_events.build(
         access, client_id=client_id, organization=organization, request=info,
@@ -147,10 +150,10 @@ def in_transaction(session: Session) -> None:
 
 def _after(caller: Caller):
     def before() -> None:
-        g.hub_audit_caller = caller
+        this_g().hub_audit_caller = caller
 
     def after(response: Response) -> Response:
-        if request.method == "OPTIONS":
+        if this_request().method == "OPTIONS":
             return response
         who = caller()
         if who is None:
@@ -163,7 +166,7 @@ def _after(caller: Caller):
             # a read, or a refused or failed request (nothing it did was committed, or
             # what was is recorded already): a transaction shared with the others waiting
             client_id, organization, user = who
-            group_commit(current_app.extensions["hub.db"]).record(
+            group_commit(this_app().extensions["hub.db"]).record(
                 _row(client_id, organization, user, status))
         except Exception as exc:  # the answer stands; the failure is logged safely
             log.error("could not record the AuditEvent of %s %s: %s", request.method,
@@ -179,7 +182,7 @@ _HOOKS: set[Callable] = set()
 
 
 def _api_caller() -> tuple[str, str | None, User | None] | None:
-    principal = g.get("principal")
+    principal = this_g().get("principal")
     return (principal.client_id, principal.organization, None) if principal else None
 
 

@@ -21,6 +21,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
+from hub.routes.current import this_request
 from hub.routes.guards import issue_access_token
 from hub.security import ASSERTION_ALGS, MAX_TOKEN_LIFETIME, assertion_key, grant_scopes
 from hub.signing_keys import load_keyring
@@ -334,14 +335,14 @@ def _hooks_only_for(app: Flask, limiter: Limiter, limited: set[str]) -> None:
     release = getattr(limiter, "_Limiter__release_context")  # noqa: B009
 
     def check() -> None:
-        if request.blueprint in limited:
+        if this_request().blueprint in limited:
             limiter._check_request_limit()
 
     def headers(response: Response) -> Response:
-        return inject(limiter, response) if request.blueprint in limited else response
+        return inject(limiter, response) if this_request().blueprint in limited else response
 
     def reset(exc: BaseException | None = None) -> None:
-        if request.blueprint in limited:
+        if this_request().blueprint in limited:
             release(exc)
 
     _replace(app.before_request_funcs, lambda f: f == limiter._check_request_limit, check)

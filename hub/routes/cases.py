@@ -25,6 +25,7 @@ from hub.routes.case_input import (
     load_body,
     write_case,
 )
+from hub.routes.current import this_app
 from hub.routes.guards import refuse_bound_clients, require_scope
 from hub.schemas import (
     ApprovalRequestSchema,
@@ -53,14 +54,14 @@ def _uow() -> UnitOfWork:
 
 def _reading() -> UnitOfWork:
     """A read-only unit of work (no ORM session: ``hub.store.reading``)."""
-    return UnitOfWork(current_app.extensions["hub.db"], read_only=True)
+    return UnitOfWork(this_app().extensions["hub.db"], read_only=True)
 
 
 
 
 def _rendered() -> case_documents.RenderedCases:
     """The app's rendered case versions (``case_documents.RenderedCases``)."""
-    found = current_app.extensions.get("hub.rendered_cases")
+    found = this_app().extensions.get("hub.rendered_cases")
     if found is None:
         found = current_app.extensions["hub.rendered_cases"] = case_documents.RenderedCases(
             lambda body: cast(Response, current_app.json.response(body)).get_data())
@@ -69,8 +70,7 @@ def _rendered() -> case_documents.RenderedCases:
 
 def _answer(case: Case, status: int = 200, *, created: bool = False) -> Response:
     saw_case(case)
-    resp = current_app.response_class(_rendered().body(case),
-                                      mimetype="application/json")
+    resp = this_app().response_class(_rendered().body(case), mimetype="application/json")
     resp.status_code = status
     resp.headers["ETag"] = weak_etag(case.version)
     if created:

@@ -24,6 +24,7 @@ from hub.fhirapi.search import history_bundle, search
 from hub.fhirapi.subsetting import subset_read
 from hub.fhirjson import codec
 from hub.fhirstore.repository import StoredResource
+from hub.routes.current import this_request
 from hub.routes.fhir_http import (
     base_url,
     check_format,
@@ -59,7 +60,7 @@ def _stored(result: ia.Result) -> StoredResource:
 @bp.before_request
 def _authenticate_and_negotiate():
     check_format()
-    if request.endpoint != "fhir.metadata":
+    if this_request().endpoint != "fhir.metadata":
         current_principal()
 
 
@@ -78,7 +79,8 @@ def _strict() -> bool:
 
 
 def _query_items() -> list[tuple[str, str]]:
-    return parse_qsl(request.query_string.decode("utf-8", "replace"), keep_blank_values=True)
+    return parse_qsl(this_request().query_string.decode("utf-8", "replace"),
+                     keep_blank_values=True)
 
 
 def _read_body(res: StoredResource) -> dict | codec.Raw | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC
 from email.utils import format_datetime
 
-from flask import Response, current_app, request
+from flask import Response, request
 
 from hub.audit.events import RequestInfo
 from hub.errors import HubError, UnsupportedMediaType
@@ -20,6 +20,7 @@ from hub.fhirapi.interactions import if_match_version
 from hub.fhirapi.validation import load_json
 from hub.fhirjson import codec
 from hub.fhirstore.repository import StoredResource
+from hub.routes.current import this_app, this_request
 from hub.routes.hosts import server_root
 
 JSON_TYPES = {"application/fhir+json", "application/json", "application/json+fhir"}
@@ -32,10 +33,11 @@ class NotAcceptable(HubError):
 
 def runner() -> FhirRunner:
     """The interaction runner of this app (database, write hooks, page sizes)."""
-    settings = current_app.extensions["hub.settings"]
-    return FhirRunner(current_app.extensions["hub.db"], write_hooks(current_app),
+    app = this_app()
+    settings = app.extensions["hub.settings"]
+    return FhirRunner(app.extensions["hub.db"], write_hooks(app),
                       settings.page_size_default, settings.page_size_max,
-                      finish_hooks(current_app))
+                      finish_hooks(app))
 
 
 def format_mime(fmt: str) -> str:
@@ -48,22 +50,24 @@ def format_mime(fmt: str) -> str:
 def request_info() -> RequestInfo:
     """What the audit log keeps of this request: address, request id, method, path and
     query string (never the body)."""
-    path = request.path.split("/fhir", 1)[-1].strip("/")
-    return RequestInfo(address=request.remote_addr,
-                       request_id=request.headers.get("X-Request-Id"),
-                       method=request.method, path=path,
-                       query=request.query_string.decode("utf-8", "replace"),
+    req = this_request()
+    path = req.path.split("/fhir", 1)[-1].strip("/")
+    return RequestInfo(address=req.remote_addr,
+                       request_id=req.headers.get("X-Request-Id"),
+                       method=req.method, path=path,
+                       query=req.query_string.decode("utf-8", "replace"),
                        server=base_url())
 
 
 def check_format() -> None:
     """406 unless the client accepts JSON (``_format`` wins over ``Accept``)."""
-    fmt = request.args.get("_format")
+    req = this_request()
+    fmt = req.args.get("_format")
     if fmt is not None:
         if format_mime(fmt) not in _FORMATS:
             raise NotAcceptable(f"_format {fmt!r} is not supported: this server speaks JSON")
         return
-    accept = request.headers.get("Accept")
+    accept = req.headers.get("Accept")
     if accept and not any(m in accept for m in (*JSON_TYPES, "*/*", "application/*")):
         raise NotAcceptable("this server answers application/fhir+json only")
 

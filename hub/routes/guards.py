@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import functools
 
-from flask import current_app, g, request
+from flask import current_app
 
 from hub.errors import Forbidden
+from hub.routes.current import this_app, this_g, this_request
 from hub.security import (
     MAX_TOKEN_LIFETIME,
     Principal,
@@ -25,12 +26,12 @@ from hub.signing_keys import KeyRing
 
 def signing_keys() -> KeyRing:
     """The keys of the hub's access tokens (``hub.signing_keys``, loaded at start)."""
-    return current_app.extensions["hub.signing_keys"]
+    return this_app().extensions["hub.signing_keys"]
 
 
 def max_token_lifetime() -> int:
     """The longest lifetime (exp - iat) of a token this hub issues and accepts."""
-    return min(current_app.extensions["hub.settings"].token_lifetime_seconds,
+    return min(this_app().extensions["hub.settings"].token_lifetime_seconds,
                MAX_TOKEN_LIFETIME)
 
 
@@ -46,17 +47,18 @@ def issue_access_token(client_id: str, scope: str, organization: str | None = No
 
 def _client_is_active(client_id: str) -> bool:
     """Whether the client still exists and is not revoked (checked on every request)."""
-    check = current_app.extensions.get("hub.client_active")
+    check = this_app().extensions.get("hub.client_active")
     return True if check is None else check(client_id)
 
 
 def authenticate() -> Principal:
     """The Principal of the bearer token of this request, or Unauthorized."""
-    token = bearer_token(request.headers.get("Authorization"))
-    settings = current_app.extensions["hub.settings"]
-    verified = current_app.extensions.get("hub.verified_tokens")
+    token = bearer_token(this_request().headers.get("Authorization"))
+    extensions = this_app().extensions
+    settings = extensions["hub.settings"]
+    verified = extensions.get("hub.verified_tokens")
     if verified is None:
-        verified = current_app.extensions.setdefault("hub.verified_tokens", VerifiedTokens())
+        verified = extensions.setdefault("hub.verified_tokens", VerifiedTokens())
     principal = verified.principal(token, signing_keys(), settings.public_base_url,
                                    max_token_lifetime())
     if not _client_is_active(principal.client_id):
@@ -66,9 +68,10 @@ def authenticate() -> Principal:
 
 def current_principal() -> Principal:
     """The caller of this request (authenticated once, then kept in ``flask.g``)."""
-    principal = g.get("principal")
+    flask_g = this_g()
+    principal = flask_g.get("principal")
     if principal is None:
-        principal = g.principal = authenticate()
+        principal = flask_g.principal = authenticate()
     return principal
 
 
@@ -96,7 +99,7 @@ def require_scope(resource: str, perm: str):
 def refuse_bound_clients() -> None:
     """Blueprint guard of the APIs that span every partner (``/api/cases``, ``/admin``):
     401 without a token, 403 for a client bound to a partner Organization."""
-    if request.method == "OPTIONS":
+    if this_request().method == "OPTIONS":
         return
     if current_principal().organization:
         raise Forbidden("clients bound to a partner organization cannot use this API; "

@@ -12,7 +12,9 @@ for the browser origins listed in ``HUB_CORS_ORIGINS`` (none by default).
 
 from __future__ import annotations
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Request, Response
+
+from hub.routes.current import this_app, this_request
 
 PUBLIC_PATHS = frozenset({"/fhir/metadata", "/fhir/.well-known/smart-configuration",
                           "/.well-known/jwks.json", "/healthz"})
@@ -28,19 +30,20 @@ def parse_origins(text: str) -> frozenset[str]:
                      if o.strip())
 
 
-def _allowed_origin() -> str | None:
-    origin = request.headers.get("Origin")
-    if origin and origin in current_app.extensions["hub.cors_origins"]:
+def _allowed_origin(req: Request) -> str | None:
+    origin = req.headers.get("Origin")
+    if origin and origin in this_app().extensions["hub.cors_origins"]:
         return origin
     return None
 
 
 def _preflight():
     """Answer a CORS preflight before authentication (browsers send no token with it)."""
-    if request.method != "OPTIONS" or "Access-Control-Request-Method" not in request.headers:
+    req = this_request()
+    if req.method != "OPTIONS" or "Access-Control-Request-Method" not in req.headers:
         return None
     resp = Response(status=204)
-    if _allowed_origin():
+    if _allowed_origin(req):
         resp.headers["Access-Control-Allow-Methods"] = ALLOW_METHODS
         resp.headers["Access-Control-Allow-Headers"] = ALLOW_HEADERS
         resp.headers["Access-Control-Max-Age"] = "600"
@@ -48,11 +51,12 @@ def _preflight():
 
 
 def _headers(resp: Response) -> Response:
+    req = this_request()
     resp.headers["X-Content-Type-Options"] = "nosniff"
-    if request.path not in PUBLIC_PATHS:
+    if req.path not in PUBLIC_PATHS:
         resp.headers["Cache-Control"] = "no-store"
         resp.headers.setdefault("Pragma", "no-cache")
-    origin = _allowed_origin()
+    origin = _allowed_origin(req)
     if origin:
         resp.headers["Access-Control-Allow-Origin"] = origin
         resp.headers["Access-Control-Expose-Headers"] = EXPOSE_HEADERS

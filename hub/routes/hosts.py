@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from flask import current_app, request
 from werkzeug.sansio.utils import get_current_url
+
+from hub.routes.current import this_app, this_request
 
 
 @lru_cache(maxsize=64)
@@ -23,7 +24,8 @@ def _host_root(scheme: str, host: str) -> str:
 
 def server_root() -> str:
     """``HUB_BASE_URL`` without its slash, else ``http(s)://host[:port]`` of this request."""
-    settings = current_app.extensions["hub.settings"]
+    settings = this_app().extensions["hub.settings"]
     if settings.base_url:
         return settings.base_url.rstrip("/")
-    return _host_root(request.scheme, request.host)
+    req = this_request()
+    return _host_root(req.scheme, req.host)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 
-from flask import Flask, current_app, g, request
+from flask import Flask, Request, g
 
 from hub.errors import BadRequest, HubError, Issue, NotFound, PayloadTooLarge, TooCostly
 from hub.limits.checks import (
@@ -24,6 +24,7 @@ from hub.limits.checks import (
     nesting_depth_exceeds,
     only_reads,
 )
+from hub.routes.current import this_app, this_request
 from hub.routes.errors import render_error
 
 _VERSION_PATH = re.compile(r"/_history/(\d+)/?$")
@@ -32,7 +33,7 @@ _URL_HEADERS = ("If-None-Exist", "If-Match", "If-None-Match")
 
 
 def _settings():
-    return current_app.extensions["hub.settings"]
+    return this_app().extensions["hub.settings"]
 
 
 def _fail(problem) -> HubError:
@@ -42,38 +43,41 @@ def _fail(problem) -> HubError:
                                               path=problem.path)])
 
 
-def _check_url() -> None:
-    if "\x00" in request.path or b"%00" in request.query_string.lower():
+def _check_url(req: Request) -> None:
+    path = req.path
+    if "\x00" in path or b"%00" in req.query_string.lower():
         raise BadRequest("the URL contains a NUL character", path="url")
+    headers = req.headers
     for name in _URL_HEADERS:
-        value = request.headers.get(name, "")
+        value = headers.get(name, "")
         if "\x00" in value or "%00" in value.lower():
             raise BadRequest(f"{name} contains a NUL character", path=name)
-    m = _VERSION_PATH.search(request.path)
+    m = _VERSION_PATH.search(path)
     if m and (len(m.group(1)) > 10 or int(m.group(1)) > INT4_MAX):
         raise NotFound(f"no version {m.group(1)}")
     maximum = _settings().max_offset
+    args = req.args
     for name in _OFFSET_PARAMS:
-        for value in request.args.getlist(name):
+        for value in args.getlist(name):
             problem = check_integer_param(name, value, maximum)
             if problem:
                 raise _fail(problem)
 
 
-def _is_json() -> bool:
-    mimetype = (request.mimetype or "").lower()
+def _is_json(req: Request) -> bool:
+    mimetype = (req.mimetype or "").lower()
     return "json" in mimetype
 
 
-def _check_body() -> None:
+def _check_body(req: Request) -> None:
     settings = _settings()
-    length = request.content_length
+    length = req.content_length
     if length is not None and length > settings.max_body_bytes:
         raise PayloadTooLarge(f"the body is {length} bytes; at most "
                               f"{settings.max_body_bytes} are accepted")
-    if request.method in ("GET", "HEAD", "DELETE", "OPTIONS") or not _is_json():
+    if req.method in ("GET", "HEAD", "DELETE", "OPTIONS") or not _is_json(req):
         return
-    raw = request.get_data(cache=True)  # 413 from werkzeug past MAX_CONTENT_LENGTH
+    raw = req.get_data(cache=True)  # 413 from werkzeug past MAX_CONTENT_LENGTH
     if not raw:
         return
     if nesting_depth_exceeds(raw, settings.max_json_depth):
@@ -83,7 +87,7 @@ def _check_body() -> None:
         data = json.loads(raw)
     except (ValueError, RecursionError):
         return  # the endpoint answers its own 400 for malformed JSON
-    api = "case" if request.path.startswith("/api/") else "fhir"
+    api = "case" if req.path.startswith("/api/") else "fhir"
     rtype = data.get("resourceType") if isinstance(data, dict) else None
     fhir_root = rtype if isinstance(rtype, str) and rtype.isalpha() else "$"
     root = "" if api == "case" else fhir_root
@@ -103,13 +107,15 @@ def _check_body() -> None:
 
 
 def check_request() -> None:
-    _check_url()
-    _check_body()
+    req = this_request()  # read directly, not through Flask's proxy (``hub.routes.current``)
+    _check_url(req)
+    _check_body(req)
 
 
 def check_response(resp):
     """Replace a read or search answer over ``max_response_bytes`` with a 400 too-costly."""
-    if not (request.method in ("GET", "HEAD") or request.path.endswith("/_search")
+    req = this_request()
+    if not (req.method in ("GET", "HEAD") or req.path.endswith("/_search")
             or g.get("hub_read_only_batch")):
         return resp
     if resp.is_streamed or resp.status_code >= 300:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, Flask, Response, current_app, g, request
+from flask import Blueprint, Flask, Response, current_app
 
 from hub.observability.metrics import CONTENT_TYPE, exposition, request_timer
+from hub.routes.current import this_g, this_request
 from hub.routes.guards import refuse_bound_clients, require_scope
 
 bp = Blueprint("metrics", __name__)
@@ -27,14 +28,15 @@ def metrics():
 
 
 def _start() -> None:
-    g.metrics_started = time.perf_counter()
+    this_g().metrics_started = time.perf_counter()
 
 
 def _observe(response):
-    started = g.pop("metrics_started", None)
+    started = this_g().pop("metrics_started", None)
     if started is not None:
-        rule = request.url_rule.rule if request.url_rule is not None else UNMATCHED
-        request_timer(request.method, rule, str(response.status_code)).observe(
+        req = this_request()
+        rule = req.url_rule.rule if req.url_rule is not None else UNMATCHED
+        request_timer(req.method, rule, str(response.status_code)).observe(
             time.perf_counter() - started)
     return response
 

@@ -1,0 +1,27 @@
+"""hub.routes.current: the request, app and ``g`` behind Flask's proxies, read directly."""
+
+from __future__ import annotations
+
+import pytest
+from flask import current_app, g, request
+
+from hub.routes.current import this_app, this_g, this_request
+
+
+def test_the_objects_are_those_behind_flasks_proxies(app):
+    with app.test_request_context("/fhir/Patient/1?_format=json", headers={"Accept": "x"}):
+        assert this_request() is request._get_current_object()  # type: ignore[attr-defined]
+        assert this_request().path == "/fhir/Patient/1"
+        assert this_app() is current_app._get_current_object()  # type: ignore[attr-defined]
+        assert this_app() is app
+        this_g().seen = 1
+        assert g.seen == 1
+
+
+def test_outside_a_request_they_fail_as_flasks_proxies_do():
+    with pytest.raises(RuntimeError):
+        this_request()
+    with pytest.raises(RuntimeError):
+        this_app()
+    with pytest.raises(RuntimeError):
+        this_g()
