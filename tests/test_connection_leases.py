@@ -155,8 +155,13 @@ def sent(app, tmp_path):
     engine = _postgres(app).engine
     trace = tmp_path / "libpq.trace"
     files = []
+    prepared: dict[int, int | None] = {}
 
     def start(dbapi_connection, _record, _proxy) -> None:
+        # psycopg prepares a statement at its 5th run, then sends only its name (Bind):
+        # not while traced, so that each statement's text is in the trace
+        prepared[id(dbapi_connection)] = dbapi_connection.prepare_threshold
+        dbapi_connection.prepare_threshold = None
         f = trace.open("ab")
         files.append(f)
         pq = dbapi_connection.pgconn
@@ -166,6 +171,7 @@ def sent(app, tmp_path):
 
     def stop(dbapi_connection, _record) -> None:
         dbapi_connection.pgconn.untrace()
+        dbapi_connection.prepare_threshold = prepared.pop(id(dbapi_connection), 5)
 
     def messages() -> list[str]:
         for f in files:
