@@ -77,10 +77,7 @@ class DriverStatement:
                      for key, bind in self.binds)
 
     def _sent(self, conn: Connection, cursor, params: Any, many: bool) -> tuple[str, Any]:
-        sql = self.sql
-        for before in conn.dispatch.before_cursor_execute:
-            sql, params = before(conn, cursor, sql, params, None, many)
-        return sql, params
+        return before_cursor_execute(conn, cursor, self.sql, params, many)
 
     def first(self, conn: Connection, values: dict, *, converted: bool = False) -> tuple | None:
         """The first row of the statement (a SELECT) run on ``conn``'s driver connection
@@ -145,6 +142,15 @@ class DriverStatement:
             conn.dispatch.rollback(conn)
             raw.rollback()  # type: ignore[union-attr]
             raise
+
+
+def before_cursor_execute(conn: Connection, cursor, sql: str, params: Any,
+                          many: bool = False) -> tuple[str, Any]:
+    """(sql, params) as ``conn``'s ``before_cursor_execute`` listeners leave them (no
+    execution context), sent as SQLAlchemy sends them before a statement."""
+    for before in conn.dispatch.before_cursor_execute:
+        sql, params = before(conn, cursor, sql, params, None, many)
+    return sql, params
 
 
 @contextmanager

@@ -23,7 +23,8 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
+
+from hub.store.driver import before_cursor_execute, sqlalchemy_errors
 
 
 class DriverRows:
@@ -58,33 +59,19 @@ class DriverRows:
         return tuple(merged[key] if bind is None else bind(merged[key])
                      for key, bind in self._binds)
 
-    def _sent(self, conn: Connection, cursor, params: Any) -> tuple[str, Any]:
-        sql = self.sql
-        for before in conn.dispatch.before_cursor_execute:  # as ``hub.store.driver``
-            sql, params = before(conn, cursor, sql, params, None, False)
-        return sql, params
-
     def all(self, conn: Connection, values: dict) -> list[tuple]:
         """Every row of the statement with ``values``, in ``conn``'s transaction."""
         if not conn.in_transaction():
             conn.begin()  # what SQLAlchemy's autobegin does: the unit of work ends it
-        try:
+        with sqlalchemy_errors(conn):
             cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
             try:
-                rows = cursor.execute(*self._sent(conn, cursor, self._params(values))
-                                      ).fetchall()
+                rows = cursor.execute(*before_cursor_execute(
+                    conn, cursor, self.sql, self._params(values))).fetchall()
                 if self._convert is None:
                     self._convert = self._processors(conn, cursor.description)
             finally:
                 cursor.close()
-        except conn.dialect.loaded_dbapi.Error as exc:
-            disconnect = conn.dialect.is_disconnect(exc, conn.connection.dbapi_connection,
-                                                    None)
-            if disconnect:
-                conn.invalidate(exc)
-            raise DBAPIError.instance(None, None, exc, conn.dialect.loaded_dbapi.Error,
-                                      hide_parameters=True, dialect=conn.dialect,
-                                      connection_invalidated=disconnect) from exc
         if not self._convert:
             return rows
         out = []
