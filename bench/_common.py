@@ -351,6 +351,9 @@ class LoadResult:
     #: CPU seconds the server's processes spent during the batch (``run_load``'s
     #: server_pid; None: not measured)
     server_cpu: float | None = None
+    #: CPU seconds the database server's processes spent during the batch (``run_load``'s
+    #: database_cpu: a PostgreSQL on this machine; None: not measured)
+    database_cpu: float | None = None
 
     @property
     def done(self) -> int:
@@ -364,6 +367,13 @@ class LoadResult:
         return 1000 * self.server_cpu / self.done
 
     @property
+    def database_cpu_ms(self) -> float:
+        """The database server's CPU per completed request, ms (NaN when not measured)."""
+        if self.database_cpu is None or not self.done:
+            return float("nan")
+        return 1000 * self.database_cpu / self.done
+
+    @property
     def throughput(self) -> float:
         return self.done / self.wall if self.wall > 0 else 0.0
 
@@ -371,11 +381,15 @@ class LoadResult:
         out = LoadResult(self.latencies + other.latencies, self.wall + other.wall,
                          dict(self.unexpected), self.errors + other.errors,
                          self.timed_out or other.timed_out,
-                         None if self.server_cpu is None and other.server_cpu is None
-                         else (self.server_cpu or 0.0) + (other.server_cpu or 0.0))
+                         _sum(self.server_cpu, other.server_cpu),
+                         _sum(self.database_cpu, other.database_cpu))
         for status, n in other.unexpected.items():
             out.unexpected[status] = out.unexpected.get(status, 0) + n
         return out
+
+
+def _sum(a: float | None, b: float | None) -> float | None:
+    return None if a is None and b is None else (a or 0.0) + (b or 0.0)
 
 
 Request = tuple[str, str, bytes | None, dict]  # method, path (+query), body, headers
@@ -384,7 +398,8 @@ Request = tuple[str, str, bytes | None, dict]  # method, path (+query), body, he
 def run_load(base_url: str, make_request: Callable[[int], Request], total: int, *,
              concurrency: int, expect: int, time_limit: float,
              session_factory: Callable | None = None,
-             server_pid: int | None = None) -> LoadResult:
+             server_pid: int | None = None,
+             database_cpu: Callable[[], float] | None = None) -> LoadResult:
     """``total`` requests ``make_request(i)`` from ``concurrency`` threads, each with its own
     ``requests.Session``; stops early (``timed_out``) after ``time_limit`` seconds.
 
@@ -392,7 +407,9 @@ def run_load(base_url: str, make_request: Callable[[int], Request], total: int, 
     other than ``expect`` counts in ``unexpected`` (and its latency is not kept). With
     ``server_pid``, the CPU time of that process and its children over the batch is kept
     (``server_cpu``): what the server spends per request, which the load of other
-    processes on the machine changes far less than throughput.
+    processes on the machine changes far less than throughput. With ``database_cpu`` (see
+    ``database_cpu_probe``), the database server's CPU time over the batch too
+    (``database_cpu``).
     """
     import requests
 
@@ -439,6 +456,7 @@ def run_load(base_url: str, make_request: Callable[[int], Request], total: int, 
     threads = [threading.Thread(target=work, name=f"bench-client-{n}", daemon=True)
                for n in range(max(1, concurrency))]
     cpu_before = cpu_seconds(server_pid) if server_pid else 0.0
+    db_before = database_cpu() if database_cpu else 0.0
     started = time.perf_counter()
     for t in threads:
         t.start()
@@ -447,6 +465,8 @@ def run_load(base_url: str, make_request: Callable[[int], Request], total: int, 
     result.wall = time.perf_counter() - started
     if server_pid:
         result.server_cpu = cpu_seconds(server_pid) - cpu_before
+    if database_cpu:
+        result.database_cpu = database_cpu() - db_before
     for latencies in per_thread:
         result.latencies.extend(latencies)
     return result
@@ -539,10 +559,49 @@ def cpu_seconds(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def postgres_cpu_seconds() -> float:
+    """User + system CPU seconds so far of every PostgreSQL process on this machine (its
+    backends, WAL writer, checkpointer...: the processes named ``postgres``; Linux /proc)."""
+    ticks = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                name, _, rest = stat.read().partition(" (")[2].rpartition(") ")
+        except OSError:
+            continue
+        if name == "postgres":
+            fields = rest.split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def database_cpu_probe(database_url: str | None) -> Callable[[], float] | None:
+    """What ``run_load`` reads the database server's CPU with: PostgreSQL on this machine
+    (a loopback host or a local socket) is read from /proc; SQLite runs inside the hub's
+    own process (its CPU is the server's), and a remote server's CPU cannot be read: None."""
+    if not database_url:
+        return None
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    if url.get_backend_name() != "postgresql":
+        return None
+    if url.host not in (None, "", "localhost", "127.0.0.1", "::1"):
+        return None
+    return postgres_cpu_seconds
+
+
 def cpu_line(bench: str, what: str, hub: LoadResult, base: LoadResult, out=None) -> None:
-    """The servers' CPU per request (ms), one machine-readable ``CPU`` line."""
-    print(f"CPU {bench} {what} server_ms_per_request hub={hub.server_cpu_ms:.3f} "
-          f"baseline={base.server_cpu_ms:.3f}", file=out)
+    """The servers' CPU per request (ms), one machine-readable ``CPU`` line; with the
+    database server's CPU per request after it when that was measured."""
+    line = (f"CPU {bench} {what} server_ms_per_request hub={hub.server_cpu_ms:.3f} "
+            f"baseline={base.server_cpu_ms:.3f}")
+    if hub.database_cpu is not None:
+        line += (f" database_ms_per_request hub={hub.database_cpu_ms:.3f} "
+                 f"baseline={base.database_cpu_ms:.3f}")
+    print(line, file=out)
 
 
 def memory_line(bench: str, what: str, pid: int | None, out=None) -> None:

@@ -46,6 +46,7 @@ from bench._common import (
     between_machine_lines,
     capture,
     cpu_line,
+    database_cpu_probe,
     dumps,
     memory_line,
     ms,
@@ -223,7 +224,8 @@ def _measure(hub_url: str, base_url: str, reqs: Requests, tokens: TokenSource,
                 make = reqs.maker(scenario, tokens.headers(), per_round, opts.seed + 2 + r)
                 batch = run_load(url, make, per_round, concurrency=opts.concurrency,
                                  expect=EXPECT[scenario], time_limit=opts.batch_time_limit,
-                                 server_pid=(pids or {}).get(target))
+                                 server_pid=(pids or {}).get(target),
+                                 database_cpu=database_cpu_probe(opts.database_url))
                 results[scenario][target] = results[scenario][target].merge(batch)
     return results
 

@@ -49,6 +49,7 @@ from bench._common import (
     add_server_options,
     capture,
     cpu_line,
+    database_cpu_probe,
     dumps,
     machine_line,
     memory_line,
@@ -622,7 +623,8 @@ def run_scenarios(hub_url: str, base_url: str, loaded: Loaded, tokens: TokenSour
                 make = request_maker(scenario, loaded, tokens.headers(), opts.seed + 2 + r)
                 batch = run_load(url, make, per_round, concurrency=opts.concurrency,
                                  expect=EXPECT[scenario], time_limit=opts.batch_time_limit,
-                                 server_pid=(pids or {}).get(target))
+                                 server_pid=(pids or {}).get(target),
+                                 database_cpu=database_cpu_probe(opts.database_url))
                 results[scenario][target] = results[scenario][target].merge(batch)
     return results
 
