@@ -76,9 +76,14 @@ search_index = Table(
     Column("date_high", DateTime()),
     Column("number", Float),
     # a resource's rows, and a search's correlated criterion checks with one probe per
-    # candidate (replaced ix_search_index_resource (res_type, res_id) in migration 0014)
+    # candidate (replaced ix_search_index_resource (res_type, res_id) in migration 0014);
+    # on SQLite without token_code since migration 0017, so that a token's check takes
+    # ix_search_index_token (see that migration)
     Index("ix_search_index_resource_param", "res_type", "res_id", "param", "token_code"),
-    Index("ix_search_index_token", "res_type", "param", "token_code", "token_system"),
+    # a token's rows together and in id order: the check of a candidate's token (SQLite)
+    # and a search driven by a token from the index alone (migration 0017)
+    Index("ix_search_index_token", "res_type", "param", "token_code", "res_id",
+          "token_system"),
     Index("ix_search_index_string", "res_type", "param", "string_value"),
     # the ids of a reference's sources from the index alone, in id order (no row read per
     # candidate, no sort for DISTINCT); the rows of references only

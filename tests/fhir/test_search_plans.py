@@ -77,3 +77,49 @@ def test_a_search_driven_by_a_reference_reads_its_ids_from_the_index(tmp_path):
             assert "TEMP B-TREE" not in plan, plan
     finally:
         db.dispose()
+
+
+def test_sqlite_checks_a_token_in_the_tokens_index(tmp_path):
+    """SQLite's plan of owner+status and of status alone, on the migrations' schema, with
+    and without statistics: the candidate's status is checked in ``ix_search_index_token``
+    (the rows of one code lie together, in id order: a few pages for all candidates,
+    instead of a page of ``ix_search_index_resource_param`` per candidate, which matters
+    once another connection's commit has emptied SQLite's page cache), and a search
+    driven by a token reads its ids from that index alone (migration 0017)."""
+    from hub.store.db import Database
+    from hub.store.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'plan.db'}"
+    upgrade(url)
+    db = Database(url)
+    try:
+        with UnitOfWork(db) as uow:
+            uow.resources.create("Organization", organization("agency-0"), "agency-0")
+            uow.resources.create("Patient", patient("1"), "pat-1")
+            for n in range(60):
+                uow.resources.create("Task", task("Patient/pat-1", None,
+                                                  "Organization/agency-0",
+                                                  ("requested", "accepted")[n % 2]),
+                                     f"t{n}")
+            uow.commit()
+        checked = matching_ids(parse_search("Task", [("owner", "Organization/agency-0"),
+                                                     ("status", "requested")], max_count=20))
+        driven = matching_ids(parse_search("Task", [("status", "requested")], max_count=20))
+        assert checked is not None and driven is not None
+        for analyze in (False, True):
+            with db.engine.connect() as conn:
+                if analyze:
+                    conn.exec_driver_sql("ANALYZE")
+                for stmt in (checked, driven):
+                    compiled = stmt.compile(conn)
+                    params = tuple(compiled.params[k] for k in compiled.positiontup)
+                    plan = " | ".join(r[3] for r in conn.exec_driver_sql(
+                        "EXPLAIN QUERY PLAN " + str(compiled), params))
+                    found = {r[0] for r in conn.exec_driver_sql(str(compiled), params)}
+                    assert found == {f"t{n}" for n in range(0, 60, 2)}
+                    assert "USING COVERING INDEX ix_search_index_token (res_type=? AND " \
+                        "param=? AND token_code=?" in plan, plan
+                    assert "TEMP B-TREE" not in plan, plan
+                    assert "ix_search_index_resource_param" not in plan, plan
+    finally:
+        db.dispose()
