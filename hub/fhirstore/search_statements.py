@@ -39,7 +39,7 @@ from hub.fhirstore.query import (
     SearchQuery,
     TokenValue,
 )
-from hub.store.driver_rows import DriverRows
+from hub.store.driver import DriverStatement
 from hub.store.reading import ReadSession
 
 #: How many statements are kept (the shapes used last).
@@ -113,7 +113,7 @@ _lock = Lock()
 
 #: The kept statements' forms compiled for the driver, per dialect (``rows``): an entry
 #: goes with its statement when the statement leaves ``_built``.
-_driven: WeakKeyDictionary[Select[Any], dict[str, DriverRows]] = WeakKeyDictionary()
+_driven: WeakKeyDictionary[Select[Any], dict[str, DriverStatement]] = WeakKeyDictionary()
 
 
 def _kept(key: tuple[Any, ...], build: Any) -> Any:
@@ -134,7 +134,7 @@ def _kept(key: tuple[Any, ...], build: Any) -> Any:
 def rows(session: Any, stmt: Select[Any], params: dict[str, Any]) -> Sequence[Sequence[Any]]:
     """The rows of ``stmt`` with ``params``, by position. A kept statement in a read-only
     unit of work (``ReadSession``: a FHIR search) runs on the driver
-    (``hub.store.driver_rows``), compiled once for its dialect; any other statement, or in
+    (``hub.store.driver.DriverStatement.all``), compiled once for its dialect; any other statement, or in
     a unit of work that writes, through the session as before."""
     forms = _driven.get(stmt) if type(session) is ReadSession else None
     form = None
@@ -142,7 +142,7 @@ def rows(session: Any, stmt: Select[Any], params: dict[str, Any]) -> Sequence[Se
         conn = session.connection()
         form = forms.get(conn.dialect.name)
         if form is None:
-            form = forms[conn.dialect.name] = DriverRows(stmt, conn)
+            form = forms[conn.dialect.name] = DriverStatement(stmt, conn)
         if form.usable:
             return form.all(conn, params)
     found: Sequence[Sequence[Any]] = session.execute(stmt, params).all()

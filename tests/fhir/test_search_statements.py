@@ -155,12 +155,12 @@ def test_driver_errors_are_raised_as_sqlalchemy_raises_them(app):
     from sqlalchemy import column, select, table
     from sqlalchemy.exc import DBAPIError
 
-    from hub.store.driver_rows import DriverRows
+    from hub.store.driver import DriverStatement
 
     db = app.extensions["hub.db"]
     with UnitOfWork(db, read_only=True) as uow:
         conn = uow.session.connection()
-        missing = DriverRows(select(column("x")).select_from(table("no_such_table")), conn)
+        missing = DriverStatement(select(column("x")).select_from(table("no_such_table")), conn)
         with pytest.raises(DBAPIError) as raised:
             missing.all(conn, {})
         assert not raised.value.connection_invalidated
