@@ -5,10 +5,15 @@ over every index row of the other value (``searchsql._checked``, bench/README.md
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from fhirapi_helpers import organization, patient, task
 
 from hub.fhirstore.query import parse_search
 from hub.fhirstore.searchsql import matching_ids
+from hub.store.db import Database
+from hub.store.migrate import upgrade
 from hub.store.uow import UnitOfWork
 
 
@@ -45,21 +50,7 @@ def test_a_search_driven_by_a_reference_reads_its_ids_from_the_index(tmp_path):
     migrations' schema), with and without statistics: the candidates' ids come from
     ``ix_search_index_ref`` alone (a covering index, in id order: no table row per
     candidate, no sort for the DISTINCT)."""
-    from hub.store.db import Database
-    from hub.store.migrate import upgrade
-
-    url = f"sqlite:///{tmp_path / 'plan.db'}"
-    upgrade(url)
-    db = Database(url)
-    try:
-        with UnitOfWork(db) as uow:
-            uow.resources.create("Organization", organization("agency-0"), "agency-0")
-            uow.resources.create("Patient", patient("1"), "pat-1")
-            for n in range(60):
-                uow.resources.create("Task", task("Patient/pat-1", None,
-                                                  "Organization/agency-0", "requested"),
-                                     f"t{n}")
-            uow.commit()
+    with _sixty_tasks(tmp_path, ("requested",)) as db:
         q = parse_search("Task", [("owner", "Organization/agency-0"),
                                   ("status", "requested")], max_count=20)
         stmt = matching_ids(q)
@@ -75,8 +66,6 @@ def test_a_search_driven_by_a_reference_reads_its_ids_from_the_index(tmp_path):
                 assert len(conn.exec_driver_sql(str(compiled), params).all()) == 60
             assert "USING COVERING INDEX ix_search_index_ref" in plan, plan
             assert "TEMP B-TREE" not in plan, plan
-    finally:
-        db.dispose()
 
 
 def test_sqlite_checks_a_token_in_the_tokens_index(tmp_path):
@@ -86,22 +75,7 @@ def test_sqlite_checks_a_token_in_the_tokens_index(tmp_path):
     instead of a page of ``ix_search_index_resource_param`` per candidate, which matters
     once another connection's commit has emptied SQLite's page cache), and a search
     driven by a token reads its ids from that index alone (migration 0017)."""
-    from hub.store.db import Database
-    from hub.store.migrate import upgrade
-
-    url = f"sqlite:///{tmp_path / 'plan.db'}"
-    upgrade(url)
-    db = Database(url)
-    try:
-        with UnitOfWork(db) as uow:
-            uow.resources.create("Organization", organization("agency-0"), "agency-0")
-            uow.resources.create("Patient", patient("1"), "pat-1")
-            for n in range(60):
-                uow.resources.create("Task", task("Patient/pat-1", None,
-                                                  "Organization/agency-0",
-                                                  ("requested", "accepted")[n % 2]),
-                                     f"t{n}")
-            uow.commit()
+    with _sixty_tasks(tmp_path, ("requested", "accepted")) as db:
         checked = matching_ids(parse_search("Task", [("owner", "Organization/agency-0"),
                                                      ("status", "requested")], max_count=20))
         driven = matching_ids(parse_search("Task", [("status", "requested")], max_count=20))
@@ -121,5 +95,24 @@ def test_sqlite_checks_a_token_in_the_tokens_index(tmp_path):
                         "param=? AND token_code=?" in plan, plan
                     assert "TEMP B-TREE" not in plan, plan
                     assert "ix_search_index_resource_param" not in plan, plan
+
+
+@contextmanager
+def _sixty_tasks(tmp_path, statuses: tuple[str, ...]) -> Iterator[Database]:
+    """A SQLite database of its own (the migrations' schema) holding one Organization
+    that owns 60 Tasks, the n-th of status ``statuses[n % len(statuses)]``."""
+    url = f"sqlite:///{tmp_path / 'plan.db'}"
+    upgrade(url)
+    db = Database(url)
+    try:
+        with UnitOfWork(db) as uow:
+            uow.resources.create("Organization", organization("agency-0"), "agency-0")
+            uow.resources.create("Patient", patient("1"), "pat-1")
+            for n in range(60):
+                uow.resources.create("Task", task("Patient/pat-1", None,
+                                                  "Organization/agency-0",
+                                                  statuses[n % len(statuses)]), f"t{n}")
+            uow.commit()
+        yield db
     finally:
         db.dispose()
