@@ -39,6 +39,9 @@ class WriteEvent:
     after: dict | None  # None on delete
     version_id: int
     principal: Principal
+    #: the write created the resource under an id the server made up for it (a POST):
+    #: nothing written before this request can name it (``hub.fhircase.changes``)
+    server_id: bool = False
 
 
 WriteHook = Callable[[object, WriteEvent], None]

@@ -208,9 +208,9 @@ def run_deferred(ctx: Ctx) -> None:
 
 
 def _event(ctx: Ctx, interaction: str, before: dict | None,
-           res: StoredResource) -> WriteEvent:
+           res: StoredResource, *, server_id: bool = False) -> WriteEvent:
     return WriteEvent(interaction, res.type, res.id, before, res.content, res.version_id,
-                      ctx.principal)
+                      ctx.principal, server_id)
 
 
 def _hooks(ctx: Ctx, event: WriteEvent, res: StoredResource) -> None:
@@ -240,12 +240,13 @@ def _changed(ctx: Ctx, interaction: str, before: dict | None, res: StoredResourc
 
 
 def _store_created(ctx: Ctx, rtype: str, body: dict, rid: str | None, *,
-                   by_partner: bool) -> tuple[StoredResource, WriteEvent]:
+                   by_partner: bool, server_id: bool = False
+                   ) -> tuple[StoredResource, WriteEvent]:
     """Version 1 of a new resource and its Provenance, built first and written together
     (one statement per table); its checks and hooks (``_hooks``) then see it written, as
     after any write."""
     version = ctx.repo.new_created(rtype, body, rid, by_partner=by_partner)
-    event = _event(ctx, "create", None, version.stored)
+    event = _event(ctx, "create", None, version.stored, server_id=server_id)
     prov = provenance.new_version(ctx.uow, event)
     res = ctx.repo.store_versions([version] if prov is None else [version, prov])[0]
     return res, event
@@ -279,6 +280,7 @@ def create(ctx: Ctx, rtype: str, body: dict, if_none_exist: str | None = None,
     check_type(rtype)
     _server_written(rtype)
     ctx.require(rtype, "cs" if if_none_exist else "c")
+    server_id = rid is None  # the id is made up here (or by the repository), never a client's
     validate_resource(body, expected_type=rtype)
     if if_none_exist:
         items = parse_qsl(if_none_exist.split("?", 1)[-1], keep_blank_values=True)
@@ -293,7 +295,8 @@ def create(ctx: Ctx, rtype: str, body: dict, if_none_exist: str | None = None,
         rid = rid or _new_id()
         _claim(ctx, rtype, items, rid)
     body, subscription = _subscription(ctx, rtype, None, body)
-    res, event = _store_created(ctx, rtype, body, rid, by_partner=bool(ctx.compartment))
+    res, event = _store_created(ctx, rtype, body, rid, by_partner=bool(ctx.compartment),
+                                server_id=server_id)
     _subscription_saved(ctx, res, subscription)
     _hooks(ctx, event, res)
     return Result(201, res, f"created {rtype}/{res.id}")

@@ -46,12 +46,15 @@ from hub.store.case_resource_repo import CaseResource
 log = logging.getLogger(__name__)
 
 
-def owning_case(uow, event: WriteEvent) -> str | None:
+def owning_case(uow, event: WriteEvent, *, unrecorded: bool = False) -> str | None:
     """The case whose resource ``event`` wrote (its previous version's), or the existing
-    case a resource it created names as its own (``joining.linked_case``)."""
+    case a resource it created names as its own (``joining.linked_case``).
+
+    ``unrecorded``: no case can have recorded the created resource yet, so its own case is
+    not looked up (``case_resources``), only the case it names."""
     if event.before is not None:
         return case_of(uow, event.resource_type, event.id, event.before)
-    found = case_of(uow, event.resource_type, event.id, {})
+    found = None if unrecorded else case_of(uow, event.resource_type, event.id, {})
     if found is None and event.after is not None:
         found = linked_case(uow, event.after)
     return found
@@ -208,8 +211,11 @@ def change_cases(uow, events: list[WriteEvent], principal, partners,
                  skip_cases: set[str], lookup: Lookup) -> None:
     """Apply the request's writes of case resources to their cases (one save each)."""
     by_case: dict[str, list[WriteEvent]] = {}
+    # a resource created under an id the server made up in this request is recorded by no
+    # case (``case_resources``) unless a case this request opened recorded it: only then
+    # can looking its case up find one (the opened one, skipped below)
     for event in events:
-        case_id = owning_case(uow, event)
+        case_id = owning_case(uow, event, unrecorded=event.server_id and not skip_cases)
         if case_id is not None and case_id not in skip_cases:
             by_case.setdefault(case_id, []).append(event)
     for case_id, case_events in by_case.items():
