@@ -116,12 +116,26 @@ def _find_duplicates(node: Any, path: str, out: list[str]) -> None:
 
 
 def _has_own_text(node: Any) -> bool:
-    """Whether a decimal in ``node`` is spelt otherwise than ``float.__repr__`` spells it."""
-    if isinstance(node, dict):
-        return any(_has_own_text(v) for v in node.values() if not isinstance(v, str))
-    if isinstance(node, list):
-        return any(_has_own_text(v) for v in node if not isinstance(v, str))
-    return type(node) is FhirDecimal
+    """Whether a decimal in ``node`` is spelt otherwise than ``float.__repr__`` spells it.
+
+    One loop over an explicit stack of the containers (asked of every JSON text the hub
+    writes: not a generator and a call per container)."""
+    if type(node) is FhirDecimal:
+        return True
+    if not isinstance(node, (dict, list)):
+        return False
+    stack: list[Any] = [node]
+    while stack:
+        container = stack.pop()
+        for value in container.values() if isinstance(container, dict) else container:
+            kind = type(value)
+            if kind is str:
+                continue
+            if kind is FhirDecimal:
+                return True
+            if isinstance(value, (dict, list)):
+                stack.append(value)
+    return False
 
 
 class Raw:
