@@ -173,3 +173,27 @@ def test_a_driver_error_of_a_one_row_read_is_raised_as_sqlalchemy_raises_it(db):
         if not db.is_sqlite:  # out of autocommit, as after any statement of the block
             assert conn.connection.dbapi_connection.autocommit is False
         assert leases.read_row(conn, select(1), {}) == (1,)
+
+
+@pytest.mark.parametrize("columns", [
+    ("res_type",),                                      # one value
+    ("res_type", "res_id", "version_id", "last_updated"),  # a DATETIME: a bind processor
+    ("last_updated", "res_type", "last_updated"),       # a name twice
+])
+def test_a_statements_parameters_are_those_sqlalchemy_binds(db, columns):
+    """``DriverStatement.params``: the values in the compiled order (qmark) or by name
+    (pyformat), each through its type's bind processor, as SQLAlchemy's own processing."""
+    stmt = select(resources.c.res_id).where(
+        *[resources.c[name] == bindparam(f"p{n}_{name}") for n, name in enumerate(columns)])
+    values = {f"p{n}_{name}": (datetime(2026, 12, 1, 9, 30, 1, 5) if name == "last_updated"
+                               else 3 if name == "version_id" else f"v{n}")
+              for n, name in enumerate(columns)}
+    with db.engine.connect() as conn:
+        ours = driver.statement_for(stmt, conn).params(values)
+        compiled = stmt.compile(dialect=conn.dialect)
+        processors = compiled._bind_processors
+        names = compiled.positiontup or list(compiled.binds)
+        theirs = [processors[k](values[k]) if k in processors else values[k] for k in names]
+    assert ours == (tuple(theirs) if compiled.positiontup else dict(zip(names, theirs)))
+    if db.is_sqlite and "last_updated" in columns:  # stored as SQLAlchemy stores it: text
+        assert not any(isinstance(v, datetime) for v in ours)

@@ -52,6 +52,7 @@ reads' AuditEvent batch, one multi-row INSERT in autocommit, ``hub.audit.group``
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -84,6 +85,12 @@ class DriverStatement:
         keys = list(types) if self.named else list(compiled.positiontup or ())
         self.binds = [(key, types[key].dialect_impl(dialect).bind_processor(dialect))
                       for key in keys]
+        #: ``params``' parts: the values in the statement's order at once, then the bind
+        #: processors of the columns that have one, by position (a write's many rows)
+        self._keys = tuple(keys)
+        self._get = operator.itemgetter(*keys) if len(keys) > 1 else None
+        self._processed = [(n, bind) for n, (_key, bind) in enumerate(self.binds)
+                           if bind is not None]
         #: a SELECT's columns: (name, result processor or None)
         self.columns = [(c.key, c.type.dialect_impl(dialect).result_processor(dialect, None))
                         for c in getattr(statement, "selected_columns", ())]
@@ -92,13 +99,18 @@ class DriverStatement:
         self._convert: list[tuple[int, Any]] | None = None
 
     def params(self, values: dict) -> tuple | dict:
+        """``values`` (and the statement's constants) in the statement's order (by name for
+        psycopg), each through its column type's bind processor if it has one."""
         if self.constants:
             values = {**self.constants, **values}
-        if self.named:
-            return {key: values[key] if bind is None else bind(values[key])
-                    for key, bind in self.binds}
-        return tuple(values[key] if bind is None else bind(values[key])
-                     for key, bind in self.binds)
+        ordered = self._get(values) if self._get is not None \
+            else tuple(values[key] for key in self._keys)
+        if self._processed:
+            converted = list(ordered)
+            for n, bind in self._processed:
+                converted[n] = bind(converted[n])
+            ordered = tuple(converted)
+        return dict(zip(self._keys, ordered)) if self.named else ordered
 
     def _sent(self, conn: Connection, cursor, params: Any, many: bool) -> tuple[str, Any]:
         return before_cursor_execute(conn, cursor, self.sql, params, many)
