@@ -88,7 +88,56 @@ def _string_fault(text: str, path: tuple, key, max_length: int, api: str
 
 
 def check_strings(data, root: str, max_length: int, api: str = "fhir") -> Problem | None:
-    """The first bad string (or key) in ``data``: NUL, lone surrogate, too long."""
+    """The first bad string (or key) in ``data``: NUL, lone surrogate, too long.
+
+    A quick look first (``_may_have_fault``); only a body it cannot clear is walked with
+    the paths that name the first fault (``first_string_fault``)."""
+    if not _may_have_fault(data, max_length, api):
+        return None
+    return first_string_fault(data, root, max_length, api)
+
+
+#: Strings no longer than this cannot be too long for any check of ``_string_fault``
+#: (keys: 256; ``system`` and identifier values: ``TOKEN_MAX``; all: ``max_length``).
+_SHORT = TOKEN_MAX
+
+
+def _may_have_fault(data, max_length: int, api: str) -> bool:
+    """False when no string or key of ``data`` can be at fault in ``_string_fault``: one walk
+    without paths, the long strings checked against the limits of their key, the NULs,
+    lone surrogates and encoded NULs (``%00``, in any string) looked for in all the text at
+    once. True means: walk again with paths (a fault, or maybe one)."""
+    short = min(_SHORT, max_length)
+    texts: list[str] = []
+    stack: list[tuple[object, object]] = [(data, None)]
+    while stack:
+        node, key = stack.pop()
+        if isinstance(node, str):
+            if len(node) > short and (len(node) > max_length or key == "system"
+                                      or (api == "case" and key == "value")):
+                return True
+            texts.append(node)
+        elif isinstance(node, dict):
+            for k, v in node.items():
+                if len(k) > short:
+                    return True
+                texts.append(k)
+                stack.append((v, k))
+        elif isinstance(node, list):
+            stack.extend((v, key) for v in node)
+    text = "".join(texts)
+    if "\x00" in text or "%00" in text:
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def first_string_fault(data, root: str, max_length: int, api: str = "fhir"
+                       ) -> Problem | None:
+    """``check_strings``' answer by the full walk: the first bad string or key, its path."""
     stack: list[tuple[object, tuple, object]] = [(data, (root,), None)]
     while stack:
         node, path, key = stack.pop()
