@@ -135,9 +135,9 @@ def in_transaction(session: Session) -> None:
     inserts its AuditEvent (outcome 0) in the transaction that makes the change, just
     before it commits; both are committed or neither. The cases the transaction saved
     are its entities."""
-    if not has_request_context() or request.method not in WRITES:
+    if not has_request_context() or this_request().method not in WRITES:
         return
-    caller = g.get("hub_audit_caller")
+    caller = this_g().get("hub_audit_caller")
     who = caller() if caller is not None else None
     if who is None:
         return

@@ -175,7 +175,7 @@ def search_post(rtype: str):
 @bp.post("/<rtype>")
 def create(rtype: str):
     body = _resource_body()
-    if_none_exist = request.headers.get("If-None-Exist")
+    if_none_exist = this_request().headers.get("If-None-Exist")
     result = run_write(lambda ctx: ia.create(ctx, rtype, body, if_none_exist))
     if result.resource is None:  # a match the caller may not read: no body, no Location
         return fhir_response(information_outcome(result.message), result.status)

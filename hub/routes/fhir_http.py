@@ -74,12 +74,13 @@ def check_format() -> None:
 
 def json_body() -> dict | list:
     """The parsed body of a write; 415 for a non-JSON content type, 400 if malformed."""
-    mimetype = (request.mimetype or "").lower()
+    req = this_request()
+    mimetype = (req.mimetype or "").lower()
     if mimetype not in JSON_TYPES:
         raise UnsupportedMediaType(
-            f"content type {request.content_type or '(none)'} is not supported; "
+            f"content type {req.content_type or '(none)'} is not supported; "
             "send application/fhir+json")
-    return load_json(request.get_data())
+    return load_json(req.get_data())
 
 
 def if_match() -> int | None:
@@ -89,7 +90,7 @@ def if_match() -> int | None:
 
 def prefer(name: str) -> str | None:
     """A token of the Prefer header (``return``, ``handling``)."""
-    for part in request.headers.get("Prefer", "").split(";"):
+    for part in this_request().headers.get("Prefer", "").split(";"):
         for item in part.split(","):
             key, _, val = item.strip().partition("=")
             if key.strip() == name:

@@ -24,7 +24,7 @@ from hub.limits.checks import (
     nesting_depth_exceeds,
     only_reads,
 )
-from hub.routes.current import this_app, this_request
+from hub.routes.current import this_app, this_g, this_request
 from hub.routes.errors import render_error
 
 _VERSION_PATH = re.compile(r"/_history/(\d+)/?$")
@@ -116,7 +116,7 @@ def check_response(resp):
     """Replace a read or search answer over ``max_response_bytes`` with a 400 too-costly."""
     req = this_request()
     if not (req.method in ("GET", "HEAD") or req.path.endswith("/_search")
-            or g.get("hub_read_only_batch")):
+            or this_g().get("hub_read_only_batch")):
         return resp
     if resp.is_streamed or resp.status_code >= 300:
         return resp
