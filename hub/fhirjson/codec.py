@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import threading
 from json.encoder import _make_iterencode, encode_basestring, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
@@ -56,10 +57,16 @@ class _DupDict(dict):
     duplicates: list[str]
 
 
+#: per thread: whether the parse running on it built a ``_DupDict`` (``loads`` then looks
+#: for them; most bodies have none, and are not walked)
+_PARSE = threading.local()
+
+
 def _pairs_strict(pairs: list[tuple[str, Any]]) -> dict:
     obj = dict(pairs)
     if len(obj) == len(pairs):
         return obj
+    _PARSE.duplicates = True
     dup = _DupDict(obj)
     seen: set[str] = set()
     dup.duplicates = [k for k, _ in pairs if k in seen or seen.add(k)]  # type: ignore[func-returns-value]
@@ -88,7 +95,10 @@ def loads(raw: str | bytes, *, strict: bool = False) -> Any:
         text = text[1:]
     if not strict:
         return _DECODER.decode(text)
+    _PARSE.duplicates = False
     data = _STRICT_DECODER.decode(text)
+    if not _PARSE.duplicates:
+        return data
     paths: list[str] = []
     _find_duplicates(data, _root_name(data), paths)
     if paths:

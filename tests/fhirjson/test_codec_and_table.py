@@ -101,3 +101,31 @@ def test_fhirjson_is_a_leaf_of_the_hub():
         assert hub <= {"hub.errors"}, (path.name, hub)
         assert not {n.split(".")[0] for n in names} & {"flask", "sqlalchemy", "fhir",
                                                        "pydantic", "jsonschema"}, path.name
+
+
+def test_duplicates_are_found_whatever_the_thread_parsed_before():
+    """The strict parse walks for duplicates only when it built one: a parse that failed
+    half-way after a duplicate, a clean parse, and parses on other threads do not change
+    what the next parse finds."""
+    import threading
+
+    deep = '{"a":[{"b":{"c":1,"c":2}}]}'
+    with pytest.raises(ValueError):
+        codec.loads('{"x":1,"x":2,"y":', strict=True)  # a duplicate, then not JSON
+    assert codec.loads('{"x":[{"y":1}]}', strict=True) == {"x": [{"y": 1}]}
+    found: list[list[str]] = []
+
+    def parse() -> None:
+        for _ in range(200):
+            try:
+                codec.loads(deep, strict=True)
+            except codec.DuplicateKeys as exc:
+                found.append(exc.paths)
+            codec.loads('{"z":{"w":[1,2]}}', strict=True)
+
+    threads = [threading.Thread(target=parse) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert found == [["$.a[0].b.c"]] * 800
