@@ -67,3 +67,35 @@ def test_a_body_without_faults_is_cleared_and_one_with_a_fault_is_named():
     body["identifier"][0]["system"] += "s"
     problem = check_strings(body, "Encounter", 1000)
     assert problem is not None and problem.path == "Encounter.identifier[0].system"
+
+
+def _depth_by_passes(raw: bytes, limit: int) -> bool:
+    """``nesting_depth_exceeds`` without its count of brackets first: the passes only."""
+    from hub.limits import checks
+
+    brackets = checks._STRING.sub(b"", raw).translate(None, checks._DROP)
+    for _ in range(limit):
+        if not brackets:
+            return False
+        brackets, count = checks._EMPTY_PAIR.subn(b"", brackets)
+        if count == 0:
+            return False
+    return bool(brackets)
+
+
+def test_the_nesting_depth_answer_is_that_of_the_passes():
+    from hub.limits.checks import nesting_depth_exceeds
+
+    rng = random.Random(64)
+    exceeded = 0
+    for _ in range(3000):
+        limit = rng.choice([1, 2, 3, 5, 8])
+        parts = rng.choices([b"[", b"]", b"{", b"}", b'"[{"', b'"\\"]"', b"1,", b'"a":'],
+                            [5, 2, 5, 2, 1, 1, 1, 1], k=rng.randint(0, 6 * limit + 6))
+        raw = b"".join(parts)
+        assert nesting_depth_exceeds(raw, limit) is _depth_by_passes(raw, limit), (raw, limit)
+        exceeded += _depth_by_passes(raw, limit)
+    assert 100 < exceeded < 2900
+    assert nesting_depth_exceeds(b"[" * 65 + b"]" * 65, 64)
+    assert not nesting_depth_exceeds(b"[" * 64 + b"]" * 64, 64)
+    assert not nesting_depth_exceeds(b'["' + b"[" * 200 + b'"]', 64)  # inside a string
