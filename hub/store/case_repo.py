@@ -74,8 +74,11 @@ class CasePage:
     offset: int
 
 
-#: One case's document by id (``get``): one statement for every read, built once.
-_GET = sa.select(cases.c.document).where(cases.c.id == sa.bindparam("case_id"))
+#: One case's document by id (``get``), as its JSON text (``case_codec.decode_text``: not
+#: parsed to a dict by the column's type first): one statement for every read, built once.
+#: The column is ``json`` on PostgreSQL (the text as written), text on SQLite.
+_GET = sa.select(sa.cast(cases.c.document, sa.Text)).where(
+    cases.c.id == sa.bindparam("case_id"))
 
 
 class CaseRepository:
@@ -137,7 +140,7 @@ class CaseRepository:
     def get(self, case_id: str) -> Case | None:
         """The case with this id, or None."""
         row = first_row(self.session, _GET, {"case_id": case_id})
-        return None if row is None else case_codec.decode(row[0])
+        return None if row is None else case_codec.decode_text(row[0])
 
     def list(self, criteria: CaseFilter | None = None, *, limit: int = 20,
              offset: int = 0, sort: str = "opened_at") -> CasePage:
