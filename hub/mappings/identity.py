@@ -19,7 +19,6 @@ of a member), and for the funding/encounter/referral mappings ``coverage``, ``pa
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import uuid
 from typing import Any
@@ -42,8 +41,17 @@ def resource_id(case_id: str, kind: str, part_id: str | None = None) -> str:
     name = f"{case_id}/{kind}" if part_id is None else f"{case_id}/{kind}/{part_id}"
     if _id_key is None:
         return str(uuid.uuid5(HUB_NAMESPACE, name))
-    digest = hmac.new(_id_key, name.encode(), hashlib.sha256).digest()
-    return str(uuid.UUID(bytes=digest[:16], version=4))
+    return _as_uuid4(hmac.digest(_id_key, name.encode(), "sha256"))
+
+
+def _as_uuid4(digest: bytes) -> str:
+    """``str(uuid.UUID(bytes=digest[:16], version=4))`` without the UUID object: the version
+    nibble set to 4 and the variant bits to RFC 4122's, in hex, grouped 8-4-4-4-12."""
+    raw = bytearray(digest[:16])
+    raw[6] = raw[6] & 0x0F | 0x40
+    raw[8] = raw[8] & 0x3F | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def identifier_value(case_id: str, part_id: str | None = None) -> str:

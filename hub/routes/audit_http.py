@@ -63,10 +63,19 @@ def case_entity(case_id: str) -> str:
     return f"EpisodeOfCare/{resource_id(case_id, 'case')}"
 
 
+def _case_ref(state: dict[str, Any], case_id: str) -> str:
+    """``case_entity(case_id)`` worked out once per request (an HMAC)."""
+    refs = state.setdefault("case_refs", {})
+    ref = refs.get(case_id)
+    if ref is None:
+        ref = refs[case_id] = case_entity(case_id)
+    return ref
+
+
 def saw_case(case: c.Case) -> None:
     """The view showed or changed ``case`` (its patient is the patient entity)."""
-    ref = case_entity(case.id)
     state = _access()
+    ref = _case_ref(state, case.id)
     state["touched"][ref] = {"patient": {"reference": patient_reference(case)["reference"]}}
     state["identifiers"][ref] = {"system": hub_naming_system("case"), "value": case.id}
 
@@ -112,7 +121,7 @@ def _row(client_id: str, organization: str | None, user: User | None, status: in
     if interaction == "search-type":
         access.searched(interaction, "EpisodeOfCare", [])
     case_id = (req.view_args or {}).get("case_id")
-    case_ref = case_entity(case_id) if case_id else ""  # an HMAC: worked out once
+    case_ref = _case_ref(state, case_id) if case_id else ""  # the view's, if it saw it
     info = RequestInfo(address=req.remote_addr,
                        request_id=req.headers.get("X-Request-Id"), method=req.method,
                        path=case_ref, query=req.query_string.decode("utf-8", "replace"),

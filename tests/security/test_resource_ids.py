@@ -53,3 +53,27 @@ def test_the_key_is_what_makes_the_id():
         assert one != _public_uuid5("case-1", "patient")
     finally:
         identity.use_key(saved)
+
+
+def test_keyed_ids_are_those_of_the_uuid_formula():
+    """The ids of stored resources never change: ``resource_id`` (its UUID worked out from
+    the HMAC's bytes directly) gives what ``uuid.UUID(bytes=..., version=4)`` gave."""
+    import hashlib
+    import hmac
+    import random
+
+    rng = random.Random(13)
+    saved = identity._id_key
+    try:
+        for _ in range(300):
+            key = rng.randbytes(rng.randint(1, 64))
+            identity.use_key(key)
+            case_id = rng.randbytes(rng.randint(0, 40)).hex()
+            kind, part = rng.choice(["case", "goal", "care-team-member"]), rng.choice(
+                [None, "g1", "ü/2", rng.randbytes(8).hex()])
+            name = f"{case_id}/{kind}" if part is None else f"{case_id}/{kind}/{part}"
+            digest = hmac.new(key, name.encode(), hashlib.sha256).digest()
+            assert identity.resource_id(case_id, kind, part) == str(
+                uuid.UUID(bytes=digest[:16], version=4))
+    finally:
+        identity.use_key(saved)
