@@ -49,6 +49,12 @@ audit_events = Table(
 A = audit_events
 
 
+#: An AuditEvent's JSON, as ``json.dumps(event, separators=(",", ":"))`` writes it; one
+#: encoder for every row, without the check for circular references (an event is a tree
+#: of dicts and lists built by ``hub.audit.events``), which costs a dict entry per object.
+_content = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
+
+
 def _words(values) -> str:
     return " " + " ".join(v.replace(" ", "") for v in values if v) + " "
 
@@ -59,7 +65,7 @@ def row(event: dict, recorded: datetime, client_id: str, organization: str | Non
     return {"id": event["id"], "recorded": recorded, "action": event["action"],
             "outcome": event["outcome"], "agents": _words([client_id, organization, user]),
             "entities": _words([*entities, *{"/".join(e.split("/")[:2]) for e in entities}]),
-            "patients": _words(patients), "content": json.dumps(event, separators=(",", ":"))}
+            "patients": _words(patients), "content": _content(event)}
 
 
 #: One statement for every insert (compiled once, executemany for a batch of rows).

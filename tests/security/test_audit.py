@@ -190,3 +190,23 @@ def test_retention_purge_and_siem_export(app, database_url, world, agency_a, tmp
     assert purged.exit_code == 0 and "purged 1 " in purged.output
     again = runner.invoke(main, ["--database-url", database_url, "audit", "export"])
     assert "old-1" not in again.output and again.output.count("\n") == len(lines) - 1
+
+
+def test_an_audit_rows_content_is_the_events_compact_json():
+    """The stored AuditEvent text is what ``json.dumps(event, separators=(",", ":"))``
+    writes (non-ASCII escaped, nothing reordered), whatever encoder writes it."""
+    from hub.audit import events as audit_events_
+    from hub.audit.events import Access, RequestInfo
+
+    access = Access()
+    access.saw("read", "EpisodeOfCare/e1", {"patient": {"reference": "Patient/p1"}})
+    recorded = datetime(2026, 12, 1, 9, 30)
+    event, entities, patients = audit_events_.build(
+        access, client_id="client-ü", organization="Organization/o1",
+        request=RequestInfo(address="127.0.0.1", request_id="r-é", method="GET",
+                            path="EpisodeOfCare/e1", query="a=1&b=ß", server="http://hub"),
+        recorded=recorded, outcome="0", outcome_desc=None, interaction="read", user=None,
+        identifiers={"EpisodeOfCare/e1": {"system": "urn:x", "value": "c-ü"}})
+    row = audit_log.row(event, recorded, "client-ü", "Organization/o1", entities, patients)
+    assert row["content"] == json.dumps(event, separators=(",", ":"))
+    assert "\\u00fc" in row["content"] and json.loads(row["content"]) == event
