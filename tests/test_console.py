@@ -248,3 +248,16 @@ def test_users_cli_creates_lists_and_disables(settings, db, monkeypatch):
         stored = session.execute(
             __import__("sqlalchemy").text("select password_hash from users")).scalar_one()
     assert stored.startswith("scrypt:") and PASSWORD not in stored
+
+
+def test_a_request_without_cookies_opens_an_empty_session_without_parsing_them(app):
+    """An API request (no Cookie header) gets an empty session and leaves the request's
+    cookies unparsed; one with a Cookie header but no session cookie gets an empty one."""
+    interface = app.session_interface
+    with app.test_request_context("/api/cases/x") as ctx:
+        opened = interface.open_session(app, ctx.request)
+        assert dict(opened) == {} and not opened.modified
+        assert "cookies" not in ctx.request.__dict__  # werkzeug's cached property unread
+    with app.test_request_context("/console/", headers={"Cookie": "other=1"}) as ctx:
+        assert dict(interface.open_session(app, ctx.request)) == {}
+        assert ctx.request.cookies.to_dict() == {"other": "1"}

@@ -124,8 +124,10 @@ class _DerivedKeySessions(SecureCookieSessionInterface):
 
     def open_session(self, app: Flask, request):
         """Without a session cookie (every API request), an empty session, without
-        building the signing serializer (the key is still derived: CSRF tokens use it)."""
-        if not request.cookies.get(self.get_cookie_name(app)):
+        building the signing serializer (the key is still derived: CSRF tokens use it);
+        without a Cookie header at all, without parsing the request's cookies either."""
+        if ("HTTP_COOKIE" not in request.environ
+                or not request.cookies.get(self.get_cookie_name(app))):
             self._derive_key(app)
             return self.session_class()
         return super().open_session(app, request)
