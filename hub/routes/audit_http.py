@@ -37,7 +37,7 @@ from hub.mappings.codes import hub_naming_system
 from hub.mappings.identity import resource_id
 from hub.mappings.patient import patient_reference
 from hub.observability.safe_errors import safe_trace
-from hub.routes.current import this_app, this_g, this_request
+from hub.routes.current import header, this_app, this_g, this_request
 from hub.routes.hosts import server_root
 from hub.store.db import CASES_SAVED
 
@@ -123,7 +123,7 @@ def _row(client_id: str, organization: str | None, user: User | None, status: in
     case_id = (req.view_args or {}).get("case_id")
     case_ref = _case_ref(state, case_id) if case_id else ""  # the view's, if it saw it
     info = RequestInfo(address=req.remote_addr,
-                       request_id=req.headers.get("X-Request-Id"), method=req.method,
+                       request_id=header(req, "X-Request-Id"), method=req.method,
                        path=case_ref, query=req.query_string.decode("utf-8", "replace"),
                        server=_server())
     outcome, desc = audit_events.outcome_of(status)

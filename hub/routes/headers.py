@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from flask import Flask, Request, Response
 
-from hub.routes.current import this_app, this_request
+from hub.routes.current import header, this_app, this_request
 
 PUBLIC_PATHS = frozenset({"/fhir/metadata", "/fhir/.well-known/smart-configuration",
                           "/.well-known/jwks.json", "/healthz"})
@@ -31,7 +31,7 @@ def parse_origins(text: str) -> frozenset[str]:
 
 
 def _allowed_origin(req: Request) -> str | None:
-    origin = req.headers.get("Origin")
+    origin = header(req, "Origin")
     if origin and origin in this_app().extensions["hub.cors_origins"]:
         return origin
     return None

@@ -24,7 +24,7 @@ from hub.limits.checks import (
     nesting_depth_exceeds,
     only_reads,
 )
-from hub.routes.current import this_app, this_g, this_request
+from hub.routes.current import header, this_app, this_g, this_request
 from hub.routes.errors import render_error
 
 _VERSION_PATH = re.compile(r"/_history/(\d+)/?$")
@@ -47,9 +47,8 @@ def _check_url(req: Request) -> None:
     path = req.path
     if "\x00" in path or b"%00" in req.query_string.lower():
         raise BadRequest("the URL contains a NUL character", path="url")
-    headers = req.headers
     for name in _URL_HEADERS:
-        value = headers.get(name, "")
+        value = header(req, name) or ""
         if "\x00" in value or "%00" in value.lower():
             raise BadRequest(f"{name} contains a NUL character", path=name)
     m = _VERSION_PATH.search(path)
