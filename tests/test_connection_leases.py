@@ -221,6 +221,25 @@ def test_a_read_on_postgresql_pings_not_and_runs_its_check_and_audit_event_alone
     assert _audit_count(db) >= 1  # committed: seen from another connection
 
 
+def test_a_search_on_postgresql_reads_its_page_and_include_in_autocommit(
+        app, client, auth_headers, sent):
+    headers = {**auth_headers(), "Content-Type": "application/fhir+json"}
+    pid = _created_patient(client, headers)
+    created = client.post("/fhir/Task", headers=headers, json={
+        "resourceType": "Task", "status": "requested", "intent": "order",
+        "for": {"reference": f"Patient/{pid}"}, "focus": {"reference": f"Patient/{pid}"}})
+    assert created.status_code == 201
+    before = len(sent())
+    found = client.get("/fhir/Task?status=requested&_include=Task:focus", headers=headers)
+    assert found.status_code == 200
+    assert [e["resource"]["resourceType"] for e in found.get_json()["entry"]] == \
+        ["Task", "Patient"]
+    # was: the check, BEGIN, the page, the _include, ROLLBACK, the AuditEvent
+    assert [m for m in sent()[before:] if m != "DEALLOCATE ALL"] == [
+        "SELECT clients.revoked_at", "WITH matches", "SELECT resources.res_type,",
+        "INSERT INTO"]
+
+
 def test_a_batch_of_audit_events_is_one_statement_all_or_nothing(app):
     db = _postgres(app)
     committer = __import__("hub.audit.group", fromlist=["GroupCommit"]).GroupCommit(db)

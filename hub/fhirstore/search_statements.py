@@ -39,6 +39,7 @@ from hub.fhirstore.query import (
     SearchQuery,
     TokenValue,
 )
+from hub.store import leases
 from hub.store.driver import DriverStatement
 from hub.store.reading import ReadSession
 
@@ -134,7 +135,8 @@ def _kept(key: tuple[Any, ...], build: Any) -> Any:
 def rows(session: Any, stmt: Select[Any], params: dict[str, Any]) -> Sequence[Sequence[Any]]:
     """The rows of ``stmt`` with ``params``, by position. A kept statement in a read-only
     unit of work (``ReadSession``: a FHIR search) runs on the driver
-    (``hub.store.driver.DriverStatement.all``), compiled once for its dialect; any other statement, or in
+    (``hub.store.driver.DriverStatement.all``), compiled once for its dialect, on PostgreSQL
+    in autocommit when no transaction is open (``leases.read_rows``); any other statement, or in
     a unit of work that writes, through the session as before."""
     forms = _driven.get(stmt) if type(session) is ReadSession else None
     form = None
@@ -144,7 +146,7 @@ def rows(session: Any, stmt: Select[Any], params: dict[str, Any]) -> Sequence[Se
         if form is None:
             form = forms[conn.dialect.name] = DriverStatement(stmt, conn)
         if form.usable:
-            return form.all(conn, params)
+            return leases.read_rows(conn, form, params)
     found: Sequence[Sequence[Any]] = session.execute(stmt, params).all()
     return found
 

@@ -97,6 +97,8 @@ class DriverStatement:
         self._types = [c.type for c in getattr(statement, "selected_columns", ())]
         #: ``all``'s (position, result processor) of each column that needs converting
         self._convert: list[tuple[int, Any]] | None = None
+        #: ``all`` on psycopg: never prepared (see ``all``)
+        self._unprepared = {"prepare": False} if dialect.name == "postgresql" else {}
 
     def params(self, values: dict) -> tuple | dict:
         """``values`` (and the statement's constants) in the statement's order (by name for
@@ -164,20 +166,25 @@ class DriverStatement:
         return [{name: value if read is None else read(value)
                  for (name, read), value in zip(columns, row, strict=True)} for row in rows]
 
-    def all(self, conn: Connection, values: dict) -> list[tuple]:
+    def all(self, conn: Connection, values: dict, *, begin: bool = True) -> list[tuple]:
         """Every row of the statement (a SELECT kept by the caller: a search's page, its
         ``_include``) with ``values``, in ``conn``'s transaction, begun if none is open
         (as SQLAlchemy's autobegin begins it: the unit of work ends it, on PostgreSQL
         BEGIN, the statements, ROLLBACK); each column through its type's result processor
         for the driver's type of it, as SQLAlchemy's ``CursorResult`` converts it; driver
-        errors raised as SQLAlchemy's."""
-        if not conn.in_transaction():
+        errors raised as SQLAlchemy's. On psycopg never prepared: a search's plan depends
+        on its values (a prepared statement's generic plan after five runs took a search
+        at 1k from 3.3 to 7.7 ms of the server's CPU, bench/README.md), so each run is
+        planned for its own values, as before (``leases.read_rows`` runs it in autocommit,
+        where psycopg's prepared statements would otherwise outlive the unit of work;
+        ``begin`` False: no transaction begun)."""
+        if begin and not conn.in_transaction():
             conn.begin()
         with sqlalchemy_errors(conn):
             cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
             try:
-                rows = cursor.execute(*self._sent(conn, cursor, self.params(values),
-                                                  False)).fetchall()
+                rows = cursor.execute(*self._sent(conn, cursor, self.params(values), False),
+                                      **self._unprepared).fetchall()
                 if self._convert is None:
                     self._convert = self._processors(conn, cursor.description)
             finally:

@@ -234,6 +234,20 @@ def read_row(conn: Connection, statement, params: dict) -> tuple | None:
         return _driver_first(conn, statement, params, converted=True)
 
 
+def read_rows(conn: Connection, statement: driver.DriverStatement, params: dict
+              ) -> list[tuple]:
+    """Every row of a read of one kept statement on ``conn`` (a read-only unit of work's: a
+    search's page, its ``_include``; ``DriverStatement.all``). On PostgreSQL, when no
+    transaction is open on ``conn``, in autocommit: 1 round trip, not BEGIN, the statement
+    and ROLLBACK (under READ COMMITTED every statement of a transaction takes its own
+    snapshot, so a page and its ``_include`` saw two snapshots before as they do now); else
+    in that transaction."""
+    if conn.dialect.name != "postgresql" or conn.in_transaction():
+        return statement.all(conn, params)
+    with autocommit(conn):
+        return statement.all(conn, params, begin=False)
+
+
 def driver_run(conn: Connection, statement, params: dict) -> None:
     """Run ``statement`` (no rows answered) once on the driver, in the driver's transaction
     or autocommit; a driver error is raised as SQLAlchemy raises it."""
