@@ -27,9 +27,9 @@ They stay what they were:
   check runs in autocommit (``leases.autocommit``) as before, and so does a read's one-row
   SELECT when its unit of work has no transaction open yet (one round trip instead of
   BEGIN, SELECT, ROLLBACK: under READ COMMITTED a statement sees its own snapshot either
-  way), else in that transaction; a search's ``all`` in the unit of work's transaction,
-  begun as SQLAlchemy's autobegin begins it (on PostgreSQL BEGIN, the statements, ROLLBACK,
-  as before). The statements of a write
+  way), else in that transaction; so do a search's kept statements (``all`` through
+  ``leases.read_rows``: in autocommit on PostgreSQL when no transaction is open, else in
+  the unit of work's, begun as SQLAlchemy's autobegin begins it). The statements of a write
   (``run_in``, ``first_in``, ``mappings_in``: a FHIR write's versions and index rows, its
   AuditEvent, the case owner lookup, the subscriptions that watch its type) run inside the
   session's transaction, on its connection, which SQLAlchemy commits or rolls back as
